@@ -1,0 +1,201 @@
+"""Settings as plain dataclasses, and the presets taken from the tutorials.
+
+A model's settings (ModelConfig) travel inside its checkpoint's config.json; a run's
+settings (RunConfig = model + training) live in the run folder's config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import VQVAEError
+
+ARCHITECTURES = ("conv", "patch")
+QUANTIZERS = ("plain", "ema")
+# "ze": decoder input z_e + sg(z_q - z_e), the paper's estimator.
+# "zq": z_q + (z_e - sg(z_e)), the second tutorial's: same values, but the
+#       reconstruction gradient also reaches the codebook.
+STRAIGHT_THROUGH = ("ze", "zq")
+CODEBOOK_INITS = ("uniform", "data")
+RECON_LOSSES = ("mse", "l1")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a VQ-VAE's modules (stored in its checkpoint)."""
+
+    arch: str = "conv"
+    in_channels: int = 1
+    image_size: int = 28
+    hidden: int = 64  # width of the conv trunk / the patch MLP
+    res_hidden: int = 32  # bottleneck width inside a residual block
+    n_res_blocks: int = 2
+    stages: int = 2  # conv: stride-2 stages, so codes are image_size / 2**stages wide
+    patch: int = 4  # patch: pixels per code along each side
+    codebook_size: int = 128
+    code_dim: int = 32
+    quantizer: str = "ema"
+    beta: float = 0.25  # commitment weight
+    ema_decay: float = 0.99
+    ema_eps: float = 1e-5  # Laplace smoothing of the EMA cluster sizes
+    codebook_init: str = "uniform"  # uniform(-1/K, 1/K), or sampled from the first batch's encoder outputs
+    straight_through: str = "ze"
+    dead_code_window: int = 100  # a code unused for this many training steps counts as dead
+    restart_dead_codes: bool = False  # re-seed dead codes from recent encoder outputs
+
+    @property
+    def downsample(self) -> int:
+        return 2**self.stages if self.arch == "conv" else self.patch
+
+    @property
+    def grid_size(self) -> int:
+        """Side of the code grid."""
+        return self.image_size // self.downsample
+
+    def validate(self) -> "ModelConfig":
+        _choice("arch", self.arch, ARCHITECTURES)
+        _choice("quantizer", self.quantizer, QUANTIZERS)
+        _choice("straight_through", self.straight_through, STRAIGHT_THROUGH)
+        _choice("codebook_init", self.codebook_init, CODEBOOK_INITS)
+        if self.codebook_size < 2:
+            raise VQVAEError(f"codebook size {self.codebook_size} is too small: use at least 2 codes (e.g. --codebook-size 128)")
+        if self.in_channels not in (1, 3):
+            raise VQVAEError(f"image channels must be 1 (grayscale) or 3 (RGB), not {self.in_channels}")
+        for name in ("hidden", "res_hidden", "code_dim", "n_res_blocks", "dead_code_window"):
+            if getattr(self, name) < (0 if name == "n_res_blocks" else 1):
+                raise VQVAEError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.arch == "conv" and self.stages < 1:
+            raise VQVAEError(f"the conv model needs at least 1 stride-2 stage, not {self.stages}")
+        if self.arch == "patch" and self.patch < 1:
+            raise VQVAEError(f"patch size must be at least 1, not {self.patch}")
+        if self.image_size < self.downsample or self.image_size % self.downsample:
+            what = f"{self.stages} stride-2 stages" if self.arch == "conv" else f"patch size {self.patch}"
+            raise VQVAEError(
+                f"image size {self.image_size} cannot be divided by {what} (a factor of {self.downsample}): "
+                f"choose an image size that is a multiple of {self.downsample}"
+            )
+        if not 0 < self.ema_decay < 1:
+            raise VQVAEError(f"EMA decay must lie strictly between 0 and 1, not {self.ema_decay}")
+        if self.beta < 0:
+            raise VQVAEError(f"beta (commitment weight) must not be negative, not {self.beta}")
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """How to train: data, optimisation, logging."""
+
+    dataset: str = "mnist"  # mnist, fashion, cifar10, folder
+    data: str | None = None  # a local folder: an image folder, or a copy of a torchvision data set
+    center_crop: int | None = None  # crop the central square of this size first (image folders)
+    download: bool = False  # let torchvision download the data set when it is not found locally
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    recon_loss: str = "mse"
+    divide_by_variance: bool = False  # reconstruction loss / variance of the training data
+    seed: int = 0
+    device: str = "auto"  # auto: CUDA, then MPS, then CPU
+    amp: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
+    log_every: int = 20  # steps between step lines in metrics.jsonl
+    preview_images: int = 16  # held-out images in each epoch's reconstruction grid
+
+    def validate(self) -> "TrainConfig":
+        _choice("reconstruction loss", self.recon_loss, RECON_LOSSES)
+        if self.epochs < 0:
+            raise VQVAEError(f"epochs must be 0 or more, not {self.epochs}")
+        if self.batch_size < 1:
+            raise VQVAEError(f"batch size must be at least 1, not {self.batch_size}")
+        if not self.lr > 0:
+            raise VQVAEError(f"learning rate must be positive, not {self.lr}")
+        if self.log_every < 1:
+            raise VQVAEError(f"log_every must be at least 1, not {self.log_every}")
+        return self
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str | None = None
+
+    def validate(self) -> "RunConfig":
+        self.model.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        try:
+            return cls(
+                model=_from_dict(ModelConfig, data.get("model", {})),
+                train=_from_dict(TrainConfig, data.get("train", {})),
+                preset=data.get("preset"),
+            )
+        except (TypeError, AttributeError) as exc:
+            raise VQVAEError(f"the run config is malformed ({exc}): fix it or start a new run") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise VQVAEError(f"config file {path} does not exist: check the path") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise VQVAEError(f"config file {path} is not valid JSON ({exc}): fix or remove it") from None
+        return cls.from_dict(data)
+
+
+def _from_dict(cls, data: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise VQVAEError(f"unknown {cls.__name__} setting(s) {sorted(unknown)}: known ones are {sorted(known)}")
+    return cls(**data)
+
+
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise VQVAEError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
+
+
+# The tutorials' settings, with the MNIST preset widened by measurement (see README:
+# K = 32, dim 32 tops out near 23 dB on the 1,000 held-out images; K = 128 passes 24 dB).
+PRESETS: dict[str, RunConfig] = {
+    "mnist": RunConfig(
+        ModelConfig(in_channels=1, image_size=28, hidden=64, res_hidden=32, codebook_size=128, code_dim=32),
+        TrainConfig(dataset="mnist", epochs=20, batch_size=64, lr=2e-3),
+    ),
+    "fashion": RunConfig(
+        ModelConfig(in_channels=1, image_size=28, hidden=64, res_hidden=32, codebook_size=128, code_dim=32),
+        TrainConfig(dataset="fashion", epochs=20, batch_size=64, lr=2e-3),
+    ),
+    # Third tutorial: hidden 128, D 64, K 512, Adam 2e-4, batch 128, 30 epochs, L1 loss; 8x8 codes.
+    "cifar10": RunConfig(
+        ModelConfig(in_channels=3, image_size=32, hidden=128, res_hidden=64, codebook_size=512, code_dim=64),
+        TrainConfig(dataset="cifar10", epochs=30, batch_size=128, lr=2e-4, recon_loss="l1"),
+    ),
+    # First tutorial on CelebA-HQ 256 px: center crop 168, then resize.
+    "celeba64": RunConfig(
+        ModelConfig(in_channels=3, image_size=64, hidden=128, res_hidden=64, codebook_size=64, code_dim=128),
+        TrainConfig(dataset="folder", center_crop=168, epochs=30, batch_size=64, lr=1e-3),
+    ),
+    "celeba128": RunConfig(
+        ModelConfig(in_channels=3, image_size=128, hidden=128, res_hidden=64, codebook_size=128, code_dim=128),
+        TrainConfig(dataset="folder", center_crop=168, epochs=30, batch_size=32, lr=1e-3),
+    ),
+}
+
+
+def preset(name: str) -> RunConfig:
+    """A fresh copy of a preset (callers may change it freely)."""
+    if name not in PRESETS:
+        raise VQVAEError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    cfg = dataclasses.replace(PRESETS[name])
+    return RunConfig(dataclasses.replace(cfg.model), dataclasses.replace(cfg.train), preset=name)

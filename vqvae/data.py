@@ -1,0 +1,179 @@
+"""Data sets as in-memory uint8 tensors [N, C, H, W], split into train and held-out.
+
+The official MNIST test split ships inside the package (vqvae/assets/mnist), so the
+default works offline: its 10,000 images are split deterministically into 9,000 train
+and 1,000 held-out images (every tenth image is held out). Full MNIST, Fashion-MNIST and
+CIFAR-10 come through torchvision when present locally (or downloadable with download=True);
+an image folder is read once, up front, so no PIL runs in the training loop.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import VQVAEError
+
+ASSETS = Path(__file__).parent / "assets" / "mnist"
+# MD5 sums of the official files (the same ones torchvision checks).
+MNIST_TEST_FILES = {
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+HOLDOUT_EVERY = 10  # every tenth image is held out
+
+
+@dataclass
+class ImageData:
+    name: str
+    train: torch.Tensor  # uint8 [N, C, H, W]
+    val: torch.Tensor  # uint8 [M, C, H, W], never trained on
+    train_labels: torch.Tensor | None = None  # int64 [N]
+    val_labels: torch.Tensor | None = None
+    skipped: int = 0  # unreadable files left out of an image folder
+
+    @property
+    def channels(self) -> int:
+        return self.train.shape[1]
+
+    def variance(self) -> float:
+        """Pixel variance of the training images in [0, 1] (to normalise the MSE, tutorial-style)."""
+        return float((self.train.float() / 255).var())
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("VQVAE_DATA", "data"))
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip) as a uint8 array: [N, rows, cols] for images, [N] for labels."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def bundled_mnist() -> ImageData:
+    """The vendored official MNIST test split: 9,000 train / 1,000 held-out images."""
+    for name, md5 in MNIST_TEST_FILES.items():
+        path = ASSETS / name
+        if not path.exists() or hashlib.md5(path.read_bytes()).hexdigest() != md5:
+            raise VQVAEError(f"bundled MNIST file {path} is missing or altered: restore it from git (git checkout -- {path})")
+    images = torch.from_numpy(read_idx(ASSETS / "t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(ASSETS / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    held_out = torch.arange(len(images)) % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
+    return ImageData("mnist (bundled 10k split)", images[~held_out], images[held_out], labels[~held_out], labels[held_out])
+
+
+def load_data(dataset: str, channels: int, image_size: int, root: str | None = None,
+              center_crop: int | None = None, download: bool = False) -> ImageData:
+    """The named data set, fitted to the model's channels and image size."""
+    if dataset == "folder":
+        if not root:
+            raise VQVAEError("the folder data set needs --data PATH: a folder of images (searched recursively)")
+        data = image_folder(Path(root), channels, image_size, center_crop)
+    elif dataset in TORCHVISION_SETS:
+        data = torchvision_set(dataset, Path(root) if root else default_data_root(), download)
+    else:
+        raise VQVAEError(f"unknown data set {dataset!r}: choose one of folder, {', '.join(TORCHVISION_SETS)}")
+    return ImageData(data.name, fit_images(data.train, channels, image_size), fit_images(data.val, channels, image_size),
+                     data.train_labels, data.val_labels, data.skipped)
+
+
+TORCHVISION_SETS = {"mnist": "MNIST", "fashion": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+def torchvision_set(dataset: str, root: Path, download: bool) -> ImageData:
+    """Full train split for training and the official test split held out.
+
+    MNIST falls back to the bundled split when the full set is not there; the others
+    say where to put their files.
+    """
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION_SETS[dataset])
+    try:
+        train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
+    except Exception as exc:  # RuntimeError "not found", URLError when offline, ...
+        if dataset == "mnist":
+            return bundled_mnist()
+        reason = "could not be downloaded" if download else "was not found"
+        raise VQVAEError(
+            f"{cls.__name__} {reason} under {root} ({type(exc).__name__}): place torchvision's {cls.__name__} files "
+            f"there, point --data at them, or pass --download with network access"
+        ) from None
+
+    def as_tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(np.asarray(ds.data))
+        x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # CIFAR is stored NHWC
+        return x.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
+
+    (xt, yt), (xv, yv) = as_tensor(train), as_tensor(test)
+    return ImageData(f"{dataset} (torchvision)", xt, xv, yt, yv)
+
+
+def image_folder(root: Path, channels: int, image_size: int, center_crop: int | None = None) -> ImageData:
+    """Every readable image under root (recursively), center-cropped, resized, in memory.
+
+    Unreadable files (not images, truncated, decompression bombs) are skipped and counted.
+    """
+    from PIL import Image, ImageOps
+
+    if not root.is_dir():
+        raise VQVAEError(f"data folder {root} does not exist: pass --data with a folder of images")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    arrays, skipped = [], 0
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                im = ImageOps.exif_transpose(im).convert("L" if channels == 1 else "RGB")
+                if center_crop:
+                    im = ImageOps.fit(im, (min(center_crop, *im.size),) * 2, centering=(0.5, 0.5))
+                else:  # a square crop first, so faces and sprites keep their shape
+                    side = min(im.size)
+                    im = ImageOps.fit(im, (side, side), centering=(0.5, 0.5))
+                im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
+                arrays.append(np.asarray(im, dtype=np.uint8).reshape(image_size, image_size, channels))
+        except Exception:  # PIL raises many kinds for broken files; any of them means "skip"
+            skipped += 1
+    if len(arrays) < 2:
+        raise VQVAEError(
+            f"data folder {root} holds {len(arrays)} readable image(s) ({skipped} unreadable): "
+            f"add at least 2 PNG/JPEG/WebP/BMP/GIF images"
+        )
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    held_out = torch.arange(len(images)) % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
+    if not held_out.any():
+        held_out[-1] = True
+    return ImageData(f"folder {root}", images[~held_out], images[held_out], skipped=skipped)
+
+
+def fit_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, channels, size, size]: colour <-> gray, then resize."""
+    if images.shape[1] != channels:
+        if channels == 1:  # ITU-R 601 luma, as PIL's convert("L")
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        else:
+            images = images.expand(-1, 3, -1, -1).contiguous()
+    if images.shape[-1] != size or images.shape[-2] != size:
+        out = []
+        for chunk in images.split(1024):
+            resized = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            out.append(resized.round().clamp(0, 255).to(torch.uint8))
+        images = torch.cat(out)
+    return images
+
+
+def to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 batch -> float32 in [0, 1] on the device (the cast happens after the copy: 4x less to move)."""
+    return batch.to(device, non_blocking=True).float().div_(255)

@@ -1,0 +1,35 @@
+"""Where tensors live: CUDA, then MPS, then CPU; and the autocast that goes with it."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .errors import VQVAEError
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """'auto' takes the best there is; a named device must exist."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(preference)
+    except RuntimeError:
+        raise VQVAEError(f"unknown device {preference!r}: use auto, cpu, cuda or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VQVAEError("CUDA was asked for but no CUDA GPU is visible: use --device auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise VQVAEError("MPS was asked for but is not available here: use --device auto or cpu")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA (the quantizer's distances opt out of it); nothing elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

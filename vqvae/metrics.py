@@ -1,0 +1,26 @@
+"""Numbers that describe a model: PSNR, code usage and perplexity."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def psnr(mse: float, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB for a mean squared error on images in [0, peak]."""
+    if mse <= 0:
+        return float("inf")
+    return 10.0 * math.log10(peak * peak / mse)
+
+
+def perplexity(counts: torch.Tensor) -> torch.Tensor:
+    """exp(-sum p log p) of a usage histogram [K]: K when every code is used equally, 1 when one is."""
+    p = counts.float() / counts.sum().clamp_min(1)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
+    return entropy.exp()
+
+
+def code_usage(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """How often each code occurs in an index tensor of any shape -> [K] int64."""
+    return torch.bincount(indices.reshape(-1), minlength=codebook_size)

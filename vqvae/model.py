@@ -1,0 +1,216 @@
+"""The VQ-VAE: an encoder to a grid of vectors, a quantizer, a decoder back to pixels.
+
+Two families, chosen by ModelConfig.arch:
+- "conv": the first tutorial's convolutional model (stride-2 4x4 convs, a 3x3 conv,
+  residual blocks; the decoder mirrors it). Neighbouring codes share receptive fields.
+- "patch": the second tutorial's patch MLP (a conv with kernel = stride = patch, then a
+  Linear; the decoder mirrors it with a sigmoid). Each code sees only its own patch.
+
+Images enter and leave in [0, 1], shape [B, C, H, W].
+"""
+
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from einops.layers.torch import Rearrange
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .config import ModelConfig
+from .errors import VQVAEError
+from .quantize import QuantizerOutput, make_quantizer
+
+
+class ResidualBlock(nn.Module):
+    """x + Conv1x1(ReLU(Conv3x3(ReLU(x)))), as in the first tutorial (no BatchNorm)."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+def conv_encoder(c: ModelConfig) -> nn.Sequential:
+    """[B, C, H, W] -> [B, D, H / 2**stages, W / 2**stages]."""
+    layers: list[nn.Module] = []
+    channels = c.in_channels
+    for stage in range(c.stages):
+        out = c.hidden if stage == c.stages - 1 else c.hidden // 2
+        layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.ReLU()]
+        channels = out
+    layers.append(nn.Conv2d(c.hidden, c.hidden, 3, padding=1))
+    layers += [ResidualBlock(c.hidden, c.res_hidden) for _ in range(c.n_res_blocks)]
+    layers.append(nn.ReLU())
+    layers.append(nn.Conv2d(c.hidden, c.code_dim, 1) if c.code_dim != c.hidden else nn.Identity())
+    return nn.Sequential(*layers)
+
+
+def conv_decoder(c: ModelConfig) -> nn.Sequential:
+    """[B, D, h, w] -> [B, C, h * 2**stages, w * 2**stages]; no output squashing (tutorial 1)."""
+    layers: list[nn.Module] = [nn.Conv2d(c.code_dim, c.hidden, 3, padding=1)]
+    layers += [ResidualBlock(c.hidden, c.res_hidden) for _ in range(c.n_res_blocks)]
+    layers.append(nn.ReLU())
+    channels = c.hidden
+    for stage in range(c.stages):
+        last = stage == c.stages - 1
+        out = c.in_channels if last else c.hidden // 2
+        layers.append(nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1))
+        if not last:
+            layers.append(nn.ReLU())
+        channels = out
+    return nn.Sequential(*layers)
+
+
+def patch_encoder(c: ModelConfig) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c.in_channels, c.hidden, c.patch, stride=c.patch),
+        nn.ReLU(),
+        Rearrange("b c h w -> b h w c"),
+        nn.Linear(c.hidden, c.code_dim),
+        Rearrange("b h w d -> b d h w"),
+    )
+
+
+def patch_decoder(c: ModelConfig) -> nn.Sequential:
+    return nn.Sequential(
+        Rearrange("b d h w -> b h w d"),
+        nn.Linear(c.code_dim, c.hidden),
+        nn.ReLU(),
+        Rearrange("b h w c -> b c h w"),
+        nn.ConvTranspose2d(c.hidden, c.in_channels, c.patch, stride=c.patch),
+    )
+
+
+@dataclass
+class VQVAEOutput:
+    reconstruction: torch.Tensor  # [B, C, H, W], not clamped (the loss sees the raw output)
+    indices: torch.Tensor  # [B, h, w]
+    quantized: QuantizerOutput  # loss terms and code statistics
+
+
+class VQVAE(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="vqvae",
+    tags=["vq-vae", "vector-quantization", "image-autoencoder"],
+    paper_url="https://arxiv.org/abs/1711.00937",
+):
+    """Saved and loaded in Hugging Face Hub layout (config.json + model.safetensors)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if isinstance(config, dict):
+            config = ModelConfig(**config)
+        self.config = config.validate()
+        if config.arch == "conv":
+            self.encoder, self.decoder = conv_encoder(config), conv_decoder(config)
+        else:
+            self.encoder, self.decoder = patch_encoder(config), patch_decoder(config)
+        self.quantizer = make_quantizer(config)
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.quantizer.codebook
+
+    def encode_continuous(self, images: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs z_e [B, D, h, w] before quantisation."""
+        self._check_images(images)
+        # Centre the input so the first layer starts symmetric around zero.
+        return self.encoder(images - 0.5)
+
+    def decode_vectors(self, z_q: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(z_q)
+        if self.config.arch == "patch":
+            return torch.sigmoid(out)
+        return out + 0.5
+
+    def forward(self, images: torch.Tensor) -> VQVAEOutput:
+        q = self.quantizer(self.encode_continuous(images))
+        return VQVAEOutput(self.decode_vectors(q.z_q), q.indices, q)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] in [0, 1] -> code indices [B, h, w] (int64)."""
+        z = self.encode_continuous(images)
+        b, d, h, w = z.shape
+        from .quantize import nearest_code  # local: keeps the public surface small
+
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+        return nearest_code(flat, self.codebook).view(b, h, w)
+
+    @torch.no_grad()
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code indices [B, h, w] -> images [B, C, H, W] clamped to [0, 1]."""
+        if indices.min() < 0 or indices.max() >= self.config.codebook_size:
+            raise VQVAEError(f"code indices must lie in 0..{self.config.codebook_size - 1}")
+        z_q = self.quantizer.lookup(indices).permute(0, 3, 1, 2)
+        return self.decode_vectors(z_q).clamp(0, 1)
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor | None = None, grid: int = 1) -> torch.Tensor:
+        """Each code decoded alone, filling a grid x grid code map (the codebook atlas).
+
+        codes [N] (default: every code) -> images [N, C, grid * f, grid * f], f the downsampling.
+        """
+        if codes is None:
+            codes = torch.arange(self.config.codebook_size, device=self.codebook.device)
+        indices = codes.view(-1, 1, 1).expand(-1, grid, grid)
+        return self.decode(indices)
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        c = self.config
+        if images.dim() != 4 or images.shape[1] != c.in_channels:
+            raise VQVAEError(
+                f"expected images shaped [B, {c.in_channels}, H, W], got {list(images.shape)}: "
+                f"convert to {'grayscale' if c.in_channels == 1 else 'RGB'} first"
+            )
+        if images.shape[-1] % c.downsample or images.shape[-2] % c.downsample:
+            raise VQVAEError(f"image sides must be multiples of {c.downsample}, got {tuple(images.shape[-2:])}: resize first")
+
+    # --- Hub layout -------------------------------------------------------------------
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
+        """Load model.safetensors, always strictly; never a pickle (the mixin's fallback
+        to pytorch_model.bin would torch.load it)."""
+        from huggingface_hub import hf_hub_download
+        from safetensors.torch import load_model
+
+        model = cls(**model_kwargs)
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, "model.safetensors")
+        else:
+            weights = hf_hub_download(repo_id=model_id, filename="model.safetensors", revision=revision,
+                                      cache_dir=cache_dir, force_download=force_download, token=token,
+                                      local_files_only=local_files_only)
+        load_model(model, weights, strict=True, device=str(map_location))
+        return model.eval()
+
+
+def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
+    """A VQ-VAE from a checkpoint folder in Hub layout, or a run folder (its best checkpoint).
+
+    Any problem with the files becomes one VQVAEError line.
+    """
+    from .runs import resolve_checkpoint  # the run-folder layout lives there
+
+    folder = resolve_checkpoint(path)
+    try:
+        return VQVAE.from_pretrained(str(folder), map_location=str(device))
+    except VQVAEError:
+        raise
+    except Exception as exc:  # safetensors, JSON, shape and key errors alike
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VQVAEError(
+            f"checkpoint {folder} is corrupt or does not match its config ({detail[:200]}): retrain it or pick another"
+        ) from None

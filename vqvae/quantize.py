@@ -1,0 +1,223 @@
+"""Vector quantisers: the nearest-code search, a codebook trained by its loss (plain),
+and a codebook trained by exponential moving averages (EMA).
+
+Both take encoder outputs z_e [B, D, h, w] and return the straight-through z_q, the
+code indices [B, h, w], the loss terms and the code-usage statistics of the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .metrics import perplexity
+
+
+def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Index of the nearest code for each row: z [N, D], codebook [K, D] -> [N] (int64).
+
+    argmin_k ||z - e_k||^2 = argmin_k (||e_k||^2 - 2 z.e_k), since ||z||^2 is the same for
+    every k. Computed in float32 outside autocast (bf16 distances pick wrong codes), and in
+    chunks of rows, so peak memory is chunk*K floats rather than the N*K*D of broadcasting.
+    Ties go to the lowest index (argmin returns the first minimum).
+    """
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        z = z.detach().float()
+        codes = codebook.detach().float()
+        code_sq = codes.pow(2).sum(1)
+        out = torch.empty(z.shape[0], dtype=torch.long, device=z.device)
+        for start in range(0, z.shape[0], chunk):
+            part = z[start : start + chunk]
+            distances = torch.addmm(code_sq, part, codes.t(), alpha=-2.0)
+            out[start : start + chunk] = distances.argmin(1)
+        return out
+
+
+@dataclass
+class QuantizerOutput:
+    z_q: torch.Tensor  # [B, D, h, w], straight-through: forward = codes, backward reaches the encoder
+    indices: torch.Tensor  # [B, h, w]
+    codebook_loss: torch.Tensor  # ||sg[z_e] - e||^2 (zero for EMA: the averages move the codes)
+    commitment_loss: torch.Tensor  # ||z_e - sg[e]||^2, unweighted
+    loss: torch.Tensor  # codebook_loss + beta * commitment_loss
+    perplexity: torch.Tensor  # exp(entropy of the batch's code usage)
+    codes_used: torch.Tensor  # distinct codes in the batch
+    dead_codes: torch.Tensor  # codes unused for the last dead_code_window training steps
+
+
+class Quantizer(nn.Module):
+    """What both codebooks share: search, straight-through, statistics, dead-code restarts."""
+
+    def __init__(self, codebook_size: int, code_dim: int, beta: float = 0.25, straight_through: str = "ze",
+                 codebook_init: str = "uniform", dead_code_window: int = 100, restart_dead_codes: bool = False):
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.code_dim = code_dim
+        self.beta = beta
+        self.straight_through = straight_through
+        self.codebook_init = codebook_init
+        self.dead_code_window = dead_code_window
+        self.restart_dead_codes = restart_dead_codes
+        # Training steps since each code was last chosen (saved, so resumes count on).
+        self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
+        # Data-dependent initialisation happens on the first training batch.
+        self.register_buffer("initialized", torch.tensor(codebook_init != "data"))
+
+    # Subclasses provide the codebook [K, D] and how it learns.
+    @property
+    def codebook(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code vectors for indices [...] -> [..., D], through F.embedding so a trainable
+        codebook gets its gradient (never weight.data[idx], which cuts it out)."""
+        return F.embedding(indices, self.codebook)
+
+    def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        pass
+
+    def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
+        b, _, h, w = z_e.shape
+        z = rearrange(z_e, "b d h w -> (b h w) d")
+        if self.training and not bool(self.initialized):
+            self._init_from_data(z)
+        indices = nearest_code(z, self.codebook)
+        z_q = self.lookup(indices).to(z.dtype)
+
+        codebook_loss = F.mse_loss(z_q, z.detach()) if self.codebook.requires_grad else z.new_zeros(())
+        commitment_loss = F.mse_loss(z, z_q.detach())
+        loss = codebook_loss + self.beta * commitment_loss
+        if self.straight_through == "zq":
+            z_st = z_q + (z - z.detach())
+        else:
+            z_st = z + (z_q - z).detach()
+
+        counts = torch.bincount(indices, minlength=self.codebook_size)
+        if self.training:
+            with torch.no_grad():
+                self._ema_update(z.float(), indices)
+                used = _all_reduce_sum(counts.clone()) > 0
+                self.steps_unused.add_(1).masked_fill_(used, 0)
+                if self.restart_dead_codes:
+                    self._restart_dead(z.float())
+        return QuantizerOutput(
+            z_q=rearrange(z_st, "(b h w) d -> b d h w", b=b, h=h, w=w),
+            indices=rearrange(indices, "(b h w) -> b h w", b=b, h=h, w=w),
+            codebook_loss=codebook_loss,
+            commitment_loss=commitment_loss,
+            loss=loss,
+            perplexity=perplexity(counts),
+            codes_used=(counts > 0).sum(),
+            dead_codes=(self.steps_unused >= self.dead_code_window).sum(),
+        )
+
+    @torch.no_grad()
+    def _init_from_data(self, z: torch.Tensor) -> None:
+        """Seed the codebook with encoder outputs of the first batch (same on every rank)."""
+        self._set_codes(torch.arange(self.codebook_size, device=z.device), _sample_rows(z, self.codebook_size))
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def _restart_dead(self, z: torch.Tensor) -> None:
+        dead = (self.steps_unused >= self.dead_code_window).nonzero().squeeze(1)
+        if dead.numel():
+            self._set_codes(dead, _sample_rows(z, dead.numel()))
+            self.steps_unused[dead] = 0
+
+
+class VectorQuantizer(Quantizer):
+    """Plain codebook, learnt by gradient: loss = ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2."""
+
+    def __init__(self, codebook_size: int, code_dim: int, **kwargs):
+        super().__init__(codebook_size, code_dim, **kwargs)
+        self.embedding = nn.Embedding(codebook_size, code_dim)
+        nn.init.uniform_(self.embedding.weight, -1 / codebook_size, 1 / codebook_size)
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.embedding.weight
+
+    def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        self.embedding.weight[which] = vectors.to(self.embedding.weight.dtype)
+
+
+class EMAVectorQuantizer(Quantizer):
+    """Codebook learnt by moving averages; only the commitment loss remains.
+
+    N_k <- g N_k + (1-g) n_k,  m_k <- g m_k + (1-g) sum(z_e assigned to k),
+    e_k = m_k / N~_k with N~ the Laplace-smoothed N. The codebook is a buffer, so no
+    optimiser ever touches it.
+
+    N starts at 1 and m at the initial codes (not both at 0): a code that is never
+    chosen then keeps its place, where with N = 0 it would be divided by eps and
+    fly off to a point no encoder output can reach.
+    """
+
+    def __init__(self, codebook_size: int, code_dim: int, decay: float = 0.99, eps: float = 1e-5, **kwargs):
+        super().__init__(codebook_size, code_dim, **kwargs)
+        self.decay = decay
+        self.eps = eps
+        embed = torch.empty(codebook_size, code_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
+        self.register_buffer("embed", embed)
+        self.register_buffer("cluster_size", torch.ones(codebook_size))
+        self.register_buffer("embed_sum", embed.clone())
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.embed
+
+    def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        self.embed[which] = vectors
+        self.embed_sum[which] = vectors
+        self.cluster_size[which] = 1.0
+
+    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        counts = torch.bincount(indices, minlength=self.codebook_size).float()
+        sums = torch.zeros_like(self.embed).index_add_(0, indices, z)
+        counts, sums = _all_reduce_sum(counts), _all_reduce_sum(sums)
+        g = self.decay
+        self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
+        self.embed_sum.mul_(g).add_(sums, alpha=1 - g)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
+        self.embed.copy_(self.embed_sum / smoothed.unsqueeze(1))
+
+
+def make_quantizer(config) -> Quantizer:
+    """The quantizer a ModelConfig asks for."""
+    common = dict(
+        beta=config.beta,
+        straight_through=config.straight_through,
+        codebook_init=config.codebook_init,
+        dead_code_window=config.dead_code_window,
+        restart_dead_codes=config.restart_dead_codes,
+    )
+    if config.quantizer == "ema":
+        return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps, **common)
+    return VectorQuantizer(config.codebook_size, config.code_dim, **common)
+
+
+def _sample_rows(z: torch.Tensor, n: int) -> torch.Tensor:
+    """n rows of z drawn at random (with repetition only when z has fewer rows), broadcast
+    from rank 0 so every process of a distributed run gets the same codes."""
+    reps = math.ceil(n / z.shape[0])
+    pool = z.repeat(reps, 1) if reps > 1 else z
+    rows = pool[torch.randperm(pool.shape[0], device=z.device)[:n]].contiguous()
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast(rows, src=0)
+    return rows
+
+
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t)
+    return t

@@ -1,0 +1,277 @@
+"""Training a VQ-VAE: one entry point, `train`, for the CLI, the dashboard's background
+jobs and scripts/train_all.py. It writes everything to a run folder (see runs.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision.utils as vutils
+from tqdm.auto import tqdm
+
+from . import runs
+from .config import RunConfig
+from .data import ImageData, load_data, to_float
+from .device import autocast, pick_device
+from .errors import VQVAEError
+from .metrics import code_usage, perplexity, psnr
+from .model import VQVAE, load_vqvae
+
+
+class Trainer:
+    """One optimiser step at a time, and held-out evaluation; no files, no loops over epochs."""
+
+    def __init__(self, model: VQVAE, lr: float, device: torch.device, recon_loss: str = "mse",
+                 data_variance: float = 1.0, amp: bool = True):
+        self.model = model.to(device)
+        self.device = device
+        self.recon_loss = recon_loss
+        self.data_variance = data_variance
+        self.amp = amp
+        # The EMA codebook is a buffer, so the optimiser never sees it.
+        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+    def train_step(self, images: torch.Tensor) -> dict[str, float]:
+        """images: float [B, C, H, W] in [0, 1] on the device. Returns the step's loss terms."""
+        self.model.train()
+        with autocast(self.device, self.amp):
+            out = self.model(images)
+            recon = out.reconstruction.float()
+            if self.recon_loss == "l1":
+                recon_loss = F.l1_loss(recon, images)
+            else:
+                recon_loss = F.mse_loss(recon, images)
+            recon_loss = recon_loss / self.data_variance
+            loss = recon_loss + out.quantized.loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        q = out.quantized
+        return {
+            "loss": loss.item(), "recon": recon_loss.item(), "codebook": q.codebook_loss.item(),
+            "commitment": q.commitment_loss.item(), "perplexity": q.perplexity.item(),
+            "codes_used": int(q.codes_used), "dead_codes": int(q.dead_codes),
+        }
+
+    @torch.no_grad()
+    def evaluate(self, images: torch.Tensor, batch_size: int = 500) -> dict[str, float]:
+        """Held-out metrics over uint8 images [N, C, H, W]: MSE (mean over pixels), PSNR of
+        that MSE, perplexity and codes used over every code position."""
+        self.model.eval()
+        squared_error, pixels = 0.0, 0
+        usage = torch.zeros(self.model.config.codebook_size, dtype=torch.long, device=self.device)
+        for chunk in images.split(batch_size):
+            x = to_float(chunk, self.device)
+            with autocast(self.device, self.amp):
+                out = self.model(x)
+            squared_error += (out.reconstruction.float().clamp(0, 1) - x).pow(2).sum().item()
+            pixels += x.numel()
+            usage += code_usage(out.indices, self.model.config.codebook_size)
+        mse = squared_error / max(pixels, 1)
+        return {"val_mse": mse, "val_psnr": psnr(mse), "perplexity": perplexity(usage).item(),
+                "codes_used": int((usage > 0).sum())}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffle of epoch `epoch`: a pure function of (seed, epoch), so a resumed run sees
+    the same batches it would have seen."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) the run in folder `out`; returns the final status.
+
+    Raises VQVAEError for anything the user can fix, before anything in `out` is touched.
+    """
+    out = Path(out)
+    if resume:
+        saved = runs.read_json(out / runs.CONFIG)
+        if saved is None:
+            raise VQVAEError(f"cannot resume: {out} holds no run (no {runs.CONFIG}); start it without --resume")
+        epochs = cfg.train.epochs
+        cfg = RunConfig.from_dict(saved)
+        cfg.train.epochs = max(cfg.train.epochs, epochs)  # --resume --epochs N may extend a run
+    elif (out / runs.CONFIG).exists():
+        raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    cfg.validate()
+    m, t = cfg.model, cfg.train
+    data = load_data(t.dataset, m.in_channels, m.image_size, t.data, t.center_crop, t.download)
+    device = pick_device(t.device)
+
+    torch.manual_seed(t.seed)
+    model = VQVAE(m)
+    trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp)
+    steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+    counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None}
+    last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
+    if last is not None:
+        model.load_state_dict(load_vqvae(last).state_dict(), strict=True)
+        counters.update(runs.load_training_state(last, trainer.optimizer))
+    if resume:
+        runs.truncate_metrics(out, counters["step"])
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
+    runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, total_steps=t.epochs * steps_per_epoch,
+                      step=counters["step"], epoch=counters["epoch"], message="", data=data.name,
+                      skipped_files=data.skipped, device=str(device))
+    job = _Job(out, cfg, data, trainer, counters, steps_per_epoch)
+    try:
+        with _cancel_on_signals() as cancelled:
+            return job.run(cancelled, progress)
+    except VQVAEError as exc:
+        runs.write_status(out, state="failed", message=str(exc))
+        raise
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            job.save_last()
+            runs.write_status(out, state="cancelled", message="interrupted")
+        else:
+            runs.write_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise
+
+
+class _Job:
+    """The epoch loop of one run, with its bookkeeping."""
+
+    def __init__(self, out: Path, cfg: RunConfig, data: ImageData, trainer: Trainer, counters: dict, steps_per_epoch: int):
+        self.out, self.cfg, self.data, self.trainer, self.c = out, cfg, data, trainer, counters
+        self.steps_per_epoch = steps_per_epoch
+        t = cfg.train
+        self.preview = data.val[: t.preview_images]
+
+    def run(self, cancelled, progress: bool) -> dict:
+        t, c, device = self.cfg.train, self.c, self.trainer.device
+        bar = tqdm(total=t.epochs * self.steps_per_epoch, initial=c["step"], disable=not progress, unit="step",
+                   dynamic_ncols=True, file=sys.stderr, desc=self.out.name)
+        train_images = self.data.train.to(device)  # whole set on the device when it fits: no loader, no PIL
+        while c["epoch"] < t.epochs:
+            order = epoch_order(len(train_images), t.seed, c["epoch"]).to(device)
+            started, seen = time.perf_counter(), 0
+            for b in range(c["batch"], self.steps_per_epoch):
+                batch = to_float(train_images[order[b * t.batch_size : (b + 1) * t.batch_size]], device)
+                losses = self.trainer.train_step(batch)
+                if not all(math.isfinite(v) for v in losses.values()):
+                    raise VQVAEError(f"training diverged at step {c['step'] + 1} (loss {losses['loss']}): lower the learning rate")
+                seen += len(batch)
+                c["step"] += 1
+                c["batch"] = b + 1
+                bar.update(1)
+                if c["step"] % t.log_every == 0 or b == self.steps_per_epoch - 1:
+                    runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **losses})
+                    bar.set_postfix(loss=f"{losses['loss']:.4f}", ppl=f"{losses['perplexity']:.1f}")
+                    runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
+                if cancelled():
+                    bar.close()
+                    self.save_last()
+                    return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
+            images_per_s = seen / max(time.perf_counter() - started, 1e-9)
+            c["epoch"] += 1
+            c["batch"] = 0
+            self.end_epoch(images_per_s)
+            bar.set_postfix(val_psnr=f"{self.last_eval['val_psnr']:.2f}dB")
+        bar.close()
+        if c["step"] == 0 and runs.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
+            self.evaluate_and_save(images_per_s=0.0)
+        final = runs.read_metrics(self.out, "epoch")
+        last = final[-1] if final else {}
+        return runs.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
+                                 val_psnr=last.get("val_psnr"), best_val_psnr=_psnr_or_none(c["best_val_mse"]),
+                                 perplexity=last.get("perplexity"), codes_used=last.get("codes_used"))
+
+    def end_epoch(self, images_per_s: float) -> None:
+        self.evaluate_and_save(images_per_s)
+        runs.write_status(self.out, epoch=self.c["epoch"], step=self.c["step"], val_psnr=self.last_eval["val_psnr"],
+                          best_val_psnr=_psnr_or_none(self.c["best_val_mse"]))
+
+    def evaluate_and_save(self, images_per_s: float) -> None:
+        c = self.c
+        ev = self.trainer.evaluate(self.data.val)
+        self.last_eval = ev
+        dead = int(self.trainer.model.quantizer.steps_unused.ge(self.cfg.model.dead_code_window).sum())
+        runs.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
+                                       "dead_codes": dead, "images_per_s": images_per_s})
+        self.save_preview()
+        if c["best_val_mse"] is None or ev["val_mse"] < c["best_val_mse"]:
+            c["best_val_mse"] = ev["val_mse"]
+            self.save_checkpoint("best", ev)
+        self.save_last(ev)
+
+    def save_last(self, metrics: dict | None = None) -> None:
+        self.save_checkpoint("last", metrics, with_state=True)
+
+    def save_checkpoint(self, which: str, metrics: dict | None, with_state: bool = False) -> None:
+        model, c = self.trainer.model, dict(self.c)
+
+        def fill(folder: Path) -> None:
+            model.save_pretrained(folder, config=self.cfg.model)
+            runs.atomic_write_bytes(folder / "README.md", model_card(self.cfg, self.data.name, c["step"], metrics).encode())
+            if with_state:
+                runs.save_training_state(folder, self.trainer.optimizer, c)
+
+        runs.write_folder_atomically(runs.checkpoint_dir(self.out, which), fill)
+
+    @torch.no_grad()
+    def save_preview(self) -> None:
+        model, device = self.trainer.model, self.trainer.device
+        model.eval()
+        x = to_float(self.preview, device)
+        recon = model(x).reconstruction.float().clamp(0, 1)
+        grid = vutils.make_grid(torch.cat([x, recon]).cpu(), nrow=len(x), padding=1, pad_value=1.0)
+        path = self.out / "previews" / f"epoch_{self.c['epoch']:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        vutils.save_image(grid, str(tmp), format="png")
+        os.replace(tmp, path)
+
+
+def model_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None) -> str:
+    m = cfg.model
+    lines = [
+        "---", "library_name: vqvae", "tags:", "- vq-vae", "- vector-quantization", "---", "",
+        f"# VQ-VAE ({m.arch}, {m.quantizer} codebook, K = {m.codebook_size})", "",
+        f"Trained with VQ-VAE Lab (`python -m vqvae train`) on {data_name} for {step} steps"
+        + (f" (preset `{cfg.preset}`)." if cfg.preset else "."), "",
+        f"- images: {m.in_channels} x {m.image_size} x {m.image_size} -> codes {m.grid_size} x {m.grid_size}"
+        f" ({m.grid_size ** 2 * math.log2(m.codebook_size):.0f} bits)",
+        f"- code dimension {m.code_dim}, hidden width {m.hidden}",
+    ]
+    if metrics:
+        lines += ["", "| held-out metric | value |", "|---|---|",
+                  f"| PSNR | {metrics['val_psnr']:.2f} dB |", f"| MSE | {metrics['val_mse']:.5f} |",
+                  f"| perplexity | {metrics['perplexity']:.1f} of {m.codebook_size} |",
+                  f"| codes used | {metrics['codes_used']} |"]
+    lines += ["", "Load it with `vqvae.load_vqvae(path)` or `VQVAE.from_pretrained(path_or_repo_id)`.", ""]
+    return "\n".join(lines)
+
+
+def _psnr_or_none(mse: float | None) -> float | None:
+    return None if mse is None else psnr(mse)
+
+
+@contextlib.contextmanager
+def _cancel_on_signals():
+    """SIGTERM (the dashboard's cancel) sets a flag; the loop then saves and stops cleanly.
+
+    Only the main thread may install handlers; elsewhere cancellation is not offered.
+    """
+    flag = {"set": False}
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
+    except ValueError:
+        pass
+    try:
+        yield lambda: flag["set"]
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
