@@ -90,8 +90,6 @@ def run_config_from_args(args: argparse.Namespace):
     for flag, name in TRAIN_FLAGS.items():
         if getattr(args, flag) is not None:
             setattr(cfg.train, name, getattr(args, flag))
-    if args.data and args.dataset is None and Path(args.data).is_dir() and cfg.train.dataset not in ("mnist", "fashion", "cifar10"):
-        cfg.train.dataset = "folder"
     return cfg
 
 

@@ -82,7 +82,10 @@ def load_data(dataset: str, channels: int, image_size: int, root: str | None = N
             raise VQVAEError("the folder data set needs --data PATH: a folder of images (searched recursively)")
         data = image_folder(Path(root), channels, image_size, center_crop)
     elif dataset in TORCHVISION_SETS:
-        data = torchvision_set(dataset, Path(root) if root else default_data_root(), download)
+        if root and not _holds_torchvision_set(Path(root), dataset) and any(_image_files(Path(root))):
+            data = image_folder(Path(root), channels, image_size, center_crop)  # --data pointed at plain images
+        else:
+            data = torchvision_set(dataset, Path(root) if root else default_data_root(), download, fallback=root is None)
     else:
         raise VQVAEError(f"unknown data set {dataset!r}: choose one of folder, {', '.join(TORCHVISION_SETS)}")
     return ImageData(data.name, fit_images(data.train, channels, image_size), fit_images(data.val, channels, image_size),
@@ -92,11 +95,20 @@ def load_data(dataset: str, channels: int, image_size: int, root: str | None = N
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
-def torchvision_set(dataset: str, root: Path, download: bool) -> ImageData:
+def _holds_torchvision_set(root: Path, dataset: str) -> bool:
+    return (root / TORCHVISION_SETS[dataset]).is_dir() or (root / "cifar-10-batches-py").is_dir()
+
+
+def _image_files(root: Path):
+    return (p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if root.is_dir() else iter(())
+
+
+def torchvision_set(dataset: str, root: Path, download: bool, fallback: bool = True) -> ImageData:
     """Full train split for training and the official test split held out.
 
-    MNIST falls back to the bundled split when the full set is not there; the others
-    say where to put their files.
+    MNIST falls back to the bundled split when the full set is not under the default
+    root (never when a root was named: then the user meant that data); the others say
+    where to put their files.
     """
     import torchvision.datasets as tvd
 
@@ -104,7 +116,7 @@ def torchvision_set(dataset: str, root: Path, download: bool) -> ImageData:
     try:
         train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
     except Exception as exc:  # RuntimeError "not found", URLError when offline, ...
-        if dataset == "mnist":
+        if dataset == "mnist" and fallback:
             return bundled_mnist()
         reason = "could not be downloaded" if download else "was not found"
         raise VQVAEError(
@@ -130,7 +142,7 @@ def image_folder(root: Path, channels: int, image_size: int, center_crop: int | 
 
     if not root.is_dir():
         raise VQVAEError(f"data folder {root} does not exist: pass --data with a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = list(_image_files(root))
     arrays, skipped = [], 0
     for path in files:
         try:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from einops import rearrange
 from einops.layers.torch import Rearrange
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .config import ModelConfig
 from .errors import VQVAEError
-from .quantize import QuantizerOutput, make_quantizer
+from .quantize import QuantizerOutput, make_quantizer, nearest_code
 
 
 class ResidualBlock(nn.Module):
@@ -142,18 +143,16 @@ class VQVAE(
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] in [0, 1] -> code indices [B, h, w] (int64)."""
         z = self.encode_continuous(images)
-        b, d, h, w = z.shape
-        from .quantize import nearest_code  # local: keeps the public surface small
-
-        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        return nearest_code(flat, self.codebook).view(b, h, w)
+        b, _, h, w = z.shape
+        flat = rearrange(z, "b d h w -> (b h w) d")
+        return rearrange(nearest_code(flat, self.codebook), "(b h w) -> b h w", b=b, h=h, w=w)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """Code indices [B, h, w] -> images [B, C, H, W] clamped to [0, 1]."""
         if indices.min() < 0 or indices.max() >= self.config.codebook_size:
             raise VQVAEError(f"code indices must lie in 0..{self.config.codebook_size - 1}")
-        z_q = self.quantizer.lookup(indices).permute(0, 3, 1, 2)
+        z_q = rearrange(self.quantizer.lookup(indices), "b h w d -> b d h w")
         return self.decode_vectors(z_q).clamp(0, 1)
 
     @torch.no_grad()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: makes .venv, installs requirements.txt when it
+# changed, then runs the dashboard or the tests.
+#   bash scripts/run.sh app  [streamlit args]   start the dashboard
+#   bash scripts/run.sh test [pytest args]      run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "installing requirements into .venv (first run: a few minutes)..." >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  echo "$wanted" > "$stamp"
+fi
+
+command=${1:-}
+shift || true
+case "$command" in
+  app)  exec .venv/bin/python -m streamlit run app.py "$@" ;;
+  test) exec .venv/bin/python -m pytest "$@" ;;
+  *)    echo "usage: bash scripts/run.sh app|test [args...]" >&2; exit 2 ;;
+esac
