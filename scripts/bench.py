@@ -262,7 +262,7 @@ def main() -> int:
     rows[-1]["met"] = ema.perplexity / k >= 0.6
     rows.append(row("held-out perplexity / K, plain", plain.perplexity / k, base.perplexity / BASELINE_CONFIG.codebook_size, "fraction"))
     rows.append(row("training throughput, EMA", ema.images_per_s, base.images_per_s, "images/s",
-                    note="ours is a wider model (see README); the speed-up comes from the data path, the codebook and the learning rate"))
+                    note="ours: the preset's wider model (hidden 64, K 128) on in-memory tensors; baseline: hidden 32, K 32 through a per-item PIL DataLoader"))
     rows.append(row("nearest-code memory", mem_ours, mem_base, "MiB", bigger_is_better=False, target=">= 10x",
                     note="" if same else "WARNING: the two searches disagree"))
     rows[-1]["met"] = rows[-1]["ratio"] >= 10

@@ -96,8 +96,15 @@ def run_config_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
-    cfg = run_config_from_args(args)
-    status = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    if args.resume:
+        changed = [f"--{flag.replace('_', '-')}" for flag in (*MODEL_FLAGS, *TRAIN_FLAGS)
+                   if flag != "epochs" and getattr(args, flag) is not None]
+        if changed or args.config:
+            raise VQVAEError(f"a resumed run keeps its saved settings: drop {', '.join(changed) or '--config'} "
+                             f"(only --epochs may extend it), or start a new run")
+        status = train(None, args.out, resume=True, progress=not args.no_progress, epochs=args.epochs)
+    else:
+        status = train(run_config_from_args(args), args.out, progress=not args.no_progress)
     psnr = status.get("best_val_psnr")
     print(f"{status['state']}: {args.out} (step {status.get('step')}"
           + (f", best held-out PSNR {psnr:.2f} dB)" if psnr is not None else ")"))

@@ -165,16 +165,19 @@ def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
         raise VQVAEError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
 
 
-# The tutorials' settings, with the MNIST preset widened by measurement (see README:
-# K = 32, dim 32 tops out near 23 dB on the 1,000 held-out images; K = 128 passes 24 dB).
+# The tutorials' settings, with the MNIST preset changed by measurement (see README): K = 32,
+# dim 32 tops out near 23 dB on the 1,000 held-out images; K = 128 passes 24 dB, and
+# 8-dimensional codes keep more of the codebook in use than 32-dimensional ones
+# (held-out EMA perplexity 91 vs 64-78 of 128 after 20 epochs), as Improved VQGAN found.
 PRESETS: dict[str, RunConfig] = {
     "mnist": RunConfig(
-        ModelConfig(in_channels=1, image_size=28, hidden=64, res_hidden=32, codebook_size=128, code_dim=32,
+        ModelConfig(in_channels=1, image_size=28, hidden=64, res_hidden=32, codebook_size=128, code_dim=8,
                     codebook_init="data"),
         TrainConfig(dataset="mnist", epochs=20, batch_size=64, lr=2e-3),
     ),
     "fashion": RunConfig(
-        ModelConfig(in_channels=1, image_size=28, hidden=64, res_hidden=32, codebook_size=128, code_dim=32),
+        ModelConfig(in_channels=1, image_size=28, hidden=64, res_hidden=32, codebook_size=128, code_dim=8,
+                    codebook_init="data"),
         TrainConfig(dataset="fashion", epochs=20, batch_size=64, lr=2e-3),
     ),
     # Third tutorial: hidden 128, D 64, K 512, Adam 2e-4, batch 128, 30 epochs, L1 loss; 8x8 codes.

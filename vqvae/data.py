@@ -148,11 +148,11 @@ def image_folder(root: Path, channels: int, image_size: int, center_crop: int | 
         try:
             with Image.open(path) as im:
                 im = ImageOps.exif_transpose(im).convert("L" if channels == 1 else "RGB")
-                if center_crop:
-                    im = ImageOps.fit(im, (min(center_crop, *im.size),) * 2, centering=(0.5, 0.5))
-                else:  # a square crop first, so faces and sprites keep their shape
-                    side = min(im.size)
-                    im = ImageOps.fit(im, (side, side), centering=(0.5, 0.5))
+                # The central square (of center_crop pixels, else as large as fits), so
+                # faces and sprites keep their shape through the resize.
+                side = min(center_crop or min(im.size), *im.size)
+                left, top = (im.width - side) // 2, (im.height - side) // 2
+                im = im.crop((left, top, left + side, top + side))
                 im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
                 arrays.append(np.asarray(im, dtype=np.uint8).reshape(image_size, image_size, channels))
         except Exception:  # PIL raises many kinds for broken files; any of them means "skip"

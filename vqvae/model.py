@@ -193,7 +193,7 @@ class VQVAE(
                                       cache_dir=cache_dir, force_download=force_download, token=token,
                                       local_files_only=local_files_only)
         load_model(model, weights, strict=True, device=str(map_location))
-        return model.eval()
+        return model.to(map_location).eval()
 
 
 def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
@@ -209,7 +209,7 @@ def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
     except VQVAEError:
         raise
     except Exception as exc:  # safetensors, JSON, shape and key errors alike
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = " ".join(str(exc).split()) or type(exc).__name__  # one line, naming the bad keys
         raise VQVAEError(
             f"checkpoint {folder} is corrupt or does not match its config ({detail[:200]}): retrain it or pick another"
         ) from None

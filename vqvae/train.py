@@ -87,19 +87,26 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or resume) the run in folder `out`; returns the final status.
+def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
+          epochs: int | None = None) -> dict:
+    """Train the run `cfg` into folder `out`, or resume the run already there; returns the
+    final status.
 
-    Raises VQVAEError for anything the user can fix, before anything in `out` is touched.
+    A resumed run keeps its saved settings; `epochs` (or, failing that, cfg's epochs) may
+    extend it. Raises VQVAEError for anything the user can fix, before anything in `out`
+    is touched.
     """
     out = Path(out)
     if resume:
         saved = runs.read_json(out / runs.CONFIG)
         if saved is None:
             raise VQVAEError(f"cannot resume: {out} holds no run (no {runs.CONFIG}); start it without --resume")
-        epochs = cfg.train.epochs
+        wanted = epochs if epochs is not None else (cfg.train.epochs if cfg else None)
         cfg = RunConfig.from_dict(saved)
-        cfg.train.epochs = max(cfg.train.epochs, epochs)  # --resume --epochs N may extend a run
+        if wanted is not None:
+            cfg.train.epochs = max(cfg.train.epochs, wanted)
+    elif cfg is None:
+        raise ValueError("train() needs a RunConfig unless it resumes")
     elif (out / runs.CONFIG).exists():
         raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     cfg.validate()

@@ -1,0 +1,137 @@
+"""Shared fixtures for the vqvae test suite.
+
+The machine running the suite may have only a couple of busy CPU cores, so every test
+(and every CLI subprocess) runs PyTorch single-threaded: on a loaded 2-core box, two
+intra-op threads make the tiny models here an order of magnitude slower. It also makes
+in-process and subprocess runs numerically identical, which the resume tests rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# Before torch is imported anywhere: one intra-op thread here and in every subprocess.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+# No torchvision copies of any data set: "mnist" always means the bundled split.
+_EMPTY_DATA_ROOT = tempfile.mkdtemp(prefix="vqvae-tests-empty-data-")
+os.environ["VQVAE_DATA"] = _EMPTY_DATA_ROOT
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from vqvae import ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from vqvae.data import bundled_mnist  # noqa: E402
+from vqvae.train import train  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_EMPTY_DATA_ROOT, ignore_errors=True)
+
+
+def tiny_model_config(**overrides) -> ModelConfig:
+    """The smallest model that still has every part (28x28 grayscale, 7x7 codes)."""
+    settings = dict(hidden=16, res_hidden=8, codebook_size=16, code_dim=8)
+    settings.update(overrides)
+    return ModelConfig(**settings)
+
+
+@pytest.fixture
+def tiny_config():
+    """A factory: tiny_config(quantizer="plain", arch="patch", ...) -> ModelConfig."""
+    return tiny_model_config
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The bundled MNIST split, loaded once."""
+    return bundled_mnist()
+
+
+@pytest.fixture(scope="session")
+def mnist_batch(mnist):
+    """32 training images as float [32, 1, 28, 28] in [0, 1]."""
+    return mnist.train[:32].float() / 255
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "vqvae", *map(str, args)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
+    )
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def tiny_image_folder(tmp_path_factory, mnist) -> Path:
+    """20 MNIST digits as PNG files (18 train / 2 held-out for the folder loader)."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("digits")
+    for i in range(20):
+        Image.fromarray(mnist.train[i, 0].numpy()).save(folder / f"digit_{i:02d}.png")
+    return folder
+
+
+def tiny_folder_run_config(folder: Path, epochs: int = 1) -> RunConfig:
+    return RunConfig(
+        tiny_model_config(),
+        TrainConfig(dataset="folder", data=str(folder), epochs=epochs, batch_size=8, device="cpu", log_every=1),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_image_folder) -> Path:
+    """A finished one-epoch run on the 20-image folder (a real run folder, in a second)."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    status = train(tiny_folder_run_config(tiny_image_folder), out, progress=False)
+    assert status["state"] == "done"
+    return out
+
+
+# The real-training run of test_training.py, shared with the checkpoint tests.
+TRAINED_RUN_CONFIG = RunConfig(
+    ModelConfig(hidden=32, res_hidden=16, codebook_size=32, code_dim=16, quantizer="ema"),
+    TrainConfig(dataset="mnist", epochs=1, batch_size=128, lr=2e-3, device="cpu", log_every=10, seed=0),
+)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One epoch on the bundled MNIST with a small conv model (a few seconds)."""
+    out = tmp_path_factory.mktemp("runs") / "mnist-small"
+    cfg = RunConfig.from_dict(TRAINED_RUN_CONFIG.to_dict())
+    status = train(cfg, out, progress=False)
+    assert status["state"] == "done", status
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def folder_snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under folder (relative path -> bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def random_images(n: int, channels: int = 1, size: int = 28, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, channels, size, size, generator=g)

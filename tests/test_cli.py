@@ -1,0 +1,152 @@
+"""The real command line (`python -m vqvae ...` in a subprocess): user mistakes give one
+`error:` line and exit status 2, never a traceback, and touch nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, folder_snapshot
+from vqvae.runs import read_metrics
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    (line,) = lines
+    assert line.startswith("error: "), line
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    assert result.stdout == ""
+    return line
+
+
+TINY = ["--hidden", "16", "--codebook-size", "16", "--code-dim", "8", "--device", "cpu", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--codebook-size", "1"], ["codebook size 1", "at least 2"]),
+        (["--image-size", "30"], ["image size 30", "multiple of 4"]),
+        (["--epochs", "-1"], ["epochs", "-1"]),
+        (["--preset", "nope"], ["unknown preset 'nope'", "mnist"]),
+        (["--dataset", "folder", "--data", "/nonexistent"], ["/nonexistent", "does not exist"]),
+    ],
+    ids=["codebook-size-1", "image-size-30", "negative-epochs", "unknown-preset", "missing-folder"],
+)
+def test_train_rejects_bad_settings(cli, tmp_path, args, fragments):
+    out = tmp_path / "run"
+    result = cli("train", "--out", out, *TINY, *args)
+    assert_user_error(result, *fragments)
+    assert not out.exists()  # nothing was created
+
+
+def test_train_rejects_an_empty_data_folder(cli, tmp_path):
+    data = tmp_path / "images"
+    data.mkdir()
+    (data / "nested").mkdir()
+    out = tmp_path / "run"
+    result = cli("train", "--out", out, "--dataset", "folder", "--data", data, *TINY)
+    assert_user_error(result, str(data), "0 readable")
+    assert not out.exists()
+
+
+def test_train_refuses_to_overwrite_an_existing_run(cli, tmp_path, tiny_run):
+    run = tmp_path / "existing"
+    shutil.copytree(tiny_run, run)
+    before = folder_snapshot(run)
+    result = cli("train", "--out", run, *TINY)
+    assert_user_error(result, str(run), "--resume")
+    assert folder_snapshot(run) == before  # byte-identical, nothing added or removed
+
+
+def _copied_checkpoint(tiny_run, tmp_path):
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_run / "checkpoints" / "best", folder)
+    return folder
+
+
+def test_eval_of_a_good_checkpoint(cli, tmp_path, tiny_run):
+    """The positive control for the two eval errors below."""
+    folder = _copied_checkpoint(tiny_run, tmp_path)
+    result = cli("eval", "--model", folder, "--device", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["images"] == 1000 and "bundled" in metrics["data"]
+    assert 0 < metrics["val_mse"] < 1
+    assert metrics["val_psnr"] == pytest.approx(-10 * __import__("math").log10(metrics["val_mse"]))
+
+
+def test_eval_of_a_run_folder_uses_its_data(cli, tiny_run):
+    result = cli("eval", "--model", tiny_run, "--device", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["images"] == 2  # the run's own image folder: 2 held-out images of 20
+    epoch = read_metrics(tiny_run, "epoch")[-1]
+    assert metrics["val_mse"] == pytest.approx(epoch["val_mse"], rel=1e-5)
+
+
+def test_eval_of_a_corrupt_checkpoint(cli, tmp_path, tiny_run):
+    folder = _copied_checkpoint(tiny_run, tmp_path)
+    (folder / "model.safetensors").write_bytes(os.urandom(64) + b"garbage" * 50)
+    result = cli("eval", "--model", folder, "--device", "cpu")
+    assert_user_error(result, str(folder), "corrupt")
+
+
+def test_eval_of_a_mismatched_checkpoint(cli, tmp_path, tiny_run):
+    folder = _copied_checkpoint(tiny_run, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["codebook_size"] = 64
+    (folder / "config.json").write_text(json.dumps(config))
+    result = cli("eval", "--model", folder, "--device", "cpu")
+    assert_user_error(result, str(folder), "does not match")
+
+
+def test_eval_of_a_missing_model(cli, tmp_path):
+    result = cli("eval", "--model", tmp_path / "nothing", "--device", "cpu")
+    assert_user_error(result, "does not exist")
+
+
+@pytest.mark.slow
+def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_image_folder):
+    """`train --out RUN --resume` (no --epochs) must finish the run as it was planned, not
+    train it up to the default preset's 20 epochs (README: "continue an interrupted (or
+    finished) run, optionally for more epochs")."""
+    out = tmp_path / "run"
+    first = cli("train", "--out", out, "--dataset", "folder", "--data", tiny_image_folder, "--epochs", "1",
+                "--batch-size", "8", *TINY)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("done:")
+    planned = json.loads((out / "status.json").read_text())
+    assert (planned["epoch"], planned["step"]) == (1, 3)  # 18 training images / batch 8
+
+    proc = subprocess.Popen([sys.executable, "-m", "vqvae", "train", "--out", str(out), "--resume", "--no-progress"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    extra_epochs = False
+    try:
+        while proc.poll() is None:  # stop it early (cleanly) if it starts training more epochs
+            if any(r["epoch"] > 1 for r in read_metrics(out, "epoch")):
+                extra_epochs = True
+                proc.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.05)
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    extra_epochs = extra_epochs or any(r["epoch"] > 1 for r in read_metrics(out, "epoch"))
+    status = json.loads((out / "status.json").read_text())
+    assert not extra_epochs, f"--resume without --epochs trained past the run's 1 epoch (status: {status})"
+    assert proc.returncode == 0, stderr
+    assert status["state"] == "done" and status["epoch"] == 1 and status["step"] == 3
