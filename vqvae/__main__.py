@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train a VQ-VAE into a run folder")
     tr.add_argument("--out", required=True, type=Path, help="run folder to create (or to continue with --resume)")
-    tr.add_argument("--preset", default="mnist", help=f"starting settings: {', '.join(PRESETS)} (default mnist)")
+    tr.add_argument("--preset", help=f"starting settings: {', '.join(PRESETS)} (default mnist)")
     tr.add_argument("--config", type=Path, help="a run config JSON file (as written to RUN/config.json); flags override it")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_config_from_args(args: argparse.Namespace):
     from .config import RunConfig, preset
 
-    cfg = RunConfig.from_file(args.config) if args.config else preset(args.preset)
+    cfg = RunConfig.from_file(args.config) if args.config else preset(args.preset or "mnist")
     for flag, name in MODEL_FLAGS.items():
         if getattr(args, flag) is not None:
             setattr(cfg.model, name, getattr(args, flag))
@@ -99,8 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         changed = [f"--{flag.replace('_', '-')}" for flag in (*MODEL_FLAGS, *TRAIN_FLAGS)
                    if flag != "epochs" and getattr(args, flag) is not None]
-        if changed or args.config:
-            raise VQVAEError(f"a resumed run keeps its saved settings: drop {', '.join(changed) or '--config'} "
+        changed += [flag for flag, value in (("--config", args.config), ("--preset", args.preset)) if value]
+        if changed:
+            raise VQVAEError(f"a resumed run keeps its saved settings: drop {', '.join(changed)} "
                              f"(only --epochs may extend it), or start a new run")
         status = train(None, args.out, resume=True, progress=not args.no_progress, epochs=args.epochs)
     else:
@@ -123,10 +124,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_vqvae(args.model, device)
     saved = runs.read_json(Path(args.model) / runs.CONFIG)
     run = RunConfig.from_dict(saved) if saved and "model" in saved else None
+    c = model.config
+    if not args.dataset and not run and c.in_channels != 1:
+        raise VQVAEError(f"{args.model} is a colour model without its run folder: name the data with --dataset (and --data)")
     dataset = args.dataset or (run.train.dataset if run else "mnist")
     root = args.data or (run.train.data if run else None)
     crop = run.train.center_crop if run else None
-    c = model.config
     data = load_data(dataset, c.in_channels, c.image_size, root, crop)
     metrics = Trainer(model, 1e-3, device).evaluate(data.val)
     metrics.update(images=len(data.val), data=data.name, checkpoint=str(runs.resolve_checkpoint(args.model)))

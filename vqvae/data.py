@@ -40,13 +40,16 @@ class ImageData:
     val_labels: torch.Tensor | None = None
     skipped: int = 0  # unreadable files left out of an image folder
 
-    @property
-    def channels(self) -> int:
-        return self.train.shape[1]
-
     def variance(self) -> float:
-        """Pixel variance of the training images in [0, 1] (to normalise the MSE, tutorial-style)."""
-        return float((self.train.float() / 255).var())
+        """Pixel variance of the training images in [0, 1] (to normalise the MSE, tutorial-style),
+        summed in chunks so a large set is never copied to float whole."""
+        total, total_sq, n = 0.0, 0.0, self.train.numel()
+        for chunk in self.train.split(1024):
+            x = chunk.double() / 255
+            total += float(x.sum())
+            total_sq += float(x.pow(2).sum())
+        mean = total / n
+        return total_sq / n - mean * mean
 
 
 def default_data_root() -> Path:
@@ -116,7 +119,7 @@ def torchvision_set(dataset: str, root: Path, download: bool, fallback: bool = T
     try:
         train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
     except Exception as exc:  # RuntimeError "not found", URLError when offline, ...
-        if dataset == "mnist" and fallback:
+        if dataset == "mnist" and fallback and not download:
             return bundled_mnist()
         reason = "could not be downloaded" if download else "was not found"
         raise VQVAEError(

@@ -89,7 +89,7 @@ class Quantizer(nn.Module):
         b, _, h, w = z_e.shape
         z = rearrange(z_e, "b d h w -> (b h w) d")
         if self.training and not bool(self.initialized):
-            self._init_from_data(z)
+            self._init_from_data(z.float())
         indices = nearest_code(z, self.codebook)
         z_q = self.lookup(indices).to(z.dtype)
 
@@ -176,6 +176,7 @@ class EMAVectorQuantizer(Quantizer):
         return self.embed
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        vectors = vectors.to(self.embed.dtype)  # encoder outputs are bf16 under CUDA autocast
         self.embed[which] = vectors
         self.embed_sum[which] = vectors
         self.cluster_size[which] = 1.0

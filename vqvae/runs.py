@@ -13,6 +13,8 @@ swapped in whole, so a run killed at any moment leaves every file complete.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -43,7 +45,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a dashboard under another user must read it
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -104,8 +108,9 @@ def read_status(run_dir: Path) -> dict:
 def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
     """Build a folder beside dest with fill(tmp), then swap it in.
 
-    Between the two renames dest is missing for an instant; dest.old is then still a
-    complete copy, and resolve_checkpoint falls back to it.
+    Between the two renames dest is missing for an instant; dest.old is then a complete
+    copy, and resolve_checkpoint falls back to it. dest.old stays until the next swap, so a
+    reader that picked it in that instant can finish; it is removed only while dest exists.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -116,15 +121,24 @@ def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
         for f in tmp.iterdir():  # data on disk before the rename makes it visible
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if old.exists():
-            shutil.rmtree(old)
+        os.chmod(tmp, 0o755)
         if dest.exists():
+            shutil.rmtree(old, ignore_errors=True)
             os.replace(dest, old)
         os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make renames inside folder durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def checkpoint_dir(run_dir: Path, which: str) -> Path:
@@ -153,6 +167,21 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     raise VQVAEError(f"no checkpoint in {path}: pass a run folder with checkpoints/ or a folder holding {WEIGHTS}")
 
 
+@contextlib.contextmanager
+def exclusive(run_dir: Path):
+    """Hold RUN/.lock for as long as a job writes the folder, so two jobs never share one."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VQVAEError(f"{run_dir} is being written by another training job: wait for it, cancel it, or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def resolve_checkpoint_or_none(run_dir: Path, which: str = "last") -> Path | None:
     """The run's `which` checkpoint folder if one was saved, else None."""
     return _existing(checkpoint_dir(run_dir, which))
@@ -162,6 +191,9 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters
     """Optimizer moments and RNG state as safetensors, counters as JSON (never a pickle)."""
     state = optimizer.state_dict()
     tensors = {"rng.cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():  # dead-code restarts draw from the CUDA generator there
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = state
     for pid, slots in state["state"].items():
         for name, value in slots.items():
             tensors[f"state.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
@@ -177,14 +209,17 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
         tensors = load_file(str(folder / OPTIMIZER))
     except Exception as exc:
         raise VQVAEError(f"training state in {folder} is unreadable ({type(exc).__name__}): start a new run instead of --resume") from None
-    slots: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("state."):
-            _, pid, name = key.split(".", 2)
-            slots.setdefault(int(pid), {})[name] = value
     try:
+        slots: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("state."):
+                _, pid, name = key.split(".", 2)
+                slots.setdefault(int(pid), {})[name] = value
         optimizer.load_state_dict({"state": slots, "param_groups": meta.pop("param_groups")})
-    except (ValueError, KeyError) as exc:
-        raise VQVAEError(f"optimizer state in {folder} does not match the model ({exc}): start a new run") from None
-    torch.set_rng_state(tensors["rng.cpu"])
+        torch.set_rng_state(tensors["rng.cpu"])
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise VQVAEError(f"training state in {folder} does not match the model ({exc}): start a new run") from None
+    cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
     return meta

@@ -1,5 +1,5 @@
-"""Training a VQ-VAE: one entry point, `train`, for the CLI, the dashboard's background
-jobs and scripts/train_all.py. It writes everything to a run folder (see runs.py).
+"""Training a VQ-VAE: one entry point, `train`, for the CLI and everything built on it
+(the dashboard's background jobs run the CLI). It writes everything to a run folder (see runs.py).
 """
 
 from __future__ import annotations
@@ -55,11 +55,12 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         q = out.quantized
-        return {
-            "loss": loss.item(), "recon": recon_loss.item(), "codebook": q.codebook_loss.item(),
-            "commitment": q.commitment_loss.item(), "perplexity": q.perplexity.item(),
-            "codes_used": int(q.codes_used), "dead_codes": int(q.dead_codes),
-        }
+        names = ("loss", "recon", "codebook", "commitment", "perplexity", "codes_used", "dead_codes")
+        values = torch.stack([loss, recon_loss, q.codebook_loss, q.commitment_loss, q.perplexity,
+                              q.codes_used, q.dead_codes]).float().tolist()  # one device sync, not seven
+        stats = dict(zip(names, values))
+        stats["codes_used"], stats["dead_codes"] = int(stats["codes_used"]), int(stats["dead_codes"])
+        return stats
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, batch_size: int = 500) -> dict[str, float]:
@@ -104,6 +105,8 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
         wanted = epochs if epochs is not None else (cfg.train.epochs if cfg else None)
         cfg = RunConfig.from_dict(saved)
         if wanted is not None:
+            if wanted < 0:
+                raise VQVAEError(f"epochs must be 0 or more, not {wanted}")
             cfg.train.epochs = max(cfg.train.epochs, wanted)
     elif cfg is None:
         raise ValueError("train() needs a RunConfig unless it resumes")
@@ -113,54 +116,64 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
     m, t = cfg.model, cfg.train
     data = load_data(t.dataset, m.in_channels, m.image_size, t.data, t.center_crop, t.download)
     device = pick_device(t.device)
-
-    torch.manual_seed(t.seed)
-    model = VQVAE(m)
-    trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp)
-    steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
-    counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None}
-    last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
-    if last is not None:
-        model.load_state_dict(load_vqvae(last).state_dict(), strict=True)
-        counters.update(runs.load_training_state(last, trainer.optimizer))
-    if resume:
-        runs.truncate_metrics(out, counters["step"])
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
-    runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, total_steps=t.epochs * steps_per_epoch,
-                      step=counters["step"], epoch=counters["epoch"], message="", data=data.name,
-                      skipped_files=data.skipped, device=str(device))
-    job = _Job(out, cfg, data, trainer, counters, steps_per_epoch)
     try:
-        with _cancel_on_signals() as cancelled:
-            return job.run(cancelled, progress)
-    except VQVAEError as exc:
-        runs.write_status(out, state="failed", message=str(exc))
-        raise
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            job.save_last()
-            runs.write_status(out, state="cancelled", message="interrupted")
-        else:
-            runs.write_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-        raise
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VQVAEError(f"cannot create run folder {out} ({exc.strerror}): choose another --out") from None
+    with runs.exclusive(out):
+        if not resume and (out / runs.CONFIG).exists():  # another job got here first
+            raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+        job = _Job(out, cfg, data, device, resume)
+        try:
+            with _cancel_on_signals() as cancelled:
+                return job.run(cancelled, progress)
+        except VQVAEError as exc:
+            runs.write_status(out, state="failed", message=str(exc))
+            raise
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                runs.write_status(out, state="cancelled", message="interrupted")
+            else:
+                runs.write_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            raise
 
 
 class _Job:
     """The epoch loop of one run, with its bookkeeping."""
 
-    def __init__(self, out: Path, cfg: RunConfig, data: ImageData, trainer: Trainer, counters: dict, steps_per_epoch: int):
-        self.out, self.cfg, self.data, self.trainer, self.c = out, cfg, data, trainer, counters
-        self.steps_per_epoch = steps_per_epoch
-        t = cfg.train
+    def __init__(self, out: Path, cfg: RunConfig, data: ImageData, device: torch.device, resume: bool):
+        m, t = cfg.model, cfg.train
+        self.out, self.cfg, self.data = out, cfg, data
+        self.steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
         self.preview = data.val[: t.preview_images]
+        torch.manual_seed(t.seed)
+        model = VQVAE(m)
+        self.trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp)
+        # What a resume must find unchanged: the same images in the same order.
+        data_id = f"{data.name}: {len(data.train)} train / {len(data.val)} held-out"
+        self.c = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None, "data": data_id}
+        last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
+        if last is not None:
+            try:
+                model.load_state_dict(load_vqvae(last).state_dict(), strict=True)
+            except RuntimeError:
+                raise VQVAEError(f"checkpoint {last} does not match {out / runs.CONFIG}: restore the run's config or start a new run") from None
+            self.c.update(runs.load_training_state(last, self.trainer.optimizer))
+            if self.c.get("data", data_id) != data_id:
+                raise VQVAEError(f"the run trained on {self.c['data']} but now finds {data_id}: restore that data to resume, or start a new run")
+            self.c["data"] = data_id
+        if resume:
+            runs.truncate_metrics(out, self.c["step"])
+        runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
+        runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs,
+                          total_steps=t.epochs * self.steps_per_epoch, step=self.c["step"], epoch=self.c["epoch"],
+                          message="", data=data.name, skipped_files=data.skipped, device=str(device))
 
     def run(self, cancelled, progress: bool) -> dict:
         t, c, device = self.cfg.train, self.c, self.trainer.device
         bar = tqdm(total=t.epochs * self.steps_per_epoch, initial=c["step"], disable=not progress, unit="step",
                    dynamic_ncols=True, file=sys.stderr, desc=self.out.name)
-        train_images = self.data.train.to(device)  # whole set on the device when it fits: no loader, no PIL
+        train_images = _on_device_if_it_fits(self.data.train, device)  # no loader, no PIL
         while c["epoch"] < t.epochs:
             order = epoch_order(len(train_images), t.seed, c["epoch"]).to(device)
             started, seen = time.perf_counter(), 0
@@ -265,20 +278,30 @@ def _psnr_or_none(mse: float | None) -> float | None:
     return None if mse is None else psnr(mse)
 
 
+def _on_device_if_it_fits(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The whole uint8 set on the GPU when it takes under half the free memory; else
+    batches are moved one at a time."""
+    if device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]:
+        return images.to(device)
+    return images
+
+
 @contextlib.contextmanager
 def _cancel_on_signals():
-    """SIGTERM (the dashboard's cancel) sets a flag; the loop then saves and stops cleanly.
+    """SIGTERM (the dashboard's cancel) and SIGINT (Ctrl-C) set a flag; the loop then
+    saves between two steps and stops cleanly, so the checkpoint is never half a step.
 
     Only the main thread may install handlers; elsewhere cancellation is not offered.
     """
     flag = {"set": False}
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
-    except ValueError:
-        pass
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, lambda *_: flag.update(set=True))
+        except ValueError:
+            pass
     try:
         yield lambda: flag["set"]
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
