@@ -123,6 +123,33 @@ class TrainConfig:
 
 
 @dataclass
+class PriorConfig:
+    """A Gated PixelCNN over code grids (stored in the prior's checkpoint)."""
+
+    codebook_size: int = 128  # K of the VQ-VAE whose codes it models
+    channels: int = 64  # width of both stacks
+    head: int = 32  # width of the 1x1 head before the K logits
+    n_blocks: int = 8  # 1 mask-A block + (n_blocks - 1) mask-B blocks
+    first_kernel: int = 7  # kernel of the mask-A block
+    kernel: int = 3  # kernel of the mask-B blocks
+    n_classes: int = 0  # > 0: class-conditional (e.g. 10 for MNIST digits)
+
+    def validate(self) -> "PriorConfig":
+        if self.codebook_size < 2:
+            raise VQVAEError(f"the prior needs at least 2 codes, not {self.codebook_size}")
+        for name in ("channels", "head", "n_blocks"):
+            if getattr(self, name) < 1:
+                raise VQVAEError(f"prior {name} must be at least 1, not {getattr(self, name)}")
+        for name in ("first_kernel", "kernel"):
+            k = getattr(self, name)
+            if k < 1 or k % 2 == 0:
+                raise VQVAEError(f"prior {name} must be odd and positive, not {k}")
+        if self.n_classes < 0:
+            raise VQVAEError(f"n_classes must be 0 (unconditional) or more, not {self.n_classes}")
+        return self
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
