@@ -29,3 +29,7 @@ def test_quick_bench_writes_every_row(tmp_path):
     assert memory["ratio"] >= 10, memory  # the broadcast form needs about 4 GiB, ours tens of MiB
     assert "disagree" not in memory["note"]
     assert rows["held-out PSNR after 2 epochs, EMA"]["ours"] > 15
+    for side in (7, 16):
+        sampling = rows[f"sampling {side}x{side}"]
+        assert sampling["unit"] == "s" and sampling["ours"] > 0 and sampling["baseline"] > 0
+        assert "identical codes" in sampling["note"], sampling  # the fast sampler is exact
