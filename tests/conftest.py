@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # Before torch is imported anywhere: one intra-op thread here and in every subprocess.
@@ -121,6 +123,16 @@ def trained_run(tmp_path_factory) -> Path:
     status = train(cfg, out, progress=False)
     assert status["state"] == "done", status
     return out
+
+
+def signal_when(proc: subprocess.Popen, ready, sig: int = signal.SIGTERM, poll: float = 0.05) -> bool:
+    """Poll ready() while proc runs and send it sig once ready() holds; whether it was sent."""
+    while proc.poll() is None:
+        if ready():
+            proc.send_signal(sig)
+            return True
+        time.sleep(poll)
+    return False
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO, folder_snapshot
+from conftest import REPO, folder_snapshot, signal_when
 from vqvae.runs import read_metrics
 
 
@@ -134,12 +132,8 @@ def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_i
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     extra_epochs = False
     try:
-        while proc.poll() is None:  # stop it early (cleanly) if it starts training more epochs
-            if any(r["epoch"] > 1 for r in read_metrics(out, "epoch")):
-                extra_epochs = True
-                proc.send_signal(signal.SIGTERM)
-                break
-            time.sleep(0.05)
+        # stop it early (cleanly) if it starts training more epochs
+        extra_epochs = signal_when(proc, lambda: any(r["epoch"] > 1 for r in read_metrics(out, "epoch")))
         stdout, stderr = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:

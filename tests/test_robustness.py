@@ -6,12 +6,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
-from conftest import REPO, folder_snapshot, tiny_folder_run_config, tiny_model_config
+from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config
 from vqvae import VQVAEError
 from vqvae import runs
 from vqvae.quantize import EMAVectorQuantizer, VectorQuantizer
@@ -100,10 +99,7 @@ def test_ctrl_c_saves_between_steps_and_resume_finishes(tmp_path, tiny_image_fol
            "--hidden", "16", "--codebook-size", "16", "--code-dim", "8", "--batch-size", "2", "--epochs", "20",
            "--log-every", "1", "--device", "cpu", "--out", str(run), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(runs.read_metrics(run, "step")) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    signal_when(proc, lambda: len(runs.read_metrics(run, "step")) >= 3, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err
     status = runs.read_status(run)

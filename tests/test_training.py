@@ -6,17 +6,15 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import REPO, TRAINED_RUN_CONFIG, read_jsonl
+from conftest import REPO, TRAINED_RUN_CONFIG, read_jsonl, signal_when
 from vqvae import VQVAE, ModelConfig, RunConfig, TrainConfig, load_vqvae
 from vqvae.metrics import psnr
 from vqvae.runs import read_metrics
@@ -216,11 +214,8 @@ def test_sigterm_mid_epoch_then_resume(tmp_path, uninterrupted):
     )
     try:
         metrics = out / "metrics.jsonl"
-        while proc.poll() is None:
-            if metrics.exists() and '"kind": "step"' in metrics.read_text():
-                proc.send_signal(signal.SIGTERM)  # the dashboard's cancel
-                break
-            time.sleep(0.01)
+        # SIGTERM is the dashboard's cancel
+        signal_when(proc, lambda: metrics.exists() and '"kind": "step"' in metrics.read_text(), poll=0.01)
         stdout, stderr = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:

@@ -10,18 +10,17 @@ Images enter and leave in [0, 1], shape [B, C, H, W].
 """
 
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from einops import rearrange
 from einops.layers.torch import Rearrange
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .config import ModelConfig
 from .errors import VQVAEError
+from .hub import SafetensorsHubMixin
 from .quantize import QuantizerOutput, make_quantizer, nearest_code
 
 
@@ -101,7 +100,7 @@ class VQVAEOutput:
 
 class VQVAE(
     nn.Module,
-    PyTorchModelHubMixin,
+    SafetensorsHubMixin,
     library_name="vqvae",
     tags=["vq-vae", "vector-quantization", "image-autoencoder"],
     paper_url="https://arxiv.org/abs/1711.00937",
@@ -175,25 +174,6 @@ class VQVAE(
             )
         if images.shape[-1] % c.downsample or images.shape[-2] % c.downsample:
             raise VQVAEError(f"image sides must be multiples of {c.downsample}, got {tuple(images.shape[-2:])}: resize first")
-
-    # --- Hub layout -------------------------------------------------------------------
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
-                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
-        """Load model.safetensors, always strictly; never a pickle (the mixin's fallback
-        to pytorch_model.bin would torch.load it)."""
-        from huggingface_hub import hf_hub_download
-        from safetensors.torch import load_model
-
-        model = cls(**model_kwargs)
-        if os.path.isdir(model_id):
-            weights = os.path.join(model_id, "model.safetensors")
-        else:
-            weights = hf_hub_download(repo_id=model_id, filename="model.safetensors", revision=revision,
-                                      cache_dir=cache_dir, force_download=force_download, token=token,
-                                      local_files_only=local_files_only)
-        load_model(model, weights, strict=True, device=str(map_location))
-        return model.to(map_location).eval()
 
 
 def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:

@@ -15,10 +15,10 @@ and on codes (i, j') with j' < j.
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .config import PriorConfig
+from .hub import SafetensorsHubMixin
 
 
 def gate(x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +68,7 @@ class GatedBlock(nn.Module):
 
 class GatedPixelCNN(
     nn.Module,
-    PyTorchModelHubMixin,
+    SafetensorsHubMixin,
     library_name="vqvae",
     tags=["pixelcnn", "vq-vae-prior"],
     paper_url="https://arxiv.org/abs/1606.05328",

@@ -82,7 +82,7 @@ class Quantizer(nn.Module):
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         pass
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
@@ -104,7 +104,7 @@ class Quantizer(nn.Module):
         counts = torch.bincount(indices, minlength=self.codebook_size)
         if self.training:
             with torch.no_grad():
-                self._ema_update(z.float(), indices)
+                self._ema_update(z.float(), indices, counts)
                 used = _all_reduce_sum(counts.clone()) > 0
                 self.steps_unused.add_(1).masked_fill_(used, 0)
                 if self.restart_dead_codes:
@@ -181,10 +181,9 @@ class EMAVectorQuantizer(Quantizer):
         self.embed_sum[which] = vectors
         self.cluster_size[which] = 1.0
 
-    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
-        counts = torch.bincount(indices, minlength=self.codebook_size).float()
+    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         sums = torch.zeros_like(self.embed).index_add_(0, indices, z)
-        counts, sums = _all_reduce_sum(counts), _all_reduce_sum(sums)
+        counts, sums = _all_reduce_sum(counts.float()), _all_reduce_sum(sums)
         g = self.decay
         self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
         self.embed_sum.mul_(g).add_(sums, alpha=1 - g)
