@@ -15,6 +15,8 @@ Rows:
   reach 22 dB PSNR, checked every quarter epoch.
 - held-out PSNR / perplexity after the preset's 20 epochs (EMA and plain codebooks).
 - training throughput in images per second.
+- prior held-out NLL: the mnist prior preset trained (train_prior, as the CLI) on the codes
+  of the EMA model above; best held-out nats per code against the unigram baseline.
 - sampling 7x7, 16x16: the fast streaming sampler against the naive one (whole network per
   position), same prior, batch and seed.
 - nearest-code memory: peak resident memory added by one nearest-code search for
@@ -28,6 +30,7 @@ import json
 import math
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,14 +44,16 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vqvae.config import ModelConfig, PriorConfig, preset  # noqa: E402
+from vqvae.config import ModelConfig, preset, prior_preset  # noqa: E402
 from vqvae.data import bundled_mnist, to_float  # noqa: E402
 from vqvae.metrics import psnr  # noqa: E402
 from vqvae.model import VQVAE, conv_decoder, conv_encoder  # noqa: E402
 from vqvae.pixelcnn import GatedPixelCNN  # noqa: E402
+from vqvae.prior_training import train_prior  # noqa: E402
 from vqvae.quantize import nearest_code  # noqa: E402
 from vqvae.sampling import sample, sample_naive  # noqa: E402
-from vqvae.train import Trainer, epoch_order  # noqa: E402
+from vqvae.loop import epoch_order  # noqa: E402
+from vqvae.train import Trainer  # noqa: E402
 
 
 # --- the baseline, as the tutorial wrote it ---------------------------------------------
@@ -103,6 +108,7 @@ class Curve:
     perplexity: float
     images_per_s: float
     epochs: int
+    model: nn.Module | None = None
 
 
 @torch.no_grad()
@@ -169,7 +175,7 @@ def run_ours(data, quantizer: str, epochs: int, target_db: float) -> Curve:
                 started = time.perf_counter()
         trained += time.perf_counter() - started
     final = trainer.evaluate(data.val)
-    return Curve(hit, final["val_psnr"], final["perplexity"], seen / trained, epochs)
+    return Curve(hit, final["val_psnr"], final["perplexity"], seen / trained, epochs, trainer.model)
 
 
 # --- memory of the nearest-code search --------------------------------------------------
@@ -200,8 +206,24 @@ def nearest_code_memory(n: int = 16384, k: int = 512, d: int = 64) -> tuple[floa
     return ours, base, same
 
 
+# --- the prior --------------------------------------------------------------------------
+def prior_quality(vqvae: VQVAE, quick: bool) -> dict:
+    """Train the mnist prior preset on the codes of `vqvae` (through train_prior, as the CLI
+    does); its best held-out NLL, the baselines and the training time."""
+    cfg = prior_preset("mnist")
+    if quick:
+        cfg.train.epochs, cfg.train.shift = 1, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        vqvae.save_pretrained(Path(tmp) / "vqvae", config=vqvae.config)
+        cfg.train.vqvae = str(Path(tmp) / "vqvae")
+        started = time.perf_counter()
+        status = train_prior(cfg, Path(tmp) / "prior", progress=False)
+        return dict(status, seconds=time.perf_counter() - started, epochs=cfg.train.epochs, shift=cfg.train.shift,
+                    prior=cfg.prior)
+
+
 # --- sampling the prior -----------------------------------------------------------------
-SAMPLING_PRIOR = PriorConfig(codebook_size=128, channels=64, head=32, n_blocks=8)
+SAMPLING_PRIOR = prior_preset("mnist").prior  # K 128, as the mnist VQ-VAE preset
 
 
 def sampling_speed(side: int, batch: int) -> tuple[float, float, bool]:
@@ -267,6 +289,7 @@ def main() -> int:
     base = run_baseline(data, epochs, target_db)
     ema = run_ours(data, "ema", epochs, target_db)
     plain = run_ours(data, "plain", epochs, target_db)
+    prior = prior_quality(ema.model, args.quick)
 
     rows = []
     reached = ema.seconds_to_target is not None
@@ -292,6 +315,15 @@ def main() -> int:
                     note="" if same else "WARNING: the two searches disagree"))
     rows[-1]["met"] = rows[-1]["ratio"] >= 10
 
+    nll_target = 0.3 * math.log(k)
+    pc = prior["prior"]
+    rows.append(row("prior held-out NLL, EMA codes", prior["best_val_nll"], prior["unigram_nll"], "nats/code",
+                    bigger_is_better=False, target=None if args.quick else f"<= {nll_target:.2f} (0.3 ln K)",
+                    note=f"baseline: the unigram model (training code frequencies); uniform ln K = {math.log(k):.2f}; "
+                         f"prior {pc.n_blocks} blocks x {pc.channels} channels, head {pc.head}, "
+                         f"{'class-conditional, ' if pc.n_classes else ''}{prior['epochs']} epochs, shift {prior['shift']}, "
+                         f"{prior['seconds'] / 60:.1f} min of training"))
+    rows[-1]["met"] = prior["best_val_nll"] <= nll_target
     p = SAMPLING_PRIOR
     for side, (batch, fast, naive, identical) in sampling.items():
         rows.append(row(f"sampling {side}x{side}", fast, naive, "s", bigger_is_better=False,

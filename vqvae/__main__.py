@@ -1,4 +1,4 @@
-"""The command line: `python -m vqvae train ...`, `python -m vqvae eval ...`.
+"""The command line: `python -m vqvae train|eval|train-prior|sample ...`.
 
 Mistakes a user can make print one line and exit with status 2; tracebacks are for bugs.
 """
@@ -25,10 +25,17 @@ TRAIN_FLAGS = {
     "batch_size": "batch_size", "lr": "lr", "recon_loss": "recon_loss", "divide_by_variance": "divide_by_variance",
     "seed": "seed", "device": "device", "amp": "amp", "log_every": "log_every",
 }
+PRIOR_FLAGS = {"prior_channels": "channels", "head": "head", "blocks": "n_blocks", "first_kernel": "first_kernel",
+               "kernel": "kernel"}
+PRIOR_TRAIN_FLAGS = {
+    "vqvae": "vqvae", "dataset": "dataset", "data": "data", "conditional": "conditional", "shift": "shift",
+    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "cosine": "cosine", "seed": "seed", "device": "device", "amp": "amp",
+    "log_every": "log_every", "samples": "samples",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import ARCHITECTURES, CODEBOOK_INITS, PRESETS, QUANTIZERS, RECON_LOSSES, STRAIGHT_THROUGH
+    from .config import ARCHITECTURES, CODEBOOK_INITS, PRESETS, PRIOR_PRESETS, QUANTIZERS, RECON_LOSSES, STRAIGHT_THROUGH
 
     parser = argparse.ArgumentParser(prog="python -m vqvae", description="VQ-VAE Lab: train and evaluate VQ-VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +84,45 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="folder for the data set")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    tp = sub.add_parser("train-prior", help="train a PixelCNN prior on the codes of a trained VQ-VAE")
+    tp.add_argument("--vqvae", help="the VQ-VAE: a run folder or a checkpoint folder")
+    tp.add_argument("--out", required=True, type=Path, help="prior run folder to create (or to continue with --resume)")
+    tp.add_argument("--preset", help=f"prior size: {', '.join(PRIOR_PRESETS)} (default: the VQ-VAE run's preset, else mnist)")
+    tp.add_argument("--resume", action="store_true", help="continue the prior run in --out from its last checkpoint")
+    tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tp.add_argument("--prior-channels", type=int, help="width of the gated stacks")
+    tp.add_argument("--head", type=int, help="width of the 1x1 head")
+    tp.add_argument("--blocks", type=int, help="gated blocks (the first is mask A)")
+    tp.add_argument("--first-kernel", type=int)
+    tp.add_argument("--kernel", type=int)
+    tp.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
+                    help="condition on class labels when the data has them (default: yes)")
+    tp.add_argument("--shift", type=int, help="also train on the images shifted by up to this many pixels (0 to 4)")
+    tp.add_argument("--cosine", action=argparse.BooleanOptionalAction, default=None,
+                    help="decay the learning rate along a half cosine (default: yes)")
+    tp.add_argument("--dataset", help="data to encode (default: the VQ-VAE run's)")
+    tp.add_argument("--data", help="folder for the data set")
+    tp.add_argument("--epochs", type=int)
+    tp.add_argument("--batch-size", type=int)
+    tp.add_argument("--lr", type=float)
+    tp.add_argument("--seed", type=int)
+    tp.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    tp.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CUDA")
+    tp.add_argument("--log-every", type=int)
+    tp.add_argument("--samples", type=int, help="images in each epoch's sample grid")
+
+    sa = sub.add_parser("sample", help="draw images from a prior and save them as a grid PNG")
+    sa.add_argument("--prior", required=True, type=Path, help="a prior run folder or checkpoint folder")
+    sa.add_argument("--vqvae", type=Path, help="the VQ-VAE that decodes the codes (default: the one the prior was trained on)")
+    sa.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    sa.add_argument("--out", required=True, type=Path, help="the grid PNG to write")
+    sa.add_argument("--temperature", type=float, default=1.0, help="below 1: safer samples; above 1: wilder")
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--label", type=int, help="class to draw from a class-conditional prior (default: each in turn)")
+    sa.add_argument("--nrow", type=int, help="images per row of the grid")
+    sa.add_argument("--device", default="auto")
+    sa.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -84,25 +130,31 @@ def run_config_from_args(args: argparse.Namespace):
     from .config import RunConfig, preset
 
     cfg = RunConfig.from_file(args.config) if args.config else preset(args.preset or "mnist")
-    for flag, name in MODEL_FLAGS.items():
-        if getattr(args, flag) is not None:
-            setattr(cfg.model, name, getattr(args, flag))
-    for flag, name in TRAIN_FLAGS.items():
-        if getattr(args, flag) is not None:
-            setattr(cfg.train, name, getattr(args, flag))
+    apply_flags(args, cfg.model, MODEL_FLAGS)
+    apply_flags(args, cfg.train, TRAIN_FLAGS)
     return cfg
+
+
+def apply_flags(args: argparse.Namespace, section, flags: dict[str, str]) -> None:
+    """Set the config fields whose flags were given on the command line."""
+    for flag, name in flags.items():
+        if getattr(args, flag) is not None:
+            setattr(section, name, getattr(args, flag))
+
+
+def refuse_changes_on_resume(args: argparse.Namespace, flags, extra: tuple[str, ...]) -> None:
+    changed = [f"--{flag.replace('_', '-')}" for flag in flags if flag != "epochs" and getattr(args, flag) is not None]
+    changed += [f"--{name}" for name in extra if getattr(args, name, None)]
+    if changed:
+        raise VQVAEError(f"a resumed run keeps its saved settings: drop {', '.join(changed)} "
+                         f"(only --epochs may extend it), or start a new run")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     if args.resume:
-        changed = [f"--{flag.replace('_', '-')}" for flag in (*MODEL_FLAGS, *TRAIN_FLAGS)
-                   if flag != "epochs" and getattr(args, flag) is not None]
-        changed += [flag for flag, value in (("--config", args.config), ("--preset", args.preset)) if value]
-        if changed:
-            raise VQVAEError(f"a resumed run keeps its saved settings: drop {', '.join(changed)} "
-                             f"(only --epochs may extend it), or start a new run")
+        refuse_changes_on_resume(args, (*MODEL_FLAGS, *TRAIN_FLAGS), ("config", "preset"))
         status = train(None, args.out, resume=True, progress=not args.no_progress, epochs=args.epochs)
     else:
         status = train(run_config_from_args(args), args.out, progress=not args.no_progress)
@@ -114,23 +166,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import runs
-    from .config import RunConfig
-    from .data import load_data
     from .device import pick_device
     from .model import load_vqvae
-    from .train import Trainer
+    from .train import Trainer, data_of_vqvae
 
     device = pick_device(args.device)
     model = load_vqvae(args.model, device)
-    saved = runs.read_json(Path(args.model) / runs.CONFIG)
-    run = RunConfig.from_dict(saved) if saved and "model" in saved else None
-    c = model.config
-    if not args.dataset and not run and c.in_channels != 1:
-        raise VQVAEError(f"{args.model} is a colour model without its run folder: name the data with --dataset (and --data)")
-    dataset = args.dataset or (run.train.dataset if run else "mnist")
-    root = args.data or (run.train.data if run else None)
-    crop = run.train.center_crop if run else None
-    data = load_data(dataset, c.in_channels, c.image_size, root, crop)
+    data = data_of_vqvae(args.model, model, args.dataset, args.data)
     metrics = Trainer(model, 1e-3, device).evaluate(data.val)
     metrics.update(images=len(data.val), data=data.name, checkpoint=str(runs.resolve_checkpoint(args.model)))
     if args.json:
@@ -138,14 +180,72 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(f"{metrics['checkpoint']} on {data.name}, {len(data.val)} held-out images:")
         print(f"  PSNR {metrics['val_psnr']:.2f} dB   MSE {metrics['val_mse']:.5f}   "
-              f"perplexity {metrics['perplexity']:.1f} / {c.codebook_size}   codes used {metrics['codes_used']}")
+              f"perplexity {metrics['perplexity']:.1f} / {model.config.codebook_size}   codes used {metrics['codes_used']}")
+    return 0
+
+
+def cmd_train_prior(args: argparse.Namespace) -> int:
+    from .config import prior_preset
+    from .prior_training import default_prior_preset, train_prior
+
+    progress = not args.no_progress
+    if args.resume:
+        refuse_changes_on_resume(args, (*PRIOR_FLAGS, *PRIOR_TRAIN_FLAGS), ("preset",))
+        status = train_prior(None, args.out, resume=True, progress=progress, epochs=args.epochs)
+    else:
+        if not args.vqvae:
+            raise VQVAEError("name the VQ-VAE whose codes the prior learns: --vqvae RUN_DIR")
+        cfg = prior_preset(args.preset or default_prior_preset(args.vqvae))
+        apply_flags(args, cfg.prior, PRIOR_FLAGS)
+        apply_flags(args, cfg.train, PRIOR_TRAIN_FLAGS)
+        status = train_prior(cfg, args.out, progress=progress)
+    nll = status.get("best_val_nll")
+    print(f"{status['state']}: {args.out} (step {status.get('step')}"
+          + (f", best held-out NLL {nll:.3f} nats per code)" if nll is not None else ")"))
+    return 0 if status["state"] == "done" else 1
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import math
+
+    import torchvision.utils as vutils
+    from tqdm.auto import tqdm
+
+    from . import runs
+    from .device import pick_device
+    from .model import load_vqvae
+    from .prior_training import load_prior, stream_samples, vqvae_of_prior
+
+    if args.nrow is not None and args.nrow < 1:
+        raise VQVAEError(f"--nrow must be at least 1, not {args.nrow}")
+    if args.out.suffix.lower() != ".png":
+        raise VQVAEError(f"the grid is written as a PNG: give --out a .png name, not {args.out.name}")
+    device = pick_device(args.device)
+    prior = load_prior(args.prior, device)
+    vqvae = load_vqvae(args.vqvae or vqvae_of_prior(args.prior), device)
+    steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label)
+    progress = None
+    for progress in tqdm(steps, total=vqvae.config.grid_size ** 2, unit="code", disable=args.no_progress,
+                         desc=f"sampling {args.n}", dynamic_ncols=True, file=sys.stderr):
+        pass
+    images = vqvae.decode(progress.codes)
+    classes = prior.config.n_classes
+    nrow = args.nrow or (classes if classes and args.label is None and args.n >= classes else round(math.sqrt(args.n)))
+    grid = vutils.make_grid(images.cpu(), nrow=max(1, nrow), padding=1, pad_value=1.0)
+    try:
+        runs.atomic_write_png(args.out, grid)
+    except OSError as exc:
+        raise VQVAEError(f"cannot write {args.out} ({exc.strerror}): choose another --out") from None
+    print(f"wrote {args.out}: {args.n} samples, temperature {args.temperature}, seed {args.seed}"
+          + (f", label {args.label}" if args.label is not None else ""))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "eval": cmd_eval}[args.command](args)
+        commands = {"train": cmd_train, "eval": cmd_eval, "train-prior": cmd_train_prior, "sample": cmd_sample}
+        return commands[args.command](args)
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -107,14 +107,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         _choice("reconstruction loss", self.recon_loss, RECON_LOSSES)
-        if self.epochs < 0:
-            raise VQVAEError(f"epochs must be 0 or more, not {self.epochs}")
-        if self.batch_size < 1:
-            raise VQVAEError(f"batch size must be at least 1, not {self.batch_size}")
-        if not self.lr > 0:
-            raise VQVAEError(f"learning rate must be positive, not {self.lr}")
-        if self.log_every < 1:
-            raise VQVAEError(f"log_every must be at least 1, not {self.log_every}")
+        _check_optimisation(self)
         if self.preview_images < 1:
             raise VQVAEError(f"preview_images must be at least 1, not {self.preview_images}")
         if self.center_crop is not None and self.center_crop < 1:
@@ -150,21 +143,76 @@ class PriorConfig:
 
 
 @dataclass
-class RunConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    preset: str | None = None
+class PriorTrainConfig:
+    """How to train a prior: which frozen VQ-VAE encodes which data, and the optimisation."""
 
-    def validate(self) -> "RunConfig":
+    vqvae: str = ""  # the VQ-VAE as the user named it (a copy lives in the run folder)
+    dataset: str | None = None  # None: the VQ-VAE run's data set (mnist for a bare grayscale checkpoint)
+    data: str | None = None
+    conditional: bool = True  # condition on the class labels when the data set has them
+    shift: int = 0  # also encode the training images shifted by up to this many pixels each way
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    cosine: bool = True  # decay the learning rate to 0 along a half cosine over the run
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    log_every: int = 20
+    samples: int = 64  # images in each epoch's sample grid
+
+    def validate(self) -> "PriorTrainConfig":
+        _check_optimisation(self)
+        if self.samples < 1:
+            raise VQVAEError(f"samples must be at least 1, not {self.samples}")
+        if not 0 <= self.shift <= 4:
+            raise VQVAEError(f"shift must be 0 to 4 pixels, not {self.shift}")
+        return self
+
+
+class _RunSettings:
+    """What both kinds of run config share: validating every section, and plain dicts."""
+
+    def validate(self):
         try:
-            self.model.validate()
-            self.train.validate()
+            for f in fields(self):
+                section = getattr(self, f.name)
+                if hasattr(section, "validate"):
+                    section.validate()
         except TypeError as exc:  # e.g. "epochs": "20" in a hand-written config file
             raise VQVAEError(f"a setting has the wrong type ({exc}): use numbers for sizes and rates") from None
         return self
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class PriorRunConfig(_RunSettings):
+    """A prior run's config.json: the prior's modules and how it is trained."""
+
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    train: PriorTrainConfig = field(default_factory=PriorTrainConfig)
+    preset: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PriorRunConfig":
+        if "prior" not in data:
+            raise VQVAEError("this run folder holds a VQ-VAE run, not a prior run: pass a prior run folder")
+        try:
+            return cls(prior=_from_dict(PriorConfig, data["prior"]),
+                       train=_from_dict(PriorTrainConfig, data.get("train", {})), preset=data.get("preset"))
+        except (TypeError, AttributeError) as exc:
+            raise VQVAEError(f"the prior run config is malformed ({exc}): fix it or start a new run") from None
+
+
+@dataclass
+class RunConfig(_RunSettings):
+    """A VQ-VAE run's config.json: the model's modules and how it is trained."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -194,6 +242,18 @@ def _from_dict(cls, data: dict):
     if unknown:
         raise VQVAEError(f"unknown {cls.__name__} setting(s) {sorted(unknown)}: known ones are {sorted(known)}")
     return cls(**data)
+
+
+def _check_optimisation(t) -> None:
+    """The settings every training config has: epochs, batch size, learning rate, logging."""
+    if t.epochs < 0:
+        raise VQVAEError(f"epochs must be 0 or more, not {t.epochs}")
+    if t.batch_size < 1:
+        raise VQVAEError(f"batch size must be at least 1, not {t.batch_size}")
+    if not t.lr > 0:
+        raise VQVAEError(f"learning rate must be positive, not {t.lr}")
+    if t.log_every < 1:
+        raise VQVAEError(f"log_every must be at least 1, not {t.log_every}")
 
 
 def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -239,5 +299,26 @@ def preset(name: str) -> RunConfig:
     if name not in PRESETS:
         raise VQVAEError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     cfg = copy.deepcopy(PRESETS[name])
+    cfg.preset = name
+    return cfg
+
+
+# Prior sizes per VQ-VAE preset. The tutorials used 15 blocks of 128 channels for MNIST
+# (about 100 s an epoch here) and 384 channels, head 256 for faces; the MNIST size was
+# chosen by measurement (see README).
+PRIOR_PRESETS: dict[str, PriorRunConfig] = {
+    "mnist": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8), PriorTrainConfig(epochs=30, batch_size=64, lr=1e-3)),
+    "fashion": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8), PriorTrainConfig(epochs=30, batch_size=64, lr=1e-3)),
+    "cifar10": PriorRunConfig(PriorConfig(channels=128, head=128, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=64, lr=3e-4)),
+    "celeba64": PriorRunConfig(PriorConfig(channels=384, head=256, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=32, lr=3e-4)),
+    "celeba128": PriorRunConfig(PriorConfig(channels=384, head=256, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=16, lr=3e-4)),
+}
+
+
+def prior_preset(name: str) -> PriorRunConfig:
+    """A fresh copy of a prior preset (its codebook size is set from the VQ-VAE later)."""
+    if name not in PRIOR_PRESETS:
+        raise VQVAEError(f"unknown prior preset {name!r}: choose one of {', '.join(PRIOR_PRESETS)}")
+    cfg = copy.deepcopy(PRIOR_PRESETS[name])
     cfg.preset = name
     return cfg

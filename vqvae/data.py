@@ -189,6 +189,17 @@ def fit_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:
     return images
 
 
+def shift_images(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """uint8 images [N, C, H, W] moved dy pixels down and dx right; the edge pixels fill
+    the gap (black for MNIST's background), so nothing wraps around."""
+    if dy == 0 and dx == 0:
+        return images
+    s = max(abs(dy), abs(dx))
+    h, w = images.shape[-2:]
+    padded = F.pad(images.float(), (s, s, s, s), mode="replicate")
+    return padded[..., s - dy : s - dy + h, s - dx : s - dx + w].to(images.dtype)
+
+
 def to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 batch -> float32 in [0, 1] on the device (the cast happens after the copy: 4x less to move)."""
     return batch.to(device, non_blocking=True).float().div_(255)

@@ -24,3 +24,16 @@ def perplexity(counts: torch.Tensor) -> torch.Tensor:
 def code_usage(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
     """How often each code occurs in an index tensor of any shape -> [K] int64."""
     return torch.bincount(indices.reshape(-1), minlength=codebook_size)
+
+
+def bits(nats: float) -> float:
+    return nats / math.log(2)
+
+
+def unigram_nll(train_codes: torch.Tensor, val_codes: torch.Tensor, codebook_size: int) -> float:
+    """Mean NLL (nats per code) of the held-out codes under the training codes' frequencies:
+    the baseline a prior that ignores context would reach. Add-one smoothing keeps a code
+    that never occurs in training finite."""
+    counts = code_usage(train_codes, codebook_size).double() + 1
+    log_p = (counts / counts.sum()).log()
+    return float(-log_p[val_codes.reshape(-1)].mean())

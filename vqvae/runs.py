@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -55,6 +56,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
+
+
+def atomic_write_png(path: Path, image: torch.Tensor) -> None:
+    """A float image [C, H, W] in [0, 1] (C = 1 or 3) as a PNG."""
+    from PIL import Image
+
+    pixels = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_json(path: Path) -> dict | None:
@@ -121,6 +132,7 @@ def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
         for f in tmp.iterdir():  # data on disk before the rename makes it visible
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
+            os.chmod(f, 0o644)  # safetensors writes 0600; a dashboard under another user must read it
         os.chmod(tmp, 0o755)
         if dest.exists():
             shutil.rmtree(old, ignore_errors=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import VQVAEError
 from .pixelcnn import GatedPixelCNN, gate, shift_right
 
 
@@ -23,6 +24,20 @@ class Progress:
     done: int  # positions filled
     total: int  # h * w
     codes: torch.Tensor  # [N, h, w] int64; positions not yet filled hold 0
+
+
+def sample_labels(n_classes: int, n: int, label: int | None, device) -> torch.Tensor | None:
+    """The class of each of n samples: `label` for all, or the classes in turn (0, 1, ...);
+    None for an unconditional prior."""
+    if n_classes == 0:
+        if label is not None:
+            raise VQVAEError("this prior is not class-conditional: drop the label")
+        return None
+    if label is None:
+        return torch.arange(n, device=device) % n_classes
+    if not 0 <= label < n_classes:
+        raise VQVAEError(f"the label must lie in 0..{n_classes - 1}, not {label}")
+    return torch.full((n,), label, dtype=torch.long, device=device)
 
 
 def _draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:

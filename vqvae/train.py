@@ -4,24 +4,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
-import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision.utils as vutils
-from tqdm.auto import tqdm
 
 from . import runs
 from .config import RunConfig
 from .data import ImageData, load_data, to_float
 from .device import autocast, pick_device
 from .errors import VQVAEError
+from .loop import EpochJob, job_config, run_job
 from .metrics import code_usage, perplexity, psnr
 from .model import VQVAE, load_vqvae
 
@@ -81,13 +77,6 @@ class Trainer:
                 "codes_used": int((usage > 0).sum())}
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffle of epoch `epoch`: a pure function of (seed, epoch), so a resumed run sees
-    the same batches it would have seen."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g)
-
-
 def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
           epochs: int | None = None) -> dict:
     """Train the run `cfg` into folder `out`, or resume the run already there; returns the
@@ -98,60 +87,33 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
     is touched.
     """
     out = Path(out)
-    if resume:
-        saved = runs.read_json(out / runs.CONFIG)
-        if saved is None:
-            raise VQVAEError(f"cannot resume: {out} holds no run (no {runs.CONFIG}); start it without --resume")
-        wanted = epochs if epochs is not None else (cfg.train.epochs if cfg else None)
-        cfg = RunConfig.from_dict(saved)
-        if wanted is not None:
-            if wanted < 0:
-                raise VQVAEError(f"epochs must be 0 or more, not {wanted}")
-            cfg.train.epochs = max(cfg.train.epochs, wanted)
-    elif cfg is None:
-        raise ValueError("train() needs a RunConfig unless it resumes")
-    elif (out / runs.CONFIG).exists():
-        raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-    cfg.validate()
+    wanted = epochs if epochs is not None else (cfg.train.epochs if cfg and resume else None)
+    cfg = job_config(out, cfg, resume, wanted, RunConfig.from_dict)
     m, t = cfg.model, cfg.train
     data = load_data(t.dataset, m.in_channels, m.image_size, t.data, t.center_crop, t.download)
     device = pick_device(t.device)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VQVAEError(f"cannot create run folder {out} ({exc.strerror}): choose another --out") from None
-    with runs.exclusive(out):
-        if not resume and (out / runs.CONFIG).exists():  # another job got here first
-            raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-        job = _Job(out, cfg, data, device, resume)
-        try:
-            with _cancel_on_signals() as cancelled:
-                return job.run(cancelled, progress)
-        except VQVAEError as exc:
-            runs.write_status(out, state="failed", message=str(exc))
-            raise
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                runs.write_status(out, state="cancelled", message="interrupted")
-            else:
-                runs.write_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-            raise
+    return run_job(out, resume, lambda: _Job(out, cfg, data, device, resume), progress)
 
 
-class _Job:
-    """The epoch loop of one run, with its bookkeeping."""
+class _Job(EpochJob):
+    """The epochs of one VQ-VAE run, with its bookkeeping."""
+
+    postfix_keys = ("loss", "perplexity")
 
     def __init__(self, out: Path, cfg: RunConfig, data: ImageData, device: torch.device, resume: bool):
         m, t = cfg.model, cfg.train
         self.out, self.cfg, self.data = out, cfg, data
-        self.steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+        self.epochs, self.batch_size, self.seed, self.log_every = t.epochs, t.batch_size, t.seed, t.log_every
+        self.n_train = len(data.train)
         self.preview = data.val[: t.preview_images]
         torch.manual_seed(t.seed)
         model = VQVAE(m)
         self.trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp)
+        self.model, self.model_config, self.optimizer = model, m, self.trainer.optimizer
+        self.train_images = _on_device_if_it_fits(data.train, device)  # no loader, no PIL
         # What a resume must find unchanged: the same images in the same order.
         data_id = f"{data.name}: {len(data.train)} train / {len(data.val)} held-out"
-        self.c = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None, "data": data_id}
+        self.c = self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None, "data": data_id}
         last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
         if last is not None:
             try:
@@ -169,49 +131,21 @@ class _Job:
                           total_steps=t.epochs * self.steps_per_epoch, step=self.c["step"], epoch=self.c["epoch"],
                           message="", data=data.name, skipped_files=data.skipped, device=str(device))
 
-    def run(self, cancelled, progress: bool) -> dict:
-        t, c, device = self.cfg.train, self.c, self.trainer.device
-        bar = tqdm(total=t.epochs * self.steps_per_epoch, initial=c["step"], disable=not progress, unit="step",
-                   dynamic_ncols=True, file=sys.stderr, desc=self.out.name)
-        train_images = _on_device_if_it_fits(self.data.train, device)  # no loader, no PIL
-        while c["epoch"] < t.epochs:
-            order = epoch_order(len(train_images), t.seed, c["epoch"]).to(device)
-            started, seen = time.perf_counter(), 0
-            for b in range(c["batch"], self.steps_per_epoch):
-                batch = to_float(train_images[order[b * t.batch_size : (b + 1) * t.batch_size]], device)
-                losses = self.trainer.train_step(batch)
-                if not all(math.isfinite(v) for v in losses.values()):
-                    raise VQVAEError(f"training diverged at step {c['step'] + 1} (loss {losses['loss']}): lower the learning rate")
-                seen += len(batch)
-                c["step"] += 1
-                c["batch"] = b + 1
-                bar.update(1)
-                if c["step"] % t.log_every == 0 or b == self.steps_per_epoch - 1:
-                    runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **losses})
-                    bar.set_postfix(loss=f"{losses['loss']:.4f}", ppl=f"{losses['perplexity']:.1f}")
-                    runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
-                if cancelled():
-                    bar.close()
-                    self.save_last()
-                    return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
-            images_per_s = seen / max(time.perf_counter() - started, 1e-9)
-            c["epoch"] += 1
-            c["batch"] = 0
-            self.end_epoch(images_per_s)
-            bar.set_postfix(val_psnr=f"{self.last_eval['val_psnr']:.2f}dB")
-        bar.close()
-        if c["step"] == 0 and runs.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
-            self.evaluate_and_save(images_per_s=0.0)
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        images = self.train_images[batch.to(self.train_images.device)]
+        return self.trainer.train_step(to_float(images, self.trainer.device))
+
+    def final_fields(self) -> dict:
         final = runs.read_metrics(self.out, "epoch")
         last = final[-1] if final else {}
-        return runs.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
-                                 val_psnr=last.get("val_psnr"), best_val_psnr=_psnr_or_none(c["best_val_mse"]),
-                                 perplexity=last.get("perplexity"), codes_used=last.get("codes_used"))
+        return dict(val_psnr=last.get("val_psnr"), best_val_psnr=_psnr_or_none(self.c["best_val_mse"]),
+                    perplexity=last.get("perplexity"), codes_used=last.get("codes_used"))
 
-    def end_epoch(self, images_per_s: float) -> None:
+    def end_epoch(self, images_per_s: float) -> dict[str, str]:
         self.evaluate_and_save(images_per_s)
         runs.write_status(self.out, epoch=self.c["epoch"], step=self.c["step"], val_psnr=self.last_eval["val_psnr"],
                           best_val_psnr=_psnr_or_none(self.c["best_val_mse"]))
+        return {"val_psnr": f"{self.last_eval['val_psnr']:.2f}dB"}
 
     def evaluate_and_save(self, images_per_s: float) -> None:
         c = self.c
@@ -226,19 +160,8 @@ class _Job:
             self.save_checkpoint("best", ev)
         self.save_last(ev)
 
-    def save_last(self, metrics: dict | None = None) -> None:
-        self.save_checkpoint("last", metrics, with_state=True)
-
-    def save_checkpoint(self, which: str, metrics: dict | None, with_state: bool = False) -> None:
-        model, c = self.trainer.model, dict(self.c)
-
-        def fill(folder: Path) -> None:
-            model.save_pretrained(folder, config=self.cfg.model)
-            runs.atomic_write_bytes(folder / "README.md", model_card(self.cfg, self.data.name, c["step"], metrics).encode())
-            if with_state:
-                runs.save_training_state(folder, self.trainer.optimizer, c)
-
-        runs.write_folder_atomically(runs.checkpoint_dir(self.out, which), fill)
+    def card(self, metrics: dict | None) -> str:
+        return model_card(self.cfg, self.data.name, self.c["step"], metrics)
 
     @torch.no_grad()
     def save_preview(self) -> None:
@@ -247,11 +170,24 @@ class _Job:
         x = to_float(self.preview, device)
         recon = model(x).reconstruction.float().clamp(0, 1)
         grid = vutils.make_grid(torch.cat([x, recon]).cpu(), nrow=len(x), padding=1, pad_value=1.0)
-        path = self.out / "previews" / f"epoch_{self.c['epoch']:03d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        vutils.save_image(grid, str(tmp), format="png")
-        os.replace(tmp, path)
+        runs.atomic_write_png(self.out / "previews" / f"epoch_{self.c['epoch']:03d}.png", grid)
+
+
+def data_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
+                  download: bool = False) -> ImageData:
+    """The data a VQ-VAE was trained on: its run's data set (from the run folder's config),
+    or `dataset`; a bare grayscale checkpoint defaults to the bundled MNIST."""
+    saved = runs.read_json(Path(path) / runs.CONFIG)
+    run = RunConfig.from_dict(saved) if saved and "model" in saved else None
+    c = model.config
+    if not dataset and not run and c.in_channels != 1:
+        raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
+    if dataset:
+        return load_data(dataset, c.in_channels, c.image_size, root, None, download)
+    if run:
+        t = run.train
+        return load_data(t.dataset, c.in_channels, c.image_size, root or t.data, t.center_crop, download or t.download)
+    return load_data("mnist", c.in_channels, c.image_size, root, None, download)
 
 
 def model_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None) -> str:
@@ -284,24 +220,3 @@ def _on_device_if_it_fits(images: torch.Tensor, device: torch.device) -> torch.T
     if device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]:
         return images.to(device)
     return images
-
-
-@contextlib.contextmanager
-def _cancel_on_signals():
-    """SIGTERM (the dashboard's cancel) and SIGINT (Ctrl-C) set a flag; the loop then
-    saves between two steps and stops cleanly, so the checkpoint is never half a step.
-
-    Only the main thread may install handlers; elsewhere cancellation is not offered.
-    """
-    flag = {"set": False}
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            previous[sig] = signal.signal(sig, lambda *_: flag.update(set=True))
-        except ValueError:
-            pass
-    try:
-        yield lambda: flag["set"]
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

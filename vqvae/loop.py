@@ -1,0 +1,199 @@
+"""The epoch loop that VQ-VAE and prior training share, and the run-folder discipline around
+it: one job per folder (a lock), resume from the last checkpoint, cancel on a signal
+between two steps, and a failed status with a one-line message when anything goes wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from . import runs
+from .errors import VQVAEError
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffle of epoch `epoch`: a pure function of (seed, epoch), so a resumed run sees
+    the same batches it would have seen."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Callable[[dict], object]):
+    """The validated config a job runs: for a resume, the one saved in `out` with its epochs
+    raised to `epochs` when that is more; for a new run, `cfg`, if `out` holds no run yet."""
+    if resume:
+        saved = runs.read_json(out / runs.CONFIG)
+        if saved is None:
+            raise VQVAEError(f"cannot resume: {out} holds no run (no {runs.CONFIG}); start it without --resume")
+        cfg = from_dict(saved)
+        if epochs is not None:
+            if epochs < 0:
+                raise VQVAEError(f"epochs must be 0 or more, not {epochs}")
+            cfg.train.epochs = max(cfg.train.epochs, epochs)
+    elif cfg is None:
+        raise ValueError("a new run needs its config")
+    else:
+        check_new_run_folder(out)
+    return cfg.validate()
+
+
+class EpochJob:
+    """One run's epochs over shuffled batches of its training set, with the bookkeeping.
+
+    A subclass sets the attributes below and implements `step`, `end_epoch`,
+    `evaluate_and_save`, `card` and `final_fields`; `counters` (epoch, batch, step, ...)
+    is what its checkpoints save beside the model and the optimiser state.
+    """
+
+    out: Path
+    epochs: int
+    n_train: int
+    batch_size: int
+    seed: int
+    log_every: int
+    counters: dict
+    model: torch.nn.Module  # a Hub mixin model: save_pretrained(folder, config=...)
+    model_config: object
+    optimizer: torch.optim.Optimizer
+    postfix_keys: tuple[str, ...] = ("loss",)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        """One optimiser step on the training items `batch` (indices); returns its losses."""
+        raise NotImplementedError
+
+    def end_epoch(self, items_per_s: float) -> dict[str, str]:
+        """Evaluate, log the epoch line, save checkpoints; returns the progress bar's postfix."""
+        raise NotImplementedError
+
+    def evaluate_and_save(self, items_per_s: float) -> None:
+        """Held-out metrics into an epoch line; the best and last checkpoints."""
+        raise NotImplementedError
+
+    def card(self, metrics: dict | None) -> str:
+        """The checkpoint's model card (README.md)."""
+        raise NotImplementedError
+
+    def final_fields(self) -> dict:
+        """What the final status adds to state, step and epoch."""
+        raise NotImplementedError
+
+    def save_checkpoint(self, which: str, metrics: dict | None, with_state: bool = False) -> None:
+        """RUN/checkpoints/<which> in Hub layout, swapped in whole; with the optimiser and
+        counters when a resume starts from it."""
+        counters, card = dict(self.counters), self.card(metrics)
+
+        def fill(folder: Path) -> None:
+            self.model.save_pretrained(folder, config=self.model_config)
+            runs.atomic_write_bytes(folder / "README.md", card.encode())
+            if with_state:
+                runs.save_training_state(folder, self.optimizer, counters)
+
+        runs.write_folder_atomically(runs.checkpoint_dir(self.out, which), fill)
+
+    def save_last(self, metrics: dict | None = None) -> None:
+        self.save_checkpoint("last", metrics, with_state=True)
+
+    def finish(self) -> dict:
+        """Write and return the final status of a run that trained all its epochs."""
+        c = self.counters
+        if c["step"] == 0 and runs.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
+            self.evaluate_and_save(0.0)
+        return runs.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
+                                 **self.final_fields())
+
+    def run(self, cancelled: Callable[[], bool], progress: bool) -> dict:
+        c, per_epoch = self.counters, self.steps_per_epoch
+        bar = tqdm(total=self.epochs * per_epoch, initial=c["step"], disable=not progress, unit="step",
+                   dynamic_ncols=True, file=sys.stderr, desc=self.out.name)
+        while c["epoch"] < self.epochs:
+            order = epoch_order(self.n_train, self.seed, c["epoch"])
+            started, seen = time.perf_counter(), 0
+            for b in range(c["batch"], per_epoch):
+                losses = self.step(order[b * self.batch_size : (b + 1) * self.batch_size])
+                if not all(math.isfinite(v) for v in losses.values()):
+                    raise VQVAEError(f"training diverged at step {c['step'] + 1} (loss {losses['loss']}): lower the learning rate")
+                seen += min(self.batch_size, self.n_train - b * self.batch_size)
+                c["step"] += 1
+                c["batch"] = b + 1
+                bar.update(1)
+                if c["step"] % self.log_every == 0 or b == per_epoch - 1:
+                    runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **losses})
+                    bar.set_postfix({k: f"{losses[k]:.4g}" for k in self.postfix_keys})
+                    runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
+                if cancelled():
+                    bar.close()
+                    self.save_last()
+                    return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
+            items_per_s = seen / max(time.perf_counter() - started, 1e-9)
+            c["epoch"] += 1
+            c["batch"] = 0
+            bar.set_postfix(self.end_epoch(items_per_s))
+        bar.close()
+        return self.finish()
+
+
+def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool) -> dict:
+    """Lock the run folder, build the job and run it; returns the final status.
+
+    A failure lands in status.json as one line before it propagates, so whoever watches
+    the folder sees why the run stopped.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VQVAEError(f"cannot create run folder {out} ({exc.strerror}): choose another --out") from None
+    with runs.exclusive(out):
+        if not resume:
+            check_new_run_folder(out)  # again: another job may have got here first
+        job = make_job()
+        try:
+            with _cancel_on_signals() as cancelled:
+                return job.run(cancelled, progress)
+        except VQVAEError as exc:
+            runs.write_status(out, state="failed", message=str(exc))
+            raise
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                runs.write_status(out, state="cancelled", message="interrupted")
+            else:
+                runs.write_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            raise
+
+
+def check_new_run_folder(out: Path) -> None:
+    if (out / runs.CONFIG).exists():
+        raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+
+
+@contextlib.contextmanager
+def _cancel_on_signals():
+    """SIGTERM (the dashboard's cancel) and SIGINT (Ctrl-C) set a flag; the loop then
+    saves between two steps and stops cleanly, so the checkpoint is never half a step.
+
+    Only the main thread may install handlers; elsewhere cancellation is not offered.
+    """
+    flag = {"set": False}
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, lambda *_: flag.update(set=True))
+        except ValueError:
+            pass
+    try:
+        yield lambda: flag["set"]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

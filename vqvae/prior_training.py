@@ -1,0 +1,343 @@
+"""Training the PixelCNN prior on the codes of a frozen VQ-VAE, and loading it back.
+
+A prior run folder has the VQ-VAE run's layout (see runs.py) plus:
+
+    RUN/vqvae/                 a copy of the frozen VQ-VAE (Hub layout): the run stands alone
+    RUN/codes.safetensors      the train and held-out splits, encoded once, with their labels
+    RUN/samples/epoch_NNN.png  samples of each epoch's prior, decoded by the VQ-VAE
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision.utils as vutils
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+
+from . import runs
+from .config import PRIOR_PRESETS, PriorRunConfig
+from .data import ImageData, shift_images, to_float
+from .device import autocast, pick_device
+from .errors import VQVAEError
+from .loop import EpochJob, job_config, run_job
+from .metrics import bits, unigram_nll
+from .model import VQVAE, load_vqvae
+from .pixelcnn import GatedPixelCNN
+from .sampling import sample, sample_labels
+from .train import data_of_vqvae
+
+CODES = "codes.safetensors"
+VQVAE_COPY = "vqvae"
+
+
+@dataclass
+class CodeData:
+    """A data set as code grids of one VQ-VAE."""
+
+    name: str
+    train: torch.Tensor  # int64 [copies * N, h, w]: the N training images, then shifted copies
+    val: torch.Tensor  # int64 [M, h, w]
+    train_labels: torch.Tensor | None = None  # int64 [copies * N]
+    val_labels: torch.Tensor | None = None
+    copies: int = 1
+
+    @property
+    def unshifted_train(self) -> torch.Tensor:
+        return self.train[: len(self.train) // self.copies]
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.train_labels.max()) + 1 if self.train_labels is not None else 0
+
+
+@torch.no_grad()
+def encode_splits(vqvae: VQVAE, data: ImageData, shift: int = 0, batch_size: int = 500) -> CodeData:
+    """Both splits as codes; with shift > 0 the training images are also encoded moved by
+    every (dy, dx) in [-shift, shift]^2: more code grids of plausible images, which the
+    prior overfits much later (held-out images are never shifted)."""
+    device = vqvae.codebook.device
+    vqvae.eval()
+    moves = [(0, 0)] + [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1) if dy or dx]
+
+    def encode(images: torch.Tensor, dy: int = 0, dx: int = 0) -> torch.Tensor:
+        return torch.cat([vqvae.encode(to_float(shift_images(chunk, dy, dx), device)).cpu()
+                          for chunk in images.split(batch_size)])
+
+    train = torch.cat([encode(data.train, dy, dx) for dy, dx in moves])
+    labels = data.train_labels.repeat(len(moves)) if data.train_labels is not None else None
+    return CodeData(data.name, train, encode(data.val), labels, data.val_labels, copies=len(moves))
+
+
+def save_codes(path: Path, codes: CodeData) -> None:
+    tensors = {"train": codes.train, "val": codes.val}
+    if codes.train_labels is not None and codes.val_labels is not None:
+        tensors.update(train_labels=codes.train_labels, val_labels=codes.val_labels)
+    # int16 codes: a quarter of the disk; the cache of 81,000 shifted MNIST grids is 8 MB
+    tensors = {k: (v.to(torch.int16) if k in ("train", "val") else v).contiguous() for k, v in tensors.items()}
+    runs.atomic_write_bytes(path, save(tensors, metadata={"data": codes.name, "copies": str(codes.copies)}))
+
+
+def load_codes(path: Path) -> CodeData:
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        t = load_file(str(path))
+        return CodeData(meta.get("data", ""), t["train"].long(), t["val"].long(), t.get("train_labels"),
+                        t.get("val_labels"), int(meta.get("copies", 1)))
+    except Exception as exc:
+        raise VQVAEError(f"the code cache {path} is unreadable ({type(exc).__name__}): delete it and resume to re-encode") from None
+
+
+class PriorTrainer:
+    """Cross-entropy steps over code grids, and the held-out NLL."""
+
+    def __init__(self, model: GatedPixelCNN, lr: float, device: torch.device, amp: bool = True):
+        self.model = model.to(device)
+        self.device, self.amp = device, amp
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def train_step(self, codes: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        self.model.train()
+        with autocast(self.device, self.amp):
+            logits = self.model(codes, labels)
+        loss = F.cross_entropy(logits.float(), codes)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        nll = loss.item()
+        return {"loss": nll, "bits_per_code": bits(nll)}
+
+    @torch.no_grad()
+    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 500) -> float:
+        """Mean NLL in nats per code over int64 code grids [N, h, w]."""
+        self.model.eval()
+        total = 0.0
+        for start in range(0, len(codes), batch_size):
+            x = codes[start : start + batch_size].to(self.device)
+            y = labels[start : start + batch_size].to(self.device) if labels is not None else None
+            with autocast(self.device, self.amp):
+                logits = self.model(x, y)
+            total += F.cross_entropy(logits.float(), x, reduction="sum").item()
+        return total / max(codes.numel(), 1)
+
+
+def default_prior_preset(vqvae_path: str | Path) -> str:
+    """The prior preset named like the VQ-VAE run's preset, else mnist's."""
+    saved = runs.read_json(Path(vqvae_path) / runs.CONFIG) or {}
+    return saved.get("preset") if saved.get("preset") in PRIOR_PRESETS else "mnist"
+
+
+def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
+                epochs: int | None = None) -> dict:
+    """Train a prior on the codes of the VQ-VAE cfg.train.vqvae into `out`, or resume the
+    prior run there; returns the final status. The prior's codebook size and classes come
+    from the VQ-VAE and its data. Raises VQVAEError for anything the user can fix."""
+    out = Path(out)
+    cfg = job_config(out, cfg, resume, epochs, PriorRunConfig.from_dict)
+    t = cfg.train
+    device = pick_device(t.device)
+    if resume:
+        vqvae = load_vqvae(out / VQVAE_COPY, device)
+        data = None
+    else:
+        if not t.vqvae:
+            raise VQVAEError("name the VQ-VAE whose codes the prior learns: --vqvae RUN_DIR")
+        vqvae = load_vqvae(t.vqvae, device)
+        data = data_of_vqvae(t.vqvae, vqvae, t.dataset, t.data)
+        cfg.prior.codebook_size = vqvae.config.codebook_size
+        has_labels = data.train_labels is not None and data.val_labels is not None
+        cfg.prior.n_classes = int(data.train_labels.max()) + 1 if t.conditional and has_labels else 0
+        cfg.validate()
+    return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, data, device, resume), progress)
+
+
+class _PriorJob(EpochJob):
+    """The epochs of one prior run, with its bookkeeping."""
+
+    postfix_keys = ("loss",)
+
+    def __init__(self, out: Path, cfg: PriorRunConfig, vqvae: VQVAE, data: ImageData | None, device: torch.device,
+                 resume: bool):
+        t, p = cfg.train, cfg.prior
+        self.out, self.cfg, self.vqvae = out, cfg, vqvae
+        self.epochs, self.batch_size, self.seed, self.log_every = t.epochs, t.batch_size, t.seed, t.log_every
+        if vqvae.config.codebook_size != p.codebook_size:
+            raise VQVAEError(f"the prior models {p.codebook_size} codes but the VQ-VAE in {out / VQVAE_COPY} has "
+                             f"{vqvae.config.codebook_size}: restore the run's vqvae/ folder or start a new run")
+        if not resume:
+            runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
+            _copy_checkpoint(runs.resolve_checkpoint(t.vqvae), out / VQVAE_COPY)
+        runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
+                          message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
+        if (out / CODES).is_file():
+            self.codes = load_codes(out / CODES)
+        else:
+            if data is None:
+                data = data_of_vqvae(out / VQVAE_COPY, vqvae, t.dataset, t.data)
+            self.codes = encode_splits(vqvae, data, t.shift)
+            save_codes(out / CODES, self.codes)
+        codes = self.codes
+        if p.n_classes and codes.train_labels is None:
+            raise VQVAEError(f"the prior is class-conditional but {out / CODES} holds no labels: delete it and resume")
+        self.n_train = len(codes.train)
+        self.uniform_nll = math.log(p.codebook_size)
+        self.unigram_nll = unigram_nll(codes.unshifted_train, codes.val, p.codebook_size)
+        torch.manual_seed(t.seed)
+        self.trainer = PriorTrainer(GatedPixelCNN(p), t.lr, device, t.amp)
+        self.model, self.model_config, self.optimizer = self.trainer.model, p, self.trainer.optimizer
+        self.train_codes = codes.train.to(device)
+        self.train_labels = codes.train_labels.to(device) if p.n_classes else None
+        self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_nll": None}
+        last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
+        if last is not None:
+            self.trainer.model.load_state_dict(load_prior(last).state_dict(), strict=True)
+            self.counters.update(runs.load_training_state(last, self.trainer.optimizer))
+        if resume:
+            runs.truncate_metrics(out, self.counters["step"])
+            runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
+        runs.write_status(out, total_steps=t.epochs * self.steps_per_epoch, step=self.counters["step"],
+                          epoch=self.counters["epoch"], message="", data=codes.name,
+                          uniform_nll=self.uniform_nll, unigram_nll=self.unigram_nll)
+
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        t = self.cfg.train
+        if t.cosine:  # a function of the step, so a resumed run continues on the same curve
+            progress = self.counters["step"] / max(1, self.epochs * self.steps_per_epoch)
+            for group in self.trainer.optimizer.param_groups:
+                group["lr"] = t.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        batch = batch.to(self.train_codes.device)
+        labels = self.train_labels[batch] if self.train_labels is not None else None
+        return self.trainer.train_step(self.train_codes[batch], labels)
+
+    def end_epoch(self, items_per_s: float) -> dict[str, str]:
+        self.evaluate_and_save(items_per_s)
+        return {"val_nll": f"{self.last_eval['val_nll']:.3f}"}
+
+    def evaluate_and_save(self, items_per_s: float) -> None:
+        c, codes = self.counters, self.codes
+        val_nll = self.trainer.nll(codes.val, codes.val_labels if self.cfg.prior.n_classes else None)
+        ev = {"val_nll": val_nll, "val_bits_per_code": bits(val_nll), "uniform_nll": self.uniform_nll,
+              "unigram_nll": self.unigram_nll}
+        self.last_eval = ev
+        runs.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
+                                       "grids_per_s": items_per_s})
+        self.save_samples()
+        if c["best_val_nll"] is None or val_nll < c["best_val_nll"]:
+            c["best_val_nll"] = val_nll
+            self.save_checkpoint("best", ev)
+        self.save_last(ev)
+        runs.write_status(self.out, epoch=c["epoch"], step=c["step"], val_nll=val_nll, best_val_nll=c["best_val_nll"])
+
+    def card(self, metrics: dict | None) -> str:
+        return prior_card(self.cfg, self.codes, self.counters["step"], metrics, self.unigram_nll)
+
+    def save_samples(self) -> None:
+        t = self.cfg.train
+        images = sample_images(self.trainer.model, self.vqvae, t.samples, seed=t.seed)
+        grid = vutils.make_grid(images.cpu(), nrow=_grid_columns(t.samples, self.cfg.prior.n_classes), padding=1, pad_value=1.0)
+        runs.atomic_write_png(self.out / "samples" / f"epoch_{self.counters['epoch']:03d}.png", grid)
+
+    def final_fields(self) -> dict:
+        final = runs.read_metrics(self.out, "epoch")
+        return dict(val_nll=final[-1]["val_nll"] if final else None, best_val_nll=self.counters["best_val_nll"])
+
+
+def sample_images(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
+                  label: int | None = None) -> torch.Tensor:
+    """n images [n, C, H, W] in [0, 1] drawn from the prior and decoded (no progress)."""
+    progress = None
+    for progress in stream_samples(prior, vqvae, n, temperature, seed, label):
+        pass
+    return vqvae.decode(progress.codes)
+
+
+def stream_samples(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
+                   label: int | None = None):
+    """The fast sampler on the VQ-VAE's code grid: a generator of Progress as the codes fill
+    in. A class-conditional prior draws class `label`, or every class in turn when it is
+    None. Bad settings raise VQVAEError here, before anything is drawn."""
+    check_same_codebook(prior, vqvae)
+    if n < 1:
+        raise VQVAEError(f"the number of samples must be at least 1, not {n}")
+    if not temperature > 0:
+        raise VQVAEError(f"temperature must be positive (1 samples the prior as trained), not {temperature}")
+    device = prior.embedding.weight.device
+    labels = sample_labels(prior.config.n_classes, n, label, device)
+    side = vqvae.config.grid_size
+    generator = torch.Generator(device).manual_seed(seed)
+    prior.eval()
+    return sample(prior, n, side, side, temperature, generator, labels)
+
+
+def check_same_codebook(prior: GatedPixelCNN, vqvae: VQVAE) -> None:
+    if prior.config.codebook_size != vqvae.config.codebook_size:
+        raise VQVAEError(f"the prior models {prior.config.codebook_size} codes but the VQ-VAE has "
+                         f"{vqvae.config.codebook_size}: pick the VQ-VAE the prior was trained on")
+
+
+def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
+    """A prior from a checkpoint folder in Hub layout, or a prior run folder (its best checkpoint)."""
+    folder = runs.resolve_checkpoint(path)
+    config = runs.read_json(folder / runs.CONFIG) or {}
+    if "arch" in config:
+        raise VQVAEError(f"{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)")
+    try:
+        return GatedPixelCNN.from_pretrained(str(folder), map_location=str(device))
+    except VQVAEError:
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise VQVAEError(f"prior checkpoint {folder} is corrupt or does not match its config ({detail[:200]}): retrain it or pick another") from None
+
+
+def vqvae_of_prior(path: str | Path) -> Path:
+    """The VQ-VAE a prior was trained on: the vqvae/ copy in its run folder (the path itself,
+    or the run holding a checkpoint folder)."""
+    path = Path(path)
+    for run in (path, path.parent.parent, path.parent.parent.parent):  # RUN, RUN/checkpoints/best(.old)
+        if (run / VQVAE_COPY / runs.WEIGHTS).is_file():
+            return run / VQVAE_COPY
+    raise VQVAEError(f"{path} has no vqvae/ folder beside it: name the prior's VQ-VAE with --vqvae")
+
+
+def prior_card(cfg: PriorRunConfig, codes: CodeData, step: int, metrics: dict | None, unigram: float) -> str:
+    p = cfg.prior
+    side = codes.train.shape[-1]
+    lines = [
+        "---", "library_name: vqvae", "tags:", "- pixelcnn", "- vq-vae-prior", "---", "",
+        f"# Gated PixelCNN prior (K = {p.codebook_size}{', class-conditional' if p.n_classes else ''})", "",
+        f"Trained with VQ-VAE Lab (`python -m vqvae train-prior`) for {step} steps on the {side} x {side} codes "
+        f"of {codes.name} under the VQ-VAE `{cfg.train.vqvae}` (copied into the run's `vqvae/` folder).", "",
+        f"- {p.n_blocks} gated blocks of {p.channels} channels (first kernel {p.first_kernel}, then {p.kernel}), head {p.head}",
+    ]
+    if p.n_classes:
+        lines.append(f"- conditioned on {p.n_classes} class labels")
+    if metrics:
+        lines += ["", "| held-out NLL | nats per code | bits per code |", "|---|---|---|",
+                  f"| this prior | {metrics['val_nll']:.3f} | {metrics['val_bits_per_code']:.3f} |",
+                  f"| unigram (training code frequencies) | {unigram:.3f} | {bits(unigram):.3f} |",
+                  f"| uniform (ln K) | {math.log(p.codebook_size):.3f} | {math.log2(p.codebook_size):.3f} |"]
+    lines += ["", "Sample from it with `python -m vqvae sample --prior RUN_DIR --n 64 --out grid.png`.", ""]
+    return "\n".join(lines)
+
+
+def _copy_checkpoint(source: Path, dest: Path) -> None:
+    def fill(folder: Path) -> None:
+        for name in (runs.CONFIG, runs.WEIGHTS, "README.md"):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, folder / name)
+
+    runs.write_folder_atomically(dest, fill)
+
+
+def _grid_columns(n: int, n_classes: int) -> int:
+    """One column per class for a conditional prior (labels cycle through the classes)."""
+    return n_classes if n_classes and n >= n_classes else max(1, round(math.sqrt(n)))
+
