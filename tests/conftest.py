@@ -25,6 +25,16 @@ os.environ["MKL_NUM_THREADS"] = "1"
 _EMPTY_DATA_ROOT = tempfile.mkdtemp(prefix="vqvae-tests-empty-data-")
 os.environ["VQVAE_DATA"] = _EMPTY_DATA_ROOT
 
+# Hugging Face: a private, empty cache and home (no saved token), and an endpoint that
+# refuses at once, so no test ever reaches the network; tests that want a Hub serve one
+# in-process (tests/fake_hub.py).
+_HF_HOME = tempfile.mkdtemp(prefix="vqvae-tests-hf-home-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_CACHE"] = os.path.join(_HF_HOME, "hub")
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # the discard port: connection refused
+for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "VQVAE_HUB_REPO"):
+    os.environ.pop(_name, None)
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -41,6 +51,7 @@ from vqvae.train import train  # noqa: E402
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_EMPTY_DATA_ROOT, ignore_errors=True)
+    shutil.rmtree(_HF_HOME, ignore_errors=True)
 
 
 def tiny_model_config(**overrides) -> ModelConfig:

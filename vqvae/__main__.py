@@ -79,14 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-every", type=int)
 
     ev = sub.add_parser("eval", help="held-out metrics of a checkpoint")
-    ev.add_argument("--model", required=True, type=Path, help="a run folder or a checkpoint folder")
+    ev.add_argument("--model", required=True, help="a run or checkpoint folder, a bundled name or a Hub repo id")
     ev.add_argument("--dataset", help="data set to evaluate on (default: the run's, else mnist)")
     ev.add_argument("--data", help="folder for the data set")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     tp = sub.add_parser("train-prior", help="train a PixelCNN prior on the codes of a trained VQ-VAE")
-    tp.add_argument("--vqvae", help="the VQ-VAE: a run folder or a checkpoint folder")
+    tp.add_argument("--vqvae", help="the VQ-VAE: a run or checkpoint folder, a bundled name or a Hub repo id")
     tp.add_argument("--out", required=True, type=Path, help="prior run folder to create (or to continue with --resume)")
     tp.add_argument("--preset", help=f"prior size: {', '.join(PRIOR_PRESETS)} (default: the VQ-VAE run's preset, else mnist)")
     tp.add_argument("--resume", action="store_true", help="continue the prior run in --out from its last checkpoint")
@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--samples", type=int, help="images in each epoch's sample grid")
 
     sa = sub.add_parser("sample", help="draw images from a prior and save them as a grid PNG")
-    sa.add_argument("--prior", required=True, type=Path, help="a prior run folder or checkpoint folder")
-    sa.add_argument("--vqvae", type=Path, help="the VQ-VAE that decodes the codes (default: the one the prior was trained on)")
+    sa.add_argument("--prior", required=True, help="a prior run or checkpoint folder, a bundled name or a Hub repo id")
+    sa.add_argument("--vqvae", help="the VQ-VAE that decodes the codes (default: the one the prior was trained on)")
     sa.add_argument("--n", type=int, default=64, help="how many images (default 64)")
     sa.add_argument("--out", required=True, type=Path, help="the grid PNG to write")
     sa.add_argument("--temperature", type=float, default=1.0, help="below 1: safer samples; above 1: wilder")
@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--nrow", type=int, help="images per row of the grid")
     sa.add_argument("--device", default="auto")
     sa.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    pu = sub.add_parser("push", help="upload a run's best checkpoint, model card and pictures to a Hugging Face Hub repo")
+    pu.add_argument("model", help="a run folder, a checkpoint folder or a bundled name")
+    pu.add_argument("repo_id", help="owner/name of a model repo (created when missing)")
+    pu.add_argument("--path-in-repo", help="a folder inside the repo (a repo laid out like pretrained/ holds several models)")
+    pu.add_argument("--private", action="store_true", help="create the repo private")
     return parser
 
 
@@ -164,6 +170,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if status["state"] == "done" else 1
 
 
+def located(ref, kind: str) -> Path:
+    """The folder of a model reference (path, bundled name or Hub id); a Hub model that
+    cannot be had falls back to the bundled one, with a notice on stderr."""
+    from .hub import locate
+
+    found = locate(ref, kind)
+    if found.notice:
+        print(f"notice: {found.notice}", file=sys.stderr)
+    return found.path
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import runs
     from .device import pick_device
@@ -171,10 +188,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .train import Trainer, data_of_vqvae
 
     device = pick_device(args.device)
-    model = load_vqvae(args.model, device)
-    data = data_of_vqvae(args.model, model, args.dataset, args.data)
+    folder = located(args.model, "vqvae")
+    model = load_vqvae(folder, device)
+    data = data_of_vqvae(folder, model, args.dataset, args.data)
     metrics = Trainer(model, 1e-3, device).evaluate(data.val)
-    metrics.update(images=len(data.val), data=data.name, checkpoint=str(runs.resolve_checkpoint(args.model)))
+    metrics.update(images=len(data.val), data=data.name, checkpoint=str(runs.resolve_checkpoint(folder)))
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -221,8 +239,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".png":
         raise VQVAEError(f"the grid is written as a PNG: give --out a .png name, not {args.out.name}")
     device = pick_device(args.device)
-    prior = load_prior(args.prior, device)
-    vqvae = load_vqvae(args.vqvae or vqvae_of_prior(args.prior), device)
+    prior_folder = located(args.prior, "prior")
+    prior = load_prior(prior_folder, device)
+    vqvae = load_vqvae(located(args.vqvae, "vqvae") if args.vqvae else vqvae_of_prior(prior_folder), device)
     steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label)
     progress = None
     for progress in tqdm(steps, total=vqvae.config.grid_size ** 2, unit="code", disable=args.no_progress,
@@ -241,10 +260,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .hub import export_folder, push
+
+    folder = located(args.model, "vqvae")
+    with tempfile.TemporaryDirectory(prefix="vqvae-push-") as tmp:
+        staged = export_folder(folder, Path(tmp) / Path(args.model).name)
+        url = push(staged, args.repo_id, args.path_in_repo, args.private)
+    print(f"pushed {args.model} to {url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"train": cmd_train, "eval": cmd_eval, "train-prior": cmd_train_prior, "sample": cmd_sample}
+        commands = {"train": cmd_train, "eval": cmd_eval, "train-prior": cmd_train_prior, "sample": cmd_sample,
+                    "push": cmd_push}
         return commands[args.command](args)
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

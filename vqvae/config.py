@@ -304,11 +304,15 @@ def preset(name: str) -> RunConfig:
 
 
 # Prior sizes per VQ-VAE preset. The tutorials used 15 blocks of 128 channels for MNIST
-# (about 100 s an epoch here) and 384 channels, head 256 for faces; the MNIST size was
-# chosen by measurement (see README).
+# (about 100 s an epoch here) and 384 channels, head 256 for faces. The MNIST prior was
+# chosen by measurement (see README): without shifted copies a 64-channel prior overfits
+# the 9,000 code grids after 6 epochs at 2.51 nats per code; with the 9 one-pixel shifts
+# it reaches about 2.15 in 3 epochs (11 minutes on 2 CPU cores).
 PRIOR_PRESETS: dict[str, PriorRunConfig] = {
-    "mnist": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8), PriorTrainConfig(epochs=30, batch_size=64, lr=1e-3)),
-    "fashion": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8), PriorTrainConfig(epochs=30, batch_size=64, lr=1e-3)),
+    "mnist": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
+                            PriorTrainConfig(shift=1, epochs=3, batch_size=64, lr=1e-3)),
+    "fashion": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
+                              PriorTrainConfig(shift=1, epochs=3, batch_size=64, lr=1e-3)),
     "cifar10": PriorRunConfig(PriorConfig(channels=128, head=128, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=64, lr=3e-4)),
     "celeba64": PriorRunConfig(PriorConfig(channels=384, head=256, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=32, lr=3e-4)),
     "celeba128": PriorRunConfig(PriorConfig(channels=384, head=256, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=16, lr=3e-4)),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import sys
 import time
@@ -16,7 +17,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from . import runs
+from . import distributed, runs
 from .errors import VQVAEError
 
 
@@ -41,7 +42,7 @@ def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Call
             cfg.train.epochs = max(cfg.train.epochs, epochs)
     elif cfg is None:
         raise ValueError("a new run needs its config")
-    else:
+    elif int(os.environ.get("RANK", "0")) == 0:  # rank 0 may already have started it
         check_new_run_folder(out)
     return cfg.validate()
 
@@ -68,7 +69,9 @@ class EpochJob:
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.n_train / self.batch_size)
+        """Batches per epoch; a last batch too small to give every rank a share is dropped."""
+        full, rest = divmod(self.n_train, self.batch_size)
+        return full + (1 if rest >= distributed.world() else 0)
 
     def step(self, batch: torch.Tensor) -> dict[str, float]:
         """One optimiser step on the training items `batch` (indices); returns its losses."""
@@ -111,18 +114,19 @@ class EpochJob:
         c = self.counters
         if c["step"] == 0 and runs.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
             self.evaluate_and_save(0.0)
+        ranks = {"ranks": distributed.world(), "ranks_in_sync": distributed.in_sync(self.model)} if distributed.active() else {}
         return runs.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
-                                 **self.final_fields())
+                                 **self.final_fields(), **ranks)
 
     def run(self, cancelled: Callable[[], bool], progress: bool) -> dict:
         c, per_epoch = self.counters, self.steps_per_epoch
-        bar = tqdm(total=self.epochs * per_epoch, initial=c["step"], disable=not progress, unit="step",
+        bar = tqdm(total=self.epochs * per_epoch, initial=c["step"], disable=not progress or not distributed.is_writer(), unit="step",
                    dynamic_ncols=True, file=sys.stderr, desc=self.out.name)
         while c["epoch"] < self.epochs:
             order = epoch_order(self.n_train, self.seed, c["epoch"])
             started, seen = time.perf_counter(), 0
             for b in range(c["batch"], per_epoch):
-                losses = self.step(order[b * self.batch_size : (b + 1) * self.batch_size])
+                losses = self.step(distributed.shard(order[b * self.batch_size : (b + 1) * self.batch_size]))
                 if not all(math.isfinite(v) for v in losses.values()):
                     raise VQVAEError(f"training diverged at step {c['step'] + 1} (loss {losses['loss']}): lower the learning rate")
                 seen += min(self.batch_size, self.n_train - b * self.batch_size)
@@ -133,7 +137,7 @@ class EpochJob:
                     runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **losses})
                     bar.set_postfix({k: f"{losses[k]:.4g}" for k in self.postfix_keys})
                     runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
-                if cancelled():
+                if distributed.any_rank(cancelled()):
                     bar.close()
                     self.save_last()
                     return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
@@ -155,8 +159,17 @@ def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise VQVAEError(f"cannot create run folder {out} ({exc.strerror}): choose another --out") from None
+    started_group = distributed.init()
+    try:
+        return _run_locked(out, resume, make_job, progress)
+    finally:
+        if started_group:
+            distributed.shutdown()
+
+
+def _run_locked(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool) -> dict:
     with runs.exclusive(out):
-        if not resume:
+        if not resume and distributed.is_writer():
             check_new_run_folder(out)  # again: another job may have got here first
         job = make_job()
         try:

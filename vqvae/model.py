@@ -177,13 +177,15 @@ class VQVAE(
 
 
 def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
-    """A VQ-VAE from a checkpoint folder in Hub layout, or a run folder (its best checkpoint).
+    """A VQ-VAE from a checkpoint folder in Hub layout, a run folder (its best checkpoint), a
+    bundled name or a Hub reference (see hub.py; hub.locate offers the bundled fallback).
 
     Any problem with the files becomes one VQVAEError line.
     """
+    from .hub import locate
     from .runs import resolve_checkpoint  # the run-folder layout lives there
 
-    folder = resolve_checkpoint(path)
+    folder = resolve_checkpoint(locate(path, "vqvae", fallback=False).path)
     try:
         return VQVAE.from_pretrained(str(folder), map_location=str(device))
     except VQVAEError:

@@ -21,11 +21,12 @@ import torchvision.utils as vutils
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
-from . import runs
+from . import distributed, runs
 from .config import PRIOR_PRESETS, PriorRunConfig
 from .data import ImageData, shift_images, to_float
 from .device import autocast, pick_device
 from .errors import VQVAEError
+from .hub import locate
 from .loop import EpochJob, job_config, run_job
 from .metrics import bits, unigram_nll
 from .model import VQVAE, load_vqvae
@@ -100,13 +101,14 @@ class PriorTrainer:
 
     def __init__(self, model: GatedPixelCNN, lr: float, device: torch.device, amp: bool = True):
         self.model = model.to(device)
+        self.train_model = distributed.wrap(self.model)  # DDP under torchrun
         self.device, self.amp = device, amp
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def train_step(self, codes: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         self.model.train()
         with autocast(self.device, self.amp):
-            logits = self.model(codes, labels)
+            logits = self.train_model(codes, labels)
         loss = F.cross_entropy(logits.float(), codes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -128,9 +130,9 @@ class PriorTrainer:
         return total / max(codes.numel(), 1)
 
 
-def default_prior_preset(vqvae_path: str | Path) -> str:
+def default_prior_preset(vqvae_ref: str | Path) -> str:
     """The prior preset named like the VQ-VAE run's preset, else mnist's."""
-    saved = runs.read_json(Path(vqvae_path) / runs.CONFIG) or {}
+    saved = (runs.read_json(Path(vqvae_ref) / runs.CONFIG) if Path(vqvae_ref).is_dir() else None) or {}
     return saved.get("preset") if saved.get("preset") in PRIOR_PRESETS else "mnist"
 
 
@@ -144,18 +146,19 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
     t = cfg.train
     device = pick_device(t.device)
     if resume:
+        source, data = None, None
         vqvae = load_vqvae(out / VQVAE_COPY, device)
-        data = None
     else:
         if not t.vqvae:
             raise VQVAEError("name the VQ-VAE whose codes the prior learns: --vqvae RUN_DIR")
-        vqvae = load_vqvae(t.vqvae, device)
-        data = data_of_vqvae(t.vqvae, vqvae, t.dataset, t.data)
+        source = locate(t.vqvae, "vqvae", fallback=False).path
+        vqvae = load_vqvae(source, device)
+        data = data_of_vqvae(source, vqvae, t.dataset, t.data)
         cfg.prior.codebook_size = vqvae.config.codebook_size
         has_labels = data.train_labels is not None and data.val_labels is not None
         cfg.prior.n_classes = int(data.train_labels.max()) + 1 if t.conditional and has_labels else 0
         cfg.validate()
-    return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, data, device, resume), progress)
+    return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, source, data, device, resume), progress)
 
 
 class _PriorJob(EpochJob):
@@ -163,8 +166,8 @@ class _PriorJob(EpochJob):
 
     postfix_keys = ("loss",)
 
-    def __init__(self, out: Path, cfg: PriorRunConfig, vqvae: VQVAE, data: ImageData | None, device: torch.device,
-                 resume: bool):
+    def __init__(self, out: Path, cfg: PriorRunConfig, vqvae: VQVAE, vqvae_folder: Path | None,
+                 data: ImageData | None, device: torch.device, resume: bool):
         t, p = cfg.train, cfg.prior
         self.out, self.cfg, self.vqvae = out, cfg, vqvae
         self.epochs, self.batch_size, self.seed, self.log_every = t.epochs, t.batch_size, t.seed, t.log_every
@@ -173,7 +176,7 @@ class _PriorJob(EpochJob):
                              f"{vqvae.config.codebook_size}: restore the run's vqvae/ folder or start a new run")
         if not resume:
             runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
-            _copy_checkpoint(runs.resolve_checkpoint(t.vqvae), out / VQVAE_COPY)
+            _copy_checkpoint(runs.resolve_checkpoint(vqvae_folder), out / VQVAE_COPY)
         runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
                           message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
         if (out / CODES).is_file():
@@ -283,8 +286,9 @@ def check_same_codebook(prior: GatedPixelCNN, vqvae: VQVAE) -> None:
 
 
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
-    """A prior from a checkpoint folder in Hub layout, or a prior run folder (its best checkpoint)."""
-    folder = runs.resolve_checkpoint(path)
+    """A prior from a checkpoint folder in Hub layout, a prior run folder (its best
+    checkpoint), a bundled name or a Hub reference."""
+    folder = runs.resolve_checkpoint(locate(path, "prior", fallback=False).path)
     config = runs.read_json(folder / runs.CONFIG) or {}
     if "arch" in config:
         raise VQVAEError(f"{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)")

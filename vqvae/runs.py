@@ -8,7 +8,8 @@
     RUN/previews/epoch_NNN.png held-out originals (top) over reconstructions (bottom)
 
 Every file is written atomically (temp file, then rename), and a checkpoint folder is
-swapped in whole, so a run killed at any moment leaves every file complete.
+swapped in whole, so a run killed at any moment leaves every file complete. In a
+distributed run only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from .distributed import is_writer
 from .errors import VQVAEError
 
 CONFIG = "config.json"
@@ -38,6 +40,8 @@ TRAINER_STATE = "trainer_state.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    if not is_writer():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -78,6 +82,8 @@ def read_json(path: Path) -> dict | None:
 def append_metrics(run_dir: Path, record: dict) -> None:
     """One line per record, written with a single append so readers never see half of it
     (a line cut by a crash is skipped by read_metrics)."""
+    if not is_writer():
+        return
     line = json.dumps(record, allow_nan=True) + "\n"
     with open(Path(run_dir) / METRICS, "a") as f:
         f.write(line)
@@ -108,7 +114,7 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
 def write_status(run_dir: Path, **fields) -> dict:
     status = read_json(Path(run_dir) / STATUS) or {}
     status.update(fields, updated=time.time())
-    atomic_write_json(Path(run_dir) / STATUS, status)
+    atomic_write_json(Path(run_dir) / STATUS, status)  # rank 0 only, like every write here
     return status
 
 
@@ -123,16 +129,21 @@ def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
     copy, and resolve_checkpoint falls back to it. dest.old stays until the next swap, so a
     reader that picked it in that instant can finish; it is removed only while dest exists.
     """
+    if not is_writer():
+        return
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     old = dest.with_name(dest.name + ".old")
     try:
         fill(tmp)
-        for f in tmp.iterdir():  # data on disk before the rename makes it visible
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(f, 0o644)  # safetensors writes 0600; a dashboard under another user must read it
+        for f in tmp.rglob("*"):  # data on disk before the rename makes it visible
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.chmod(f, 0o644)  # safetensors writes 0600; a dashboard under another user must read it
+            elif f.is_dir():
+                os.chmod(f, 0o755)
         os.chmod(tmp, 0o755)
         if dest.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -182,6 +193,9 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
 @contextlib.contextmanager
 def exclusive(run_dir: Path):
     """Hold RUN/.lock for as long as a job writes the folder, so two jobs never share one."""
+    if not is_writer():  # the other ranks of a distributed run never write
+        yield
+        return
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(run_dir) / ".lock", "a") as f:
         try:

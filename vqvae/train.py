@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.utils as vutils
 
-from . import runs
+from . import distributed, runs
 from .config import RunConfig
 from .data import ImageData, load_data, to_float
 from .device import autocast, pick_device
@@ -32,6 +32,7 @@ class Trainer:
         self.recon_loss = recon_loss
         self.data_variance = data_variance
         self.amp = amp
+        self.train_model = distributed.wrap(self.model)  # DDP under torchrun
         # The EMA codebook is a buffer, so the optimiser never sees it.
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
 
@@ -39,7 +40,7 @@ class Trainer:
         """images: float [B, C, H, W] in [0, 1] on the device. Returns the step's loss terms."""
         self.model.train()
         with autocast(self.device, self.amp):
-            out = self.model(images)
+            out = self.train_model(images)
             recon = out.reconstruction.float()
             if self.recon_loss == "l1":
                 recon_loss = F.l1_loss(recon, images)

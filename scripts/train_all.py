@@ -1,0 +1,161 @@
+"""Train every model whose data is here, offline, and write them as bundled models.
+
+    python scripts/train_all.py [--out pretrained] [--runs runs/train_all] [--only NAME ...]
+                                [--epochs-scale F] [--force] [--device auto]
+
+For each VQ-VAE preset whose data is found (the bundled MNIST always; Fashion-MNIST,
+CIFAR-10 and CelebA-HQ when present under the data root) it trains the VQ-VAE with a plain
+and with an EMA codebook (same seed and settings apart from the quantizer), then a PixelCNN
+prior on each one's codes, and exports each run's best checkpoint to OUT/NAME in Hub layout
+with its model card and pictures. Names: `<preset>-<plain|ema>` and `<preset>-<plain|ema>-prior`.
+
+Already exported models are skipped unless --force; an interrupted run in --runs resumes.
+--epochs-scale multiplies every preset's epochs (0.05 for a quick smoke run; 0 keeps the
+untrained initial models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vqvae import runs  # noqa: E402
+from vqvae.config import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
+from vqvae.data import default_data_root, load_data  # noqa: E402
+from vqvae.errors import VQVAEError  # noqa: E402
+from vqvae.hub import export_folder  # noqa: E402
+from vqvae.prior_training import train_prior  # noqa: E402
+from vqvae.train import train  # noqa: E402
+
+# preset -> where its data lives when it is not the bundled MNIST (None: the preset's own data set)
+PRESET_DATA = {"mnist": None, "fashion": None, "cifar10": None, "celeba64": "celeba_hq", "celeba128": "celeba_hq"}
+QUANTIZERS = ("plain", "ema")
+
+
+@dataclass
+class Job:
+    name: str
+    preset: str
+    quantizer: str
+    prior: bool
+
+    @property
+    def vqvae_name(self) -> str:
+        return f"{self.preset}-{self.quantizer}"
+
+
+def planned_jobs(presets: list[str]) -> list[Job]:
+    """VQ-VAEs first (plain and EMA), then their priors."""
+    jobs = [Job(f"{p}-{q}", p, q, False) for p in presets for q in QUANTIZERS]
+    return jobs + [Job(f"{p}-{q}-prior", p, q, True) for p in presets for q in QUANTIZERS]
+
+
+def data_missing(name: str) -> str | None:
+    """Why the preset's data cannot be loaded here, or None when it can."""
+    cfg = preset(name)
+    folder = PRESET_DATA[name]
+    root = str(default_data_root() / folder) if folder else cfg.train.data
+    try:
+        load_data(cfg.train.dataset, cfg.model.in_channels, cfg.model.image_size, root, cfg.train.center_crop)
+    except VQVAEError as exc:
+        return str(exc)
+    return None
+
+
+def scaled(epochs: int, scale: float) -> int:
+    return max(0, round(epochs * scale)) if scale < 1 else round(epochs * scale)
+
+
+def run_vqvae(job: Job, run_dir: Path, scale: float, device: str, progress: bool) -> dict:
+    cfg = preset(job.preset)
+    cfg.model.quantizer = job.quantizer
+    cfg.train.epochs = scaled(cfg.train.epochs, scale)
+    cfg.train.device = device
+    if PRESET_DATA[job.preset]:
+        cfg.train.data = str(default_data_root() / PRESET_DATA[job.preset])
+    if (run_dir / runs.CONFIG).exists():
+        return train(None, run_dir, resume=True, progress=progress)
+    return train(cfg, run_dir, progress=progress)
+
+
+def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: str, progress: bool) -> dict:
+    cfg = prior_preset(job.preset if job.preset in PRIOR_PRESETS else "mnist")
+    cfg.train.vqvae = str(vqvae_run)
+    cfg.train.epochs = scaled(cfg.train.epochs, scale)
+    cfg.train.device = device
+    if (run_dir / runs.CONFIG).exists():
+        return train_prior(None, run_dir, resume=True, progress=progress)
+    return train_prior(cfg, run_dir, progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "pretrained",
+                        help="where the exported models go (default: pretrained/)")
+    parser.add_argument("--runs", type=Path, default=Path("runs") / "train_all", help="the run folders (default runs/train_all)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only these models (and the VQ-VAEs their priors need)")
+    parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every preset's epochs (default 1)")
+    parser.add_argument("--force", action="store_true", help="retrain models already exported")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.epochs_scale < 0:
+        parser.error("--epochs-scale must be 0 or more")
+
+    presets = []
+    for name in PRESET_DATA:
+        reason = data_missing(name)
+        if reason and PRESET_DATA[name]:
+            reason = f"no images in {default_data_root() / PRESET_DATA[name]} (place CelebA-HQ there to train it)"
+        if reason:
+            print(f"skipping {name}: {reason}", file=sys.stderr)
+        else:
+            presets.append(name)
+    jobs = planned_jobs(presets)
+    known = {j.name for j in jobs}
+    if args.only:
+        unknown = [n for n in args.only if n not in known]
+        if unknown:
+            print(f"error: unknown or skipped model(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}", file=sys.stderr)
+            return 2
+        wanted = set(args.only) | {j.vqvae_name for j in jobs if j.name in args.only and j.prior}
+        jobs = [j for j in jobs if j.name in wanted]
+
+    try:
+        for job in jobs:
+            dest, run_dir = args.out / job.name, args.runs / job.name
+            retrain = args.force and (not args.only or job.name in args.only)  # not the VQ-VAE a prior just needs
+            if (dest / runs.WEIGHTS).is_file() and not retrain:
+                print(f"{job.name}: already in {dest} (--force retrains it)")
+                continue
+            if retrain and run_dir.exists():
+                shutil.rmtree(run_dir)
+            print(f"{job.name}: training in {run_dir}", flush=True)
+            if job.prior:
+                vqvae = args.runs / job.vqvae_name
+                if runs.resolve_checkpoint_or_none(vqvae, "best") is None:  # trained earlier, run folder gone
+                    vqvae = args.out / job.vqvae_name
+                status = run_prior(job, run_dir, vqvae, args.epochs_scale, args.device, not args.no_progress)
+            else:
+                status = run_vqvae(job, run_dir, args.epochs_scale, args.device, not args.no_progress)
+            if status["state"] != "done":
+                print(f"{job.name}: {status['state']}; run this script again to resume", file=sys.stderr)
+                return 1
+            export_folder(run_dir, dest)
+            print(f"{job.name}: exported to {dest}")
+    except VQVAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run this script again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
