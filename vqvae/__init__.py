@@ -1,11 +1,14 @@
-"""VQ-VAE Lab's library: models, codebooks, data, training and checkpoints (no Streamlit here)."""
+"""VQ-VAE Lab's library: models, codebooks, the prior, data, training and checkpoints (no Streamlit here)."""
 
-from .config import PRESETS, ModelConfig, RunConfig, TrainConfig, preset
+from .config import PRESETS, ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig, preset
 from .errors import VQVAEError
 from .model import VQVAE, load_vqvae
+from .pixelcnn import GatedPixelCNN
+from .prior_training import load_prior, sample_images, stream_samples, train_prior
 from .quantize import EMAVectorQuantizer, VectorQuantizer, nearest_code
 
 __all__ = [
-    "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "preset", "VQVAEError", "VQVAE", "load_vqvae",
-    "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
+    "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "PriorConfig", "PriorRunConfig", "PriorTrainConfig",
+    "preset", "VQVAEError", "VQVAE", "load_vqvae", "GatedPixelCNN", "load_prior", "sample_images",
+    "stream_samples", "train_prior", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
 ]

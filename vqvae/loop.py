@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed, runs
+from .jobs import device_turn
 from .errors import VQVAEError
 
 
@@ -168,7 +169,7 @@ def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress:
 
 
 def _run_locked(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool) -> dict:
-    with runs.exclusive(out):
+    with runs.exclusive(out), device_turn(out):
         if not resume and distributed.is_writer():
             check_new_run_folder(out)  # again: another job may have got here first
         job = make_job()

@@ -1,0 +1,205 @@
+"""Background runs for the dashboard: each one a subprocess running the same CLI as the
+terminal, with all its state in its run folder, so runs survive page reloads, other tabs
+and restarts of the app: a new RunManager finds them again from disk.
+
+    RUN/job.json   the command, its pid and when it started (written by the manager)
+    RUN/log.txt    the process's stdout and stderr
+
+Runs on a queued device (the GPU by default) take turns: each waits for an exclusive lock
+on ROOT/.gpu.lock before it trains, and says `queued` meanwhile (loop.run_job does the
+waiting, so the queue needs no page open). Cancel sends SIGTERM: the run saves its last
+checkpoint between two steps and ends `cancelled`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import runs
+from .errors import VQVAEError
+
+JOB = "job.json"
+LOG = "log.txt"
+GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set for a run that must wait its turn on the device
+ROOT_ENV = "VQVAE_RUNS"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    kind: str  # "vqvae" or "prior"
+    state: str  # starting, queued, running, done, failed, cancelled
+    message: str
+    status: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "queued", "running")
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV, "runs"))
+
+
+class RunManager:
+    """Starts, lists and cancels the runs under `root`. Holds no state of its own beyond the
+    processes it spawned (to reap them): everything else is read from disk."""
+
+    def __init__(self, root: str | Path | None = None, queue_devices: tuple[str, ...] = ("cuda",)):
+        self.root = Path(root) if root is not None else default_root()
+        self.queue_devices = queue_devices
+        self._children: dict[int, subprocess.Popen] = {}
+
+    def new_run_dir(self, prefix: str) -> Path:
+        """A fresh folder that no other tab or process can also get (mkdir is atomic)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in prefix).strip("-.") or "run"
+        for _ in range(100):
+            path = self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+        raise VQVAEError(f"could not create a run folder under {self.root}: check its permissions")
+
+    def start(self, command: str, args: list[str], name: str, device: str = "auto") -> Path:
+        """Launch `python -m vqvae <command> <args> --out RUN` in the background; the run folder.
+
+        command is "train" or "train-prior"; `device` is the one the run will use (auto
+        means CUDA when there is one), which decides whether it queues."""
+        if command not in ("train", "train-prior"):
+            raise ValueError(f"unknown command {command}")
+        run_dir = self.new_run_dir(name)
+        argv = [sys.executable, "-m", "vqvae", command, *map(str, args), "--out", str(run_dir), "--no-progress"]
+        env = dict(os.environ)
+        if self._resolved_device(device) in self.queue_devices:
+            env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
+        with open(run_dir / LOG, "ab") as log:
+            proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
+        self._children[proc.pid] = proc
+        runs.atomic_write_json(run_dir / JOB, {"command": argv, "kind": "prior" if command == "train-prior" else "vqvae",
+                                               "pid": proc.pid, "started": time.time(), "name": name})
+        return run_dir
+
+    def info(self, run_dir: str | Path) -> RunInfo:
+        """A run's state from its folder; a run whose process died without saying so is failed,
+        with the last line it printed."""
+        run_dir = Path(run_dir)
+        job = runs.read_json(run_dir / JOB) or {}
+        status = runs.read_status(run_dir)
+        kind = job.get("kind") or ("prior" if "prior" in (runs.read_json(run_dir / runs.CONFIG) or {}) else "vqvae")
+        state = status.get("state") or ("starting" if job else "unknown")
+        message = status.get("message", "")
+        pid = job.get("pid") or status.get("pid")
+        if state in ("starting", "queued", "running") and pid and not self._alive(int(pid)):
+            state, message = "failed", last_error(run_dir) or "the run's process ended without a word"
+        return RunInfo(run_dir, kind, state, message, status)
+
+    def list(self) -> list[RunInfo]:
+        """Every run under root, newest first."""
+        if not self.root.is_dir():
+            return []
+        folders = [p for p in self.root.iterdir() if p.is_dir() and ((p / JOB).is_file() or (p / runs.STATUS).is_file())]
+        return [self.info(p) for p in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+    def cancel(self, run_dir: str | Path) -> None:
+        """Ask a run to stop: it saves its last checkpoint and ends cancelled (a queued run
+        just ends)."""
+        info = self.info(run_dir)
+        if not info.active:
+            return
+        pid = (runs.read_json(Path(run_dir) / JOB) or {}).get("pid") or info.status.get("pid")
+        if pid and self._alive(int(pid)):
+            os.kill(int(pid), signal.SIGTERM)
+            if info.state in ("starting", "queued"):  # not training yet: nothing to save
+                runs.write_status(run_dir, state="cancelled", message="cancelled before it started")
+
+    def wait(self, run_dir: str | Path, timeout: float = 600, poll: float = 0.2) -> RunInfo:
+        """Block until the run is no longer active (for scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.info(run_dir)
+            if not info.active or time.monotonic() > deadline:
+                return info
+            time.sleep(poll)
+
+    def _alive(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            return child.poll() is None  # reaps our own finished children (no zombies)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not _zombie(pid)
+
+    @staticmethod
+    def _resolved_device(device: str) -> str:
+        if device != "auto":
+            return device.split(":")[0]
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@contextlib.contextmanager
+def device_turn(run_dir: Path):
+    """Wait for this run's turn on the device when the manager queued it (GPU_LOCK_ENV set);
+    the turn lasts as long as the block."""
+    lock = os.environ.get(GPU_LOCK_ENV)
+    if not lock:
+        yield
+        return
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            runs.write_status(run_dir, state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def last_error(run_dir: Path) -> str:
+    """The last non-empty line of a run's log (the CLI prints errors as one line)."""
+    try:
+        lines = [line.strip() for line in (Path(run_dir) / LOG).read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+    except OSError:
+        return False
+
+
+def describe(info: RunInfo) -> dict:
+    """One row of the runs table."""
+    s = info.status
+    return {"run": info.name, "kind": info.kind, "state": info.state, "epoch": s.get("epoch"),
+            "epochs": s.get("epochs"), "val_psnr": s.get("best_val_psnr"), "val_nll": s.get("best_val_nll"),
+            "message": info.message}
+
