@@ -1,0 +1,44 @@
+"""Overview: what a VQ-VAE does, shown with the live model on one held-out image."""
+
+import math
+
+import plotly.express as px
+import streamlit as st
+import torch
+
+from pages.common import held_out, picture, sidebar
+from vqvae.data import fit_images, to_float
+from vqvae.metrics import psnr
+
+model, found = sidebar()
+st.title("What a VQ-VAE does")
+st.markdown(
+    "The **encoder** turns an image into a small grid of vectors; the **quantiser** replaces each "
+    "vector by the nearest of K learnt code vectors, so the image becomes a grid of code *indices*; "
+    "the **decoder** paints an image back from those codes alone. Everything below is the live model."
+)
+data = held_out()
+index = st.slider("Held-out image", 0, len(data.val) - 1, 7, help="1,000 digits the models never trained on")
+c = model.config
+# a colour model sees the digit as RGB, at its own size
+x = to_float(fit_images(data.val[index : index + 1], c.in_channels, c.image_size), next(model.parameters()).device)
+with torch.no_grad():
+    codes = model.encode(x)
+    recon = model.decode(codes)
+
+left, middle, right = st.columns(3)
+left.image(picture(x), caption="image", width="stretch")
+grid = codes[0].cpu().numpy()
+figure = px.imshow(grid, color_continuous_scale="Viridis", labels={"color": "code"}, text_auto=True)
+figure.update_traces(hovertemplate="row %{y}, column %{x}: code %{z}<extra></extra>")
+figure.update_layout(margin=dict(l=0, r=0, t=30, b=0), title=f"{grid.shape[0]} x {grid.shape[1]} codes", coloraxis_showscale=False)
+middle.plotly_chart(figure, width="stretch")
+right.image(picture(recon), caption="reconstruction from the codes", width="stretch")
+
+bits = codes[0].numel() * math.log2(c.codebook_size)
+raw = x[0].numel() * 8
+mse = float((recon - x).pow(2).mean())
+a, b, d = st.columns(3)
+a.metric("codes", f"{codes[0].numel()} of {c.codebook_size}", help="positions in the grid, each one of K codes")
+b.metric("bits", f"{bits:.0f}", f"{raw / bits:.0f}x fewer than the {raw} bits of 8-bit pixels", delta_color="off")
+d.metric("PSNR", f"{psnr(mse):.2f} dB", help="10 log10(1 / MSE) with pixels in [0, 1]")

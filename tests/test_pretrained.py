@@ -1,0 +1,79 @@
+"""The bundled models in pretrained/ and scripts/train_all.py, which writes them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from vqvae import hub
+from vqvae.data import bundled_mnist
+from vqvae.model import load_vqvae
+from vqvae.prior_training import PriorTrainer, encode_splits, load_prior, vqvae_of_prior
+from vqvae.train import Trainer
+
+BUNDLED = sorted(p for p in (REPO / "pretrained").iterdir() if (p / "model.safetensors").is_file())
+REQUIRED = {"mnist-plain", "mnist-ema", "mnist-plain-prior", "mnist-ema-prior"}
+
+
+def card_number(folder, pattern: str) -> float:
+    match = re.search(pattern, (folder / "README.md").read_text())
+    assert match, f"{folder.name}'s model card states no {pattern}"
+    return float(match.group(1))
+
+
+def test_the_required_models_are_bundled_and_small():
+    assert REQUIRED <= {p.name for p in BUNDLED}
+    total = sum(f.stat().st_size for f in (REPO / "pretrained").rglob("*") if f.is_file())
+    assert total < 25 * 2**20
+
+
+@pytest.mark.parametrize("folder", [p for p in BUNDLED if not p.name.endswith("-prior")], ids=lambda p: p.name)
+def test_a_bundled_vqvae_reaches_its_cards_psnr(folder, mnist):
+    model = load_vqvae(folder)  # strict, safetensors only
+    stated = card_number(folder, r"\| PSNR \| ([\d.]+) dB \|")
+    measured = Trainer(model, 1e-3, model.codebook.device).evaluate(mnist.val)["val_psnr"]
+    assert measured == pytest.approx(stated, abs=0.1)
+    assert (folder / "reconstructions.png").is_file() and "](reconstructions.png)" in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize("folder", [p for p in BUNDLED if p.name.endswith("-prior")], ids=lambda p: p.name)
+def test_a_bundled_prior_reaches_its_cards_nll(folder, mnist):
+    prior, vqvae = load_prior(folder), load_vqvae(vqvae_of_prior(folder))
+    assert prior.config.n_classes == 10  # class-conditional on the digits
+    stated = card_number(folder, r"\| this prior \| ([\d.]+) \|")
+    codes = encode_splits(vqvae, mnist)
+    measured = PriorTrainer(prior, 1e-3, prior.embedding.weight.device).nll(codes.val, codes.val_labels)
+    assert measured == pytest.approx(stated, abs=0.02)
+    assert (folder / "samples.png").is_file() and "](samples.png)" in (folder / "README.md").read_text()
+
+
+def test_each_prior_brings_the_vqvae_of_the_same_name():
+    for prior in (p for p in BUNDLED if p.name.endswith("-prior")):
+        vqvae = REPO / "pretrained" / prior.name.removesuffix("-prior")
+        assert (prior / "vqvae" / "model.safetensors").read_bytes() == (vqvae / "model.safetensors").read_bytes()
+
+
+def test_train_all_quick_run_writes_loadable_models_and_cards(tmp_path):
+    out, work = tmp_path / "pretrained", tmp_path / "runs"
+    command = [sys.executable, "scripts/train_all.py", "--out", out, "--runs", work, "--only", "mnist-ema-prior",
+               "--epochs-scale", "0.05", "--no-progress"]
+    result = subprocess.run(list(map(str, command)), cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "skipping fashion" in result.stderr  # no Fashion-MNIST here: said, not failed
+    assert sorted(p.name for p in out.iterdir()) == ["mnist-ema", "mnist-ema-prior"]
+    vqvae, prior = load_vqvae(out / "mnist-ema"), load_prior(out / "mnist-ema-prior")
+    assert prior.config.codebook_size == vqvae.config.codebook_size
+    assert card_number(out / "mnist-ema", r"\| PSNR \| ([\d.]+) dB \|") > 10
+    assert card_number(out / "mnist-ema-prior", r"\| this prior \| ([\d.]+) \|") > 0
+    # a second run skips what is there
+    again = subprocess.run(list(map(str, command)), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("already in") == 2
+
+
+def test_hub_bundled_names_match_the_folder():
+    assert set(hub.bundled_models()) == {p.name for p in BUNDLED}
+    assert bundled_mnist().val.shape[0] == 1000
