@@ -9,6 +9,8 @@ import streamlit as st
 st.set_page_config(page_title="VQ-VAE Lab", page_icon="🧩", layout="wide")
 page = st.navigation([
     st.Page("pages/overview.py", title="Overview", icon="🧩", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
     st.Page("pages/sample.py", title="Sample", icon="🎲"),
 ])
 page.run()

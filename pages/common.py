@@ -4,6 +4,7 @@ and turning tensors into pictures. Pages stay thin; the work happens in `vqvae`.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import streamlit as st
 import torch
@@ -11,14 +12,17 @@ import torchvision.utils as vutils
 from PIL import Image
 
 from vqvae import hub
-from vqvae.data import bundled_mnist
+from vqvae.data import bundled_mnist, fit_images, load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
-from vqvae.jobs import RunManager
-from vqvae.model import load_vqvae
+from vqvae.jobs import RunManager, default_root
+from vqvae.metrics import code_usage
+from vqvae.model import VQVAE, encode_images, load_vqvae
 from vqvae.prior_training import load_prior, vqvae_of_prior
+from vqvae.train import Trainer
 
 ACTIVE = "active_vqvae"
+CODEBOOK_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]  # the codebook-size sliders' stops
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -40,9 +44,41 @@ def held_out():
     return bundled_mnist()
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner="Counting code usage on the held-out images...")
+def held_out_usage(ref: str, device: str) -> torch.Tensor:
+    """How often each code of the model `ref` occurs on the bundled held-out split, [K]."""
+    model, _ = cached_vqvae(ref, device)
+    c = model.config
+    images = fit_images(held_out().val, c.in_channels, c.image_size)
+    return code_usage(encode_images(model, images), c.codebook_size)
+
+
+@st.cache_resource(show_spinner="Evaluating on the held-out images...")
+def held_out_metrics(ref: str, device: str) -> dict:
+    """Held-out MSE, PSNR, perplexity and codes used of the model `ref` on the bundled split."""
+    model, _ = cached_vqvae(ref, device)
+    c = model.config
+    return Trainer(model, 1e-3, model.codebook.device).evaluate(fit_images(held_out().val, c.in_channels, c.image_size))
+
+
+@st.cache_data(ttl=30, show_spinner="Looking for the data set...")
+def data_problem(dataset: str, folder: str | None) -> str | None:
+    """Why a data set cannot be trained on here (one line saying what to place where), or None."""
+    try:
+        load_data(dataset, 1, 28, folder)
+    except VQVAEError as exc:
+        return str(exc)
+    return None
+
+
 def run_manager() -> RunManager:
-    return RunManager()
+    """The run manager of the runs folder (VQVAE_RUNS, default runs/), one per folder."""
+    return _manager(str(default_root()))
+
+
+@st.cache_resource
+def _manager(root: str) -> RunManager:
+    return RunManager(root)
 
 
 def device() -> str:
@@ -59,9 +95,17 @@ def vqvae_choices() -> list[str]:
     return choices
 
 
-def sidebar():
-    """The device and the active VQ-VAE (which the other pages use); returns (model, located)
-    or stops the page with an error when no model can be loaded."""
+@dataclass
+class Active:
+    """The VQ-VAE the sidebar chose: the model, its reference (key of the caches) and where it came from."""
+    model: VQVAE
+    ref: str
+    found: hub.Located
+
+
+def sidebar() -> Active:
+    """The device and the active VQ-VAE (which the other pages use); stops the page with an
+    error when no model can be loaded."""
     st.sidebar.metric("Device", device().upper())
     choices = vqvae_choices()
     if st.session_state.get(ACTIVE) not in choices:
@@ -78,7 +122,7 @@ def sidebar():
     c = model.config
     st.sidebar.caption(f"{c.quantizer} codebook, K = {c.codebook_size}, codes {c.grid_size} x {c.grid_size}, "
                        f"from {found.source}")
-    return model, found
+    return Active(model, ref, found)
 
 
 def picture(images: torch.Tensor, nrow: int = 8):

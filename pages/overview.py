@@ -2,15 +2,16 @@
 
 import math
 
-import plotly.express as px
 import streamlit as st
 import torch
 
-from pages.common import held_out, picture, sidebar
+from pages.common import device, held_out, held_out_usage, picture, sidebar
 from vqvae.data import fit_images, to_float
 from vqvae.metrics import psnr
+from vqvae.plots import code_map
 
-model, found = sidebar()
+active = sidebar()
+model = active.model
 st.title("What a VQ-VAE does")
 st.markdown(
     "The **encoder** turns an image into a small grid of vectors; the **quantiser** replaces each "
@@ -28,11 +29,7 @@ with torch.no_grad():
 
 left, middle, right = st.columns(3)
 left.image(picture(x), caption="image", width="stretch")
-grid = codes[0].cpu().numpy()
-figure = px.imshow(grid, color_continuous_scale="Viridis", labels={"color": "code"}, text_auto=True)
-figure.update_traces(hovertemplate="row %{y}, column %{x}: code %{z}<extra></extra>")
-figure.update_layout(margin=dict(l=0, r=0, t=30, b=0), title=f"{grid.shape[0]} x {grid.shape[1]} codes", coloraxis_showscale=False)
-middle.plotly_chart(figure, width="stretch")
+middle.plotly_chart(code_map(codes[0], held_out_usage(active.ref, device())), width="stretch")
 right.image(picture(recon), caption="reconstruction from the codes", width="stretch")
 
 bits = codes[0].numel() * math.log2(c.codebook_size)

@@ -8,7 +8,7 @@ from vqvae import hub
 from vqvae.errors import VQVAEError
 from vqvae.prior_training import stream_samples
 
-active, active_found = sidebar()
+active = sidebar()
 st.title("Sample from the prior")
 st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code grid one position at a "
             "time, left to right, top to bottom; the VQ-VAE decodes the grid as it fills in.")
@@ -21,8 +21,8 @@ if training:
     st.info(f"A prior is training in the background: {training[0].name} ({training[0].state}). It appears here when done.")
 if not priors:
     st.warning("No prior yet for any VQ-VAE.")
-if active_found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
-    run = manager.start("train-prior", ["--vqvae", str(active_found.path)], name=f"{active_found.path.name}-prior")
+if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
+    run = manager.start("train-prior", ["--vqvae", str(active.found.path)], name=f"{active.found.path.name}-prior")
     st.success(f"Started {run.name}: follow it on the Train page or come back here when it is done.")
 if not priors:
     st.stop()

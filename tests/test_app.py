@@ -3,10 +3,14 @@ bundled models and do their job."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
+from vqvae.jobs import RunManager
 
 
 @pytest.fixture
@@ -44,3 +48,91 @@ def test_sampling_reaches_every_code_and_offers_the_grid(app):
     assert not app.exception, app.exception
     assert app.get("progress")[0].proto.value == 100
     assert app.get("download_button")
+
+
+def by_label(elements, label):
+    found = [e for e in elements if e.label == label]
+    assert found, f"no widget labelled {label!r}"
+    return found[0]
+
+
+def run_folders(tmp_path):
+    return sorted(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+
+
+def settings_of(run, timeout=120):
+    """A run's config.json, once the background process has written it."""
+    assert wait_until(lambda: (run / "config.json").is_file(), timeout), f"{run} wrote no config"
+    return json.loads((run / "config.json").read_text())
+
+
+def wait_until(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_train_form_launches_a_run_and_its_metrics_appear(app, tmp_path):
+    app.run()
+    app.switch_page("pages/train.py").run()
+    assert not app.exception, app.exception
+    by_label(app.number_input, "Epochs").set_value(1)
+    by_label(app.select_slider, "Codebook size K").set_value(32)
+    by_label(app.button, "Start a run").click().run()
+    assert not app.exception, app.exception
+    [run] = run_folders(tmp_path)
+    assert settings_of(run)["model"]["codebook_size"] == 32
+    assert RunManager(tmp_path / "runs").wait(run, timeout=300).state == "done"
+    app.run()  # AppTest never ticks run_every: poll by hand
+    assert not app.exception, app.exception
+    assert len(app.get("plotly_chart")) >= 6  # the live curves
+    table = app.dataframe[0].value
+    assert list(table["state"]) == ["done"] and table["val_psnr"][0] > 10
+    # a finished run can become the active model
+    by_label(app.button, "Make it the active model").click().run()
+    assert app.sidebar.selectbox[0].value == str(run)
+
+
+def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
+    app.run()
+    app.switch_page("pages/train.py").run()
+    by_label(app.number_input, "Epochs").set_value(1)
+    by_label(app.button, "Start a run").click().run()
+    [first] = run_folders(tmp_path)
+    by_label(app.select_slider, "Codebook size K").set_value(16)
+    by_label(app.button, "Retrain the last run with this K").click().run()
+    assert not app.exception, app.exception
+    second = next(p for p in run_folders(tmp_path) if p != first)
+    a, b = settings_of(first), settings_of(second)
+    assert b["model"].pop("codebook_size") == 16 and a["model"].pop("codebook_size") == 128
+    assert a == b
+    manager = RunManager(tmp_path / "runs")
+    for run in (first, second):
+        manager.wait(run, timeout=300)
+    app.run()
+    names = {trace.get("name") for chart in app.get("plotly_chart") for trace in json.loads(chart.proto.spec)["data"]}
+    assert {first.name, second.name} <= names  # both runs' curves on the same charts
+
+
+def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tmp_path):
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    assert len(app.dataframe[0].value) == 2  # the bundled pair, compared at once
+    by_label(app.number_input, "Epochs").set_value(1)
+    by_label(app.button, "Train the pair").click().run()
+    assert not app.exception, app.exception
+    runs = run_folders(tmp_path)
+    assert len(runs) == 2
+    plain, ema = (settings_of(r) for r in runs)
+    assert {plain["model"].pop("quantizer"), ema["model"].pop("quantizer")} == {"plain", "ema"}
+    assert plain == ema
+    manager = RunManager(tmp_path / "runs")
+    assert all(manager.wait(r, timeout=300).state == "done" for r in runs)
+    app.run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert sorted(table["quantizer"]) == ["ema", "plain"] and (table["PSNR (dB)"] > 10).all()

@@ -12,7 +12,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 
 from fake_hub import fake_hub, repo_files
-from vqvae import VQVAEError, hub, runs
+from vqvae import VQVAEError, hub
 from vqvae.model import load_vqvae
 from vqvae.prior_training import load_prior, train_prior, vqvae_of_prior
 from test_prior_training import small_prior_config

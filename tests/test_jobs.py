@@ -10,7 +10,8 @@ import time
 import pytest
 
 from vqvae import runs
-from vqvae.jobs import RunManager, describe
+from vqvae.errors import VQVAEError
+from vqvae.jobs import RunManager, cli_flags, describe
 from vqvae.model import load_vqvae
 
 TINY = ["--hidden", 16, "--codebook-size", 16, "--code-dim", 4, "--device", "cpu", "--log-every", 5]
@@ -98,3 +99,23 @@ def test_run_folders_are_never_shared(tmp_path):
 def test_only_training_commands_start(tmp_path):
     with pytest.raises(ValueError):
         RunManager(tmp_path).start("push", [], name="x")
+
+
+def test_cli_flags_spell_settings_as_the_cli_does():
+    assert cli_flags(codebook_size=64, restart_dead_codes=False, amp=True, data=None, lr=0.001) == [
+        "--codebook-size", "64", "--no-restart-dead-codes", "--amp", "--lr", "0.001"]
+
+
+def test_start_like_changes_only_what_is_asked(tmp_path, tiny_image_folder):
+    manager = RunManager(tmp_path)
+    first = manager.start("train", ["--dataset", "folder", "--data", tiny_image_folder, "--epochs", 1,
+                                    "--batch-size", 8, *TINY], name="base")
+    second = manager.start_like(first, name="base-K8", codebook_size=8)  # at once: no config written yet
+    for run in (first, second):
+        assert manager.wait(run).state == "done"
+    a, b = (runs.read_json(r / "config.json") for r in (first, second))
+    assert (a["model"].pop("codebook_size"), b["model"].pop("codebook_size")) == (16, 8)
+    assert a == b
+    assert manager.info(second).label == "base-K8"
+    with pytest.raises(VQVAEError, match="no VQ-VAE run settings"):
+        manager.start_like(tmp_path / "nothing-here", name="x")

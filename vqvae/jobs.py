@@ -41,6 +41,7 @@ class RunInfo:
     state: str  # starting, queued, running, done, failed, cancelled
     message: str
     status: dict
+    label: str = ""  # the name it was started under (the folder adds a time stamp and a tag)
 
     @property
     def name(self) -> str:
@@ -93,9 +94,24 @@ class RunManager:
             proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
         self._children[proc.pid] = proc
-        runs.atomic_write_json(run_dir / JOB, {"command": argv, "kind": "prior" if command == "train-prior" else "vqvae",
+        runs.atomic_write_json(run_dir / JOB, {"command": argv, "args": [str(a) for a in args],
+                                               "kind": "prior" if command == "train-prior" else "vqvae",
                                                "pid": proc.pid, "started": time.time(), "name": name})
         return run_dir
+
+    def start_like(self, run_dir: str | Path, name: str, **changes) -> Path:
+        """A new VQ-VAE run with the settings of `run_dir` and only `changes` (cli_flags
+        names) different: the arguments it was started with when the manager started it
+        (known at once), else its saved config."""
+        run_dir = Path(run_dir)
+        job = runs.read_json(run_dir / JOB) or {}
+        if job.get("kind") == "vqvae" and "args" in job:
+            args = job["args"]
+        elif (run_dir / runs.CONFIG).is_file() and "model" in run_config(run_dir):
+            args = ["--config", str(run_dir / runs.CONFIG)]
+        else:
+            raise VQVAEError(f"{run_dir} holds no VQ-VAE run settings: pick a VQ-VAE run folder")
+        return self.start("train", [*args, *cli_flags(**changes)], name)  # argparse: the last flag wins
 
     def info(self, run_dir: str | Path) -> RunInfo:
         """A run's state from its folder; a run whose process died without saying so is failed,
@@ -109,7 +125,7 @@ class RunManager:
         pid = job.get("pid") or status.get("pid")
         if state in ("starting", "queued", "running") and pid and not self._alive(int(pid)):
             state, message = "failed", last_error(run_dir) or "the run's process ended without a word"
-        return RunInfo(run_dir, kind, state, message, status)
+        return RunInfo(run_dir, kind, state, message, status, job.get("name", run_dir.name))
 
     def list(self) -> list[RunInfo]:
         """Every run under root, newest first."""
@@ -194,6 +210,26 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
     except OSError:
         return False
+
+
+def cli_flags(**settings) -> list[str]:
+    """Settings as `python -m vqvae` flags: codebook_size=64 -> --codebook-size 64; a bool
+    -> --flag / --no-flag; None is left out (the preset or saved config decides)."""
+    flags: list[str] = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def run_config(run_dir: str | Path) -> dict:
+    """The settings a run was started with (RUN/config.json), {} while it has not written them."""
+    return runs.read_json(Path(run_dir) / runs.CONFIG) or {}
 
 
 def describe(info: RunInfo) -> dict:

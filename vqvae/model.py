@@ -176,6 +176,14 @@ class VQVAE(
             raise VQVAEError(f"image sides must be multiples of {c.downsample}, got {tuple(images.shape[-2:])}: resize first")
 
 
+@torch.no_grad()
+def encode_images(model: VQVAE, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """uint8 images [N, C, H, W] -> code indices [N, h, w] on the CPU, a batch at a time."""
+    model.eval()
+    device = model.codebook.device
+    return torch.cat([model.encode(chunk.to(device).float().div_(255)).cpu() for chunk in images.split(batch_size)])
+
+
 def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
     """A VQ-VAE from a checkpoint folder in Hub layout, a run folder (its best checkpoint), a
     bundled name or a Hub reference (see hub.py; hub.locate offers the bundled fallback).

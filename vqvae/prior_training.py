@@ -23,13 +23,13 @@ from safetensors.torch import load_file, save
 
 from . import distributed, runs
 from .config import PRIOR_PRESETS, PriorRunConfig
-from .data import ImageData, shift_images, to_float
+from .data import ImageData, shift_images
 from .device import autocast, pick_device
 from .errors import VQVAEError
 from .hub import locate
 from .loop import EpochJob, job_config, run_job
 from .metrics import bits, unigram_nll
-from .model import VQVAE, load_vqvae
+from .model import VQVAE, encode_images, load_vqvae
 from .pixelcnn import GatedPixelCNN
 from .sampling import sample, sample_labels
 from .train import data_of_vqvae
@@ -63,13 +63,10 @@ def encode_splits(vqvae: VQVAE, data: ImageData, shift: int = 0, batch_size: int
     """Both splits as codes; with shift > 0 the training images are also encoded moved by
     every (dy, dx) in [-shift, shift]^2: more code grids of plausible images, which the
     prior overfits much later (held-out images are never shifted)."""
-    device = vqvae.codebook.device
-    vqvae.eval()
     moves = [(0, 0)] + [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1) if dy or dx]
 
     def encode(images: torch.Tensor, dy: int = 0, dx: int = 0) -> torch.Tensor:
-        return torch.cat([vqvae.encode(to_float(shift_images(chunk, dy, dx), device)).cpu()
-                          for chunk in images.split(batch_size)])
+        return torch.cat([encode_images(vqvae, shift_images(chunk, dy, dx)) for chunk in images.split(batch_size)])
 
     train = torch.cat([encode(data.train, dy, dx) for dy, dx in moves])
     labels = data.train_labels.repeat(len(moves)) if data.train_labels is not None else None

@@ -1,0 +1,107 @@
+"""Compare: a plain codebook against an EMA codebook, side by side: curves on shared axes,
+code usage, dead codes, the same held-out images reconstructed, and a metrics table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from pages.common import (
+    CODEBOOK_SIZES,
+    cached_vqvae,
+    device,
+    held_out,
+    held_out_metrics,
+    held_out_usage,
+    picture,
+    run_manager,
+    sidebar,
+)
+from pages.live import watch
+from vqvae import hub
+from vqvae.data import fit_images, to_float
+from vqvae.errors import VQVAEError
+from vqvae.jobs import cli_flags
+from vqvae.plots import usage_bars
+
+SIDES = {"A": "mnist-plain", "B": "mnist-ema"}  # widget key suffix -> default model
+SAMPLES = 8  # held-out images reconstructed by both
+
+sidebar()
+manager = run_manager()
+st.title("Plain vs EMA codebook")
+st.markdown(
+    "The **plain** codebook learns its vectors by gradient descent on a codebook loss; the **EMA** codebook "
+    "moves each vector to the running mean of the encoder outputs assigned to it. A code that no output picks "
+    "is *dead*: it never learns again. Compare how many codes each keeps alive and what that does to quality."
+)
+
+with st.form("pair"):
+    st.markdown("**Train a matched pair**: same data, architecture, K, seed and epochs; only the quantizer differs.")
+    a, b, c = st.columns(3)
+    size = a.select_slider("Codebook size K", CODEBOOK_SIZES, 128)
+    epochs = b.number_input("Epochs", 1, 200, 5)
+    seed = c.number_input("Seed", 0, 2**31 - 1, 0)
+    launch = st.form_submit_button("Train the pair", type="primary")
+if launch:
+    for side, quantizer in zip(SIDES, ("plain", "ema")):
+        run = manager.start("train", ["--preset", "mnist", *cli_flags(quantizer=quantizer, codebook_size=size, epochs=epochs,
+                                                                      seed=seed)], name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
+        st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
+
+vqvae_runs = [i for i in manager.list() if i.kind == "vqvae"]
+choices = [name for name in hub.bundled_models() if not name.endswith("-prior")] + [str(i.path) for i in vqvae_runs]
+refs = []
+for column, (side, default) in zip(st.columns(2), SIDES.items()):
+    if st.session_state.get(f"compare-{side}") not in choices:
+        st.session_state[f"compare-{side}"] = default if default in choices else choices[0]
+    refs.append(column.selectbox(f"Model {side}", choices, format_func=lambda r: Path(r).name, key=f"compare-{side}"))
+labels = {Path(r): f"{side}: {Path(r).name}" for side, r in zip(SIDES, refs)}
+
+run_dirs = [Path(r) for r in refs if Path(r).is_dir() and (Path(r) / "job.json").is_file()]
+if run_dirs:
+    st.subheader("Training curves")
+    watch(run_dirs, key="compare", labels=labels)
+
+ready = []
+for ref in refs:
+    info = manager.info(ref) if Path(ref).is_dir() and (Path(ref) / "job.json").is_file() else None
+    if info is not None and info.state != "done":
+        st.info(f"{Path(ref).name} is {info.state}: its pictures and numbers appear when it is done.")
+    else:
+        ready.append(ref)
+if len(ready) < 2:
+    st.stop()
+
+try:
+    models = [cached_vqvae(ref, device())[0] for ref in refs]
+    usages = [held_out_usage(ref, device()) for ref in refs]
+    metrics = [held_out_metrics(ref, device()) for ref in refs]
+except VQVAEError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.subheader("Code usage on the held-out images")
+st.plotly_chart(usage_bars({labels[Path(r)]: u for r, u in zip(refs, usages)}), key="compare-usage")
+st.subheader("The same held-out images")
+columns = st.columns(2)
+for column, ref, model in zip(columns, refs, models):
+    c = model.config
+    x = to_float(fit_images(held_out().val[:SAMPLES], c.in_channels, c.image_size), model.codebook.device)
+    with torch.no_grad():
+        recon = model.decode(model.encode(x))
+    column.image(picture(torch.cat([x, recon]), nrow=SAMPLES), caption=f"{labels[Path(ref)]}: originals, reconstructions",
+                 width="stretch")
+
+st.subheader("Final numbers (held-out)")
+rows = []
+for ref, model, usage, m in zip(refs, models, usages, metrics):
+    c = model.config
+    rows.append({"model": labels[Path(ref)], "quantizer": c.quantizer, "K": c.codebook_size,
+                 "PSNR (dB)": round(m["val_psnr"], 2), "MSE": round(m["val_mse"], 5),
+                 "perplexity": round(m["perplexity"], 1), "perplexity / K": round(m["perplexity"] / c.codebook_size, 3),
+                 "codes used": int((usage > 0).sum()), "dead codes": int((usage == 0).sum())})
+st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -1,0 +1,122 @@
+"""Train: launch a VQ-VAE run in the background, watch it learn, slide the codebook size and
+retrain with everything else unchanged; every run is listed with its final metrics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import ACTIVE, CODEBOOK_SIZES, data_problem, run_manager, sidebar
+from pages.live import watch
+from vqvae.config import preset
+from vqvae.errors import VQVAEError
+from vqvae.jobs import cli_flags, describe
+
+# data set shown -> (preset, what it needs)
+DATASETS = {
+    "MNIST": ("mnist", "bundled 10k split, or the full set under data/MNIST"),
+    "Fashion-MNIST": ("fashion", "torchvision's FashionMNIST files under data/FashionMNIST"),
+    "CIFAR-10": ("cifar10", "torchvision's cifar-10-batches-py under data/"),
+    "Image folder (CelebA-HQ, ...)": ("celeba64", "a folder of images, e.g. CelebA-HQ"),
+}
+WATCHED = "train_watched"  # run folders on the charts, in the order started
+
+sidebar()
+manager = run_manager()
+st.title("Train a VQ-VAE")
+st.markdown("Each run is a background process with its own folder under `runs/`: it keeps going when you "
+            "leave the page, and the page finds it again after a reload or a restart.")
+
+shown = st.selectbox("Data set", list(DATASETS), help="each comes with its preset's architecture")
+name, needs = DATASETS[shown]
+base = preset(name)
+folder = st.text_input("Image folder", help=needs) if base.train.dataset == "folder" else None
+problem = data_problem(base.train.dataset, folder or None)
+if problem:
+    st.warning(f"{problem} ({needs})")
+
+m, t = base.model, base.train
+form = "train-" + name  # each data set's form starts from its own preset's values
+
+
+def value(field: str):
+    return st.session_state[f"{form}-{field}"]
+
+
+def start_run() -> None:
+    """Form callback (runs before the page is drawn again, so the charts and the retrain
+    button already know the new run)."""
+    fields = ("arch", "quantizer", "restart_dead_codes", "codebook_size", "code_dim", "beta", "epochs", "lr", "seed")
+    args = ["--preset", name, *cli_flags(**{f: value(f) for f in fields}, data=folder or None)]
+    run = manager.start("train", args, name=f"{name}-{value('arch')}-{value('quantizer')}-K{value('codebook_size')}")
+    st.session_state[WATCHED] = [run]
+
+
+def retrain() -> None:
+    """The last run's settings exactly, with the slider's codebook size."""
+    last, size = Path(st.session_state[WATCHED][-1]), value("codebook_size")
+    stem = re.sub(r"-K\d+$", "", manager.info(last).label)
+    try:
+        run = manager.start_like(last, name=f"{stem}-K{size}", codebook_size=size)
+    except VQVAEError as exc:
+        st.session_state["train-error"] = str(exc)
+        return
+    st.session_state[WATCHED] = [*st.session_state[WATCHED], run]
+
+
+with st.form(form):
+    a, b, c = st.columns(3)
+    a.radio("Architecture", ["conv", "patch"], index=["conv", "patch"].index(m.arch), horizontal=True, key=f"{form}-arch",
+            help="conv: strided convolutions; patch: one linear map per patch of pixels")
+    a.radio("Quantizer", ["ema", "plain"], index=["ema", "plain"].index(m.quantizer), horizontal=True, key=f"{form}-quantizer",
+            help="plain: the codebook learns by a loss; EMA: codes move to the running mean of their vectors")
+    a.toggle("Restart dead codes", m.restart_dead_codes, key=f"{form}-restart_dead_codes",
+             help="re-seed codes unused for a while from recent encoder outputs")
+    b.select_slider("Codebook size K", CODEBOOK_SIZES, m.codebook_size if m.codebook_size in CODEBOOK_SIZES else 128,
+                    key=f"{form}-codebook_size")
+    b.select_slider("Code dimension D", [2, 4, 8, 16, 32, 64, 128], m.code_dim, key=f"{form}-code_dim")
+    b.slider("Commitment weight beta", 0.0, 2.0, float(m.beta), 0.05, key=f"{form}-beta")
+    c.number_input("Epochs", 1, 500, 5 if name in ("mnist", "fashion") else t.epochs, key=f"{form}-epochs",
+                   help=f"the preset trains {t.epochs}; on MNIST an epoch takes a few seconds")
+    c.select_slider("Learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3], t.lr, format_func=lambda v: f"{v:g}",
+                    key=f"{form}-lr")
+    c.number_input("Seed", 0, 2**31 - 1, t.seed, key=f"{form}-seed")
+    st.form_submit_button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
+    st.form_submit_button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
+                          help="the last run's settings exactly, only the codebook size changed; its curves overlay")
+if "train-error" in st.session_state:
+    st.error(st.session_state.pop("train-error"))
+
+everything = manager.list()
+vqvae_runs = [i for i in everything if i.kind == "vqvae"]
+if WATCHED not in st.session_state and vqvae_runs:  # a new session: show the newest run
+    st.session_state[WATCHED] = [vqvae_runs[0].path]
+watched = [Path(p) for p in st.session_state.get(WATCHED, [])]
+if watched:
+    st.subheader("Live")
+    watch(watched, key="train")
+
+st.subheader("All runs")
+if not everything:
+    st.caption("No runs yet.")
+    st.stop()
+st.dataframe(pd.DataFrame([describe(i) for i in everything]), hide_index=True,
+             column_config={"val_psnr": st.column_config.NumberColumn("best held-out PSNR (dB)", format="%.2f"),
+                            "val_nll": st.column_config.NumberColumn("best held-out NLL (nats)", format="%.3f")})
+pick = st.selectbox("Run", [str(i.path) for i in everything], format_func=lambda p: Path(p).name)
+info = manager.info(pick)
+a, b, c = st.columns(3)
+if a.button("Cancel", disabled=not info.active, help="it saves its last checkpoint and ends cancelled"):
+    manager.cancel(pick)
+    st.rerun()
+if b.button("Show on the charts", disabled=info.kind != "vqvae"):
+    st.session_state[WATCHED] = [*watched, Path(pick)] if Path(pick) not in watched else watched
+    st.rerun()
+c.button("Make it the active model", disabled=not (info.kind == "vqvae" and info.state == "done"),
+         on_click=lambda: st.session_state.update({ACTIVE: pick}),
+         help="the sidebar's model, used by the other pages")
+if info.state == "failed":
+    st.error(f"{info.name} failed: {info.message}")

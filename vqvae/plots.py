@@ -1,0 +1,63 @@
+"""Plotly figures the dashboard shows: code maps, code-usage bars, training curves.
+
+Pure functions of tensors and metric records, so they are tested without a browser and
+every page draws the same quantity the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+MARGIN = dict(l=0, r=0, t=30, b=0)
+
+
+def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str = "") -> go.Figure:
+    """A code grid [h, w] as a heatmap; hover shows the code id and, given the held-out
+    usage counts [K], how often that code is used."""
+    grid = codes.detach().cpu().numpy()
+    hover = "row %{y}, column %{x}<br>code %{z}"
+    custom = None
+    if usage is not None:
+        counts = usage.detach().cpu().numpy()
+        share = counts / max(int(counts.sum()), 1)
+        custom = np.stack([counts[grid], 100 * share[grid]], axis=-1)
+        hover += "<br>used %{customdata[0]:,} times on held-out data (%{customdata[1]:.2f}%)"
+    figure = go.Figure(go.Heatmap(z=grid, customdata=custom, colorscale="Viridis", showscale=False,
+                                  texttemplate="%{z}", hovertemplate=hover + "<extra></extra>"))
+    figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    figure.update_xaxes(showticklabels=False)
+    figure.update_layout(margin=MARGIN, title=title or f"{grid.shape[0]} x {grid.shape[1]} codes")
+    return figure
+
+
+def usage_bars(usages: dict[str, torch.Tensor], title: str = "code usage on held-out data") -> go.Figure:
+    """One bar per code (sorted from most to least used) for each labelled usage histogram [K],
+    overlaid on shared axes; unused (dead) codes sit at zero on the right."""
+    figure = go.Figure()
+    for label, counts in usages.items():
+        counts = counts.detach().cpu()
+        order = torch.argsort(counts, descending=True)
+        share = (counts[order].double() / max(int(counts.sum()), 1) * 100).numpy()
+        figure.add_bar(x=np.arange(len(order)), y=share, name=label, customdata=order.numpy(), opacity=0.7,
+                       hovertemplate="code %{customdata}: %{y:.2f}% of positions<extra>" + label + "</extra>")
+    figure.update_layout(barmode="overlay", margin=MARGIN, title=title, xaxis_title="codes, most used first",
+                         yaxis_title="% of positions", legend=dict(orientation="h", y=-0.2))
+    return figure
+
+
+def curves(series: dict[str, list[dict]], key: str, title: str, x: str = "step", log_y: bool = False) -> go.Figure:
+    """One line per labelled run: `key` against `x` from its metric records (records without
+    `key` are skipped), on shared axes so runs overlay."""
+    figure = go.Figure()
+    for label, records in series.items():
+        points = [(r[x], r[key]) for r in records if r.get(key) is not None and r.get(x) is not None]
+        if points:
+            xs, ys = zip(*points)
+            figure.add_scatter(x=xs, y=ys, mode="lines+markers" if len(points) < 30 else "lines", name=label)
+    figure.update_layout(margin=MARGIN, title=title, xaxis_title=x, legend=dict(orientation="h", y=-0.25),
+                         height=300)
+    if log_y:
+        figure.update_yaxes(type="log")
+    return figure
