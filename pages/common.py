@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 import torch
 import torchvision.utils as vutils
 from PIL import Image
@@ -20,6 +21,14 @@ from vqvae.metrics import code_usage
 from vqvae.model import VQVAE, encode_images, load_vqvae
 from vqvae.prior_training import load_prior, vqvae_of_prior
 from vqvae.train import Trainer
+
+# A deep link (say /train) opened before any session has run app.py finds Streamlit still
+# in its old pages/-folder mode, which runs the page file alone (no layout, every module in
+# pages/ listed as a page). app.py's st.navigation ends that mode for the whole server;
+# end it here too and run again, now through app.py, on the same page.
+if PagesManager.uses_pages_directory:
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 ACTIVE = "active_vqvae"
 CODEBOOK_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]  # the codebook-size sliders' stops

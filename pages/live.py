@@ -16,7 +16,7 @@ from vqvae import runs
 from vqvae.jobs import RunInfo
 from vqvae.plots import curves
 
-POLL_S = 1.0
+POLL_S = 0.5  # the curves of a running job show within a second of its newest line
 # (metrics key, chart title, record kind, log scale)
 CHARTS = [
     ("recon", "reconstruction loss", "step", True),
@@ -64,12 +64,12 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) ->
         steps = {labels.get(i.path, i.name): runs.read_metrics(i.path, "step") for i in infos}
         epochs = {labels.get(i.path, i.name): runs.read_metrics(i.path, "epoch") for i in infos}
         if not any(steps.values()):
-            st.caption("The curves appear with the first logged steps.")
-        else:
-            columns = st.columns(2)
-            for n, (metric, title, kind, log_y) in enumerate(CHARTS):
-                figure = curves(steps if kind == "step" else epochs, metric, title, log_y=log_y)
-                columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
+            st.caption("The curves fill in from the first logged steps.")
+        # the charts are drawn empty too: the browser has loaded Plotly before the first point arrives
+        columns = st.columns(2)
+        for n, (metric, title, kind, log_y) in enumerate(CHARTS):
+            figure = curves(steps if kind == "step" else epochs, metric, title, log_y=log_y)
+            columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
         grids = [(labels.get(i.path, i.name), newest_preview(i.path)) for i in infos]
         grids = [(label, png) for label, png in grids if png is not None]
         if grids:

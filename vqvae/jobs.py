@@ -32,6 +32,7 @@ LOG = "log.txt"
 GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set for a run that must wait its turn on the device
 ROOT_ENV = "VQVAE_RUNS"
 REPO = Path(__file__).resolve().parents[1]
+BACKGROUND_NICE = 10
 
 
 @dataclass
@@ -94,6 +95,10 @@ class RunManager:
             proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
         self._children[proc.pid] = proc
+        with contextlib.suppress(OSError, AttributeError):  # no priorities on some systems: then just share
+            # Below the app's priority, so the pages stay live while a run keeps the cores busy
+            # (set before the child's interpreter has started threads, which inherit it).
+            os.setpriority(os.PRIO_PROCESS, proc.pid, BACKGROUND_NICE)
         runs.atomic_write_json(run_dir / JOB, {"command": argv, "args": [str(a) for a in args],
                                                "kind": "prior" if command == "train-prior" else "vqvae",
                                                "pid": proc.pid, "started": time.time(), "name": name})

@@ -1,0 +1,85 @@
+"""Codebook: what each code paints, how often each is used, and where the code vectors sit
+among the encoder outputs, all on the bundled held-out digits."""
+
+import streamlit as st
+
+from pages.common import cached_vqvae, device, held_out, held_out_usage, picture, sidebar
+from vqvae.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
+from vqvae.data import fit_images
+from vqvae.metrics import perplexity
+from vqvae.plots import usage_bars
+
+TILE_PIXELS = 36  # each atlas tile is enlarged to about this many pixels, crisp
+
+
+@st.cache_resource(show_spinner="Decoding every code...")
+def cached_atlas(ref: str, device: str, grid: int):
+    """Every code decoded alone, in id order [K, C, S, S], enlarged for display."""
+    model, _ = cached_vqvae(ref, device)
+    return enlarge(atlas(model, grid), TILE_PIXELS)
+
+
+@st.cache_resource(show_spinner="Projecting the encoder outputs of the held-out images...")
+def cached_projection(ref: str, device: str):
+    """(the Projection, its figure): the figure too, as building 5,000 points takes a while."""
+    model, _ = cached_vqvae(ref, device)
+    c = model.config
+    projection = project(model, fit_images(held_out().val, c.in_channels, c.image_size))
+    return projection, projection_figure(projection)
+
+
+active = sidebar()
+c = active.model.config
+usage = held_out_usage(active.ref, device())
+dead = usage == 0
+st.title("The codebook")
+st.markdown(
+    f"The quantiser owns **K = {c.codebook_size} code vectors** of {c.code_dim} numbers each. Every position of "
+    "the encoder's output grid is replaced by its nearest code vector, so a code is the centre of the cluster of "
+    "encoder outputs it wins, and the decoder learns what to paint for each one. A code that wins no output "
+    "is **dead**: it costs a slot in the codebook and never paints anything."
+)
+
+st.subheader("What each code paints")
+left, right = st.columns(2)
+order = left.radio("Order", ["by code id", "most used first"], horizontal=True, key="codebook_order")
+grid = right.select_slider("Each tile is a code map of", [1, 2, 3], value=1, key="codebook_grid",
+                           format_func=lambda g: f"{g} x {g} copies",
+                           help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
+codes = usage_order(usage) if order == "most used first" else None
+tiles = cached_atlas(active.ref, device(), grid)
+if codes is not None:
+    tiles = tiles[codes]
+if dead.any():
+    tiles = frame(tiles, dead if codes is None else dead[codes])
+st.image(picture(tiles, nrow=16), output_format="PNG", caption=(
+    f"Every code decoded alone ({grid * c.downsample} x {grid * c.downsample} pixels), 16 per row, "
+    + ("code 0 top left, in id order" if codes is None else "the most used code top left, the least used last")
+    + (f"; the {int(dead.sum())} dead codes are framed in red" if dead.any() else "")
+    + ". On these digits the most used codes paint background; the rarer ones paint pieces of strokes."))
+if c.arch == "conv":
+    st.caption("This convolutional decoder blends each code with its neighbours, so a code alone paints only a "
+               "faint patch: its meaning comes with its context. Copies side by side show the texture it stands for.")
+else:
+    st.caption("This patch decoder paints every code's patch on its own, so a tile is exactly what that code "
+               "contributes to any image it appears in.")
+
+st.subheader("How often each code is used")
+a, b, d = st.columns(3)
+a.metric("codes used", f"{int((~dead).sum())} of {c.codebook_size}", help="codes chosen at least once on the held-out images")
+b.metric("dead codes", int(dead.sum()), help="codes no held-out position chose")
+d.metric("perplexity", f"{float(perplexity(usage)):.1f}",
+         help="exp(entropy) of the usage: the number of equally used codes that would be as unpredictable")
+st.plotly_chart(usage_bars({active.ref: usage}), width="stretch")
+
+st.subheader("Codes among the encoder outputs")
+projection, figure = cached_projection(active.ref, device())
+st.plotly_chart(figure, width="stretch")
+share = 100 * projection.explained
+st.caption(
+    f"The encoder's output vectors ({len(projection.points):,} of {int(projection.usage.sum()):,} held-out positions, "
+    f"coloured by their nearest code) and the code vectors, seen from the two directions along which the outputs "
+    f"vary most: {share[0]:.0f}% and {share[1]:.0f}% of their variance; the remaining {100 - share.sum():.0f}% "
+    f"of the {c.code_dim}-dimensional spread is flattened away. Each code sits inside the dots it wins; the busiest codes sit where the "
+    "dots are densest. Hover over a code for its real distance to the nearest output."
+)

@@ -1,0 +1,180 @@
+"""The dashboard in a real browser: `streamlit run app.py` on a free localhost port, driven
+by Playwright through Debian's Chromium (never a downloaded browser). It uploads an image,
+starts a tiny training run and samples, and saves a screenshot of every page to
+tests/screenshots/ (or $VQVAE_SCREENSHOTS) with the measured delays in timings.json."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="needs Debian's chromium (apt-get install -y chromium)")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+CURVE = '[data-testid="stPlotlyChart"] .scatterlayer .trace'  # a drawn line, not an empty chart
+PAGES = ["", "reconstruct", "train", "compare", "sample", "codebook"]
+TITLES = {"Reconstruct": "Reconstruct a picture", "Train": "Train a VQ-VAE", "Compare": "Plain vs EMA codebook",
+          "Sample": "Sample from the prior", "Codebook": "The codebook", "Overview": "What a VQ-VAE does"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """The base URL of a dashboard started as a user would, with its own runs folder."""
+    port, runs = free_port(), tmp_path_factory.mktemp("runs")
+    env = {**os.environ, "VQVAE_RUNS": str(runs)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stdout.read()}")
+    yield base, runs
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots():
+    folder = Path(os.environ.get("VQVAE_SCREENSHOTS", REPO / "tests" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    yield folder, timings
+    (folder / "timings.json").write_text(json.dumps(timings, indent=2))
+
+
+def open_page(browser, base: str, path: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/{path}")
+    page.wait_for_selector(CONNECTED, timeout=60_000)
+    page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)
+    return page
+
+
+def settle(page, timeout_ms: int = 120_000) -> None:
+    """Until the script run has finished (the status widget says running while it works)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+
+
+def digit_png() -> bytes:
+    from vqvae.data import bundled_mnist
+
+    buffer = io.BytesIO()
+    Image.fromarray(bundled_mnist().val[0, 0].numpy()).resize((112, 112)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_every_page_renders_without_an_exception(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, timings = shots
+    for path in PAGES:  # a deep link to each page, as a bookmark opens it
+        page = open_page(browser, base, path)
+        settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0, f"page /{path} shows a traceback"
+        page.screenshot(path=str(folder / f"{path or 'overview'}.png"), full_page=True)
+        page.close()
+    # navigation from the sidebar, once every page's models are cached
+    page = open_page(browser, base, "")
+    settle(page)
+    for title in TITLES:
+        started = time.monotonic()
+        page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+        page.get_by_role("heading", level=1, name=TITLES[title]).wait_for(timeout=60_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+        timings[f"navigate to {title} (cached)"] = round(time.monotonic() - started, 3)
+        assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def test_upload_shows_the_reconstruction(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "reconstruct")
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        files=[{"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}])
+    page.get_by_text("digit.png").first.wait_for(timeout=30_000)
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    psnr = page.locator('[data-testid="stMetric"]', has_text="PSNR").first
+    psnr.wait_for(timeout=30_000)
+    assert float(psnr.locator('[data-testid="stMetricValue"]').inner_text().split()[0]) > 15
+    page.screenshot(path=str(folder / "reconstruct-upload.png"), full_page=True)
+    page.close()
+
+
+def test_a_tiny_training_run_shows_its_curves(dashboard, browser, shots):
+    base, runs = dashboard
+    folder, timings = shots
+    page = open_page(browser, base, "train")
+    settle(page)
+    page.get_by_role("spinbutton", name="Epochs").fill("1")
+    page.get_by_role("button", name="Start a run").click()
+    # measure how long the curves take to show once the run has logged its first step
+    first_step = chart = None
+    deadline = time.monotonic() + 300
+    while chart is None and time.monotonic() < deadline:
+        if first_step is None and any('"kind": "step"' in p.read_text() for p in runs.glob("*/metrics.jsonl")):
+            first_step = time.monotonic()
+        if first_step is not None and page.locator(CURVE).count() > 0:
+            chart = time.monotonic()
+        page.wait_for_timeout(50)
+    assert chart is not None, "no curve appeared within 5 minutes of starting the run"
+    timings["curves after the first logged step"] = round(chart - first_step, 3)
+    page.get_by_text("1 of 1, held-out PSNR").first.wait_for(timeout=300_000)  # the epoch ended
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(folder / "train-run.png"), full_page=True)
+    page.close()
+
+
+def test_sampling_reaches_every_code(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "sample")
+    settle(page)
+    page.get_by_role("button", name="Sample", exact=True).click()
+    page.get_by_text("49 of 49 codes").first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(folder / "sample-done.png"), full_page=True)
+    page.close()

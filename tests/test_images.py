@@ -1,0 +1,326 @@
+"""Uploaded files become model inputs (vqvae/images.py): every kind of bad file is refused
+with a one-line VQVAEError, every Pillow mode is converted sensibly and said so, and an
+image that already fits comes through untouched."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFile
+
+from conftest import tiny_model_config
+from vqvae.errors import VQVAEError
+from vqvae.images import MAX_PIXELS, read_image, reconstruct
+from vqvae.model import VQVAE
+
+
+def encoded(im: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def black_1bit_png(width: int, height: int, with_pixels: bool = True) -> bytes:
+    """A valid 1-bit PNG written row by row (a 10000 x 10000 one is 12 KB, made in milliseconds,
+    where Pillow would first allocate 100 MB); without pixels it is a header alone."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+    body = b""
+    if with_pixels:
+        stream, row = zlib.compressobj(9), bytes(1 + (width + 7) // 8)  # filter byte + packed bits
+        body = png_chunk(b"IDAT", b"".join(stream.compress(row) for _ in range(height)) + stream.flush())
+    return b"\x89PNG\r\n\x1a\n" + header + body + png_chunk(b"IEND", b"")
+
+
+def noise(height: int, width: int, channels: int = 3, seed: int = 0) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, channels), dtype=np.uint8)
+    return Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels)
+
+
+def digit(mnist, index: int = 0) -> np.ndarray:
+    """A held-out MNIST digit [28, 28] uint8: light strokes on black."""
+    return mnist.val[index, 0].numpy()
+
+
+def pixels(upload) -> np.ndarray:
+    """The model input of an Upload as [H, W] (gray) or [H, W, 3] uint8."""
+    return upload.images[0].permute(1, 2, 0).squeeze(-1).numpy()
+
+
+# ---- bad files: refused with one line that says what to do ----------------------------------------
+
+
+def first_half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def corrupt_jpeg() -> bytes:
+    """A JPEG whose Huffman table is zeroed: Pillow reads the header, the decode then fails."""
+    data = encoded(noise(64, 64), "JPEG")
+    table = data.index(b"\xff\xc4") + 5
+    return data[:table] + bytes(30) + data[table + 30:]
+
+
+BAD_FILES = {
+    "empty file": (lambda: b"", "empty"),
+    "text file": (lambda: b"just some notes, not a picture\n" * 20, "not a PNG, JPEG"),
+    "random bytes": (lambda: bytes(random.Random(0).randrange(256) for _ in range(4096)), "not a PNG, JPEG"),
+    "a format not accepted (ICO)": (lambda: encoded(noise(32, 32), "ICO"), "not a PNG, JPEG"),
+    "truncated PNG": (lambda: first_half(encoded(noise(64, 64), "PNG")), "truncated or corrupt"),
+    "truncated JPEG": (lambda: first_half(encoded(noise(64, 64), "JPEG")), "truncated or corrupt"),
+    "corrupt JPEG": (corrupt_jpeg, "truncated or corrupt"),
+    "decompression bomb header": (lambda: black_1bit_png(50_000, 50_000, with_pixels=False), "megapixels"),
+    "over the limit (49 MP)": (lambda: black_1bit_png(7_000, 7_000, with_pixels=False), "49 megapixels"),
+    "10000 x 10000 PNG": (lambda: black_1bit_png(10_000, 10_000), "megapixels"),
+    "1 x 1 pixel": (lambda: encoded(Image.new("L", (1, 1)), "PNG"), "at least 8 x 8"),
+    "3 x 200 strip": (lambda: encoded(Image.new("L", (3, 200)), "PNG"), "at least 8 x 8"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_bad_files_are_refused_with_one_line(kind):
+    make, expected = BAD_FILES[kind]
+    with pytest.raises(VQVAEError) as refused:
+        read_image(make(), 1, 28)
+    message = str(refused.value)
+    assert expected in message
+    assert "\n" not in message and ": " in message  # one line: what is wrong, then what to do
+
+
+def test_a_huge_picture_is_refused_from_its_header_without_decoding(monkeypatch):
+    decodes = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: decodes.append(im.size) or real_load(im))
+    with pytest.raises(VQVAEError, match="megapixels"):
+        read_image(black_1bit_png(10_000, 10_000), 1, 28)
+    assert decodes == []
+    read_image(black_1bit_png(100, 100), 1, 28)  # the same kind of file, small, is decoded and read
+    assert set(decodes) == {(100, 100)}
+
+
+def test_the_limit_is_the_pixel_count_not_the_file_size():
+    side = int(MAX_PIXELS**0.5)
+    with pytest.raises(VQVAEError, match="megapixels"):
+        read_image(black_1bit_png(side + 1, side + 1, with_pixels=False), 1, 28)
+    assert read_image(black_1bit_png(2_000, 20), 1, 28).images.shape == (1, 1, 28, 28)
+
+
+def test_truncated_files_are_refused_even_when_pillow_is_told_to_accept_them(monkeypatch):
+    # Any imported library may set this process-wide flag; a half-grey picture must still be refused.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    for fmt in ("PNG", "JPEG"):
+        data = encoded(noise(64, 64), fmt)
+        with pytest.raises(VQVAEError, match="truncated or corrupt"):
+            read_image(data[: len(data) // 2], 1, 28)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for whoever set it
+
+
+def test_damaged_files_only_ever_raise_vqvae_errors():
+    """Random byte changes and cuts in files of every accepted format: whatever Pillow makes of
+    them, the caller sees an Upload or a VQVAEError, never Pillow's own exception."""
+    rng = random.Random(0)
+    frames = [Image.new("P", (16, 16), i) for i in range(3)]
+    originals = [encoded(noise(24, 24), fmt) for fmt in ("PNG", "JPEG", "WEBP", "BMP", "TIFF")]
+    originals.append(encoded(frames[0], "GIF", save_all=True, append_images=frames[1:]))
+    for original in originals:
+        for _ in range(40):
+            data = bytearray(original)
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                data = data[: rng.randrange(len(data))]
+            try:
+                upload = read_image(bytes(data), 1, 28)
+            except VQVAEError as refused:
+                assert "\n" not in str(refused)
+            else:
+                assert upload.images.shape == (1, 1, 28, 28) and upload.images.dtype == torch.uint8
+
+
+# ---- pictures that fit already, and MNIST's polarity ----------------------------------------------
+
+
+def test_a_held_out_digit_saved_as_png_comes_back_unchanged(mnist):
+    for index in range(5):
+        upload = read_image(encoded(Image.fromarray(digit(mnist, index)), "PNG"), 1, 28)
+        assert torch.equal(upload.images, mnist.val[index : index + 1])
+        assert upload.notes == [] and not upload.inverted
+        assert (upload.width, upload.height, upload.mode, upload.format) == (28, 28, "L", "PNG")
+
+
+def test_a_dark_digit_on_white_is_inverted_to_mnist_polarity(mnist):
+    paper = encoded(Image.fromarray(255 - digit(mnist)), "PNG")
+    upload = read_image(paper, 1, 28)
+    assert upload.inverted
+    assert np.array_equal(pixels(upload), digit(mnist))
+    assert any(note.startswith("inverted") for note in upload.notes)
+
+
+def test_invert_can_be_forced_either_way(mnist):
+    paper = encoded(Image.fromarray(255 - digit(mnist)), "PNG")
+    kept = read_image(paper, 1, 28, invert=False)
+    assert not kept.inverted and np.array_equal(pixels(kept), 255 - digit(mnist))
+    forced = read_image(encoded(Image.fromarray(digit(mnist)), "PNG"), 1, 28, invert=True)
+    assert forced.inverted and np.array_equal(pixels(forced), 255 - digit(mnist))
+    assert "inverted, as asked" in forced.notes
+
+
+def test_a_colour_model_is_never_inverted_by_itself():
+    upload = read_image(encoded(Image.new("RGB", (32, 32), (250, 240, 230)), "PNG"), 3, 32)
+    assert not upload.inverted and pixels(upload)[0, 0].tolist() == [250, 240, 230]
+
+
+# ---- modes --------------------------------------------------------------------------------------
+
+
+def stroke_on(background, ink, mode: str) -> Image.Image:
+    """A 40 x 40 picture with a thick bar of ink across the middle."""
+    im = Image.new(mode, (40, 40), background)
+    ImageDraw.Draw(im).rectangle((4, 16, 35, 23), fill=ink)
+    return im
+
+
+def test_a_light_drawing_on_transparency_is_put_on_black():
+    upload = read_image(encoded(stroke_on((0, 0, 0, 0), (255, 255, 255, 255), "RGBA"), "PNG"), 1, 28)
+    assert "transparent pixels put on black" in upload.notes and not upload.inverted
+    image = pixels(upload)
+    assert image[0, 0] == 0 and image[14, 14] > 200
+
+
+def test_dark_ink_on_transparency_becomes_a_light_digit_on_black():
+    # What a sketch app exports: on black the ink would vanish.
+    upload = read_image(encoded(stroke_on((0, 0, 0, 0), (0, 0, 0, 255), "RGBA"), "PNG"), 1, 28)
+    assert "transparent pixels put on white, as the drawing is dark" in upload.notes and upload.inverted
+    image = pixels(upload)
+    assert image[0, 0] == 0 and image[14, 14] > 200
+
+
+def test_gray_with_alpha_is_flattened_like_rgba():
+    upload = read_image(encoded(stroke_on((0, 0), (200, 255), "LA"), "PNG"), 1, 28)
+    image = pixels(upload)
+    assert image[0, 0] == 0 and image[14, 14] > 150 and "transparent pixels put on black" in upload.notes
+
+
+def test_a_palette_image_with_a_transparent_colour_is_flattened():
+    im = stroke_on(0, 1, "P")
+    im.putpalette([255, 0, 0, 255, 255, 255] + [0] * 762)  # index 0 is red, but transparent
+    upload = read_image(encoded(im, "PNG", transparency=0), 1, 28)
+    assert upload.mode == "P" and "transparent pixels put on black" in upload.notes
+    image = pixels(upload)
+    assert image[0, 0] == 0 and image[14, 14] > 200  # the red of index 0 never shows
+
+
+def test_16_bit_gray_is_scaled_not_clipped():
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    upload = read_image(encoded(Image.fromarray(ramp), "PNG"), 1, 32, invert=False)
+    assert upload.mode == "I;16" and "16-bit image scaled to 8 bits" in upload.notes
+    image = pixels(upload).astype(int)
+    assert np.abs(image - ramp / 257).max() <= 1  # Pillow's convert("L") would make most of it 255
+
+
+def test_float_gray_is_stretched_to_8_bits():
+    values = np.linspace(-1, 1, 16 * 16, dtype=np.float32).reshape(16, 16)
+    upload = read_image(encoded(Image.fromarray(values, "F"), "TIFF"), 1, 16, invert=False)
+    image = pixels(upload)
+    assert image.min() == 0 and image.max() == 255 and any("stretched" in note for note in upload.notes)
+
+
+def test_cmyk_jpeg_is_converted_to_rgb_then_gray():
+    cyan = encoded(Image.new("CMYK", (32, 32), (255, 0, 0, 0)), "JPEG", quality=95)
+    upload = read_image(cyan, 1, 32, invert=False)
+    assert upload.mode == "CMYK"
+    assert upload.notes[:2] == ["CMYK colours converted to RGB", "colour converted to grayscale for this model"]
+    assert abs(int(pixels(upload)[16, 16]) - 179) <= 4  # the luma of (0, 255, 255)
+    in_colour = read_image(cyan, 3, 32)
+    assert np.abs(pixels(in_colour)[16, 16].astype(int) - [0, 255, 255]).max() <= 4
+
+
+def test_a_1_bit_image_reads_as_black_and_white():
+    upload = read_image(encoded(stroke_on(0, 1, "1"), "PNG"), 1, 40)
+    image = pixels(upload)
+    assert upload.mode == "1" and set(np.unique(image).tolist()) == {0, 255}
+    assert image[0, 0] == 0 and image[20, 20] == 255
+
+
+def test_an_animated_gif_gives_its_first_frame():
+    frames = [Image.new("L", (32, 32), level) for level in (40, 200, 120)]
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    upload = read_image(data, 1, 32)
+    assert np.all(pixels(upload) == 40)
+    assert "first frame of an animated GIF (3 frames)" in upload.notes
+
+
+def test_an_animated_webp_gives_its_first_frame():
+    frames = [Image.new("RGB", (32, 32), (level,) * 3) for level in (40, 200)]
+    data = encoded(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    upload = read_image(data, 1, 32)
+    assert np.all(pixels(upload) == 40) and "first frame of an animated WEBP (2 frames)" in upload.notes
+
+
+def test_colour_becomes_luma_for_a_gray_model_and_gray_is_replicated_for_a_colour_one():
+    red = read_image(encoded(Image.new("RGB", (28, 28), (255, 0, 0)), "PNG"), 1, 28)
+    assert np.all(pixels(red) == 76) and "colour converted to grayscale for this model" in red.notes
+    gray_as_rgb = read_image(encoded(Image.new("RGB", (28, 28), (90, 90, 90)), "PNG"), 1, 28)
+    assert gray_as_rgb.notes == []  # nothing is lost, so nothing to say
+    gray = read_image(encoded(Image.new("L", (32, 32), 90), "PNG"), 3, 32)
+    assert gray.images.shape == (1, 3, 32, 32) and bool((gray.images == 90).all())
+    assert "grayscale copied into the three channels of this colour model" in gray.notes
+
+
+def test_exif_orientation_is_applied():
+    wide = Image.new("L", (40, 20), 0)
+    wide.putpixel((0, 0), 255)  # stored top-left; orientation 6 shows the picture turned 90 degrees clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upload = read_image(encoded(wide, "PNG", exif=exif), 1, 40)
+    assert "turned upright as its EXIF orientation tag says" in upload.notes
+    assert (upload.width, upload.height) == (40, 20)  # the file as stored
+    assert "padded to a square with its background colour (20 x 40 -> 40 x 40)" in upload.notes
+    image = pixels(upload)
+    assert image[0, 29] == 255 and image[0, 10] == 0  # now at the top right of the upright picture
+
+
+def test_the_whole_picture_is_kept_padded_with_its_background():
+    wide = Image.new("L", (112, 56), 30)
+    ImageDraw.Draw(wide).rectangle((0, 20, 7, 35), fill=255)  # marks at both far ends
+    ImageDraw.Draw(wide).rectangle((104, 20, 111, 35), fill=255)
+    upload = read_image(encoded(wide, "PNG"), 1, 28)
+    image = pixels(upload).astype(int)
+    assert image[14, 0] > 200 and image[14, 27] > 200  # neither end cropped
+    assert abs(image[0, 14] - 30) <= 1 and abs(image[27, 14] - 30) <= 1  # padding in the background's colour
+    assert upload.notes == ["padded to a square with its background colour (112 x 56 -> 112 x 112)",
+                            "scaled from 112 x 112 to 28 x 28"]
+
+
+def test_a_large_photo_is_reduced_and_keeps_its_content():
+    photo = Image.new("RGB", (4000, 3000), (10, 10, 10))
+    ImageDraw.Draw(photo).rectangle((200, 500, 1799, 2499), fill=(240, 240, 240))  # a light block, left of centre
+    upload = read_image(encoded(photo, "JPEG", quality=90), 1, 28)
+    assert (upload.width, upload.height, upload.format) == (4000, 3000, "JPEG")
+    image = pixels(upload).astype(int)  # the block spans columns 1.4-12.6 and rows 7-21 of the padded square
+    assert image[14, 7] > 200 and image[14, 20] < 40 and abs(image[1, 14] - 10) <= 5
+
+
+# ---- the reconstruction's numbers ---------------------------------------------------------------
+
+
+def test_reconstruct_returns_codes_reconstruction_and_bits(mnist):
+    torch.manual_seed(0)
+    model = VQVAE(tiny_model_config()).eval()  # K = 16, 7 x 7 codes
+    result = reconstruct(model, mnist.val[:1])
+    assert result.codes.shape == (1, 7, 7) and result.codes.dtype == torch.int64
+    assert result.reconstruction.shape == (1, 1, 28, 28)
+    assert 0 <= float(result.reconstruction.min()) and float(result.reconstruction.max()) <= 1
+    assert result.code_bits == 49 * 4 and result.pixel_bits == 28 * 28 * 8 and result.ratio == 32
+    expected = float((result.reconstruction - mnist.val[:1].float() / 255).pow(2).mean())
+    assert result.mse == pytest.approx(expected, rel=1e-5)
+    assert result.psnr == pytest.approx(-10 * np.log10(expected), rel=1e-5)

@@ -1,0 +1,311 @@
+"""Turning an uploaded image file into a model input, and the numbers of its reconstruction.
+
+`read_image` decodes what a person uploads (a PNG, JPEG, WebP, BMP, GIF or TIFF in any of
+Pillow's modes) into the uint8 tensor [1, C, S, S] a model takes, and says in plain words
+every change it made on the way. It refuses, with a VQVAEError that says what to do, what
+it cannot honestly use: not an image, a truncated or corrupt file, a picture too large to
+decode safely (judged from the header, before any pixel is decoded) or too small to show
+anything. No Pillow exception escapes.
+
+`reconstruct` runs the model on such a tensor and returns the codes, the reconstruction
+and what they cost in bits.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import ExifTags, Image, ImageFile, ImageOps
+
+from .data import to_float
+from .errors import VQVAEError
+from .metrics import psnr
+
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow's names; nothing else is even identified
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")  # file extensions, for the uploader
+FORMAT_NAMES = "PNG, JPEG, WebP, BMP, GIF or TIFF"
+# Decoding costs memory in proportion to the pixel count, whatever the file size: a 10 KB PNG
+# can declare 100 megapixels. 40 MP holds any phone or camera photo up to 7,700 x 5,200.
+MAX_PIXELS = 40_000_000
+MIN_SIDE = 8  # below this a picture holds too little to scale up into a digit
+WORKING_SIDE = 256  # large pictures are first scaled to this (or 8x the model's size): cheap and exact enough
+
+_decoding = threading.Lock()
+
+
+@dataclass
+class Upload:
+    """An uploaded picture as the model sees it, and what the file was."""
+    images: torch.Tensor  # uint8 [1, channels, size, size]
+    width: int  # of the file as stored (before any EXIF rotation)
+    height: int
+    mode: str  # Pillow's mode of the file: "RGB", "P", "I;16", ...
+    format: str  # Pillow's format name: "PNG", "JPEG", ...
+    inverted: bool = False
+    notes: list[str] = field(default_factory=list)  # one line per conversion made, in order
+
+
+@dataclass
+class Reconstruction:
+    """The codes of a batch, the reconstruction painted from them, and their cost in bits."""
+    codes: torch.Tensor  # int64 [N, h, w], on the CPU
+    reconstruction: torch.Tensor  # float [N, C, H, W] in [0, 1], on the CPU
+    mse: float  # mean squared error with pixels in [0, 1]
+    psnr: float  # dB
+    code_bits: float  # per image: h * w * log2(K)
+    pixel_bits: int  # per image: C * H * W * 8, the 8-bit input
+
+    @property
+    def ratio(self) -> float:
+        """How many times fewer bits the codes take than the 8-bit pixels."""
+        return self.pixel_bits / self.code_bits
+
+
+@torch.no_grad()
+def reconstruct(model, images: torch.Tensor) -> Reconstruction:
+    """uint8 images [N, C, H, W] (the model's channels and size) -> their Reconstruction."""
+    x = to_float(images, model.codebook.device)
+    codes = model.encode(x)
+    recon = model.decode(codes).float()
+    mse = float((recon - x).pow(2).mean())
+    h, w = codes.shape[-2:]
+    return Reconstruction(codes.cpu(), recon.cpu(), mse, psnr(mse),
+                          code_bits=h * w * math.log2(model.config.codebook_size), pixel_bits=x[0].numel() * 8)
+
+
+def read_image(data: bytes, channels: int, size: int, invert: bool | None = None) -> Upload:
+    """The bytes of an uploaded file -> an Upload whose images are uint8 [1, channels, size, size].
+
+    The whole picture is kept: it is padded to a square with its background colour (the
+    median of its border) and scaled to size x size. invert: None decides by itself (a
+    grayscale model gets light strokes on a dark background, as MNIST has them), True or
+    False forces it. Raises VQVAEError for a file it cannot use.
+    """
+    notes: list[str] = []
+    working_side = max(WORKING_SIDE, 8 * size)
+    im, upload = _decode(data, working_side, notes)
+    stored = im.size
+    im = _upright(im, notes)
+    upright = (upload.width, upload.height) if im.size == stored else (upload.height, upload.width)
+    im = _eight_bit(im, notes)
+    im = _shrunk(im, working_side)  # every step below works on at most working_side pixels a side
+    im = _flattened(im, notes)
+    im = _with_channels(im, channels, notes)
+
+    background = _border_median(im)
+    if invert is None:
+        invert = channels == 1 and background[0] > 127
+        invert_note = "inverted: dark strokes on a light background, as MNIST is the other way round"
+    else:
+        invert_note = "inverted, as asked"
+    if im.width != im.height:
+        im = _padded_square(im, background)
+        notes.append(f"padded to a square with its background colour ({upright[0]} x {upright[1]} -> "
+                     f"{max(upright)} x {max(upright)})")
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.LANCZOS)
+        notes.append(f"scaled from {max(upright)} x {max(upright)} to {size} x {size}")
+    pixels = np.array(im, dtype=np.uint8).reshape(size, size, channels)  # a writable copy for torch
+    if invert:
+        pixels = 255 - pixels
+        notes.append(invert_note)
+    upload.images = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous()
+    upload.inverted = bool(invert)
+    upload.notes = notes
+    return upload
+
+
+def _too_large(width: int, height: int) -> VQVAEError:
+    return VQVAEError(f"the image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), over the "
+                      f"{MAX_PIXELS / 1e6:.0f}-megapixel limit: upload a smaller picture (it is scaled down anyway)")
+
+
+def _bomb(over_pixels: int) -> VQVAEError:
+    """Pillow refused the header before its size could be read: only a lower bound is known."""
+    return VQVAEError(f"the image is over {over_pixels / 1e6:.0f} megapixels, more than the {MAX_PIXELS / 1e6:.0f}-"
+                      f"megapixel limit: upload a smaller picture (it is scaled down anyway)")
+
+
+def _corrupt(format_name: str | None) -> VQVAEError:
+    return VQVAEError(f"the {format_name or 'image'} file is truncated or corrupt: save it again, or upload another file")
+
+
+@contextmanager
+def _truncated_files_refused():
+    """Pillow silently paints the missing part of a truncated file grey when the process-wide
+    ImageFile.LOAD_TRUNCATED_IMAGES is set, and any imported library may set it. Hold it off
+    while an upload decodes (under a lock: Streamlit sessions are threads), then restore it."""
+    with _decoding:
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _decode(data: bytes, working_side: int, notes: list[str]) -> tuple[Image.Image, Upload]:
+    """The file's first frame, fully decoded (a JPEG at a reduced scale when it is much larger
+    than working_side), and an Upload describing the file (its images not set yet)."""
+    if not data:
+        raise VQVAEError(f"the file is empty: upload a {FORMAT_NAMES} image")
+    format_name = None
+    with _truncated_files_refused(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what Pillow says about a damaged file: the user gets one line instead
+        # Pillow warns between MAX_IMAGE_PIXELS and twice that, and only raises above: a warning
+        # would let the decode go on, so it is an error here.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
+            format_name = im.format
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise _too_large(width, height)
+            if min(width, height) < MIN_SIDE:
+                raise VQVAEError(f"the image is only {width} x {height} pixels: upload one at least "
+                                 f"{MIN_SIDE} x {MIN_SIDE} (ideally as large as the model's input or larger)")
+            upload = Upload(torch.empty(0, dtype=torch.uint8), width, height, im.mode, im.format)
+            frames = getattr(im, "n_frames", 1)  # counted from the frame headers, nothing decoded
+            if frames > 1:
+                im.seek(0)
+                kind = "an animated" if im.format in ("GIF", "WEBP", "PNG") else "a multi-page"
+                notes.append(f"first frame of {kind} {im.format} ({frames} frames)")
+            if im.format in ("JPEG", "MPO") and max(width, height) > 2 * working_side:
+                # libjpeg decodes at 1/2, 1/4 or 1/8 scale for almost nothing, keeping at
+                # least the size asked: a 12-megapixel photo decodes in milliseconds.
+                scale = working_side / max(width, height)
+                im.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
+            im.load()  # the full decode: truncated or corrupt data fails here, not later
+        except VQVAEError:
+            raise
+        except Image.DecompressionBombWarning:  # over Image.MAX_IMAGE_PIXELS
+            raise _bomb(Image.MAX_IMAGE_PIXELS) from None
+        except Image.DecompressionBombError:  # over twice that
+            raise _bomb(2 * Image.MAX_IMAGE_PIXELS) from None
+        except Image.UnidentifiedImageError:
+            raise VQVAEError(f"this file is not a {FORMAT_NAMES} image: upload a picture in one of these formats") from None
+        except Exception:  # Pillow raises OSError, SyntaxError, ValueError, struct.error... for broken files
+            raise _corrupt(format_name) from None
+    return im, upload
+
+
+def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Turned as the EXIF orientation tag says (phones store photos sideways and set the tag)."""
+    try:
+        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+        if orientation in range(2, 9):
+            im = ImageOps.exif_transpose(im)
+            notes.append("turned upright as its EXIF orientation tag says")
+    except Exception:  # a malformed EXIF block should not cost a readable picture
+        notes.append("its EXIF orientation tag is unreadable: used as stored")
+    return im
+
+
+def _eight_bit(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Any of Pillow's modes -> L, LA, RGB or RGBA with 8 bits a channel."""
+    try:
+        mode = im.mode
+        if mode in ("L", "LA", "RGB", "RGBA"):
+            return im
+        if mode == "1":
+            notes.append("black-and-white (1-bit) image read as grayscale")
+            return im.convert("L")
+        if mode in ("P", "PA"):  # palette expansion loses nothing
+            return im.convert("RGBA" if im.has_transparency_data else "RGB")
+        if mode.startswith("I") or mode == "F":
+            return _scaled_to_8_bits(im, notes)
+        if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            notes.append(f"{mode} colours converted to RGB")
+            return im.convert("RGB")
+        return im.convert("RGBA" if "A" in im.getbands() else "RGB")  # La, RGBa, RGBX, ...
+    except Exception:  # a decoded picture whose pixels cannot be converted is as good as corrupt
+        raise _corrupt(im.format) from None
+
+
+def _scaled_to_8_bits(im: Image.Image, notes: list[str]) -> Image.Image:
+    """16- and 32-bit integer or float gray -> L. Pillow's convert("L") clips 16-bit values
+    at 255 (turning a 16-bit picture white), so the scaling is done here."""
+    values = np.asarray(im)
+    if values.dtype.kind in "ui" and values.min() >= 0 and values.max() <= 65535:
+        scaled = values.astype(np.float32) * (255 / 65535)
+        notes.append("16-bit image scaled to 8 bits")
+    else:  # 32-bit integers and floats have no fixed range: stretch what is there
+        values = values.astype(np.float64)
+        finite = values[np.isfinite(values)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
+        scaled = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
+        notes.append(f"{im.mode} image stretched from its range {low:g}..{high:g} to 8 bits")
+    return Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8), "L")
+
+
+def _shrunk(im: Image.Image, longest: int) -> Image.Image:
+    """A picture larger than longest pixels a side scaled down to it (keeping its shape), so
+    the later steps are cheap; Pillow premultiplies alpha for LA and RGBA while resampling."""
+    width, height = im.size
+    if max(width, height) <= longest:
+        return im
+    scale = longest / max(width, height)
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _flattened(im: Image.Image, notes: list[str]) -> Image.Image:
+    """LA or RGBA -> L or RGB, the transparent pixels put on a plain background.
+
+    MNIST's background is black, so black is the natural choice, and right for a light
+    drawing. But a sketch app usually exports dark ink on a transparent sheet, which would
+    vanish on black: when what is drawn (the mostly opaque pixels) is dark, the background
+    is white instead, and the auto-invert then turns it into a light digit on black.
+    """
+    if im.mode not in ("LA", "RGBA"):
+        return im
+    alpha = im.getchannel("A")
+    colour = im.convert(im.mode[:-1])
+    alpha_values = np.asarray(alpha)
+    if alpha_values.min() == 255:
+        return colour  # fully opaque: the alpha channel changes nothing
+    drawn = np.asarray(colour.convert("L"))[alpha_values >= 128]
+    dark_drawing = drawn.size > 0 and float(np.median(drawn)) < 128
+    level = 255 if dark_drawing else 0
+    flat = Image.new(colour.mode, colour.size, (level,) * len(colour.getbands()))
+    flat.paste(colour, mask=alpha)
+    notes.append("transparent pixels put on white, as the drawing is dark" if dark_drawing
+                 else "transparent pixels put on black")
+    return flat
+
+
+def _with_channels(im: Image.Image, channels: int, notes: list[str]) -> Image.Image:
+    """L or RGB -> the model's channels: luma for a grayscale model, gray replicated for a colour one."""
+    if channels == 1 and im.mode == "RGB":
+        rgb = np.asarray(im).astype(np.int16)
+        # A gray picture stored as RGB (or a JPEG of one, off by a level here and there) loses nothing.
+        if int((rgb.max(axis=-1) - rgb.min(axis=-1)).max()) > 16:
+            notes.append("colour converted to grayscale for this model")
+        return im.convert("L")
+    if channels == 3 and im.mode == "L":
+        notes.append("grayscale copied into the three channels of this colour model")
+        return im.convert("RGB")
+    return im
+
+
+def _border_median(im: Image.Image) -> tuple[int, ...]:
+    """The median colour of the outermost rows and columns, one value a channel: the picture's background."""
+    pixels = np.asarray(im).reshape(im.height, im.width, -1)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return tuple(int(v) for v in np.median(border, axis=0).round())
+
+
+def _padded_square(im: Image.Image, fill: tuple[int, ...]) -> Image.Image:
+    """The picture centred on a square of its background colour, so nothing is cropped or stretched."""
+    side = max(im.size)
+    square = Image.new(im.mode, (side, side), fill)
+    square.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+    return square
