@@ -136,3 +136,13 @@ def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tm
     assert not app.exception, app.exception
     table = app.dataframe[0].value
     assert sorted(table["quantizer"]) == ["ema", "plain"] and (table["PSNR (dB)"] > 10).all()
+
+
+def test_a_data_set_that_is_missing_says_what_to_place_where(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("VQVAE_DATA", str(tmp_path / "no-data"))
+    app.run()
+    app.switch_page("pages/train.py").run()
+    by_label(app.selectbox, "Data set").set_value("Fashion-MNIST").run()
+    assert not app.exception, app.exception
+    assert "FashionMNIST" in app.warning[0].value and "place" in app.warning[0].value
+    assert by_label(app.button, "Start a run").disabled
