@@ -7,12 +7,13 @@ import io
 from dataclasses import dataclass
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 import torch
 import torchvision.utils as vutils
 from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
 
 from vqvae import hub
+from vqvae.codebook_view import enlarge
 from vqvae.data import bundled_mnist, fit_images, load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
@@ -31,6 +32,7 @@ if PagesManager.uses_pages_directory:
     st.rerun()
 
 ACTIVE = "active_vqvae"
+SHOWN_PIXELS = 280  # single pictures are enlarged by whole pixels to about this, so they stay crisp
 CODEBOOK_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]  # the codebook-size sliders' stops
 
 
@@ -134,9 +136,13 @@ def sidebar() -> Active:
     return Active(model, ref, found)
 
 
-def picture(images: torch.Tensor, nrow: int = 8):
-    """A batch [N, C, H, W] in [0, 1] as one HWC numpy grid for st.image."""
-    grid = vutils.make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):
+    """A batch [N, C, H, W] in [0, 1] as one HWC numpy grid for st.image; with `pixels`, each
+    image is first enlarged by whole pixels to about that size, so the browser does not blur it."""
+    images = images.detach().float().cpu()
+    if pixels:
+        images = enlarge(images, pixels)
+    grid = vutils.make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
     return grid.permute(1, 2, 0).numpy()
 
 

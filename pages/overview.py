@@ -1,13 +1,10 @@
 """Overview: what a VQ-VAE does, shown with the live model on one held-out image."""
 
-import math
-
 import streamlit as st
-import torch
 
-from pages.common import device, held_out, held_out_usage, picture, sidebar
-from vqvae.data import fit_images, to_float
-from vqvae.metrics import psnr
+from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, picture, sidebar
+from vqvae.data import fit_images
+from vqvae.images import reconstruct
 from vqvae.plots import code_map
 
 active = sidebar()
@@ -22,20 +19,16 @@ data = held_out()
 index = st.slider("Held-out image", 0, len(data.val) - 1, 7, help="1,000 digits the models never trained on")
 c = model.config
 # a colour model sees the digit as RGB, at its own size
-x = to_float(fit_images(data.val[index : index + 1], c.in_channels, c.image_size), next(model.parameters()).device)
-with torch.no_grad():
-    codes = model.encode(x)
-    recon = model.decode(codes)
+images = fit_images(data.val[index : index + 1], c.in_channels, c.image_size)
+result = reconstruct(model, images)
 
 left, middle, right = st.columns(3)
-left.image(picture(x), caption="image", width="stretch")
-middle.plotly_chart(code_map(codes[0], held_out_usage(active.ref, device())), width="stretch")
-right.image(picture(recon), caption="reconstruction from the codes", width="stretch")
+left.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption="image", width="stretch")
+middle.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device())), width="stretch")
+right.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="reconstruction from the codes", width="stretch")
 
-bits = codes[0].numel() * math.log2(c.codebook_size)
-raw = x[0].numel() * 8
-mse = float((recon - x).pow(2).mean())
 a, b, d = st.columns(3)
-a.metric("codes", f"{codes[0].numel()} of {c.codebook_size}", help="positions in the grid, each one of K codes")
-b.metric("bits", f"{bits:.0f}", f"{raw / bits:.0f}x fewer than the {raw} bits of 8-bit pixels", delta_color="off")
-d.metric("PSNR", f"{psnr(mse):.2f} dB", help="10 log10(1 / MSE) with pixels in [0, 1]")
+a.metric("codes", f"{result.codes[0].numel()} of {c.codebook_size}", help="positions in the grid, each one of K codes")
+b.metric("bits", f"{result.code_bits:.0f}", f"{result.ratio:.0f}x fewer than the {result.pixel_bits} bits of 8-bit pixels",
+         delta_color="off")
+d.metric("PSNR", f"{result.psnr:.2f} dB", help="10 log10(1 / MSE) with pixels in [0, 1]")

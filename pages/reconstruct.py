@@ -4,22 +4,14 @@ codes it becomes, and the picture the decoder paints back from those codes alone
 from pathlib import Path
 
 import streamlit as st
-import torch
 
-from pages.common import device, held_out, held_out_usage, picture, png_bytes, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, picture, png_bytes, sidebar
 from vqvae.data import fit_images
 from vqvae.errors import VQVAEError
 from vqvae.images import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES, read_image, reconstruct
 from vqvae.plots import code_map
 
 INVERT = {"auto": None, "yes": True, "no": False}
-SHOWN_PIXELS = 280  # pictures are enlarged by whole pixels to about this, so they stay crisp
-
-
-def crisp(images: torch.Tensor) -> torch.Tensor:
-    """[N, C, S, S] -> [N, C, f S, f S] by repeating pixels; the browser would blur a 28-pixel image."""
-    factor = max(1, SHOWN_PIXELS // images.shape[-1])
-    return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 
 active = sidebar()
@@ -70,8 +62,8 @@ else:
 
 result = reconstruct(model, images)
 original, reconstruction, codes = st.columns(3)
-original.image(picture(crisp(images.float() / 255)), caption="as the model sees it", width="stretch")
-reconstruction.image(picture(crisp(result.reconstruction)), caption="reconstruction from the codes", width="stretch")
+original.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption="as the model sees it", width="stretch")
+reconstruction.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="reconstruction from the codes", width="stretch")
 codes.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device())), width="stretch")
 
 h, w = result.codes.shape[-2:]
