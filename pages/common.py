@@ -31,7 +31,8 @@ if PagesManager.uses_pages_directory:
     PagesManager.uses_pages_directory = False
     st.rerun()
 
-ACTIVE = "active_vqvae"
+ACTIVE = "active_vqvae"  # the active VQ-VAE's reference, shared by every page
+ACTIVE_WIDGET = "active_vqvae_widget"
 SHOWN_PIXELS = 280  # single pictures are enlarged by whole pixels to about this, so they stay crisp
 CODEBOOK_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]  # the codebook-size sliders' stops
 
@@ -121,7 +122,11 @@ def sidebar() -> Active:
     choices = vqvae_choices()
     if st.session_state.get(ACTIVE) not in choices:
         st.session_state[ACTIVE] = choices[0]
-    ref = st.sidebar.selectbox("Active VQ-VAE", choices, key=ACTIVE,
+    # Streamlit drops a widget's state when a page without it runs, so the choice lives under
+    # ACTIVE (plain session state, which every page keeps) and the widget is set from it.
+    st.session_state[ACTIVE_WIDGET] = st.session_state[ACTIVE]
+    ref = st.sidebar.selectbox("Active VQ-VAE", choices, key=ACTIVE_WIDGET,
+                               on_change=lambda: st.session_state.update({ACTIVE: st.session_state[ACTIVE_WIDGET]}),
                                help="A bundled model, the Hub model set by VQVAE_HUB_REPO, or a finished run")
     try:
         model, found = cached_vqvae(ref, device())

@@ -1,11 +1,14 @@
 """Sample: draw new images from a PixelCNN prior and watch the codes fill in."""
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 from pages.common import cached_prior, device, picture, png_bytes, run_manager, sidebar
 from vqvae import hub
 from vqvae.errors import VQVAEError
+from vqvae.jobs import run_config
 from vqvae.prior_training import stream_samples
 
 active = sidebar()
@@ -27,7 +30,20 @@ if active.found.source in ("local", "bundled") and st.button("Train a prior for 
 if not priors:
     st.stop()
 
-ref = st.selectbox("Prior", priors, help="bundled priors and finished prior runs; each brings the VQ-VAE it was trained on")
+
+
+def trained_for(prior_ref: str) -> str:
+    """The VQ-VAE a prior was trained on, as the sidebar names it."""
+    if prior_ref in hub.bundled_models():
+        return prior_ref.removesuffix("-prior")  # pretrained/NAME-prior holds NAME's prior
+    return str(run_config(prior_ref).get("train", {}).get("vqvae"))
+
+
+matching = [p for p in priors if trained_for(p) in (active.ref, str(active.found.path))]
+if not matching:
+    st.caption(f"No prior was trained for {active.ref}: pick another model's prior (it decodes with its own VQ-VAE).")
+ref = st.selectbox("Prior", priors, index=priors.index(matching[0]) if matching else 0, format_func=lambda p: Path(p).name,
+                   help="bundled priors and finished prior runs; each decodes with the VQ-VAE it was trained on")
 try:
     prior, vqvae, found = cached_prior(ref, device())
 except VQVAEError as exc:

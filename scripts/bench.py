@@ -350,7 +350,7 @@ def browser_timings() -> dict:
 def dashboard_rows(data) -> list[dict]:
     rows = []
     ours, base = upload_speed()
-    rows.append(row("reconstruct an upload", ours, base, "s", bigger_is_better=False, target="< 0.5 s",
+    rows.append(row("reconstruct an upload", ours * 1000, base * 1000, "ms", bigger_is_better=False, target="< 500 ms",
                     note="28x28 PNG, median of 20; baseline loads the model per upload and converts with PIL + torchvision"))
     rows[-1]["met"] = ours < 0.5
     pages = page_render_times()
@@ -373,7 +373,7 @@ def dashboard_rows(data) -> list[dict]:
                         bigger_is_better=False, target="< 2 s"))
         rows[-1]["met"] = max(rendered) < 2
     retrain = retrain_speed()
-    base = run_baseline(data, 2, 18.0)
+    base = run_baseline(data, 8, 18.0)
     rows.append(row("retrain to 18 dB (K 128 -> 64)", retrain, base.seconds_to_target, "s", bigger_is_better=False,
                     target="<= 60 s", note="ours: from pressing retrain to the first epoch at >= 18 dB, background process "
                                            "start included; baseline: the tutorial recipe's training time to 18 dB, in process"))

@@ -146,3 +146,11 @@ def test_a_data_set_that_is_missing_says_what_to_place_where(app, tmp_path, monk
     assert not app.exception, app.exception
     assert "FashionMNIST" in app.warning[0].value and "place" in app.warning[0].value
     assert by_label(app.button, "Start a run").disabled
+
+
+def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
+    app.run()
+    app.sidebar.selectbox[0].set_value("mnist-plain").run()
+    app.switch_page("pages/sample.py").run()
+    assert not app.exception, app.exception
+    assert by_label(app.selectbox, "Prior").value == "mnist-plain-prior"

@@ -1,0 +1,28 @@
+"""The dashboard's figures: they show the numbers they are given, for every run."""
+
+import torch
+
+from vqvae.plots import code_map, curves, usage_bars
+
+
+def test_curves_draw_one_line_per_run_from_the_records_that_hold_the_metric():
+    a = [{"step": 10, "recon": 0.5}, {"step": 20, "recon": 0.25}, {"step": 20, "val_psnr": 18.0}]
+    b = [{"step": 10, "recon": 0.7}]
+    figure = curves({"run a": a, "run b": b, "empty": []}, "recon", "reconstruction loss")
+    lines = {trace.name: (list(trace.x), list(trace.y)) for trace in figure.data}
+    assert lines == {"run a": ([10, 20], [0.5, 0.25]), "run b": ([10], [0.7])}
+
+
+def test_code_map_hover_names_each_code_and_its_held_out_usage():
+    codes = torch.tensor([[0, 2], [2, 1]])
+    usage = torch.tensor([5, 0, 15])
+    heatmap = code_map(codes, usage).data[0]
+    assert heatmap.z.tolist() == [[0, 2], [2, 1]]
+    assert heatmap.customdata[0][1][0] == 15 and heatmap.customdata[0][1][1] == 75.0  # code 2: 15 of 20
+    assert "code %{z}" in heatmap.hovertemplate and "held-out" in heatmap.hovertemplate
+
+
+def test_usage_bars_sort_codes_by_use_and_leave_dead_codes_at_zero():
+    bars = usage_bars({"plain": torch.tensor([1, 0, 3])}).data[0]
+    assert list(bars.customdata) == [2, 0, 1]  # code ids, most used first
+    assert list(bars.y) == [75.0, 25.0, 0.0]
