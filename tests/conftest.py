@@ -158,3 +158,13 @@ def folder_snapshot(folder: Path) -> dict[str, bytes]:
 def random_images(n: int, channels: int = 1, size: int = 28, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, channels, size, size, generator=g)
+
+
+def wait_for(predicate, timeout: float = 300.0) -> bool:
+    """Poll predicate every 0.1 s until it holds (True) or timeout seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False

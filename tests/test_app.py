@@ -4,12 +4,11 @@ bundled models and do their job."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from conftest import REPO, wait_for
 from vqvae.jobs import RunManager
 
 
@@ -62,17 +61,10 @@ def run_folders(tmp_path):
 
 def settings_of(run, timeout=120):
     """A run's config.json, once the background process has written it."""
-    assert wait_until(lambda: (run / "config.json").is_file(), timeout), f"{run} wrote no config"
+    assert wait_for(lambda: (run / "config.json").is_file(), timeout), f"{run} wrote no config"
     return json.loads((run / "config.json").read_text())
 
 
-def wait_until(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_train_form_launches_a_run_and_its_metrics_appear(app, tmp_path):

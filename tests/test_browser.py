@@ -95,6 +95,14 @@ def settle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
 
 
+def finish(page, shot: Path) -> None:
+    """Once the page has settled: no traceback on it, a screenshot saved, the tab closed."""
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0, f"{page.url} shows a traceback"
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+
+
 def digit_png() -> bytes:
     from vqvae.data import bundled_mnist
 
@@ -107,11 +115,7 @@ def test_every_page_renders_without_an_exception(dashboard, browser, shots):
     base, _ = dashboard
     folder, timings = shots
     for path in PAGES:  # a deep link to each page, as a bookmark opens it
-        page = open_page(browser, base, path)
-        settle(page)
-        assert page.locator('[data-testid="stException"]').count() == 0, f"page /{path} shows a traceback"
-        page.screenshot(path=str(folder / f"{path or 'overview'}.png"), full_page=True)
-        page.close()
+        finish(open_page(browser, base, path), folder / f"{path or 'overview'}.png")
     # navigation from the sidebar, once every page's models are cached
     page = open_page(browser, base, "")
     settle(page)
@@ -134,12 +138,10 @@ def test_upload_shows_the_reconstruction(dashboard, browser, shots):
         files=[{"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}])
     page.get_by_text("digit.png").first.wait_for(timeout=30_000)
     settle(page)
-    assert page.locator('[data-testid="stException"]').count() == 0
     psnr = page.locator('[data-testid="stMetric"]', has_text="PSNR").first
     psnr.wait_for(timeout=30_000)
     assert float(psnr.locator('[data-testid="stMetricValue"]').inner_text().split()[0]) > 15
-    page.screenshot(path=str(folder / "reconstruct-upload.png"), full_page=True)
-    page.close()
+    finish(page, folder / "reconstruct-upload.png")
 
 
 def test_a_tiny_training_run_shows_its_curves(dashboard, browser, shots):
@@ -161,10 +163,7 @@ def test_a_tiny_training_run_shows_its_curves(dashboard, browser, shots):
     assert chart is not None, "no curve appeared within 5 minutes of starting the run"
     timings["curves after the first logged step"] = round(chart - first_step, 3)
     page.get_by_text("1 of 1, held-out PSNR").first.wait_for(timeout=300_000)  # the epoch ended
-    settle(page)
-    assert page.locator('[data-testid="stException"]').count() == 0
-    page.screenshot(path=str(folder / "train-run.png"), full_page=True)
-    page.close()
+    finish(page, folder / "train-run.png")
 
 
 def test_sampling_reaches_every_code(dashboard, browser, shots):
@@ -175,6 +174,4 @@ def test_sampling_reaches_every_code(dashboard, browser, shots):
     page.get_by_role("button", name="Sample", exact=True).click()
     page.get_by_text("49 of 49 codes").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=60_000)
-    assert page.locator('[data-testid="stException"]').count() == 0
-    page.screenshot(path=str(folder / "sample-done.png"), full_page=True)
-    page.close()
+    finish(page, folder / "sample-done.png")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
+from conftest import wait_for
 from vqvae import runs
 from vqvae.errors import VQVAEError
 from vqvae.jobs import RunManager, cli_flags, describe
@@ -17,13 +17,6 @@ from vqvae.model import load_vqvae
 TINY = ["--hidden", 16, "--codebook-size", 16, "--code-dim", 4, "--device", "cpu", "--log-every", 5]
 
 
-def wait_for(predicate, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
