@@ -146,3 +146,19 @@ def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
     app.switch_page("pages/sample.py").run()
     assert not app.exception, app.exception
     assert by_label(app.selectbox, "Prior").value == "mnist-plain-prior"
+
+
+def test_the_sample_page_trains_a_prior_for_the_active_model_in_the_background(app, tmp_path):
+    app.run()
+    app.switch_page("pages/sample.py").run()
+    by_label(app.button, "Train a prior for the active VQ-VAE in the background").click().run()
+    assert not app.exception, app.exception
+    [run] = run_folders(tmp_path)
+    manager = RunManager(tmp_path / "runs")
+    assert manager.info(run).kind == "prior"
+    assert wait_for(lambda: manager.info(run).state in ("running", "done"), 120), manager.info(run)
+    assert settings_of(run)["train"]["vqvae"].endswith("mnist-ema")  # the sidebar's model
+    manager.cancel(run)
+    assert manager.wait(run, timeout=120).state == "cancelled"
+    app.run()
+    assert not app.exception, app.exception

@@ -169,13 +169,16 @@ def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress:
 
 
 def _run_locked(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool) -> dict:
-    with runs.exclusive(out), device_turn(out):
+    # The signal handlers come after the device queue (a blocked flock would swallow a cancel)
+    # and before the job is made: a cancel while the data is loaded or encoded is kept for later.
+    with runs.exclusive(out), device_turn(out), _cancel_on_signals() as cancelled:
         if not resume and distributed.is_writer():
             check_new_run_folder(out)  # again: another job may have got here first
         job = make_job()
+        if distributed.any_rank(cancelled()):
+            return runs.write_status(out, state="cancelled", message="cancelled before training started")
         try:
-            with _cancel_on_signals() as cancelled:
-                return job.run(cancelled, progress)
+            return job.run(cancelled, progress)
         except VQVAEError as exc:
             runs.write_status(out, state="failed", message=str(exc))
             raise
