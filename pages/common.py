@@ -4,6 +4,7 @@ and turning tensors into pictures. Pages stay thin; the work happens in `vqvae`.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from dataclasses import dataclass
 
 import streamlit as st
@@ -115,9 +116,22 @@ class Active:
     found: hub.Located
 
 
+KEPT = ("train-", "compare-", "codebook_", "sample-", "invert", "sample")  # widget keys that survive page changes
+
+
+def keep_choices() -> None:
+    """Streamlit forgets a widget's value when a page without that widget runs; writing the
+    value back into session state on every page keeps the user's choices (their settings on
+    Train, Compare, Codebook, Sample) for when they come back."""
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(KEPT):
+            st.session_state[key] = st.session_state[key]
+
+
 def sidebar() -> Active:
     """The device and the active VQ-VAE (which the other pages use); stops the page with an
     error when no model can be loaded."""
+    keep_choices()
     st.sidebar.metric("Device", device().upper())
     choices = vqvae_choices()
     if st.session_state.get(ACTIVE) not in choices:
@@ -125,7 +139,7 @@ def sidebar() -> Active:
     # Streamlit drops a widget's state when a page without it runs, so the choice lives under
     # ACTIVE (plain session state, which every page keeps) and the widget is set from it.
     st.session_state[ACTIVE_WIDGET] = st.session_state[ACTIVE]
-    ref = st.sidebar.selectbox("Active VQ-VAE", choices, key=ACTIVE_WIDGET,
+    ref = st.sidebar.selectbox("Active VQ-VAE", choices, key=ACTIVE_WIDGET, format_func=lambda r: Path(r).name,
                                on_change=lambda: st.session_state.update({ACTIVE: st.session_state[ACTIVE_WIDGET]}),
                                help="A bundled model, the Hub model set by VQVAE_HUB_REPO, or a finished run")
     try:

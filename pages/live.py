@@ -16,7 +16,7 @@ from vqvae import runs
 from vqvae.jobs import RunInfo
 from vqvae.plots import curves
 
-POLL_S = 0.5  # the curves of a running job show within a second of its newest line
+POLL_S = 1.0  # the curves of a running job show within about a second of its newest line
 # (metrics key, chart title, record kind, log scale)
 CHARTS = [
     ("recon", "reconstruction loss", "step", True),
@@ -33,7 +33,8 @@ def progress_line(info: RunInfo) -> None:
     total, step = s.get("total_steps") or 0, s.get("step") or 0
     text = f"{info.name}: {info.state}"
     if s.get("epochs"):
-        text += f", epoch {s.get('epoch', 0)} of {s['epochs']}"
+        epoch = s.get("epoch", 0) + (1 if info.active and s.get("epoch", 0) < s["epochs"] else 0)  # the one under way
+        text += f", epoch {epoch} of {s['epochs']}"
     if s.get("val_psnr") is not None:
         text += f", held-out PSNR {s['val_psnr']:.2f} dB"
     if info.state == "failed":
@@ -42,6 +43,36 @@ def progress_line(info: RunInfo) -> None:
         st.info(f"{info.name} is queued: it starts when the run before it on the GPU ends.")
     else:
         st.progress(min(step / total, 1.0) if total else 0.0, text=text)
+
+
+def short_label(info: RunInfo) -> str:
+    """The name a run was started under and its folder's tag, which tells apart two runs of one name."""
+    return f"{info.label} ({info.name.rsplit('-', 1)[-1]})"
+
+
+def metrics_size(run_dir: Path) -> int:
+    try:
+        return (run_dir / runs.METRICS).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+@st.cache_resource(max_entries=32)
+def figures(sources: tuple[tuple[str, str, int], ...]) -> list:
+    """[(metric, figure)] for runs given as (label, folder, size of its metrics.jsonl): the
+    size keys the cache, so a poll that finds nothing new costs no figure building. Once
+    there is data, a chart no run has a nonzero value for (the codebook loss of EMA runs)
+    is left out."""
+    steps = {label: runs.read_metrics(Path(path), "step") for label, path, _ in sources}
+    epochs = {label: runs.read_metrics(Path(path), "epoch") for label, path, _ in sources}
+    started = any(steps.values())
+    shown = []
+    for metric, title, kind, log_y in CHARTS:
+        series = steps if kind == "step" else epochs
+        if started and not any(r.get(metric) for records in series.values() for r in records):
+            continue
+        shown.append((metric, curves(series, metric, title, log_y=log_y)))
+    return shown
 
 
 def newest_preview(run_dir: Path) -> Path | None:
@@ -61,16 +92,14 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) ->
         infos = [manager.info(p) for p in paths]
         for info in infos:
             progress_line(info)
-        steps = {labels.get(i.path, i.name): runs.read_metrics(i.path, "step") for i in infos}
-        epochs = {labels.get(i.path, i.name): runs.read_metrics(i.path, "epoch") for i in infos}
-        if not any(steps.values()):
+        sources = tuple((labels.get(i.path) or short_label(i), str(i.path), metrics_size(i.path)) for i in infos)
+        if not any(size for _, _, size in sources):
             st.caption("The curves fill in from the first logged steps.")
-        # the charts are drawn empty too: the browser has loaded Plotly before the first point arrives
+        # drawn empty too, so the browser has loaded Plotly before the first point arrives
         columns = st.columns(2)
-        for n, (metric, title, kind, log_y) in enumerate(CHARTS):
-            figure = curves(steps if kind == "step" else epochs, metric, title, log_y=log_y)
+        for n, (metric, figure) in enumerate(figures(sources)):
             columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
-        grids = [(labels.get(i.path, i.name), newest_preview(i.path)) for i in infos]
+        grids = [(labels.get(i.path) or short_label(i), newest_preview(i.path)) for i in infos]
         grids = [(label, png) for label, png in grids if png is not None]
         if grids:
             st.caption("Newest reconstructions of held-out images (top row: originals)")

@@ -29,6 +29,6 @@ right.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="recons
 
 a, b, d = st.columns(3)
 a.metric("codes", f"{result.codes[0].numel()} of {c.codebook_size}", help="positions in the grid, each one of K codes")
-b.metric("bits", f"{result.code_bits:.0f}", f"{result.ratio:.0f}x fewer than the {result.pixel_bits} bits of 8-bit pixels",
-         delta_color="off")
+b.metric("bits", f"{result.code_bits:.0f}", f"{result.ratio:.0f}x fewer than the {result.pixel_bits:,} bits of 8-bit pixels",
+         delta_color="off", delta_arrow="off")
 d.metric("PSNR", f"{result.psnr:.2f} dB", help="10 log10(1 / MSE) with pixels in [0, 1]")

@@ -39,7 +39,7 @@ if file is not None:
     try:
         upload = read_image(file.getvalue(), c.in_channels, c.image_size, INVERT[invert_choice])
     except VQVAEError as exc:
-        st.error(str(exc))
+        st.error(f"{exc} (showing a held-out digit below instead)")
 
 data = held_out()
 labels = data.val_labels.tolist()

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import cached_prior, device, picture, png_bytes, run_manager, sidebar
+from pages.common import SHOWN_PIXELS, cached_prior, device, picture, png_bytes, run_manager, sidebar
 from vqvae import hub
 from vqvae.errors import VQVAEError
 from vqvae.jobs import run_config
@@ -22,14 +22,6 @@ priors += [str(i.path) for i in manager.list() if i.kind == "prior" and i.state 
 training = [i for i in manager.list() if i.kind == "prior" and i.active]
 if training:
     st.info(f"A prior is training in the background: {training[0].name} ({training[0].state}). It appears here when done.")
-if not priors:
-    st.warning("No prior yet for any VQ-VAE.")
-if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
-    run = manager.start("train-prior", ["--vqvae", str(active.found.path)], name=f"{active.found.path.name}-prior")
-    st.success(f"Started {run.name}: follow it on the Train page or come back here when it is done.")
-if not priors:
-    st.stop()
-
 
 
 def trained_for(prior_ref: str) -> str:
@@ -40,8 +32,15 @@ def trained_for(prior_ref: str) -> str:
 
 
 matching = [p for p in priors if trained_for(p) in (active.ref, str(active.found.path))]
-if not matching:
-    st.caption(f"No prior was trained for {active.ref}: pick another model's prior (it decodes with its own VQ-VAE).")
+if not matching and not training:
+    st.info(f"No prior was trained for the active model {Path(active.ref).name}: train one in the background "
+            "(about 10 minutes on a 2-core CPU for MNIST), or sample from another model's prior, which decodes with "
+            "its own VQ-VAE.")
+    if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
+        run = manager.start("train-prior", ["--vqvae", str(active.found.path)], name=f"{active.found.path.name}-prior")
+        st.success(f"Started {run.name}: its progress is on the Train page; it appears here when it is done.")
+if not priors:
+    st.stop()
 ref = st.selectbox("Prior", priors, index=priors.index(matching[0]) if matching else 0, format_func=lambda p: Path(p).name,
                    help="bundled priors and finished prior runs; each decodes with the VQ-VAE it was trained on")
 try:
@@ -53,13 +52,27 @@ if found.notice:
     st.info(found.notice)
 c = prior.config
 cols = st.columns(4)
-n = cols[0].number_input("Images", 1, 100, 20)
-temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, help="below 1: safer; above 1: wilder")
-seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0)
+n = cols[0].number_input("Images", 1, 100, 20, key="sample-n")
+temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")
+seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="sample-seed")
 label = None
 if c.n_classes:
-    choice = cols[3].selectbox("Digit", ["each in turn", *range(c.n_classes)])
+    choice = cols[3].selectbox("Digit", ["each in turn", *range(c.n_classes)], key="sample-digit")
     label = None if choice == "each in turn" else int(choice)
+
+LAST = "sample-last-grid"  # the newest grid (images, nrow, caption): it stays when a widget changes
+
+
+def what(n: int, label: int | None) -> str:
+    which = f"of the digit {label}" if label is not None else ("one per class in turn" if c.n_classes else "")
+    return f"{n} sample{'s' if n != 1 else ''} {which}, temperature {temperature:g}, seed {seed}"
+
+
+def show(images: torch.Tensor, nrow: int, caption: str, where=st):
+    # a few images are enlarged by whole pixels, not stretched blurry across the page
+    where.image(picture(images, nrow, pixels=SHOWN_PIXELS // 2), caption=caption,
+                width="stretch" if len(images) >= nrow else "content")
+
 
 if st.button("Sample", type="primary"):
     try:
@@ -74,8 +87,13 @@ if st.button("Sample", type="primary"):
         if progress.done % side == 0 or progress.done == progress.total:  # redraw once per row of codes
             bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes")
             with torch.no_grad():
-                canvas.image(picture(vqvae.decode(progress.codes), nrow), caption="decoded so far", width="stretch")
+                show(vqvae.decode(progress.codes), nrow, "decoded so far", canvas)
     with torch.no_grad():
-        images = vqvae.decode(progress.codes)
-    canvas.image(picture(images, nrow), caption=f"{int(n)} samples, temperature {temperature}, seed {seed}", width="stretch")
-    st.download_button("Download the grid (PNG)", png_bytes(images, nrow), file_name="samples.png", mime="image/png")
+        images = vqvae.decode(progress.codes).cpu()
+    canvas.empty()
+    st.session_state[LAST] = (images, nrow, what(int(n), label))
+if LAST in st.session_state:
+    images, nrow, caption = st.session_state[LAST]
+    show(images, nrow, caption)
+    st.download_button("Download the grid (PNG)", png_bytes(images, nrow), file_name="samples.png", mime="image/png",
+                       on_click="ignore")

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import ACTIVE, CODEBOOK_SIZES, data_problem, run_manager, sidebar
-from pages.live import watch
+from pages.live import POLL_S, watch
 from vqvae.config import preset
 from vqvae.errors import VQVAEError
 from vqvae.jobs import cli_flags, describe
@@ -30,6 +30,11 @@ st.title("Train a VQ-VAE")
 st.markdown("Each run is a background process with its own folder under `runs/`: it keeps going when you "
             "leave the page, and the page finds it again after a reload or a restart.")
 
+everything = manager.list()
+vqvae_runs = [i for i in everything if i.kind == "vqvae"]
+if WATCHED not in st.session_state and vqvae_runs:  # a new session: show (and retrain) the newest run
+    st.session_state[WATCHED] = [vqvae_runs[0].path]
+
 shown = st.selectbox("Data set", list(DATASETS), help="each comes with its preset's architecture")
 name, needs = DATASETS[shown]
 base = preset(name)
@@ -39,7 +44,7 @@ if problem:
     st.warning(f"{problem} ({needs})")
 
 m, t = base.model, base.train
-form = "train-" + name  # each data set's form starts from its own preset's values
+form = "train-" + name  # widget keys: each data set's settings start from its own preset's values
 
 
 def value(field: str):
@@ -67,7 +72,7 @@ def retrain() -> None:
     st.session_state[WATCHED] = [*st.session_state[WATCHED], run]
 
 
-with st.form(form):
+with st.container(border=True):  # not a form: every choice is kept at once, across pages too
     a, b, c = st.columns(3)
     a.radio("Architecture", ["conv", "patch"], index=["conv", "patch"].index(m.arch), horizontal=True, key=f"{form}-arch",
             help="conv: strided convolutions; patch: one linear map per patch of pixels")
@@ -84,16 +89,12 @@ with st.form(form):
     c.select_slider("Learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3], t.lr, format_func=lambda v: f"{v:g}",
                     key=f"{form}-lr")
     c.number_input("Seed", 0, 2**31 - 1, t.seed, key=f"{form}-seed")
-    st.form_submit_button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
-    st.form_submit_button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
+    st.button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
+    st.button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
                           help="the last run's settings exactly, only the codebook size changed; its curves overlay")
 if "train-error" in st.session_state:
     st.error(st.session_state.pop("train-error"))
 
-everything = manager.list()
-vqvae_runs = [i for i in everything if i.kind == "vqvae"]
-if WATCHED not in st.session_state and vqvae_runs:  # a new session: show the newest run
-    st.session_state[WATCHED] = [vqvae_runs[0].path]
 watched = [Path(p) for p in st.session_state.get(WATCHED, [])]
 if watched:
     st.subheader("Live")
@@ -103,9 +104,17 @@ st.subheader("All runs")
 if not everything:
     st.caption("No runs yet.")
     st.stop()
-st.dataframe(pd.DataFrame([describe(i) for i in everything]), hide_index=True,
-             column_config={"val_psnr": st.column_config.NumberColumn("best held-out PSNR (dB)", format="%.2f"),
-                            "val_nll": st.column_config.NumberColumn("best held-out NLL (nats)", format="%.3f")})
+
+
+@st.fragment(run_every=POLL_S if any(i.active for i in everything) else None)
+def runs_table():
+    rows = pd.DataFrame([describe(i) for i in manager.list()]).convert_dtypes()
+    st.dataframe(rows, hide_index=True,
+                 column_config={"val_psnr": st.column_config.NumberColumn("best held-out PSNR (dB)", format="%.2f"),
+                                "val_nll": st.column_config.NumberColumn("best held-out NLL (nats)", format="%.3f")})
+
+
+runs_table()
 pick = st.selectbox("Run", [str(i.path) for i in everything], format_func=lambda p: Path(p).name)
 info = manager.info(pick)
 a, b, c = st.columns(3)

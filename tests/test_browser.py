@@ -89,10 +89,16 @@ def open_page(browser, base: str, path: str):
     return page
 
 
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+CHARTS_DRAWN = "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"
+
+
 def settle(page, timeout_ms: int = 120_000) -> None:
-    """Until the script run has finished (the status widget says running while it works)."""
+    """Until the script run has finished and every Plotly chart is drawn (the pause lets a
+    rerun that was just asked for begin)."""
     page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
 
 
 def finish(page, shot: Path) -> None:
@@ -123,7 +129,8 @@ def test_every_page_renders_without_an_exception(dashboard, browser, shots):
         started = time.monotonic()
         page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
         page.get_by_role("heading", level=1, name=TITLES[title]).wait_for(timeout=60_000)
-        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
         timings[f"navigate to {title} (cached)"] = round(time.monotonic() - started, 3)
         assert page.locator('[data-testid="stException"]').count() == 0
     page.close()

@@ -67,6 +67,7 @@ class EpochJob:
     model_config: object
     optimizer: torch.optim.Optimizer
     postfix_keys: tuple[str, ...] = ("loss",)
+    counts_per_batch: tuple[str, ...] = ()  # step stats that grow with the batch, left out for a short last batch
 
     @property
     def steps_per_epoch(self) -> int:
@@ -135,7 +136,10 @@ class EpochJob:
                 c["batch"] = b + 1
                 bar.update(1)
                 if c["step"] % self.log_every == 0 or b == per_epoch - 1:
-                    runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **losses})
+                    logged = losses
+                    if (b + 1) * self.batch_size > self.n_train:  # a short last batch: its counts would read as a collapse
+                        logged = {k: v for k, v in losses.items() if k not in self.counts_per_batch}
+                    runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
                     bar.set_postfix({k: f"{losses[k]:.4g}" for k in self.postfix_keys})
                     runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
                 if distributed.any_rank(cancelled()):

@@ -100,6 +100,7 @@ class _Job(EpochJob):
     """The epochs of one VQ-VAE run, with its bookkeeping."""
 
     postfix_keys = ("loss", "perplexity")
+    counts_per_batch = ("perplexity", "codes_used")
 
     def __init__(self, out: Path, cfg: RunConfig, data: ImageData, device: torch.device, resume: bool):
         m, t = cfg.model, cfg.train
