@@ -183,3 +183,14 @@ def test_choices_survive_a_visit_to_another_page(app):
     assert not app.exception and not app.warning, (app.exception, app.warning)
     assert by_label(app.number_input, "Epochs").value == 2
     assert by_label(app.select_slider, "Codebook size K").value == 64
+
+
+def test_a_failed_run_shows_its_one_line_error(app, tmp_path):
+    manager = RunManager(tmp_path / "runs")
+    run = manager.start("train", ["--dataset", "folder", "--data", tmp_path / "no-such-folder"], name="broken")
+    assert manager.wait(run, timeout=120).state == "failed"
+    app.run()
+    app.switch_page("pages/train.py").run()
+    assert not app.exception, app.exception
+    errors = [e.value for e in app.error]
+    assert any("broken" in e and "does not exist" in e for e in errors), errors
