@@ -98,13 +98,14 @@ def device() -> str:
     return str(pick_device())
 
 
-def vqvae_choices() -> list[str]:
-    """Bundled VQ-VAEs, the Hub default when one is set, and every finished VQ-VAE run."""
+def vqvae_choices(unfinished: bool = False) -> list[str]:
+    """Bundled VQ-VAEs, the Hub default when one is set, and every finished VQ-VAE run (every
+    VQ-VAE run with unfinished=True, for a page that watches them train)."""
     choices = [name for name in hub.bundled_models() if not name.endswith("-prior")]
     default = hub.default_model("vqvae")
     if default not in choices:
         choices.insert(0, default)
-    choices += [str(i.path) for i in run_manager().list() if i.kind == "vqvae" and i.state == "done"]
+    choices += [str(i.path) for i in run_manager().list() if i.kind == "vqvae" and (unfinished or i.state == "done")]
     return choices
 
 
@@ -116,7 +117,7 @@ class Active:
     found: hub.Located
 
 
-KEPT = ("train-", "compare-", "codebook_", "sample-", "invert", "sample")  # widget keys that survive page changes
+KEPT = ("train-", "compare-", "codebook_", "sample", "invert")  # widget keys that survive page changes
 
 
 def keep_choices() -> None:

@@ -9,19 +9,9 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages.common import (
-    CODEBOOK_SIZES,
-    cached_vqvae,
-    device,
-    held_out,
-    held_out_metrics,
-    held_out_usage,
-    picture,
-    run_manager,
-    sidebar,
-)
+from pages.common import (CODEBOOK_SIZES, cached_vqvae, device, held_out, held_out_metrics, held_out_usage, picture,
+                          run_manager, sidebar, vqvae_choices)
 from pages.live import watch
-from vqvae import hub
 from vqvae.data import fit_images, to_float
 from vqvae.errors import VQVAEError
 from vqvae.jobs import cli_flags
@@ -52,8 +42,7 @@ if launch:
                                                                       seed=seed)], name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
         st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
 
-vqvae_runs = [i for i in manager.list() if i.kind == "vqvae"]
-choices = [name for name in hub.bundled_models() if not name.endswith("-prior")] + [str(i.path) for i in vqvae_runs]
+choices = vqvae_choices(unfinished=True)
 refs = []
 for column, (side, default) in zip(st.columns(2), SIDES.items()):
     if st.session_state.get(f"compare-{side}") not in choices:
@@ -66,14 +55,10 @@ if run_dirs:
     st.subheader("Training curves")
     watch(run_dirs, key="compare", labels=labels)
 
-ready = []
-for ref in refs:
-    info = manager.info(ref) if Path(ref).is_dir() and (Path(ref) / "job.json").is_file() else None
-    if info is not None and info.state != "done":
-        st.info(f"{Path(ref).name} is {info.state}: its pictures and numbers appear when it is done.")
-    else:
-        ready.append(ref)
-if len(ready) < 2:
+pending = [info for info in map(manager.info, run_dirs) if info.state != "done"]
+for info in pending:
+    st.info(f"{info.name} is {info.state}: its pictures and numbers appear when it is done.")
+if pending:
     st.stop()
 
 try:

@@ -17,9 +17,10 @@ st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code g
             "time, left to right, top to bottom; the VQ-VAE decodes the grid as it fills in.")
 
 manager = run_manager()
+prior_runs = [i for i in manager.list() if i.kind == "prior"]
 priors = [name for name in hub.bundled_models() if name.endswith("-prior")]
-priors += [str(i.path) for i in manager.list() if i.kind == "prior" and i.state == "done"]
-training = [i for i in manager.list() if i.kind == "prior" and i.active]
+priors += [str(i.path) for i in prior_runs if i.state == "done"]
+training = [i for i in prior_runs if i.active]
 if training:
     st.info(f"A prior is training in the background: {training[0].name} ({training[0].state}). It appears here when done.")
 

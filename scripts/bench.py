@@ -33,6 +33,7 @@ import argparse
 import io
 import json
 import math
+import os
 import platform
 import sys
 import tempfile
@@ -285,8 +286,6 @@ def upload_speed(repeats: int = 20) -> tuple[float, float]:
 def page_render_times() -> dict[str, tuple[float, float]]:
     """Per page: (seconds of a rerun once its models are cached, seconds of its first run
     in a fresh process cache), through Streamlit's AppTest (no browser)."""
-    import os
-
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -335,7 +334,6 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
 
 def browser_timings() -> dict:
     """The delays the browser test measures (tests/test_browser.py: Chromium via Playwright)."""
-    import os
     import subprocess
 
     folder = Path(tempfile.mkdtemp(prefix="bench-browser-"))

@@ -87,6 +87,7 @@ def open_page(browser, base: str, path: str):
     page.goto(f"{base}/{path}")
     page.wait_for_selector(CONNECTED, timeout=60_000)
     page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)
+    settle(page)
     return page
 
 
@@ -125,7 +126,6 @@ def test_every_page_renders_without_an_exception(dashboard, browser, shots):
         finish(open_page(browser, base, path), folder / f"{path or 'overview'}.png")
     # navigation from the sidebar, once every page's models are cached
     page = open_page(browser, base, "")
-    settle(page)
     for title in TITLES:
         started = time.monotonic()
         page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
@@ -141,7 +141,6 @@ def test_upload_shows_the_reconstruction(dashboard, browser, shots):
     base, _ = dashboard
     folder, _ = shots
     page = open_page(browser, base, "reconstruct")
-    settle(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
         files=[{"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}])
     page.get_by_text("digit.png").first.wait_for(timeout=30_000)
@@ -156,7 +155,6 @@ def test_a_tiny_training_run_shows_its_curves(dashboard, browser, shots):
     base, runs = dashboard
     folder, timings = shots
     page = open_page(browser, base, "train")
-    settle(page)
     page.get_by_role("spinbutton", name="Epochs").fill("1")
     page.get_by_role("button", name="Start a run").click()
     clicked = time.monotonic()
@@ -182,7 +180,6 @@ def test_sampling_reaches_every_code(dashboard, browser, shots):
     base, _ = dashboard
     folder, _ = shots
     page = open_page(browser, base, "sample")
-    settle(page)
     page.get_by_role("button", name="Sample", exact=True).click()
     page.get_by_text("49 of 49 codes").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=60_000)
