@@ -117,6 +117,16 @@ def test_image_folder_loads_readable_and_counts_skipped(tmp_path, channels):
     assert any(torch.equal(img, expected) for img in everything)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_image_folder_scales_16_bit_images_instead_of_clipping_them(tmp_path, channels):
+    # A 16-bit gray scan at mid level: convert("L") alone would clip it to white (255).
+    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(tmp_path / "scan.png")
+    Image.new("L", (8, 8), 0).save(tmp_path / "black.png")
+    data = image_folder(tmp_path, channels, 8)
+    levels = sorted(int(x.float().mean()) for x in torch.cat([data.train, data.val]))
+    assert levels == [0, 128]
+
+
 def test_image_folder_is_deterministic(tmp_path):
     _write_messy_folder(tmp_path)
     a, b = image_folder(tmp_path, 3, 16), image_folder(tmp_path, 3, 16)

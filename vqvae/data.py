@@ -143,6 +143,8 @@ def image_folder(root: Path, channels: int, image_size: int, center_crop: int | 
     """
     from PIL import Image, ImageOps
 
+    from .images import eight_bit  # images.py imports this module
+
     if not root.is_dir():
         raise VQVAEError(f"data folder {root} does not exist: pass --data with a folder of images")
     files = list(_image_files(root))
@@ -150,7 +152,8 @@ def image_folder(root: Path, channels: int, image_size: int, center_crop: int | 
     for path in files:
         try:
             with Image.open(path) as im:
-                im = ImageOps.exif_transpose(im).convert("L" if channels == 1 else "RGB")
+                # 16-bit and palette files through eight_bit: a bare convert("L") clips 16-bit values white
+                im = eight_bit(ImageOps.exif_transpose(im), []).convert("L" if channels == 1 else "RGB")
                 # The central square (of center_crop pixels, else as large as fits), so
                 # faces and sprites keep their shape through the resize.
                 side = min(center_crop or min(im.size), *im.size)

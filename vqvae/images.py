@@ -94,7 +94,7 @@ def read_image(data: bytes, channels: int, size: int, invert: bool | None = None
     stored = im.size
     im = _upright(im, notes)
     upright = (upload.width, upload.height) if im.size == stored else (upload.height, upload.width)
-    im = _eight_bit(im, notes)
+    im = eight_bit(im, notes)
     im = _shrunk(im, working_side)  # every step below works on at most working_side pixels a side
     im = _flattened(im, notes)
     im = _with_channels(im, channels, notes)
@@ -208,7 +208,7 @@ def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
     return im
 
 
-def _eight_bit(im: Image.Image, notes: list[str]) -> Image.Image:
+def eight_bit(im: Image.Image, notes: list[str]) -> Image.Image:
     """Any of Pillow's modes -> L, LA, RGB or RGBA with 8 bits a channel."""
     try:
         mode = im.mode
