@@ -13,7 +13,7 @@ from vqvae import VQVAEError, runs
 from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
 from vqvae.data import ImageData, shift_images
 from vqvae.model import load_vqvae
-from vqvae.prior_training import (CODES, VQVAE_COPY, encode_splits, load_codes, load_prior, sample_images,
+from vqvae.prior_training import (CODES, VQVAE_COPY, encode_splits, load_codes, load_prior, sample_images, save_codes,
                                   stream_samples, train_prior, vqvae_of_prior)
 from vqvae.sampling import sample_labels
 from vqvae.train import data_of_vqvae
@@ -88,6 +88,35 @@ def test_resume_continues_without_re_encoding(tmp_path, trained_run):
     assert steps == sorted(set(steps))  # no step logged twice
 
 
+def test_a_resume_that_lost_its_code_cache_re_encodes_the_runs_own_data(tmp_path, tiny_run):
+    """The VQ-VAE copy in the run folder does not say what it was trained on; the run's
+    config does, so a deleted cache is rebuilt from the same image folder (not from MNIST)."""
+    out = tmp_path / "prior"
+    train_prior(small_prior_config(tiny_run, epochs=1, batch_size=8), out, progress=False)
+    before = load_codes(out / CODES)
+    (out / CODES).unlink()
+    status = train_prior(None, out, resume=True, progress=False, epochs=2)
+    assert status["state"] == "done" and status["data"] == before.name
+    after = load_codes(out / CODES)
+    assert torch.equal(after.train, before.train) and torch.equal(after.val, before.val)
+
+
+@pytest.mark.parametrize("damage", ["code out of range", "other grid size", "other shift"])
+def test_a_code_cache_that_does_not_fit_the_run_is_refused(tmp_path, trained_run, damage):
+    out = tmp_path / "prior"
+    train_prior(small_prior_config(trained_run, epochs=0), out, progress=False)
+    codes = load_codes(out / CODES)
+    if damage == "code out of range":
+        codes.train[0, 0, 0] = 32  # the VQ-VAE has 32 codes
+    elif damage == "other grid size":
+        codes.train, codes.val = codes.train[:, :5, :5], codes.val[:, :5, :5]
+    else:
+        codes.copies = 9
+    save_codes(out / CODES, codes)
+    with pytest.raises(VQVAEError, match="does not fit this run .* delete it and resume"):
+        train_prior(None, out, resume=True, progress=False, epochs=1)
+
+
 def test_unconditional_when_asked_or_when_the_data_has_no_labels(tmp_path, trained_run, tiny_run):
     cfg = small_prior_config(trained_run, epochs=0, conditional=False)
     train_prior(cfg, tmp_path / "a", progress=False)
@@ -117,6 +146,14 @@ def test_bad_sampling_settings_are_refused_before_drawing(prior_run, kwargs, mes
     settings.update(kwargs)
     with pytest.raises(VQVAEError, match=message):
         stream_samples(prior, vqvae, **settings)
+
+
+def test_a_tiny_temperature_draws_the_most_likely_codes(prior_run):
+    """Not NaN probabilities (which drew the last code everywhere): the argmax, whatever the seed."""
+    prior, vqvae = load_prior(prior_run), load_vqvae(prior_run / VQVAE_COPY)
+    grids = [list(stream_samples(prior, vqvae, 10, temperature=1e-320, seed=seed))[-1].codes for seed in (0, 1)]
+    assert torch.equal(grids[0], grids[1])
+    assert grids[0].unique().numel() > 1
 
 
 def test_a_label_for_an_unconditional_prior_is_refused():
@@ -166,10 +203,12 @@ def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
 
 @pytest.mark.parametrize("case", ["other K", "unknown run", "n 0", "temperature 0", "negative temperature",
                                   "label out of range", "vqvae run as prior", "new run without --vqvae",
-                                  "resume with new settings", "unknown vqvae"])
+                                  "resume with new settings", "unknown vqvae", "prior as vqvae", "n too large",
+                                  "unwritable out"])
 def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tiny_run, tmp_path):
     out = tmp_path / "grid.png"
     sample = ["sample", "--prior", prior_run, "--out", out, "--n", 2]
+    (tmp_path / "a-file").write_text("not a folder")
     args = {
         "other K": [*sample, "--vqvae", tiny_run],
         "unknown run": ["sample", "--prior", tmp_path / "no-such-run", "--out", out],
@@ -181,6 +220,9 @@ def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tin
         "new run without --vqvae": ["train-prior", "--out", tmp_path / "p"],
         "resume with new settings": ["train-prior", "--out", prior_run, "--resume", "--lr", 1],
         "unknown vqvae": ["train-prior", "--vqvae", tmp_path / "nothing", "--out", tmp_path / "p"],
+        "prior as vqvae": ["train-prior", "--vqvae", prior_run, "--out", tmp_path / "p"],
+        "n too large": [*sample[:-2], "--n", 5000],
+        "unwritable out": ["sample", "--prior", prior_run, "--out", tmp_path / "a-file" / "grid.png"],
     }[case]
     result = cli(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -188,6 +230,8 @@ def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tin
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+    said = {"prior as vqvae": "holds a PixelCNN prior", "n too large": "at most 1024", "unwritable out": "cannot write into"}
+    assert said.get(case, "") in lines[0]
 
 
 def test_shifted_images_move_without_wrapping():

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .errors import VQVAEError
 
 # CLI flag -> (section, field) of RunConfig; None means "keep the preset's value".
+MAX_GRID_IMAGES = 1024  # `sample --n`: one grid PNG, drawn as one batch
 MODEL_FLAGS = {
     "arch": "arch", "channels": "in_channels", "image_size": "image_size", "hidden": "hidden",
     "codebook_size": "codebook_size", "code_dim": "code_dim", "stages": "stages", "patch": "patch",
@@ -238,6 +240,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise VQVAEError(f"--nrow must be at least 1, not {args.nrow}")
     if args.out.suffix.lower() != ".png":
         raise VQVAEError(f"the grid is written as a PNG: give --out a .png name, not {args.out.name}")
+    if args.n > MAX_GRID_IMAGES:  # the whole batch is drawn at once: memory grows with n
+        raise VQVAEError(f"--n draws one grid of at most {MAX_GRID_IMAGES} images, not {args.n}: "
+                         f"for more, run again with another --seed")
+    try:  # said now, not after the sampling
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(args.out.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise VQVAEError(f"cannot write into {args.out.parent}: choose another --out")
     device = pick_device(args.device)
     prior_folder = located(args.prior, "prior")
     prior = load_prior(prior_folder, device)

@@ -147,8 +147,11 @@ class PriorTrainConfig:
     """How to train a prior: which frozen VQ-VAE encodes which data, and the optimisation."""
 
     vqvae: str = ""  # the VQ-VAE as the user named it (a copy lives in the run folder)
-    dataset: str | None = None  # None: the VQ-VAE run's data set (mnist for a bare grayscale checkpoint)
+    # None: the VQ-VAE run's data set (mnist for a bare grayscale checkpoint). A new run
+    # records what that resolved to, so a resume that must re-encode finds the same data.
+    dataset: str | None = None
     data: str | None = None
+    center_crop: int | None = None
     conditional: bool = True  # condition on the class labels when the data set has them
     shift: int = 0  # also encode the training images shifted by up to this many pixels each way
     epochs: int = 30

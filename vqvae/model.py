@@ -191,9 +191,12 @@ def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
     Any problem with the files becomes one VQVAEError line.
     """
     from .hub import locate
-    from .runs import resolve_checkpoint  # the run-folder layout lives there
+    from .runs import CONFIG, read_json, resolve_checkpoint  # the run-folder layout lives there
 
     folder = resolve_checkpoint(locate(path, "vqvae", fallback=False).path)
+    if "n_blocks" in (read_json(folder / CONFIG) or {}):
+        raise VQVAEError(f"{path} holds a PixelCNN prior, not a VQ-VAE: pass a VQ-VAE run or checkpoint "
+                         f"(a prior's own VQ-VAE is in its vqvae/ folder)")
     try:
         return VQVAE.from_pretrained(str(folder), map_location=str(device))
     except VQVAEError:

@@ -22,8 +22,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from . import distributed, runs
-from .config import PRIOR_PRESETS, PriorRunConfig
-from .data import ImageData, shift_images
+from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig
+from .data import ImageData, load_data, shift_images
 from .device import autocast, pick_device
 from .errors import VQVAEError
 from .hub import locate
@@ -32,7 +32,7 @@ from .metrics import bits, unigram_nll
 from .model import VQVAE, encode_images, load_vqvae
 from .pixelcnn import GatedPixelCNN
 from .sampling import sample, sample_labels
-from .train import data_of_vqvae
+from .train import data_of_vqvae, data_source_of_vqvae
 
 CODES = "codes.safetensors"
 VQVAE_COPY = "vqvae"
@@ -93,6 +93,25 @@ def load_codes(path: Path) -> CodeData:
         raise VQVAEError(f"the code cache {path} is unreadable ({type(exc).__name__}): delete it and resume to re-encode") from None
 
 
+def check_codes(codes: CodeData, path: Path, prior: PriorConfig, grid: int, shift: int) -> None:
+    """A code cache that does not fit the run (another VQ-VAE's, another --shift, no labels
+    for a class-conditional prior) is refused in one line instead of failing mid-epoch."""
+    copies = (2 * shift + 1) ** 2
+    problem = None
+    if codes.train.shape[1:] != (grid, grid) or codes.val.shape[1:] != (grid, grid):
+        problem = f"its grids are {tuple(codes.val.shape[1:])}, the VQ-VAE's {grid} x {grid}"
+    elif min(codes.train.min(), codes.val.min()) < 0 or max(codes.train.max(), codes.val.max()) >= prior.codebook_size:
+        problem = f"its codes are not all in 0..{prior.codebook_size - 1}"
+    elif codes.copies != copies or len(codes.train) % copies:
+        problem = f"it holds {codes.copies} shifted copies of the training images, shift {shift} makes {copies}"
+    elif prior.n_classes and (codes.train_labels is None or codes.val_labels is None):
+        problem = "it holds no class labels for this class-conditional prior"
+    elif codes.train_labels is not None and len(codes.train_labels) != len(codes.train):
+        problem = "its labels do not match its grids"
+    if problem:
+        raise VQVAEError(f"the code cache {path} does not fit this run ({problem}): delete it and resume to re-encode")
+
+
 class PriorTrainer:
     """Cross-entropy steps over code grids, and the held-out NLL."""
 
@@ -150,7 +169,9 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
             raise VQVAEError("name the VQ-VAE whose codes the prior learns: --vqvae RUN_DIR")
         source = locate(t.vqvae, "vqvae", fallback=False).path
         vqvae = load_vqvae(source, device)
-        data = data_of_vqvae(source, vqvae, t.dataset, t.data)
+        dataset, root, center_crop, download = data_source_of_vqvae(source, vqvae, t.dataset, t.data)
+        data = load_data(dataset, vqvae.config.in_channels, vqvae.config.image_size, root, center_crop, download)
+        t.dataset, t.data, t.center_crop = dataset, str(Path(root).resolve()) if root else None, center_crop
         cfg.prior.codebook_size = vqvae.config.codebook_size
         has_labels = data.train_labels is not None and data.val_labels is not None
         cfg.prior.n_classes = int(data.train_labels.max()) + 1 if t.conditional and has_labels else 0
@@ -178,14 +199,15 @@ class _PriorJob(EpochJob):
                           message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
         if (out / CODES).is_file():
             self.codes = load_codes(out / CODES)
+            check_codes(self.codes, out / CODES, p, vqvae.config.grid_size, t.shift)
         else:
-            if data is None:
-                data = data_of_vqvae(out / VQVAE_COPY, vqvae, t.dataset, t.data)
+            if data is None:  # a resume that lost its cache: the data set the run recorded
+                c = vqvae.config
+                data = (load_data(t.dataset, c.in_channels, c.image_size, t.data, t.center_crop) if t.dataset
+                        else data_of_vqvae(out / VQVAE_COPY, vqvae))  # a run from before the data set was recorded
             self.codes = encode_splits(vqvae, data, t.shift)
             save_codes(out / CODES, self.codes)
         codes = self.codes
-        if p.n_classes and codes.train_labels is None:
-            raise VQVAEError(f"the prior is class-conditional but {out / CODES} holds no labels: delete it and resume")
         self.n_train = len(codes.train)
         self.uniform_nll = math.log(p.codebook_size)
         self.unigram_nll = unigram_nll(codes.unshifted_train, codes.val, p.codebook_size)
@@ -208,7 +230,7 @@ class _PriorJob(EpochJob):
 
     def step(self, batch: torch.Tensor) -> dict[str, float]:
         t = self.cfg.train
-        if t.cosine:  # a function of the step, so a resumed run continues on the same curve
+        if t.cosine:  # a function of the step: a resumed run continues on its curve (one given more epochs, on a longer one)
             progress = self.counters["step"] / max(1, self.epochs * self.steps_per_epoch)
             for group in self.trainer.optimizer.param_groups:
                 group["lr"] = t.lr * 0.5 * (1 + math.cos(math.pi * progress))

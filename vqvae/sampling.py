@@ -42,7 +42,10 @@ def sample_labels(n_classes: int, n: int, label: int | None, device) -> torch.Te
 
 def _draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
     """logits [N, K] -> codes [N], by inverting the CDF at one uniform number per row."""
-    probs = F.softmax(logits.double() / temperature, dim=-1)
+    logits = logits.double()
+    # The best logit is subtracted before dividing: a tiny temperature then tends to the
+    # argmax instead of turning every logit into inf (and the softmax into NaN).
+    probs = F.softmax((logits - logits.amax(-1, keepdim=True)) / temperature, dim=-1)
     u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64, device=probs.device)
     cdf = probs.cumsum(-1)
     return torch.searchsorted(cdf, u * cdf[:, -1:]).clamp_max(probs.shape[-1] - 1).squeeze(1)

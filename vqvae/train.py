@@ -179,17 +179,24 @@ def data_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, ro
                   download: bool = False) -> ImageData:
     """The data a VQ-VAE was trained on: its run's data set (from the run folder's config),
     or `dataset`; a bare grayscale checkpoint defaults to the bundled MNIST."""
+    c = model.config
+    dataset, root, center_crop, download = data_source_of_vqvae(path, model, dataset, root, download)
+    return load_data(dataset, c.in_channels, c.image_size, root, center_crop, download)
+
+
+def data_source_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
+                         download: bool = False) -> tuple[str, str | None, int | None, bool]:
+    """(data set, root, center crop, download) of data_of_vqvae, without loading anything."""
     saved = runs.read_json(Path(path) / runs.CONFIG)
     run = RunConfig.from_dict(saved) if saved and "model" in saved else None
-    c = model.config
-    if not dataset and not run and c.in_channels != 1:
+    if not dataset and not run and model.config.in_channels != 1:
         raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
     if dataset:
-        return load_data(dataset, c.in_channels, c.image_size, root, None, download)
+        return dataset, root, None, download
     if run:
         t = run.train
-        return load_data(t.dataset, c.in_channels, c.image_size, root or t.data, t.center_crop, download or t.download)
-    return load_data("mnist", c.in_channels, c.image_size, root, None, download)
+        return t.dataset, root or t.data, t.center_crop, download or t.download
+    return "mnist", root, None, download
 
 
 def model_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None) -> str:
