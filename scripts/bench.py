@@ -19,10 +19,11 @@ Rows:
   of the EMA model above; best held-out nats per code against the unigram baseline.
 - sampling 7x7, 16x16: the fast streaming sampler against the naive one (whole network per
   position), same prior, batch and seed.
-- dashboard (--dashboard, a separate run so the full one stays within 15 minutes): reconstructing an upload (cached model vs a model
-  loaded per upload), page reruns with models cached (AppTest), the delay from a run's
-  first logged step to its curves in Chromium and page reloads there (tests/test_browser.py),
-  and a retrain with another K to 18 dB as a background run.
+- dashboard (--dashboard, a run of its own, so the full one stays short): reconstructing an
+  upload (cached model vs a model loaded per upload), page reruns with models cached
+  (AppTest), the delay from a run's first logged step to its curves in Chromium and page
+  reloads there (tests/test_browser.py), and a retrain with another K to 18 dB as a
+  background run.
 - nearest-code memory: peak resident memory added by one nearest-code search for
   K 512, D 64 over 16,384 vectors (Linux VmHWM, reset before each form).
 """

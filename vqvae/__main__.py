@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .errors import VQVAEError
 
-# CLI flag -> (section, field) of RunConfig; None means "keep the preset's value".
 MAX_GRID_IMAGES = 1024  # `sample --n`: one grid PNG, drawn as one batch
+
+# CLI flag -> (section, field) of RunConfig; None means "keep the preset's value".
 MODEL_FLAGS = {
     "arch": "arch", "channels": "in_channels", "image_size": "image_size", "hidden": "hidden",
     "codebook_size": "codebook_size", "code_dim": "code_dim", "stages": "stages", "patch": "patch",

@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from . import distributed, runs
-from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig
+from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig, PriorTrainConfig
 from .data import ImageData, load_data, shift_images
 from .device import autocast, pick_device
 from .errors import VQVAEError
@@ -169,14 +169,19 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
             raise VQVAEError("name the VQ-VAE whose codes the prior learns: --vqvae RUN_DIR")
         source = locate(t.vqvae, "vqvae", fallback=False).path
         vqvae = load_vqvae(source, device)
-        dataset, root, center_crop, download = data_source_of_vqvae(source, vqvae, t.dataset, t.data)
-        data = load_data(dataset, vqvae.config.in_channels, vqvae.config.image_size, root, center_crop, download)
-        t.dataset, t.data, t.center_crop = dataset, str(Path(root).resolve()) if root else None, center_crop
+        t.dataset, root, t.center_crop, download = data_source_of_vqvae(source, vqvae, t.dataset, t.data)
+        t.data = str(Path(root).resolve()) if root else None  # recorded, so a resume can re-encode the same data
+        data = recorded_data(t, vqvae, download)
         cfg.prior.codebook_size = vqvae.config.codebook_size
         has_labels = data.train_labels is not None and data.val_labels is not None
         cfg.prior.n_classes = int(data.train_labels.max()) + 1 if t.conditional and has_labels else 0
         cfg.validate()
     return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, source, data, device, resume), progress)
+
+
+def recorded_data(t: PriorTrainConfig, vqvae: VQVAE, download: bool = False) -> ImageData:
+    """The data set a prior run's config names, fitted to its VQ-VAE."""
+    return load_data(t.dataset, vqvae.config.in_channels, vqvae.config.image_size, t.data, t.center_crop, download)
 
 
 class _PriorJob(EpochJob):
@@ -202,9 +207,8 @@ class _PriorJob(EpochJob):
             check_codes(self.codes, out / CODES, p, vqvae.config.grid_size, t.shift)
         else:
             if data is None:  # a resume that lost its cache: the data set the run recorded
-                c = vqvae.config
-                data = (load_data(t.dataset, c.in_channels, c.image_size, t.data, t.center_crop) if t.dataset
-                        else data_of_vqvae(out / VQVAE_COPY, vqvae))  # a run from before the data set was recorded
+                # (a run from before the data set was recorded: what the bare VQ-VAE implies)
+                data = recorded_data(t, vqvae) if t.dataset else data_of_vqvae(out / VQVAE_COPY, vqvae)
             self.codes = encode_splits(vqvae, data, t.shift)
             save_codes(out / CODES, self.codes)
         codes = self.codes
