@@ -14,6 +14,7 @@ from pages.common import (CODEBOOK_SIZES, cached_vqvae, device, held_out, held_o
 from pages.live import watch
 from vqvae.data import fit_images, to_float
 from vqvae.errors import VQVAEError
+from vqvae.images import reconstruct
 from vqvae.jobs import cli_flags
 from vqvae.plots import usage_bars
 
@@ -75,10 +76,9 @@ st.subheader("The same held-out images")
 columns = st.columns(2)
 for column, ref, model in zip(columns, refs, models):
     c = model.config
-    x = to_float(fit_images(held_out().val[:SAMPLES], c.in_channels, c.image_size), model.codebook.device)
-    with torch.no_grad():
-        recon = model.decode(model.encode(x))
-    column.image(picture(torch.cat([x, recon]), nrow=SAMPLES), caption=f"{labels[Path(ref)]}: originals, reconstructions",
+    images = fit_images(held_out().val[:SAMPLES], c.in_channels, c.image_size)
+    recon = reconstruct(model, images).reconstruction
+    column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=SAMPLES), caption=f"{labels[Path(ref)]}: originals, reconstructions",
                  width="stretch")
 
 st.subheader("Final numbers (held-out)")

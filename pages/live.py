@@ -57,14 +57,23 @@ def metrics_size(run_dir: Path) -> int:
         return 0
 
 
+@st.cache_resource(max_entries=64)
+def records_by_kind(path: str, size: int) -> dict[str, list[dict]]:
+    """A run's metrics.jsonl read once per size: a poll re-reads only the runs that grew."""
+    by_kind: dict[str, list[dict]] = {"step": [], "epoch": []}
+    for record in runs.read_metrics(Path(path)):
+        by_kind.setdefault(record.get("kind"), []).append(record)
+    return by_kind
+
+
 @st.cache_resource(max_entries=32)
 def figures(sources: tuple[tuple[str, str, int], ...]) -> list:
     """[(metric, figure)] for runs given as (label, folder, size of its metrics.jsonl): the
     size keys the cache, so a poll that finds nothing new costs no figure building. Once
     there is data, a chart no run has a nonzero value for (the codebook loss of EMA runs)
     is left out."""
-    steps = {label: runs.read_metrics(Path(path), "step") for label, path, _ in sources}
-    epochs = {label: runs.read_metrics(Path(path), "epoch") for label, path, _ in sources}
+    steps = {label: records_by_kind(path, size)["step"] for label, path, size in sources}
+    epochs = {label: records_by_kind(path, size)["epoch"] for label, path, size in sources}
     started = any(steps.values())
     shown = []
     for metric, title, kind, log_y in CHARTS:
@@ -92,14 +101,15 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) ->
         infos = [manager.info(p) for p in paths]
         for info in infos:
             progress_line(info)
-        sources = tuple((labels.get(i.path) or short_label(i), str(i.path), metrics_size(i.path)) for i in infos)
+        names = [labels.get(i.path) or short_label(i) for i in infos]
+        sources = tuple((name, str(i.path), metrics_size(i.path)) for name, i in zip(names, infos))
         if not any(size for _, _, size in sources):
             st.caption("The curves fill in from the first logged steps.")
         # drawn empty too, so the browser has loaded Plotly before the first point arrives
         columns = st.columns(2)
         for n, (metric, figure) in enumerate(figures(sources)):
             columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
-        grids = [(labels.get(i.path) or short_label(i), newest_preview(i.path)) for i in infos]
+        grids = [(name, newest_preview(i.path)) for name, i in zip(names, infos)]
         grids = [(label, png) for label, png in grids if png is not None]
         if grids:
             st.caption("Newest reconstructions of held-out images (top row: originals)")

@@ -18,21 +18,16 @@ st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code g
 
 manager = run_manager()
 prior_runs = [i for i in manager.list() if i.kind == "prior"]
-priors = [name for name in hub.bundled_models() if name.endswith("-prior")]
-priors += [str(i.path) for i in prior_runs if i.state == "done"]
+# each prior -> the VQ-VAE it was trained on, as the sidebar names it: bundled ones first
+# (pretrained/NAME-prior holds NAME's prior), then the finished prior runs
+trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models() if name.endswith("-prior")}
+trained_for |= {str(i.path): str(run_config(i.path).get("train", {}).get("vqvae")) for i in prior_runs if i.state == "done"}
+priors = list(trained_for)
 training = [i for i in prior_runs if i.active]
 if training:
     st.info(f"A prior is training in the background: {training[0].name} ({training[0].state}). It appears here when done.")
 
-
-def trained_for(prior_ref: str) -> str:
-    """The VQ-VAE a prior was trained on, as the sidebar names it."""
-    if prior_ref in hub.bundled_models():
-        return prior_ref.removesuffix("-prior")  # pretrained/NAME-prior holds NAME's prior
-    return str(run_config(prior_ref).get("train", {}).get("vqvae"))
-
-
-matching = [p for p in priors if trained_for(p) in (active.ref, str(active.found.path))]
+matching = [p for p, vqvae in trained_for.items() if vqvae in (active.ref, str(active.found.path))]
 if not matching and not training:
     st.info(f"No prior was trained for the active model {Path(active.ref).name}: train one in the background "
             "(about 10 minutes on a 2-core CPU for MNIST), or sample from another model's prior, which decodes with "
