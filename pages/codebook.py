@@ -2,6 +2,7 @@
 among the encoder outputs, all on the bundled held-out digits."""
 
 import streamlit as st
+import torch
 
 from pages.common import cached_vqvae, device, held_out, held_out_usage, picture, sidebar
 from vqvae.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
@@ -10,13 +11,14 @@ from vqvae.metrics import perplexity
 from vqvae.plots import usage_bars
 
 TILE_PIXELS = 36  # each atlas tile is enlarged to about this many pixels, crisp
+MAX_TILES = 1024  # tiles drawn at once: a larger codebook shows the first MAX_TILES in the chosen order
 
 
 @st.cache_resource(show_spinner="Decoding every code...")
 def cached_atlas(ref: str, device: str, grid: int):
-    """Every code decoded alone, in id order [K, C, S, S], enlarged for display."""
+    """Every code decoded alone, in id order [K, C, S, S] (enlarged only when shown)."""
     model, _ = cached_vqvae(ref, device)
-    return enlarge(atlas(model, grid), TILE_PIXELS)
+    return atlas(model, grid)
 
 
 @st.cache_resource(show_spinner="Projecting the encoder outputs of the held-out images...")
@@ -46,16 +48,18 @@ order = left.radio("Order", ["by code id", "most used first"], horizontal=True, 
 grid = right.select_slider("Each tile is a code map of", [1, 2, 3], value=1, key="codebook_grid",
                            format_func=lambda g: f"{g} x {g} copies",
                            help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
-codes = usage_order(usage) if order == "most used first" else None
-tiles = cached_atlas(active.ref, device(), grid)
-if codes is not None:
-    tiles = tiles[codes]
-if dead.any():
-    tiles = frame(tiles, dead if codes is None else dead[codes])
+by_use = order == "most used first"
+codes = (usage_order(usage) if by_use else torch.arange(c.codebook_size))[:MAX_TILES]
+tiles = enlarge(cached_atlas(active.ref, device(), grid)[codes], TILE_PIXELS)
+shown_dead = dead[codes]
+if shown_dead.any():
+    tiles = frame(tiles, shown_dead)
 st.image(picture(tiles, nrow=16), output_format="PNG", caption=(
-    f"Every code decoded alone ({grid * c.downsample} x {grid * c.downsample} pixels), 16 per row, "
-    + ("code 0 top left, in id order" if codes is None else "the most used code top left, the least used last")
-    + (f"; the {int(dead.sum())} dead codes are framed in red" if dead.any() else "")
+    ("Every code" if len(codes) == c.codebook_size else
+     f"The {'most used' if by_use else 'first'} {len(codes):,} of the {c.codebook_size:,} codes")
+    + f" decoded alone ({grid * c.downsample} x {grid * c.downsample} pixels), 16 per row, "
+    + ("the most used code top left, the least used last" if by_use else "code 0 top left, in id order")
+    + (f"; the {int(shown_dead.sum())} dead codes among them are framed in red" if shown_dead.any() else "")
     + ". On these digits the most used codes paint background; the rarer ones paint pieces of strokes."))
 if c.arch == "conv":
     st.caption("This convolutional decoder blends each code with its neighbours, so a code alone paints only a "

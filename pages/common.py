@@ -129,9 +129,10 @@ def keep_choices() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def sidebar() -> Active:
-    """The device and the active VQ-VAE (which the other pages use); stops the page with an
-    error when no model can be loaded."""
+def sidebar(needs_model: bool = True) -> Active | None:
+    """The device and the active VQ-VAE (which the other pages use). A model that cannot be
+    loaded (a damaged checkpoint, say) is reported in the sidebar, where another can be
+    picked; a page that needs it stops with the error, any other page goes on (None)."""
     keep_choices()
     st.sidebar.metric("Device", device().upper())
     choices = vqvae_choices()
@@ -146,8 +147,11 @@ def sidebar() -> Active:
     try:
         model, found = cached_vqvae(ref, device())
     except VQVAEError as exc:
-        st.error(str(exc))
-        st.stop()
+        st.sidebar.error(f"The active model cannot be loaded: {exc}")
+        if needs_model:
+            st.error(f"This page needs the active VQ-VAE, which cannot be loaded: {exc}. Pick another in the sidebar.")
+            st.stop()
+        return None
     if found.notice:
         st.sidebar.info(found.notice)
     c = model.config

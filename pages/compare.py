@@ -12,6 +12,7 @@ import torch
 from pages.common import (CODEBOOK_SIZES, cached_vqvae, device, held_out, held_out_metrics, held_out_usage, picture,
                           run_manager, sidebar, vqvae_choices)
 from pages.live import watch
+from vqvae import runs
 from vqvae.data import fit_images, to_float
 from vqvae.errors import VQVAEError
 from vqvae.images import reconstruct
@@ -21,7 +22,7 @@ from vqvae.plots import usage_bars
 SIDES = {"A": "mnist-plain", "B": "mnist-ema"}  # widget key suffix -> default model
 SAMPLES = 8  # held-out images reconstructed by both
 
-sidebar()
+sidebar(needs_model=False)
 manager = run_manager()
 st.title("Plain vs EMA codebook")
 st.markdown(
@@ -38,10 +39,13 @@ with st.form("pair"):
     seed = c.number_input("Seed", 0, 2**31 - 1, 0)
     launch = st.form_submit_button("Train the pair", type="primary")
 if launch:
-    for side, quantizer in zip(SIDES, ("plain", "ema")):
-        run = manager.start("train", ["--preset", "mnist", *cli_flags(quantizer=quantizer, codebook_size=size, epochs=epochs,
-                                                                      seed=seed)], name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
-        st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
+    try:
+        for side, quantizer in zip(SIDES, ("plain", "ema")):
+            run = manager.start("train", ["--preset", "mnist", *cli_flags(quantizer=quantizer, codebook_size=size, epochs=epochs,
+                                                                          seed=seed)], name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
+            st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
+    except VQVAEError as exc:
+        st.error(str(exc))
 
 choices = vqvae_choices(unfinished=True)
 refs = []
@@ -51,14 +55,14 @@ for column, (side, default) in zip(st.columns(2), SIDES.items()):
     refs.append(column.selectbox(f"Model {side}", choices, format_func=lambda r: Path(r).name, key=f"compare-{side}"))
 labels = {Path(r): f"{side}: {Path(r).name}" for side, r in zip(SIDES, refs)}
 
-run_dirs = [Path(r) for r in refs if Path(r).is_dir() and (Path(r) / "job.json").is_file()]
+run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.run_kind(Path(r))]
 if run_dirs:
     st.subheader("Training curves")
     watch(run_dirs, key="compare", labels=labels)
 
 pending = [info for info in map(manager.info, run_dirs) if info.state != "done"]
-for info in pending:
-    st.info(f"{info.name} is {info.state}: its pictures and numbers appear when it is done.")
+for info in pending:  # its state is on its progress line above, which stays live
+    st.info(f"{info.name} has not finished: its pictures and numbers appear here when it is done.")
 if pending:
     st.stop()
 

@@ -84,9 +84,13 @@ def figures(sources: tuple[tuple[str, str, int], ...]) -> list:
     return shown
 
 
-def newest_preview(run_dir: Path) -> Path | None:
-    previews = sorted((run_dir / "previews").glob("epoch_*.png"))
-    return previews[-1] if previews else None
+def newest_preview(run_dir: Path) -> tuple[str, bytes] | None:
+    """(name, PNG bytes) of the newest readable reconstruction grid; a damaged one is passed over."""
+    for png in sorted((run_dir / "previews").glob("epoch_*.png"), reverse=True)[:3]:
+        data = runs.read_png(png)
+        if data is not None:
+            return png.stem.replace("_", " "), data
+    return None
 
 
 def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) -> None:
@@ -110,11 +114,11 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) ->
         for n, (metric, figure) in enumerate(figures(sources)):
             columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
         grids = [(name, newest_preview(i.path)) for name, i in zip(names, infos)]
-        grids = [(label, png) for label, png in grids if png is not None]
+        grids = [(label, preview) for label, preview in grids if preview is not None]
         if grids:
             st.caption("Newest reconstructions of held-out images (top row: originals)")
-            for label, png in grids:
-                st.image(str(png), caption=f"{label}: {png.stem.replace('_', ' ')}", width="stretch")
+            for label, (name, png) in grids:
+                st.image(png, caption=f"{label}: {name}", width="stretch")
         if polling and not any(i.active for i in infos):
             st.rerun()  # all ended: redraw the page once, without polling
 

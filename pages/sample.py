@@ -8,10 +8,10 @@ import torch
 from pages.common import SHOWN_PIXELS, cached_prior, device, picture, png_bytes, run_manager, sidebar
 from vqvae import hub
 from vqvae.errors import VQVAEError
-from vqvae.jobs import run_config
+from vqvae.jobs import vqvae_of_prior_run
 from vqvae.prior_training import stream_samples
 
-active = sidebar()
+active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
 st.title("Sample from the prior")
 st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code grid one position at a "
             "time, left to right, top to bottom; the VQ-VAE decodes the grid as it fills in.")
@@ -21,20 +21,23 @@ prior_runs = [i for i in manager.list() if i.kind == "prior"]
 # each prior -> the VQ-VAE it was trained on, as the sidebar names it: bundled ones first
 # (pretrained/NAME-prior holds NAME's prior), then the finished prior runs
 trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models() if name.endswith("-prior")}
-trained_for |= {str(i.path): str(run_config(i.path).get("train", {}).get("vqvae")) for i in prior_runs if i.state == "done"}
+trained_for |= {str(i.path): vqvae_of_prior_run(i.path) for i in prior_runs if i.state == "done"}
 priors = list(trained_for)
 training = [i for i in prior_runs if i.active]
 if training:
     st.info(f"A prior is training in the background: {training[0].name} ({training[0].state}). It appears here when done.")
 
-matching = [p for p, vqvae in trained_for.items() if vqvae in (active.ref, str(active.found.path))]
-if not matching and not training:
+matching = [p for p, vqvae in trained_for.items() if active and vqvae in (active.ref, str(active.found.path))]
+if active and not matching and not training:
     st.info(f"No prior was trained for the active model {Path(active.ref).name}: train one in the background "
             "(about 10 minutes on a 2-core CPU for MNIST), or sample from another model's prior, which decodes with "
             "its own VQ-VAE.")
     if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
-        run = manager.start("train-prior", ["--vqvae", str(active.found.path)], name=f"{active.found.path.name}-prior")
-        st.success(f"Started {run.name}: its progress is on the Train page; it appears here when it is done.")
+        try:
+            run = manager.start("train-prior", ["--vqvae", str(active.found.path)], name=f"{active.found.path.name}-prior")
+            st.success(f"Started {run.name}: its progress is on the Train page; it appears here when it is done.")
+        except VQVAEError as exc:
+            st.error(str(exc))
 if not priors:
     st.stop()
 ref = st.selectbox("Prior", priors, index=priors.index(matching[0]) if matching else 0, format_func=lambda p: Path(p).name,

@@ -24,7 +24,7 @@ DATASETS = {
 }
 WATCHED = "train_watched"  # run folders on the charts, in the order started
 
-sidebar()
+sidebar(needs_model=False)
 manager = run_manager()
 st.title("Train a VQ-VAE")
 st.markdown("Each run is a background process with its own folder under `runs/`: it keeps going when you "
@@ -56,7 +56,11 @@ def start_run() -> None:
     button already know the new run)."""
     fields = ("arch", "quantizer", "restart_dead_codes", "codebook_size", "code_dim", "beta", "epochs", "lr", "seed")
     args = ["--preset", name, *cli_flags(**{f: value(f) for f in fields}, data=folder or None)]
-    run = manager.start("train", args, name=f"{name}-{value('arch')}-{value('quantizer')}-K{value('codebook_size')}")
+    try:
+        run = manager.start("train", args, name=f"{name}-{value('arch')}-{value('quantizer')}-K{value('codebook_size')}")
+    except VQVAEError as exc:
+        st.session_state["train-error"] = str(exc)
+        return
     st.session_state[WATCHED] = [run]
 
 

@@ -1,6 +1,6 @@
 """Benchmark: the library beside a straightforward reimplementation of the tutorial's pipeline.
 
-    python scripts/bench.py [--quick | --dashboard] [--json PATH]
+    python scripts/bench.py [--quick | --dashboard | --reliability] [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on
 a shared, noisy machine. Ratios are oriented so that bigger is better.
@@ -24,6 +24,8 @@ Rows:
   (AppTest), the delay from a run's first logged step to its curves in Chromium and page
   reloads there (tests/test_browser.py), and a retrain with another K to 18 dB as a
   background run.
+- reliability (--reliability, a run of its own): the Codebook page's rerun with its models
+  cached for a model of the largest codebook the CLI accepts, beside the bundled K 128.
 - nearest-code memory: peak resident memory added by one nearest-code search for
   K 512, D 64 over 16,384 vectors (Linux VmHWM, reset before each form).
 """
@@ -308,6 +310,50 @@ def page_render_times() -> dict[str, tuple[float, float]]:
     return times
 
 
+def largest_codebook_page() -> tuple[float, float, float]:
+    """(cached rerun, first run) seconds of the Codebook page with a model of the largest K
+    allowed (the MNIST preset's architecture, untrained), and the cached rerun of the same
+    page with the bundled mnist-ema (K 128) for comparison, through AppTest."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from vqvae.config import MAX_CODEBOOK_SIZE
+    from vqvae.train import train
+
+    root = Path(tempfile.mkdtemp(prefix="bench-largest-k-"))
+    os.environ["VQVAE_RUNS"] = str(root)
+    cfg = preset("mnist")
+    cfg.model.codebook_size, cfg.train.epochs, cfg.train.device = MAX_CODEBOOK_SIZE, 0, "cpu"
+    train(cfg, root / "largest-k", progress=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    times = []
+    for active in (str(root / "largest-k"), "mnist-ema"):
+        app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+        app.session_state["active_vqvae"] = active
+        app.run()
+        started = time.perf_counter()
+        app.switch_page("pages/codebook.py").run()
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        app.run()
+        times.append((time.perf_counter() - started, first))
+        if app.exception:
+            raise RuntimeError(f"the Codebook page raised: {app.exception}")
+    return times[0][0], times[0][1], times[1][0]
+
+
+def reliability_rows() -> list[dict]:
+    from vqvae.config import MAX_CODEBOOK_SIZE
+
+    cached, first, small = largest_codebook_page()
+    rows = [row(f"Codebook page at K = {MAX_CODEBOOK_SIZE:,}, models cached", cached, small, "s", bigger_is_better=False,
+                target="< 2 s", note=f"AppTest, no browser; baseline: the same page on the bundled mnist-ema (K 128), cached; "
+                                     f"first (uncached) render at K = {MAX_CODEBOOK_SIZE:,}: {first:.1f} s")]
+    rows[-1]["met"] = cached < 2
+    return rows
+
+
 def retrain_speed(target_db: float = 18.0) -> float | None:
     """Seconds from pressing retrain (RunManager.start_like with another K, as the Train
     page does) to the first epoch of the new background run at >= target_db held-out."""
@@ -425,7 +471,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 epochs and an 18 dB target (a minute or two)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--dashboard", action="store_true", help="only the dashboard rows (a few minutes)")
+    parser.add_argument("--reliability", action="store_true", help="only the bounds rows (issue 11; under a minute)")
     args = parser.parse_args()
+    if args.reliability:
+        started = time.perf_counter()
+        rows = reliability_rows()
+        print_table(rows, f"VQ-VAE Lab bench (reliability) on {machine_name()}; {time.perf_counter() - started:.0f} s\n")
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine_name(), "rows": rows}, indent=2))
+        return 0
     if args.dashboard:
         started = time.perf_counter()
         rows = dashboard_rows(bundled_mnist())

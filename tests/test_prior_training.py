@@ -101,11 +101,12 @@ def test_a_resume_that_lost_its_code_cache_re_encodes_the_runs_own_data(tmp_path
     assert torch.equal(after.train, before.train) and torch.equal(after.val, before.val)
 
 
-@pytest.mark.parametrize("damage", ["code out of range", "other grid size", "other shift"])
-def test_a_code_cache_that_does_not_fit_the_run_is_refused(tmp_path, trained_run, damage):
+@pytest.mark.parametrize("damage", ["code out of range", "other grid size", "other shift", "random bytes"])
+def test_a_code_cache_that_does_not_fit_the_run_is_encoded_again(tmp_path, trained_run, damage, capsys):
     out = tmp_path / "prior"
     train_prior(small_prior_config(trained_run, epochs=0), out, progress=False)
     codes = load_codes(out / CODES)
+    good = (codes.train.clone(), codes.val.clone())
     if damage == "code out of range":
         codes.train[0, 0, 0] = 32  # the VQ-VAE has 32 codes
     elif damage == "other grid size":
@@ -113,8 +114,14 @@ def test_a_code_cache_that_does_not_fit_the_run_is_refused(tmp_path, trained_run
     else:
         codes.copies = 9
     save_codes(out / CODES, codes)
-    with pytest.raises(VQVAEError, match="does not fit this run .* delete it and resume"):
-        train_prior(None, out, resume=True, progress=False, epochs=1)
+    if damage == "random bytes":
+        (out / CODES).write_bytes(bytes(range(256)) * 4)
+    status = train_prior(None, out, resume=True, progress=False, epochs=1)
+    assert status["state"] == "done"
+    notice = capsys.readouterr().err
+    assert "code cache" in notice and "encoding the data again" in notice
+    again = load_codes(out / CODES)
+    assert torch.equal(again.train, good[0]) and torch.equal(again.val, good[1])
 
 
 def test_unconditional_when_asked_or_when_the_data_has_no_labels(tmp_path, trained_run, tiny_run):
@@ -171,7 +178,7 @@ def test_a_vqvae_with_another_codebook_size_is_refused(prior_run, tiny_run):
 def test_a_vqvae_run_is_not_a_prior(trained_run, tmp_path):
     with pytest.raises(VQVAEError, match="holds a VQ-VAE, not a prior"):
         load_prior(trained_run)
-    with pytest.raises(VQVAEError, match="not a prior run"):
+    with pytest.raises(VQVAEError, match="holds a VQ-VAE run, not a prior run"):
         train_prior(None, trained_run, resume=True, progress=False)
 
 

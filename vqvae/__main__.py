@@ -192,6 +192,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)
     folder = located(args.model, "vqvae")
+    if runs.marker(folder) is not None:  # a run: say so when it did not finish (and settle its status)
+        status = runs.read_status(folder)
+        if status.get("state") != "done":
+            print(f"notice: {folder} is {status.get('state', 'of unknown state')}"
+                  + (f" ({status['message']})" if status.get("message") else "") + ": evaluating its checkpoint",
+                  file=sys.stderr)
     model = load_vqvae(folder, device)
     data = data_of_vqvae(folder, model, args.dataset, args.data)
     metrics = Trainer(model, 1e-3, device).evaluate(data.val)
@@ -294,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that cannot be read or written: the user's to fix, not a bug
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where} ({exc.strerror or exc}): check the path, its permissions and free space",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -128,12 +128,13 @@ def principal_axes(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
     return mean, axes, explained
 
 
-def nearest_distance(targets: torch.Tensor, rows: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+def nearest_distance(targets: torch.Tensor, rows: torch.Tensor, budget: int = 2**24) -> torch.Tensor:
     """For each target [K, D], the Euclidean distance to the nearest of rows [N, D] -> [K],
-    taking rows a chunk at a time so memory stays K x chunk."""
+    taking rows a chunk at a time so the distance matrix stays within `budget` entries
+    (128 MiB in float64) whatever K is."""
     best = torch.full((len(targets),), float("inf"), dtype=torch.float64)
     targets = targets.double()
-    for part in rows.split(chunk):
+    for part in rows.split(max(1, budget // max(len(targets), 1))):
         best = torch.minimum(best, torch.cdist(targets, part.double()).min(1).values)
     return best
 

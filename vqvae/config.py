@@ -22,6 +22,13 @@ STRAIGHT_THROUGH = ("ze", "zq")
 CODEBOOK_INITS = ("uniform", "data")
 RECON_LOSSES = ("mse", "l1")
 
+# What the product can serve, with the reason a user is told. The prior's code cache stores
+# codes as int16 (limit 32,767); the Codebook page shows every code decoded and measured
+# against every encoder output, which stays within its render budget up to this K.
+MAX_CODEBOOK_SIZE = 16384
+MAX_IMAGE_SIZE = 512  # data sets are held in memory as uint8 [N, C, S, S]; the tutorials stop at 128
+MAX_WIDTH = 1024  # hidden and code dimension: a wider model than any tutorial's by 8x
+
 
 @dataclass
 class ModelConfig:
@@ -62,6 +69,15 @@ class ModelConfig:
         _choice("codebook_init", self.codebook_init, CODEBOOK_INITS)
         if self.codebook_size < 2:
             raise VQVAEError(f"codebook size {self.codebook_size} is too small: use at least 2 codes (e.g. --codebook-size 128)")
+        if self.codebook_size > MAX_CODEBOOK_SIZE:
+            raise VQVAEError(f"codebook size {self.codebook_size} is above the {MAX_CODEBOOK_SIZE:,} codes the prior's code "
+                             f"cache and the Codebook page handle: use --codebook-size {MAX_CODEBOOK_SIZE} or fewer")
+        if not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise VQVAEError(f"image size {self.image_size} is outside 1..{MAX_IMAGE_SIZE} pixels, the largest the "
+                             f"in-memory data sets serve: use a smaller --image-size")
+        for name in ("hidden", "code_dim"):
+            if getattr(self, name) > MAX_WIDTH:
+                raise VQVAEError(f"{name} {getattr(self, name)} is above {MAX_WIDTH}: use a narrower model")
         if self.in_channels not in (1, 3):
             raise VQVAEError(f"image channels must be 1 (grayscale) or 3 (RGB), not {self.in_channels}")
         for name in ("hidden", "res_hidden", "code_dim", "n_res_blocks", "dead_code_window"):
@@ -200,6 +216,7 @@ class PriorRunConfig(_RunSettings):
 
     @classmethod
     def from_dict(cls, data: dict) -> "PriorRunConfig":
+        _check_object(data, "the prior run config")
         if "prior" not in data:
             raise VQVAEError("this run folder holds a VQ-VAE run, not a prior run: pass a prior run folder")
         try:
@@ -219,6 +236,7 @@ class RunConfig(_RunSettings):
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
+        _check_object(data, "the run config")
         try:
             return cls(
                 model=_from_dict(ModelConfig, data.get("model", {})),
@@ -239,7 +257,13 @@ class RunConfig(_RunSettings):
         return cls.from_dict(data)
 
 
+def _check_object(data, what: str) -> None:
+    if not isinstance(data, dict):
+        raise VQVAEError(f"{what} is not a JSON object: fix it, or start a new run")
+
+
 def _from_dict(cls, data: dict):
+    _check_object(data, f"the {cls.__name__} section")
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -33,3 +34,25 @@ def autocast(device: torch.device, enabled: bool = True):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def memory_bytes(device: torch.device) -> int | None:
+    """The device's total memory (the machine's RAM for the CPU), or None where unknown."""
+    try:
+        if device.type == "cuda":
+            return torch.cuda.get_device_properties(device).total_memory
+        if device.type == "cpu":
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError, RuntimeError):
+        pass
+    return None
+
+
+def check_fits(need: float, device: torch.device, what: str, advice: str) -> None:
+    """Refuse settings whose estimated memory (`need` bytes) exceeds 80% of the device's,
+    before anything is loaded or allocated. The estimates are rough on purpose: they catch
+    settings that cannot work (a batch of 100,000 images of 512 px), not tight ones."""
+    have = memory_bytes(device)
+    if have and need > 0.8 * have:
+        raise VQVAEError(f"{what} needs about {need / 2**30:,.0f} GiB, more than the {have / 2**30:,.0f} GiB of "
+                         f"{device.type.upper()} memory here: {advice}")

@@ -26,9 +26,8 @@ from pathlib import Path
 
 from . import runs
 from .errors import VQVAEError
+from .runs import JOB, LOG  # the run-folder layout lives in runs.py
 
-JOB = "job.json"
-LOG = "log.txt"
 GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set for a run that must wait its turn on the device
 ROOT_ENV = "VQVAE_RUNS"
 REPO = Path(__file__).resolve().parents[1]
@@ -68,15 +67,19 @@ class RunManager:
 
     def new_run_dir(self, prefix: str) -> Path:
         """A fresh folder that no other tab or process can also get (mkdir is atomic)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in prefix).strip("-.") or "run"
-        for _ in range(100):
-            path = self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
-            try:
-                path.mkdir()
-                return path
-            except FileExistsError:
-                continue
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for _ in range(100):
+                path = self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
+                try:
+                    path.mkdir()
+                    return path
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise VQVAEError(f"cannot create a run folder under {self.root} ({exc.strerror}): check its permissions "
+                             f"and free space, or set VQVAE_RUNS to another folder") from None
         raise VQVAEError(f"could not create a run folder under {self.root}: check its permissions")
 
     def start(self, command: str, args: list[str], name: str, device: str = "auto") -> Path:
@@ -87,21 +90,27 @@ class RunManager:
         if command not in ("train", "train-prior"):
             raise ValueError(f"unknown command {command}")
         run_dir = self.new_run_dir(name)
+        kind = "prior" if command == "train-prior" else "vqvae"
         argv = [sys.executable, "-m", "vqvae", command, *map(str, args), "--out", str(run_dir), "--no-progress"]
         env = dict(os.environ)
         if self._resolved_device(device) in self.queue_devices:
             env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
-        with open(run_dir / LOG, "ab") as log:
-            proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
+        try:
+            runs.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
+            with open(run_dir / LOG, "ab") as log:
+                proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
+        except OSError as exc:
+            raise VQVAEError(f"cannot start a run in {run_dir} ({exc.strerror}): check the runs folder's "
+                             f"permissions and free space") from None
         self._children[proc.pid] = proc
         with contextlib.suppress(OSError, AttributeError):  # no priorities on some systems: then just share
             # Below the app's priority, so the pages stay live while a run keeps the cores busy
             # (set before the child's interpreter has started threads, which inherit it).
             os.setpriority(os.PRIO_PROCESS, proc.pid, BACKGROUND_NICE)
-        runs.atomic_write_json(run_dir / JOB, {"command": argv, "args": [str(a) for a in args],
-                                               "kind": "prior" if command == "train-prior" else "vqvae",
-                                               "pid": proc.pid, "started": time.time(), "name": name})
+        with contextlib.suppress(OSError):  # without it the run still reports itself through status.json
+            runs.atomic_write_json(run_dir / JOB, {"command": argv, "args": [str(a) for a in args], "kind": kind,
+                                                   "pid": proc.pid, "started": time.time(), "name": name})
         return run_dir
 
     def start_like(self, run_dir: str | Path, name: str, **changes) -> Path:
@@ -110,9 +119,10 @@ class RunManager:
         (known at once), else its saved config."""
         run_dir = Path(run_dir)
         job = runs.read_json(run_dir / JOB) or {}
-        if job.get("kind") == "vqvae" and "args" in job:
-            args = job["args"]
-        elif (run_dir / runs.CONFIG).is_file() and "model" in run_config(run_dir):
+        args = job.get("args")
+        if job.get("kind") == "vqvae" and isinstance(args, list) and all(isinstance(a, str) for a in args):
+            pass
+        elif runs.run_kind(run_dir) == "vqvae" and _readable_config(run_dir):
             args = ["--config", str(run_dir / runs.CONFIG)]
         else:
             raise VQVAEError(f"{run_dir} holds no VQ-VAE run settings: pick a VQ-VAE run folder")
@@ -123,21 +133,29 @@ class RunManager:
         with the last line it printed."""
         run_dir = Path(run_dir)
         job = runs.read_json(run_dir / JOB) or {}
-        status = runs.read_status(run_dir)
-        kind = job.get("kind") or ("prior" if "prior" in (runs.read_json(run_dir / runs.CONFIG) or {}) else "vqvae")
+        status = runs.read_status(run_dir)  # an active state there is one a live job holds
+        kind = runs.run_kind(run_dir) or "vqvae"
         state = status.get("state") or ("starting" if job else "unknown")
         message = status.get("message", "")
-        pid = job.get("pid") or status.get("pid")
-        if state in ("starting", "queued", "running") and pid and not self._alive(int(pid)):
+        pid = _pid(job) or status.get("pid")
+        if state == "starting" and not (pid and self._alive(pid)):
             state, message = "failed", last_error(run_dir) or "the run's process ended without a word"
-        return RunInfo(run_dir, kind, state, message, status, job.get("name", run_dir.name))
+        elif state == "failed" and status.get("message", "").startswith("its process ended") and last_error(run_dir):
+            message = last_error(run_dir)  # what it printed last says more
+        name = job.get("name") if isinstance(job.get("name"), str) else run_dir.name
+        return RunInfo(run_dir, kind, state, message, status, name)
 
     def list(self) -> list[RunInfo]:
         """Every run under root, newest first."""
         if not self.root.is_dir():
             return []
-        folders = [p for p in self.root.iterdir() if p.is_dir() and ((p / JOB).is_file() or (p / runs.STATUS).is_file())]
-        return [self.info(p) for p in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True)]
+        try:
+            folders = [p for p in self.root.iterdir() if p.is_dir() and any((p / name).is_file() for name in
+                                                                          (runs.MARKER, JOB, runs.STATUS))]
+            folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        except OSError:  # the folder went away while being listed
+            return []
+        return [self.info(p) for p in folders]
 
     def cancel(self, run_dir: str | Path) -> None:
         """Ask a run to stop: it saves its last checkpoint and ends cancelled (a queued run
@@ -145,9 +163,9 @@ class RunManager:
         info = self.info(run_dir)
         if not info.active:
             return
-        pid = (runs.read_json(Path(run_dir) / JOB) or {}).get("pid") or info.status.get("pid")
-        if pid and self._alive(int(pid)):
-            os.kill(int(pid), signal.SIGTERM)
+        pid = _pid(runs.read_json(Path(run_dir) / JOB) or {}) or info.status.get("pid")
+        if pid and self._alive(pid):
+            os.kill(pid, signal.SIGTERM)
             if info.state in ("starting", "queued"):  # not training yet: nothing to save
                 runs.write_status(run_dir, state="cancelled", message="cancelled before it started")
 
@@ -201,11 +219,26 @@ def device_turn(run_dir: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _pid(job: dict) -> int | None:
+    pid = job.get("pid")
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+
+
+def _readable_config(run_dir: Path) -> bool:
+    from .config import RunConfig
+
+    try:
+        RunConfig.from_dict(run_config(run_dir))
+    except VQVAEError:
+        return False
+    return True
+
+
 def last_error(run_dir: Path) -> str:
     """The last non-empty line of a run's log (the CLI prints errors as one line)."""
     try:
         lines = [line.strip() for line in (Path(run_dir) / LOG).read_text(errors="replace").splitlines() if line.strip()]
-    except FileNotFoundError:
+    except OSError:
         return ""
     return lines[-1][:300] if lines else ""
 
@@ -233,14 +266,24 @@ def cli_flags(**settings) -> list[str]:
 
 
 def run_config(run_dir: str | Path) -> dict:
-    """The settings a run was started with (RUN/config.json), {} while it has not written them."""
+    """The settings a run was started with (RUN/config.json), {} while it has not written them
+    (or when the file is damaged)."""
     return runs.read_json(Path(run_dir) / runs.CONFIG) or {}
 
 
+def vqvae_of_prior_run(run_dir: str | Path) -> str:
+    """The VQ-VAE a prior run was started for, as the user named it ("" if its config is damaged)."""
+    train = run_config(run_dir).get("train")
+    vqvae = train.get("vqvae") if isinstance(train, dict) else None
+    return vqvae if isinstance(vqvae, str) else ""
+
+
 def describe(info: RunInfo) -> dict:
-    """One row of the runs table."""
+    """One row of the runs table; the best held-out score is the one its best checkpoint holds
+    (the status may lag behind it when a run was stopped between the two writes)."""
     s = info.status
+    best = runs.checkpoint_metrics(info.path, "best")
     return {"run": info.name, "kind": info.kind, "state": info.state, "epoch": s.get("epoch"),
-            "epochs": s.get("epochs"), "val_psnr": s.get("best_val_psnr"), "val_nll": s.get("best_val_nll"),
-            "message": info.message}
+            "epochs": s.get("epochs"), "val_psnr": best.get("val_psnr", s.get("best_val_psnr")),
+            "val_nll": best.get("val_nll", s.get("best_val_nll")), "message": info.message}
 

@@ -6,6 +6,7 @@ between two steps, and a failed status with a one-line message when anything goe
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import signal
@@ -29,13 +30,16 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Callable[[dict], object]):
-    """The validated config a job runs: for a resume, the one saved in `out` with its epochs
-    raised to `epochs` when that is more; for a new run, `cfg`, if `out` holds no run yet."""
+def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Callable[[dict], object], kind: str):
+    """The validated config a job runs: for a resume, the one saved in `out` (a run of ours
+    of this kind) with its epochs raised to `epochs` when that is more; for a new run, `cfg`,
+    if `out` is new or empty. Nothing is written before these checks pass."""
     if resume:
+        runs.check_run_to_resume(out, kind)
         saved = runs.read_json(out / runs.CONFIG)
         if saved is None:
-            raise VQVAEError(f"cannot resume: {out} holds no run (no {runs.CONFIG}); start it without --resume")
+            raise VQVAEError(f"cannot resume: {out / runs.CONFIG} is missing or damaged: restore it from a copy, "
+                             f"or start a new run in another --out")
         cfg = from_dict(saved)
         if epochs is not None:
             if epochs < 0:
@@ -44,7 +48,7 @@ def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Call
     elif cfg is None:
         raise ValueError("a new run needs its config")
     elif int(os.environ.get("RANK", "0")) == 0:  # rank 0 may already have started it
-        check_new_run_folder(out)
+        runs.check_new_run_folder(out, kind)
     return cfg.validate()
 
 
@@ -96,13 +100,16 @@ class EpochJob:
         raise NotImplementedError
 
     def save_checkpoint(self, which: str, metrics: dict | None, with_state: bool = False) -> None:
-        """RUN/checkpoints/<which> in Hub layout, swapped in whole; with the optimiser and
-        counters when a resume starts from it."""
+        """RUN/checkpoints/<which> in Hub layout with its held-out numbers, swapped in whole;
+        with the optimiser and counters when a resume starts from it."""
         counters, card = dict(self.counters), self.card(metrics)
 
         def fill(folder: Path) -> None:
             self.model.save_pretrained(folder, config=self.model_config)
             runs.atomic_write_bytes(folder / "README.md", card.encode())
+            if metrics:  # what the runs table shows: the numbers this checkpoint holds
+                runs.atomic_write_json(folder / runs.CHECKPOINT_METRICS,
+                                       dict(metrics, step=counters["step"], epoch=counters["epoch"]))
             if with_state:
                 runs.save_training_state(folder, self.optimizer, counters)
 
@@ -110,6 +117,28 @@ class EpochJob:
 
     def save_last(self, metrics: dict | None = None) -> None:
         self.save_checkpoint("last", metrics, with_state=True)
+
+    def restore_last(self, load: Callable[[Path], torch.nn.Module]) -> None:
+        """Model, optimiser and counters from the newest intact last checkpoint: last, else
+        last.old (what a kill mid-swap or a damaged file leaves as the good one). No
+        checkpoint yet: the run starts from step 0. All damaged: one line, nothing changed."""
+        problems = []
+        for folder in runs.last_checkpoints(self.out):
+            try:
+                state = load(folder).state_dict()
+                self.model.load_state_dict(state, strict=True)
+                counters = runs.load_training_state(folder, self.optimizer)
+            except VQVAEError as exc:
+                problems.append(str(exc))
+                continue
+            except RuntimeError:
+                problems.append(f"checkpoint {folder} does not match {self.out / runs.CONFIG}: "
+                                f"restore the run's config, or start a new run in another --out")
+                continue
+            self.counters.update(counters)
+            return
+        if problems:
+            raise VQVAEError(problems[0])
 
     def finish(self) -> dict:
         """Write and return the final status of a run that trained all its epochs."""
@@ -154,11 +183,12 @@ class EpochJob:
         return self.finish()
 
 
-def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool) -> dict:
+def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool, kind: str) -> dict:
     """Lock the run folder, build the job and run it; returns the final status.
 
     A failure lands in status.json as one line before it propagates, so whoever watches
-    the folder sees why the run stopped.
+    the folder sees why the run stopped. A full disk or a folder that cannot be written
+    ends the run as a VQVAEError (one line, no traceback); the last checkpoint stays whole.
     """
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -166,37 +196,60 @@ def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress:
         raise VQVAEError(f"cannot create run folder {out} ({exc.strerror}): choose another --out") from None
     started_group = distributed.init()
     try:
-        return _run_locked(out, resume, make_job, progress)
+        return _run_locked(out, resume, make_job, progress, kind)
+    except OSError as exc:
+        raise VQVAEError(io_message(exc, out, kind)) from None
     finally:
         if started_group:
             distributed.shutdown()
 
 
-def _run_locked(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool) -> dict:
-    # The signal handlers come after the device queue (a blocked flock would swallow a cancel)
-    # and before the job is made: a cancel while the data is loaded or encoded is kept for later.
-    with runs.exclusive(out), device_turn(out), _cancel_on_signals() as cancelled:
-        if not resume and distributed.is_writer():
-            check_new_run_folder(out)  # again: another job may have got here first
-        job = make_job()
-        if distributed.any_rank(cancelled()):
-            return runs.write_status(out, state="cancelled", message="cancelled before training started")
-        try:
-            return job.run(cancelled, progress)
-        except VQVAEError as exc:
-            runs.write_status(out, state="failed", message=str(exc))
-            raise
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                runs.write_status(out, state="cancelled", message="interrupted")
-            else:
-                runs.write_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-            raise
+def io_message(exc: OSError, out: Path, kind: str) -> str:
+    where = f"{exc.filename}" if exc.filename else str(out)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        command = runs.KINDS[kind][1]
+        return (f"the disk is full (writing {where}): free some space, then continue with "
+                f"python -m vqvae {command} --resume --out {out}")
+    return f"cannot write {where} ({exc.strerror or exc}): check its permissions, or choose another --out"
 
 
-def check_new_run_folder(out: Path) -> None:
-    if (out / runs.CONFIG).exists():
-        raise VQVAEError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+def _run_locked(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool, kind: str) -> dict:
+    with runs.exclusive(out):
+        if distributed.is_writer():
+            if not resume:
+                runs.check_new_run_folder(out, kind)  # again: another job may have got here first
+                runs.mark_run(out, kind)
+            runs.remove_leftovers(out)  # what a kill left behind, now that no job writes here
+        # The signal handlers come after the device queue (a blocked flock would swallow a cancel)
+        # and before the job is made: a cancel while the data is loaded or encoded is kept for later.
+        with device_turn(out), _cancel_on_signals() as cancelled:
+            return _run_job(out, make_job, cancelled, progress, kind)
+
+
+def _run_job(out: Path, make_job: Callable[[], EpochJob], cancelled: Callable[[], bool], progress: bool, kind: str) -> dict:
+    job = make_job()
+    if distributed.any_rank(cancelled()):
+        return runs.write_status(out, state="cancelled", message="cancelled before training started")
+    try:
+        return job.run(cancelled, progress)
+    except VQVAEError as exc:
+        _try_status(out, state="failed", message=str(exc))
+        raise
+    except OSError as exc:
+        _try_status(out, state="failed", message=io_message(exc, out, kind))
+        raise
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            _try_status(out, state="cancelled", message="interrupted")
+        else:
+            _try_status(out, state="failed", message=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        raise
+
+
+def _try_status(out: Path, **fields) -> None:
+    """The final word in status.json, if the disk still takes it (it may be full)."""
+    with contextlib.suppress(OSError):
+        runs.write_status(out, **fields)
 
 
 @contextlib.contextmanager

@@ -32,13 +32,20 @@ def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str 
     return figure
 
 
+MAX_BARS = 1024  # a larger codebook shows its most used codes: more bars than pixels say nothing
+
+
 def usage_bars(usages: dict[str, torch.Tensor], title: str = "code usage on held-out data") -> go.Figure:
     """One bar per code (sorted from most to least used) for each labelled usage histogram [K],
-    overlaid on shared axes; unused (dead) codes sit at zero on the right."""
+    overlaid on shared axes; unused (dead) codes sit at zero on the right. Beyond MAX_BARS
+    codes, the MAX_BARS most used are drawn and the title says so."""
     figure = go.Figure()
+    largest = max((len(c) for c in usages.values()), default=0)
+    if largest > MAX_BARS:
+        title += f" (the {MAX_BARS:,} most used of {largest:,} codes)"
     for label, counts in usages.items():
         counts = counts.detach().cpu()
-        order = torch.argsort(counts, descending=True)
+        order = torch.argsort(counts, descending=True, stable=True)[:MAX_BARS]
         share = (counts[order].double() / max(int(counts.sum()), 1) * 100).numpy()
         figure.add_bar(x=np.arange(len(order)), y=share, name=label, customdata=order.numpy(), opacity=0.7,
                        hovertemplate="code %{customdata}: %{y:.2f}% of positions<extra>" + label + "</extra>")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from safetensors.torch import load_file, save
 from . import distributed, runs
 from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig, PriorTrainConfig
 from .data import ImageData, load_data, shift_images
-from .device import autocast, pick_device
+from .device import autocast, check_fits, pick_device
 from .errors import VQVAEError
 from .hub import locate
 from .loop import EpochJob, job_config, run_job
@@ -112,6 +113,21 @@ def check_codes(codes: CodeData, path: Path, prior: PriorConfig, grid: int, shif
         raise VQVAEError(f"the code cache {path} does not fit this run ({problem}): delete it and resume to re-encode")
 
 
+def cached_codes(path: Path, prior: PriorConfig, grid: int, shift: int) -> CodeData | None:
+    """The run's code cache, or None when there is none or it is damaged or does not fit
+    the run (then the run re-encodes its data: the cache is only a copy of what the frozen
+    VQ-VAE makes of it). Why it was dropped is said on stderr."""
+    if not path.exists():
+        return None
+    try:
+        codes = load_codes(path)
+        check_codes(codes, path, prior, grid, shift)
+    except VQVAEError as exc:
+        print(f"notice: {str(exc).split(': delete it')[0]}: encoding the data again", file=sys.stderr)
+        return None
+    return codes
+
+
 class PriorTrainer:
     """Cross-entropy steps over code grids, and the held-out NLL."""
 
@@ -158,7 +174,7 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
     prior run there; returns the final status. The prior's codebook size and classes come
     from the VQ-VAE and its data. Raises VQVAEError for anything the user can fix."""
     out = Path(out)
-    cfg = job_config(out, cfg, resume, epochs, PriorRunConfig.from_dict)
+    cfg = job_config(out, cfg, resume, epochs, PriorRunConfig.from_dict, "prior")
     t = cfg.train
     device = pick_device(t.device)
     if resume:
@@ -176,7 +192,17 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
         has_labels = data.train_labels is not None and data.val_labels is not None
         cfg.prior.n_classes = int(data.train_labels.max()) + 1 if t.conditional and has_labels else 0
         cfg.validate()
-    return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, source, data, device, resume), progress)
+        grid = vqvae.config.grid_size
+        check_fits(prior_training_bytes(cfg.prior, t.batch_size, grid), device,
+                   f"a batch of {t.batch_size} code grids of {grid} x {grid} with {cfg.prior.codebook_size} codes",
+                   "lower --batch-size or --prior-channels")
+    return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, source, data, device, resume), progress, "prior")
+
+
+def prior_training_bytes(p: PriorConfig, batch_size: int, grid: int) -> float:
+    """Rough peak memory of one prior step: the K logits per position (and their softmax and
+    gradient), and about eight maps of both stacks per block, in float32."""
+    return 4 * batch_size * grid * grid * (3 * p.codebook_size + 8 * 2 * p.n_blocks * p.channels)
 
 
 def recorded_data(t: PriorTrainConfig, vqvae: VQVAE, download: bool = False) -> ImageData:
@@ -202,11 +228,9 @@ class _PriorJob(EpochJob):
             _copy_checkpoint(runs.resolve_checkpoint(vqvae_folder), out / VQVAE_COPY)
         runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
                           message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
-        if (out / CODES).is_file():
-            self.codes = load_codes(out / CODES)
-            check_codes(self.codes, out / CODES, p, vqvae.config.grid_size, t.shift)
-        else:
-            if data is None:  # a resume that lost its cache: the data set the run recorded
+        self.codes = cached_codes(out / CODES, p, vqvae.config.grid_size, t.shift) if resume else None
+        if self.codes is None:
+            if data is None:  # a resume without a usable cache: the data set the run recorded
                 # (a run from before the data set was recorded: what the bare VQ-VAE implies)
                 data = recorded_data(t, vqvae) if t.dataset else data_of_vqvae(out / VQVAE_COPY, vqvae)
             self.codes = encode_splits(vqvae, data, t.shift)
@@ -221,11 +245,8 @@ class _PriorJob(EpochJob):
         self.train_codes = codes.train.to(device)
         self.train_labels = codes.train_labels.to(device) if p.n_classes else None
         self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_nll": None}
-        last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
-        if last is not None:
-            self.trainer.model.load_state_dict(load_prior(last).state_dict(), strict=True)
-            self.counters.update(runs.load_training_state(last, self.trainer.optimizer))
         if resume:
+            self.restore_last(load_prior)
             runs.truncate_metrics(out, self.counters["step"])
             runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
         runs.write_status(out, total_steps=t.epochs * self.steps_per_epoch, step=self.counters["step"],

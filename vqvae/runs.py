@@ -1,15 +1,22 @@
 """The run folder: the only channel between a training job and whoever watches it.
 
+    RUN/run.json               the marker: this folder is a run VQ-VAE Lab wrote (format, version, kind)
     RUN/config.json            the RunConfig (model + training settings)
     RUN/status.json            state (running, done, failed, cancelled), progress, message
     RUN/metrics.jsonl          one JSON object per line: step lines and epoch lines
-    RUN/checkpoints/last/      Hub layout + optimizer.safetensors + trainer_state.json
-    RUN/checkpoints/best/      Hub layout, best held-out reconstruction so far
+    RUN/checkpoints/last/      Hub layout + optimizer.safetensors + trainer_state.json + metrics.json
+    RUN/checkpoints/best/      Hub layout + metrics.json, best held-out score so far
     RUN/previews/epoch_NNN.png held-out originals (top) over reconstructions (bottom)
+    RUN/job.json, RUN/log.txt  a background run's command and output (the run manager's)
 
 Every file is written atomically (temp file, then rename), and a checkpoint folder is
 swapped in whole, so a run killed at any moment leaves every file complete. In a
 distributed run only rank 0 writes.
+
+A job writes only into a folder that is new, empty, or marked by run.json as a run of
+ours; it never deletes what it did not write. Every reader treats the folder as possibly
+damaged (a user's editor, a full disk, a kill): a bad line or file is skipped or reported
+in one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -31,12 +39,26 @@ from safetensors.torch import load_file, save_file
 from .distributed import is_writer
 from .errors import VQVAEError
 
+MARKER = "run.json"
 CONFIG = "config.json"
 STATUS = "status.json"
 METRICS = "metrics.jsonl"
+JOB = "job.json"
+LOG = "log.txt"
+LOCK = ".lock"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 TRAINER_STATE = "trainer_state.json"
+CHECKPOINT_METRICS = "metrics.json"
+CHECKPOINT_FILES = {CONFIG, WEIGHTS, "README.md", OPTIMIZER, TRAINER_STATE, CHECKPOINT_METRICS}
+RUN_FORMAT, RUN_FORMAT_VERSION = "vqvae-lab run", 1
+KINDS = {"vqvae": ("VQ-VAE", "train"), "prior": ("prior", "train-prior")}  # kind -> (its name, its command)
+ACTIVE_STATES = ("starting", "queued", "running")
+# What a folder may hold before its job has started: the marker and the run manager's files.
+PREPARED = {MARKER, JOB, LOG, LOCK}
+# Names mkstemp/mkdtemp give our temp files and folders (".status.json.k3j_9xq2.tmp"): what
+# a kill can leave behind, and the only thing a start or resume cleans up.
+LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -73,10 +95,28 @@ def atomic_write_png(path: Path, image: torch.Tensor) -> None:
 
 
 def read_json(path: Path) -> dict | None:
+    """A file holding one JSON object, or None when it is missing, unreadable, damaged or
+    holds anything else (a run folder may have been damaged by hand)."""
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):  # ValueError: bad JSON and bad bytes alike
         return None
+    return data if isinstance(data, dict) else None
+
+
+def read_png(path: Path) -> bytes | None:
+    """A PNG file's bytes when it is a whole, readable PNG (a preview may be damaged), else None."""
+    from PIL import Image
+
+    try:
+        data = Path(path).read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG":
+                return None
+            image.load()  # decodes every pixel: a truncated file fails here
+    except Exception:  # PIL raises many kinds (OSError, SyntaxError, ValueError, DecompressionBombError...)
+        return None
+    return data
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
@@ -90,19 +130,30 @@ def append_metrics(run_dir: Path, record: dict) -> None:
 
 
 def read_metrics(run_dir: Path, kind: str | None = None) -> list[dict]:
+    """The run's metric records (of `kind`), oldest first. A line that is not an object of
+    numbers with a string "kind" (cut by a crash, or damaged) is skipped."""
     records = []
     try:
-        lines = (Path(run_dir) / METRICS).read_text().splitlines()
-    except FileNotFoundError:
+        lines = (Path(run_dir) / METRICS).read_bytes().splitlines()
+    except OSError:
         return records
     for line in lines:
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:
             continue
-        if kind is None or record.get("kind") == kind:
+        if _is_record(record) and (kind is None or record["kind"] == kind):
             records.append(record)
     return records
+
+
+def _is_record(record) -> bool:
+    return (isinstance(record, dict) and isinstance(record.get("kind"), str)
+            and all(_is_number(v) for k, v in record.items() if k != "kind"))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:
@@ -112,14 +163,200 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
 
 
 def write_status(run_dir: Path, **fields) -> dict:
-    status = read_json(Path(run_dir) / STATUS) or {}
+    status = _checked_status(read_json(Path(run_dir) / STATUS) or {})
     status.update(fields, updated=time.time())
     atomic_write_json(Path(run_dir) / STATUS, status)  # rank 0 only, like every write here
     return status
 
 
+# The status fields whose type a reader relies on; a damaged file's wrong ones are dropped.
+STATUS_TYPES = {"state": str, "message": str, "pid": int, "step": int, "epoch": int, "epochs": int,
+                "total_steps": int, "val_psnr": float, "best_val_psnr": float, "val_nll": float,
+                "best_val_nll": float, "data": str, "device": str, "kind": str}
+
+
+def _checked_status(status: dict) -> dict:
+    def fits(value, kind) -> bool:
+        return isinstance(value, str) if kind is str else _is_number(value) and (kind is float or isinstance(value, int))
+
+    return {k: v for k, v in status.items() if k not in STATUS_TYPES or v is None or fits(v, STATUS_TYPES[k])}
+
+
 def read_status(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / STATUS) or {}
+    """The run's status, as true as the folder allows:
+
+    - a status.json that is missing or damaged is rebuilt from the last checkpoint (a run
+      whose checkpoint reached its last epoch is done);
+    - a status that says the run is active while no job holds the run's lock is settled as
+      failed: its process is gone (killed, or the machine stopped). The corrected status is
+      saved when the folder is a run of ours and nobody writes it.
+    """
+    run_dir = Path(run_dir)
+    saved = read_json(run_dir / STATUS)
+    status = _checked_status(saved) if saved is not None else _status_from_checkpoints(run_dir)
+    if status.get("state") in ACTIVE_STATES and not writer_alive(run_dir):
+        epoch, epochs = status.get("epoch"), status.get("epochs")
+        where = f" at epoch {epoch} of {epochs}" if epoch is not None and epochs else ""
+        status.update(state="failed", message=f"its process ended without a word{where} (killed?): "
+                                              f"python -m vqvae {_command(run_dir)} --resume --out {run_dir} continues it")
+        _save_settled(run_dir, status)
+    return status
+
+
+def _command(run_dir: Path) -> str:
+    return KINDS[run_kind(run_dir) or "vqvae"][1]
+
+
+def _status_from_checkpoints(run_dir: Path) -> dict:
+    """What the checkpoints say of a run whose status.json is gone or damaged ({} if nothing)."""
+    last = resolve_checkpoint_or_none(run_dir, "last")
+    counters = read_json(last / TRAINER_STATE) if last else None
+    if not counters:
+        return {}
+    epochs = ((read_json(run_dir / CONFIG) or {}).get("train") or {}).get("epochs")
+    epoch, step = counters.get("epoch"), counters.get("step")
+    if not (_is_number(epoch) and _is_number(step)):
+        return {}
+    done = _is_number(epochs) and epoch >= epochs and not counters.get("batch")
+    status = {"state": "done" if done else "failed", "step": step, "epoch": epoch,
+              "message": "" if done else f"its status.json was damaged; its last checkpoint is from epoch {epoch}: "
+                                         f"python -m vqvae {_command(run_dir)} --resume --out {run_dir} continues it"}
+    if _is_number(epochs):
+        status["epochs"] = epochs
+    best = checkpoint_metrics(run_dir, "best")
+    for key in ("val_psnr", "val_nll"):
+        if key in best:
+            status["best_" + key] = best[key]
+    return status
+
+
+def _save_settled(run_dir: Path, status: dict) -> None:
+    """Save a reader's correction, only into a run of ours and only while no job writes it."""
+    if marker(run_dir) is None:
+        return
+    with contextlib.suppress(OSError), _lock_if_free(run_dir) as free:
+        if free:
+            atomic_write_json(run_dir / STATUS, dict(status, updated=time.time()))
+
+
+def writer_alive(run_dir: Path) -> bool:
+    """Whether a job holds the run's lock: it does from before it loads its data until its
+    final status is written (the kernel drops the lock when the process dies)."""
+    with _lock_if_free(run_dir) as free:
+        return free is False
+
+
+@contextlib.contextmanager
+def _lock_if_free(run_dir: Path):
+    """Yields True while holding RUN/.lock, False when a job holds it, None when the run
+    has no lock file (it is never created here: a reader writes nothing)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def marker(run_dir: Path) -> dict | None:
+    """The run.json of a run VQ-VAE Lab wrote, or None."""
+    found = read_json(Path(run_dir) / MARKER) or {}
+    kind = found.get("kind")
+    return found if found.get("format") == RUN_FORMAT and isinstance(kind, str) and kind in KINDS else None
+
+
+def mark_run(run_dir: Path, kind: str) -> None:
+    """Mark `run_dir` as a run of ours (before anything else is written into it)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown run kind {kind}")
+    if marker(run_dir) is None:
+        atomic_write_json(Path(run_dir) / MARKER, {"format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "kind": kind,
+                                                   "created": time.time()})
+
+
+def run_kind(run_dir: Path) -> str | None:
+    """"vqvae" or "prior": from the marker, else from the run's config, else None."""
+    found = marker(run_dir)
+    if found:
+        return found["kind"]
+    config = read_json(Path(run_dir) / CONFIG) or {}
+    return "prior" if "prior" in config else "vqvae" if "model" in config else None
+
+
+def check_new_run_folder(out: Path, kind: str) -> None:
+    """--out of a new run must be new, empty, or prepared by the run manager for a run of
+    this kind (its marker, job and log, nothing else): anything else is refused, untouched."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VQVAEError(f"{out} is a file: give --out a new or empty folder")
+    try:
+        names = {p.name for p in out.iterdir()} if out.exists() else set()
+    except OSError as exc:
+        raise VQVAEError(f"cannot read the folder {out} ({exc.strerror}): give --out a new or empty folder") from None
+    if names <= {LOCK}:  # empty, or holding only the lock this job has just taken
+        return
+    found = marker(out)
+    if found is None:
+        raise VQVAEError(f"{out} is not empty and is not a VQ-VAE Lab run: give --out a new or empty folder "
+                         f"(nothing in it was touched)")
+    if names - PREPARED or found["kind"] != kind:
+        name, command = KINDS[found["kind"]]
+        raise VQVAEError(f"{out} already holds a {name} run: continue it with python -m vqvae {command} --resume "
+                         f"--out {out}, or give --out a new folder")
+
+
+def check_run_to_resume(out: Path, kind: str) -> None:
+    """--resume continues only a run of this kind that VQ-VAE Lab wrote, whose checkpoint
+    folders hold nothing else (a swap would otherwise move a user's file)."""
+    out = Path(out)
+    found = marker(out) if out.is_dir() else None
+    if found is None:
+        raise VQVAEError(f"cannot resume: {out} is not a VQ-VAE Lab run (it has no {MARKER}): "
+                         f"pass the folder of a run, or start a new run in a new or empty --out")
+    if found["kind"] != kind:
+        name, command = KINDS[found["kind"]]
+        raise VQVAEError(f"cannot resume: {out} holds a {name} run, not a {KINDS[kind][0]} run: continue it with "
+                         f"python -m vqvae {command} --resume --out {out}")
+    for folder in sorted((out / "checkpoints").glob("*")):
+        foreign = sorted(p.name for p in folder.iterdir()) if folder.is_dir() and not LEFTOVER.match(folder.name) else []
+        foreign = [name for name in foreign if name not in CHECKPOINT_FILES]
+        if foreign:
+            raise VQVAEError(f"cannot resume: {folder} holds files VQ-VAE Lab did not write ({', '.join(foreign[:3])}): "
+                             f"move them out of the run folder first")
+
+
+def remove_leftovers(run_dir: Path) -> list[Path]:
+    """Delete the temp files and folders a killed job left in its run folder (named as
+    mkstemp/mkdtemp named them here); returns what was removed. Call it holding the lock."""
+    run_dir = Path(run_dir)
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "previews", run_dir / "samples",
+                   *(p for p in (run_dir / "checkpoints").glob("*") if p.is_dir())):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for path in folder.iterdir():
+            if LEFTOVER.match(path.name) and not path.is_symlink():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                removed.append(path)
+    return removed
+
+
+def checkpoint_metrics(run_dir: Path, which: str = "best") -> dict:
+    """The held-out numbers saved with a run's checkpoint (val_psnr, val_nll, ...), {} if none."""
+    folder = resolve_checkpoint_or_none(run_dir, which)
+    saved = read_json(folder / CHECKPOINT_METRICS) if folder else None
+    return {k: v for k, v in (saved or {}).items() if _is_number(v)}
 
 
 def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
@@ -127,7 +364,8 @@ def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
 
     Between the two renames dest is missing for an instant; dest.old is then a complete
     copy, and resolve_checkpoint falls back to it. dest.old stays until the next swap, so a
-    reader that picked it in that instant can finish; it is removed only while dest exists.
+    reader that picked it in that instant can finish; it is removed only while dest exists,
+    and only when it holds nothing but what fill writes (never a file someone else put there).
     """
     if not is_writer():
         return
@@ -146,13 +384,23 @@ def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
                 os.chmod(f, 0o755)
         os.chmod(tmp, 0o755)
         if dest.exists():
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_our_folder(old, {p.name for p in tmp.iterdir()} | CHECKPOINT_FILES)
             os.replace(dest, old)
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _remove_our_folder(folder: Path, ours: set[str]) -> None:
+    if not folder.exists():
+        return
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in ours)
+    if foreign:
+        raise VQVAEError(f"{folder} holds files VQ-VAE Lab did not write ({', '.join(foreign[:3])}): "
+                         f"move them out of the run folder, then resume")
+    shutil.rmtree(folder)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -197,11 +445,17 @@ def exclusive(run_dir: Path):
         yield
         return
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(run_dir) / ".lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise VQVAEError(f"{run_dir} is being written by another training job: wait for it, cancel it, or choose another --out") from None
+    with open(Path(run_dir) / LOCK, "a") as f:
+        deadline = time.monotonic() + 1.0  # a reader checking whether the run is alive holds it for microseconds
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise VQVAEError(f"{run_dir} is being written by another training job: wait for it, cancel it, "
+                                     f"or choose another --out") from None
+                time.sleep(0.02)
         try:
             yield
         finally:
@@ -211,6 +465,12 @@ def exclusive(run_dir: Path):
 def resolve_checkpoint_or_none(run_dir: Path, which: str = "last") -> Path | None:
     """The run's `which` checkpoint folder if one was saved, else None."""
     return _existing(checkpoint_dir(run_dir, which))
+
+
+def last_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's last checkpoint folders that hold weights, newest first (last, last.old)."""
+    folder = checkpoint_dir(run_dir, "last")
+    return [f for f in (folder, folder.with_name(folder.name + ".old")) if (f / WEIGHTS).is_file()]
 
 
 def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters: dict) -> None:

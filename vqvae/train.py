@@ -15,7 +15,7 @@ import torchvision.utils as vutils
 from . import distributed, runs
 from .config import RunConfig
 from .data import ImageData, load_data, to_float
-from .device import autocast, pick_device
+from .device import autocast, check_fits, pick_device
 from .errors import VQVAEError
 from .loop import EpochJob, job_config, run_job
 from .metrics import code_usage, perplexity, psnr
@@ -89,11 +89,22 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
     """
     out = Path(out)
     wanted = epochs if epochs is not None else (cfg.train.epochs if cfg and resume else None)
-    cfg = job_config(out, cfg, resume, wanted, RunConfig.from_dict)
+    cfg = job_config(out, cfg, resume, wanted, RunConfig.from_dict, "vqvae")
     m, t = cfg.model, cfg.train
-    data = load_data(t.dataset, m.in_channels, m.image_size, t.data, t.center_crop, t.download)
     device = pick_device(t.device)
-    return run_job(out, resume, lambda: _Job(out, cfg, data, device, resume), progress)
+    check_fits(training_bytes(cfg), device, f"a batch of {t.batch_size} images of {m.image_size} x {m.image_size}",
+               "lower --batch-size or --image-size")
+    data = load_data(t.dataset, m.in_channels, m.image_size, t.data, t.center_crop, t.download)
+    return run_job(out, resume, lambda: _Job(out, cfg, data, device, resume), progress, "vqvae")
+
+
+def training_bytes(cfg: RunConfig) -> float:
+    """Rough peak memory of one training step: about six float32 maps of the model's width
+    at its first feature resolution (activations kept for the backward pass and their
+    gradients) per image."""
+    m = cfg.model
+    side = m.image_size // (2 if m.arch == "conv" else m.patch)
+    return 6 * 4 * cfg.train.batch_size * m.hidden * side * side
 
 
 class _Job(EpochJob):
@@ -116,17 +127,12 @@ class _Job(EpochJob):
         # What a resume must find unchanged: the same images in the same order.
         data_id = f"{data.name}: {len(data.train)} train / {len(data.val)} held-out"
         self.c = self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None, "data": data_id}
-        last = runs.resolve_checkpoint_or_none(out, "last") if resume else None
-        if last is not None:
-            try:
-                model.load_state_dict(load_vqvae(last).state_dict(), strict=True)
-            except RuntimeError:
-                raise VQVAEError(f"checkpoint {last} does not match {out / runs.CONFIG}: restore the run's config or start a new run") from None
-            self.c.update(runs.load_training_state(last, self.trainer.optimizer))
-            if self.c.get("data", data_id) != data_id:
-                raise VQVAEError(f"the run trained on {self.c['data']} but now finds {data_id}: restore that data to resume, or start a new run")
-            self.c["data"] = data_id
         if resume:
+            self.restore_last(load_vqvae)
+            if self.c.get("data", data_id) != data_id:
+                raise VQVAEError(f"the run trained on {self.c['data']} but now finds {data_id}: restore that data to resume, "
+                                 f"or start a new run in another --out")
+            self.c["data"] = data_id
             runs.truncate_metrics(out, self.c["step"])
         runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
         runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs,
