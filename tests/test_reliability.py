@@ -112,6 +112,17 @@ def test_a_prepared_folder_takes_a_new_run(tmp_path, tiny_image_folder):
     assert train(tiny_folder_run_config(tiny_image_folder), run, progress=False)["state"] == "done"
 
 
+def test_resume_without_its_last_checkpoint_never_restarts_over_the_best(capsys, tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "checkpoints" / "last" / runs.WEIGHTS).unlink()
+    before = folder_snapshot(run)
+    code, err = cli_in_process(capsys, "train", "--out", run, "--resume", "--epochs", 2)
+    assert_one_line_error(code, err, "checkpoints/last")
+    after = folder_snapshot(run)
+    assert {k: v for k, v in after.items() if k != runs.LOCK} == {k: v for k, v in before.items() if k != runs.LOCK}
+
+
 def test_resume_refuses_a_checkpoint_folder_holding_a_users_file(capsys, tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

@@ -121,9 +121,16 @@ class EpochJob:
     def restore_last(self, load: Callable[[Path], torch.nn.Module]) -> None:
         """Model, optimiser and counters from the newest intact last checkpoint: last, else
         last.old (what a kill mid-swap or a damaged file leaves as the good one). No
-        checkpoint yet: the run starts from step 0. All damaged: one line, nothing changed."""
+        checkpoint yet (killed in its first epoch): the run starts from step 0. All damaged,
+        or only a best one left: one line, nothing changed (never a silent restart that
+        would overwrite the best checkpoint)."""
         problems = []
-        for folder in runs.last_checkpoints(self.out):
+        folders = runs.last_checkpoints(self.out)
+        saved = runs.checkpoint_dir(self.out, "best").parent
+        if not folders and saved.is_dir() and any(saved.iterdir()):
+            problems.append(f"{self.out} has checkpoints but no last one to resume from: evaluate or use its best "
+                            f"checkpoint, or start a new run in another --out")
+        for folder in folders:
             try:
                 state = load(folder).state_dict()
                 self.model.load_state_dict(state, strict=True)

@@ -468,9 +468,10 @@ def resolve_checkpoint_or_none(run_dir: Path, which: str = "last") -> Path | Non
 
 
 def last_checkpoints(run_dir: Path) -> list[Path]:
-    """The run's last checkpoint folders that hold weights, newest first (last, last.old)."""
+    """The run's last checkpoint folders, newest first (last, last.old), whatever state
+    they are in; none before its first epoch ended."""
     folder = checkpoint_dir(run_dir, "last")
-    return [f for f in (folder, folder.with_name(folder.name + ".old")) if (f / WEIGHTS).is_file()]
+    return [f for f in (folder, folder.with_name(folder.name + ".old")) if f.is_dir()]
 
 
 def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters: dict) -> None:
@@ -491,10 +492,13 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters
 def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
     """Restore what save_training_state wrote; returns the counters."""
     try:
-        meta = json.loads((folder / TRAINER_STATE).read_text())
+        meta = json.loads((folder / TRAINER_STATE).read_bytes())
         tensors = load_file(str(folder / OPTIMIZER))
+        if not isinstance(meta, dict):
+            raise TypeError(f"{TRAINER_STATE} holds no JSON object")
     except Exception as exc:
-        raise VQVAEError(f"training state in {folder} is unreadable ({type(exc).__name__}): start a new run instead of --resume") from None
+        raise VQVAEError(f"training state in {folder} is unreadable ({type(exc).__name__}): "
+                         f"start a new run in another --out instead of --resume") from None
     try:
         slots: dict[int, dict] = {}
         for key, value in tensors.items():
@@ -503,8 +507,9 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
                 slots.setdefault(int(pid), {})[name] = value
         optimizer.load_state_dict({"state": slots, "param_groups": meta.pop("param_groups")})
         torch.set_rng_state(tensors["rng.cpu"])
-    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise VQVAEError(f"training state in {folder} does not match the model ({exc}): start a new run") from None
+    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        raise VQVAEError(f"training state in {folder} does not match the model ({exc}): "
+                         f"start a new run in another --out") from None
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_states)

@@ -1,0 +1,352 @@
+"""A generated matrix of damaged run folders: every file of a finished VQ-VAE run and of a
+finished prior run, each damaged in every way a user's editor, a full disk or a stray copy
+can damage it, must leave the dashboard and the CLI answering in one line, never a
+traceback, and must not touch a healthy run beside it.
+
+The two finished runs are trained once per session, when this module is collected (the
+cases are their files, found by rglob, so a file a later version adds to a run folder is
+damaged too without editing this file). Each case copies the healthy run into its own runs
+folder, damages one file, puts an untouched copy beside it, then:
+
+1. renders every dashboard page in one AppTest session, with the damaged run as the
+   newest (watched by Train), the sidebar's active model, Compare's model A, and the
+   Sample page's prior where the page offers it: no uncaught exception on any page;
+2. runs the CLI in-process (eval, and train / train-prior --resume; sample for a prior):
+   exit 0 or 2, no exception out of main(), no "Traceback" on stderr;
+3. checks the healthy run: its files byte-identical (status.json may be settled by a
+   reader, but must still say done), still listed as done, still loads and evaluates.
+
+A case collects every problem it finds and fails once, listing them all.
+
+Run it alone with `.venv/bin/python -m pytest tests/test_damage.py`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO, folder_snapshot, tiny_model_config
+from vqvae import RunConfig, TrainConfig, runs
+from vqvae.__main__ import main as cli_main
+
+KINDS = ("vqvae", "prior")
+DAMAGES = ("delete", "truncate", "random", "wrong_type", "extra_line")
+# Only for a file holding JSON objects (a .json object, or .jsonl lines): the same keys, every
+# value of the wrong type (a string for a number, a number for a string...), nested ones too.
+FIELD_DAMAGE = "wrong_fields"
+PAGES = ("overview", "reconstruct", "train", "compare", "codebook", "sample")
+BAD_LINE = b"\xff\xfe\x00\x01binary\x80junk\n42\n"
+WRONG_TYPES = (b'"done"\n', b"42\n", b"[1, 2]\n")  # valid JSON, never the object a reader wants
+WRONG_TYPE_LINES = b'"done"\n42\n[1, 2]\nnull\n{"kind": 42, "step": "x"}\n'  # for a .jsonl file
+SKIPPED = {runs.LOCK}  # the lock is the kernel's business, not data
+# What a reader may rewrite in a run it does not write: read_status settles a status.
+READER_MAY_UPDATE = {runs.STATUS}
+
+
+# --- the two finished runs, made once per session (at collection: the cases are their files) ---
+
+_BUILT: dict | None = None
+
+
+def _build_runs() -> dict:
+    """{"vqvae": path, "prior": path} or {"error": why}; built once per process."""
+    global _BUILT
+    if _BUILT is not None:
+        return _BUILT
+    root = Path(tempfile.mkdtemp(prefix="vqvae-damage-runs-"))
+    atexit.register(shutil.rmtree, root, True)
+    try:
+        from vqvae.train import train
+
+        vqvae = root / "vqvae"
+        cfg = RunConfig(tiny_model_config(), TrainConfig(dataset="mnist", epochs=1, batch_size=256, device="cpu",
+                                                         log_every=10, seed=0))
+        status = train(cfg, vqvae, progress=False)
+        assert status["state"] == "done", status
+        prior = root / "prior"
+        code = cli_main(["train-prior", "--vqvae", str(vqvae), "--out", str(prior), "--epochs", "1",
+                         "--prior-channels", "8", "--head", "8", "--blocks", "2", "--shift", "0",
+                         "--device", "cpu", "--no-progress"])
+        assert code == 0, f"train-prior exited {code}"
+        for kind, run in (("vqvae", vqvae), ("prior", prior)):  # what the dashboard's run manager adds
+            ended = subprocess.Popen(["true"])  # a process that has ended, as a finished run's has
+            ended.wait()
+            runs.atomic_write_json(run / runs.JOB, {"command": ["python", "-m", "vqvae"], "args": [], "kind": kind,
+                                                    "pid": ended.pid, "started": time.time(), "name": f"{kind}-run"})
+            (run / runs.LOG).write_text("done\n")
+        _BUILT = {"vqvae": vqvae, "prior": prior}
+    except Exception as exc:  # reported by the one case generated then, not as a collection error
+        _BUILT = {"error": f"{type(exc).__name__}: {exc}"}
+    return _BUILT
+
+
+def run_files(run: Path) -> list[str]:
+    """Every file of a run folder, relative, sorted (rglob: new files join the matrix)."""
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and p.name not in SKIPPED)
+
+
+def json_objects(path: Path) -> list[dict] | None:
+    """The JSON objects a file holds (one for .json, one a line for .jsonl), or None if it holds anything else."""
+    try:
+        text = path.read_text()
+        found = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" else [json.loads(text)]
+    except (OSError, ValueError):
+        return None
+    return found if found and all(isinstance(o, dict) for o in found) else None
+
+
+def damages_of(path: Path) -> tuple[str, ...]:
+    return DAMAGES + ((FIELD_DAMAGE,) if json_objects(path) is not None else ())
+
+
+def pytest_generate_tests(metafunc):
+    if "case" not in metafunc.fixturenames:
+        return
+    built = _build_runs()
+    if "error" in built:
+        metafunc.parametrize("case", [("build", "", "")], ids=["building-the-runs"])
+        return
+    cases = [(kind, rel, how) for kind in KINDS for rel in run_files(built[kind]) for how in damages_of(built[kind] / rel)]
+    metafunc.parametrize("case", cases, ids=[f"{kind}:{rel}-{how}" for kind, rel, how in cases])
+
+
+@pytest.fixture(scope="session")
+def finished_runs() -> dict:
+    built = _build_runs()
+    if "error" in built:
+        pytest.fail(f"the finished runs could not be made: {built['error']}")
+    return built
+
+
+# --- damage ---
+
+def wrong_typed(value):
+    """The same shape with every leaf of another type."""
+    if isinstance(value, dict):
+        return {k: wrong_typed(v) for k, v in value.items()}
+    if isinstance(value, bool):
+        return "true"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return 42
+    if isinstance(value, list):
+        return {"0": value[0] if value else None}
+    return [1, 2]  # None
+
+
+def damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    seed = zlib.crc32(f"{path.name}-{how}".encode())
+    if how == "delete":
+        path.unlink()
+    elif how == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "random":
+        path.write_bytes(random.Random(seed).randbytes(max(len(data), 64)))
+    elif how == "wrong_type":
+        path.write_bytes(WRONG_TYPE_LINES if path.suffix == ".jsonl" else WRONG_TYPES[seed % len(WRONG_TYPES)])
+    elif how == FIELD_DAMAGE:
+        path.write_text("".join(json.dumps(wrong_typed(o)) + "\n" for o in json_objects(path)))
+    elif how == "extra_line":
+        path.write_bytes(data + (b"" if not data or data.endswith(b"\n") else b"\n") + BAD_LINE)
+    else:
+        raise ValueError(how)
+
+
+def place_runs(source: Path, runs_dir: Path, kind: str) -> tuple[Path, Path]:
+    """A healthy copy and a to-be-damaged copy of `source` in runs_dir, the damaged one newest."""
+    healthy, damaged = runs_dir / f"healthy-{kind}", runs_dir / f"damaged-{kind}"
+    shutil.copytree(source, healthy)
+    shutil.copytree(source, damaged)
+    return healthy, damaged
+
+
+def make_newest(damaged: Path, healthy: Path) -> None:
+    now = time.time()
+    os.utime(healthy, (now - 600, now - 600))
+    os.utime(damaged, (now, now))
+
+
+# --- the checks ---
+
+FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+def raised_where(stack_trace: list[str]) -> str:
+    """The innermost frame in this repository (else the innermost): "vqvae/runs.py:179 in f"."""
+    frames = FRAME.findall("\n".join(stack_trace))
+    ours = [f for f in frames if f[0].startswith(str(REPO)) and "/.venv/" not in f[0]]
+    if not (ours or frames):
+        return ""
+    file, line, func = (ours or frames)[-1]
+    file = file[len(str(REPO)) + 1:] if file.startswith(str(REPO)) else file
+    return f"{file}:{line} in {func}"
+
+
+def exception_lines(at: AppTest) -> list[str]:
+    lines = []
+    for exc in at.exception:
+        where = raised_where(exc.stack_trace)
+        lines.append(f"{exc.proto.type or 'Exception'}: {exc.message.splitlines()[0] if exc.message else ''}"
+                     + (f" [{where}]" if where else ""))
+    return lines
+
+
+def by_label(elements, label):
+    return next((e for e in elements if e.label == label), None)
+
+
+def render_pages(kind: str, damaged: Path, healthy: Path) -> list[str]:
+    """Every page in one AppTest session; problems as lines."""
+    problems = []
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    if kind == "vqvae":
+        at.session_state["active_vqvae"] = str(damaged)  # kept only while it is listed as finished
+        at.session_state["compare-A"] = str(damaged)
+
+    def visit(page: str, action=None) -> bool:
+        try:
+            if action is not None:
+                action()
+            elif page == "overview":
+                at.run()
+            else:
+                at.switch_page(f"pages/{page}.py").run()
+        except Exception as exc:  # AppTest itself failed (a timeout, say)
+            problems.append(f"{page} page: AppTest raised {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            return False
+        problems.extend(f"{page} page: {line}" for line in exception_lines(at))
+        return not at.exception
+
+    for page in PAGES:
+        if not visit(page):
+            continue
+        if page == "train":
+            table = at.dataframe[0].value if at.dataframe else None
+            rows = {} if table is None else dict(zip(table["run"], table["state"]))
+            if rows.get(healthy.name) != "done":
+                problems.append(f"train page: the healthy run is not listed as done beside the damaged one ({rows})")
+        if page == "sample" and kind == "prior":
+            prior_box = by_label(at.selectbox, "Prior")
+            if prior_box is not None and damaged.name in prior_box.options:
+                if not visit("sample (damaged prior chosen)", lambda: prior_box.set_value(str(damaged)).run()):
+                    continue
+                images, button = by_label(at.number_input, "Images"), by_label(at.button, "Sample")
+                if images is not None and button is not None and not at.error:
+                    images.set_value(2)
+                    visit("sample (sampling from the damaged prior)", lambda: button.click().run())
+    if kind == "vqvae" and at.sidebar.selectbox and healthy.name not in at.sidebar.selectbox[0].options:
+        problems.append("sidebar: the healthy run is no longer offered as a finished model")
+    return problems
+
+
+def call_cli(capsys, *argv: str) -> tuple[int | None, str, str | None]:
+    """(exit code, stderr, escaped exception) of the CLI's main() called in-process."""
+    capsys.readouterr()
+    escaped = None
+    try:
+        code = cli_main(list(argv))
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    except BaseException as exc:
+        code, escaped = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    return code, capsys.readouterr().err, escaped
+
+
+def cli_problems(capsys, *argv: str, allowed=(0, 2)) -> list[str]:
+    code, err, escaped = call_cli(capsys, *argv)
+    what = argv[0] + (" --resume" if "--resume" in argv else "")
+    if escaped:
+        return [f"cli {what}: exception out of main(): {escaped}"]
+    problems = []
+    if code not in allowed:
+        last = err.strip().splitlines()[-1][:200] if err.strip() else ""
+        problems.append(f"cli {what}: exit {code}, not one of {allowed}" + (f" ({last})" if last else ""))
+    if "Traceback" in err:
+        problems.append(f"cli {what}: a traceback on stderr")
+    return problems
+
+
+def damaged_cli_problems(capsys, kind: str, damaged: Path, tmp_path: Path) -> list[str]:
+    if kind == "vqvae":
+        return (cli_problems(capsys, "eval", "--model", str(damaged))
+                + cli_problems(capsys, "train", "--resume", "--out", str(damaged), "--no-progress"))
+    return (cli_problems(capsys, "sample", "--prior", str(damaged), "--n", "2", "--out", str(tmp_path / "damaged.png"),
+                         "--device", "cpu", "--no-progress")
+            + cli_problems(capsys, "eval", "--model", str(damaged))  # a prior is not a VQ-VAE: one line, exit 2
+            + cli_problems(capsys, "train-prior", "--resume", "--out", str(damaged), "--no-progress"))
+
+
+def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes], tmp_path: Path) -> list[str]:
+    problems = []
+    after = folder_snapshot(healthy)
+    changed = sorted(name for name in before.keys() | after.keys()
+                     if Path(name).name not in SKIPPED | READER_MAY_UPDATE and before.get(name) != after.get(name))
+    if changed:
+        problems.append(f"healthy run: files changed, added or removed: {changed[:5]}")
+    status = runs.read_json(healthy / runs.STATUS) or {}
+    if status.get("state") != "done":
+        problems.append(f"healthy run: its status.json says {status.get('state')!r}, not done")
+    try:
+        if kind == "vqvae":
+            from vqvae.model import load_vqvae
+
+            load_vqvae(healthy)
+        else:
+            from vqvae.prior_training import load_prior
+
+            load_prior(healthy)
+    except Exception as exc:
+        problems.append(f"healthy run: no longer loads: {type(exc).__name__}: {str(exc)[:200]}")
+    commands = [("eval", "--model", str(healthy))] if kind == "vqvae" else [
+        ("sample", "--prior", str(healthy), "--n", "2", "--out", str(tmp_path / "healthy.png"), "--device", "cpu",
+         "--no-progress"),
+        ("eval", "--model", str(healthy / "vqvae")),  # the prior's own copy of its VQ-VAE
+    ]
+    for argv in commands:
+        code, err, escaped = call_cli(capsys, *argv)
+        if code != 0:
+            problems.append(f"healthy run: {' '.join(argv[:2])} exits {code}, not 0"
+                            + (f" ({escaped or err.strip()[-200:]})" if escaped or err.strip() else ""))
+    return problems
+
+
+def test_a_damaged_run_breaks_nothing(case, finished_runs, tmp_path, monkeypatch, capsys):
+    kind, rel, how = case
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    monkeypatch.setenv("VQVAE_RUNS", str(runs_dir))
+    monkeypatch.chdir(REPO)
+    healthy, damaged = place_runs(finished_runs[kind], runs_dir, kind)
+    before = folder_snapshot(healthy)
+    damage(damaged / rel, how)
+    make_newest(damaged, healthy)
+
+    problems = render_pages(kind, damaged, healthy)
+    problems += damaged_cli_problems(capsys, kind, damaged, tmp_path)
+    problems += healthy_problems(capsys, kind, healthy, before, tmp_path)
+    assert not problems, f"{kind} run, {rel} damaged ({how}):\n  " + "\n  ".join(problems)
+
+
+def test_the_matrix_covers_every_file_of_both_runs(finished_runs):
+    """The generated cases are the runs' own files: the files every run must hold are among them."""
+    for kind in KINDS:
+        files = set(run_files(finished_runs[kind]))
+        expected = {runs.MARKER, runs.CONFIG, runs.STATUS, runs.METRICS,
+                    *(f"checkpoints/{which}/{name}" for which in ("best", "last") for name in (runs.WEIGHTS, runs.CONFIG))}
+        assert expected <= files, sorted(expected - files)
+        assert not any(Path(f).name == runs.LOCK for f in files)
