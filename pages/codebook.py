@@ -4,7 +4,7 @@ among the encoder outputs, all on the bundled held-out digits."""
 import streamlit as st
 import torch
 
-from pages.common import cached_vqvae, device, held_out, held_out_usage, picture, sidebar
+from pages.common import cached_vqvae, device, held_out_images, held_out_usage, picture, sidebar
 from vqvae.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
 from vqvae.data import fit_images
 from vqvae.metrics import perplexity
@@ -26,7 +26,7 @@ def cached_projection(ref: str, device: str):
     """(the Projection, its figure): the figure too, as building 5,000 points takes a while."""
     model, _ = cached_vqvae(ref, device)
     c = model.config
-    projection = project(model, fit_images(held_out().val, c.in_channels, c.image_size))
+    projection = project(model, fit_images(held_out_images(), c.in_channels, c.image_size))
     return projection, projection_figure(projection)
 
 

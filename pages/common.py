@@ -18,11 +18,11 @@ from vqvae.codebook_view import enlarge
 from vqvae.data import bundled_mnist, fit_images, load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
+from vqvae.evaluate import evaluate
 from vqvae.jobs import RunManager, default_root
 from vqvae.metrics import code_usage
 from vqvae.model import VQVAE, encode_images, load_vqvae
 from vqvae.prior_training import load_prior, vqvae_of_prior
-from vqvae.train import Trainer
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
 # in its old pages/-folder mode, which runs the page file alone (no layout, every module in
@@ -53,8 +53,15 @@ def cached_prior(ref: str, device: str):
 
 
 @st.cache_resource
-def held_out():
-    return bundled_mnist()
+def held_out_images() -> torch.Tensor:
+    """The bundled MNIST held-out split, uint8 [1000, 1, 28, 28]: what every page shows and measures on."""
+    return bundled_mnist().val
+
+
+@st.cache_resource
+def held_out_labels() -> list[int]:
+    """The digit of each held-out image."""
+    return bundled_mnist().val_labels.tolist()
 
 
 @st.cache_resource(show_spinner="Counting code usage on the held-out images...")
@@ -62,7 +69,7 @@ def held_out_usage(ref: str, device: str) -> torch.Tensor:
     """How often each code of the model `ref` occurs on the bundled held-out split, [K]."""
     model, _ = cached_vqvae(ref, device)
     c = model.config
-    images = fit_images(held_out().val, c.in_channels, c.image_size)
+    images = fit_images(held_out_images(), c.in_channels, c.image_size)
     return code_usage(encode_images(model, images), c.codebook_size)
 
 
@@ -71,7 +78,7 @@ def held_out_metrics(ref: str, device: str) -> dict:
     """Held-out MSE, PSNR, perplexity and codes used of the model `ref` on the bundled split."""
     model, _ = cached_vqvae(ref, device)
     c = model.config
-    return Trainer(model, 1e-3, model.codebook.device).evaluate(fit_images(held_out().val, c.in_channels, c.image_size))
+    return evaluate(model, fit_images(held_out_images(), c.in_channels, c.image_size))
 
 
 @st.cache_data(ttl=30, show_spinner="Looking for the data set...")

@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages.common import (CODEBOOK_SIZES, cached_vqvae, device, held_out, held_out_metrics, held_out_usage, picture,
+from pages.common import (CODEBOOK_SIZES, cached_vqvae, device, held_out_images, held_out_metrics, held_out_usage, picture,
                           run_manager, sidebar, vqvae_choices)
 from pages.live import watch
 from vqvae import runs
 from vqvae.data import fit_images, to_float
 from vqvae.errors import VQVAEError
-from vqvae.images import reconstruct
+from vqvae.evaluate import reconstruct
 from vqvae.jobs import cli_flags
 from vqvae.plots import usage_bars
 
@@ -55,7 +55,7 @@ for column, (side, default) in zip(st.columns(2), SIDES.items()):
     refs.append(column.selectbox(f"Model {side}", choices, format_func=lambda r: Path(r).name, key=f"compare-{side}"))
 labels = {Path(r): f"{side}: {Path(r).name}" for side, r in zip(SIDES, refs)}
 
-run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.run_kind(Path(r))]
+run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.kind_of_run(Path(r))]
 if run_dirs:
     st.subheader("Training curves")
     watch(run_dirs, key="compare", labels=labels)
@@ -80,7 +80,7 @@ st.subheader("The same held-out images")
 columns = st.columns(2)
 for column, ref, model in zip(columns, refs, models):
     c = model.config
-    images = fit_images(held_out().val[:SAMPLES], c.in_channels, c.image_size)
+    images = fit_images(held_out_images()[:SAMPLES], c.in_channels, c.image_size)
     recon = reconstruct(model, images).reconstruction
     column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=SAMPLES), caption=f"{labels[Path(ref)]}: originals, reconstructions",
                  width="stretch")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, picture, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out_images, held_out_usage, picture, sidebar
 from vqvae.data import fit_images
-from vqvae.images import reconstruct
+from vqvae.evaluate import reconstruct
 from vqvae.plots import code_map
 
 active = sidebar()
@@ -15,11 +15,11 @@ st.markdown(
     "vector by the nearest of K learnt code vectors, so the image becomes a grid of code *indices*; "
     "the **decoder** paints an image back from those codes alone. Everything below is the live model."
 )
-data = held_out()
-index = st.slider("Held-out image", 0, len(data.val) - 1, 7, help="1,000 digits the models never trained on")
+held_out = held_out_images()
+index = st.slider("Held-out image", 0, len(held_out) - 1, 7, help="1,000 digits the models never trained on")
 c = model.config
 # a colour model sees the digit as RGB, at its own size
-images = fit_images(data.val[index : index + 1], c.in_channels, c.image_size)
+images = fit_images(held_out[index : index + 1], c.in_channels, c.image_size)
 result = reconstruct(model, images)
 
 left, middle, right = st.columns(3)

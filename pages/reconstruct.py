@@ -5,10 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, picture, png_bytes, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out_images, held_out_labels, held_out_usage, picture, png_bytes, sidebar
 from vqvae.data import fit_images
 from vqvae.errors import VQVAEError
-from vqvae.images import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES, read_image, reconstruct
+from vqvae.evaluate import reconstruct
+from vqvae.uploads import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES, read_image
 from vqvae.plots import code_map
 
 INVERT = {"auto": None, "yes": True, "no": False}
@@ -41,8 +42,7 @@ if file is not None:
     except VQVAEError as exc:
         st.error(f"{exc} (showing a held-out digit below instead)")
 
-data = held_out()
-labels = data.val_labels.tolist()
+images_held_out, labels = held_out_images(), held_out_labels()
 samples = {labels.index(digit): digit for digit in range(10)}  # held-out index -> label, the first of each digit
 sample = st.selectbox(
     "Held-out digit", list(samples), key="sample", disabled=upload is not None,
@@ -56,7 +56,7 @@ if upload is not None:
     if upload.notes:
         st.info("\n".join(f"- {note}" for note in upload.notes))
 else:
-    images, name = fit_images(data.val[sample : sample + 1], c.in_channels, c.image_size), f"held-out-{sample}"
+    images, name = fit_images(images_held_out[sample : sample + 1], c.in_channels, c.image_size), f"held-out-{sample}"
     if INVERT[invert_choice]:  # "yes" shows what the model makes of a dark digit on white
         images = 255 - images
 

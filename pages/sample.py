@@ -9,7 +9,7 @@ from pages.common import SHOWN_PIXELS, cached_prior, device, picture, png_bytes,
 from vqvae import hub
 from vqvae.errors import VQVAEError
 from vqvae.jobs import vqvae_of_prior_run
-from vqvae.prior_training import stream_samples
+from vqvae.sampling import grid_columns, stream_samples
 
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
 st.title("Sample from the prior")
@@ -79,7 +79,7 @@ if st.button("Sample", type="primary"):
     except VQVAEError as exc:
         st.error(str(exc))
         st.stop()
-    nrow = c.n_classes if c.n_classes and label is None and n >= c.n_classes else 10
+    nrow = grid_columns(int(n), c.n_classes, label)
     bar, canvas = st.progress(0.0, text="sampling"), st.empty()
     side = vqvae.config.grid_size
     for progress in steps:

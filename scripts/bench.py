@@ -63,6 +63,7 @@ from vqvae.prior_training import train_prior  # noqa: E402
 from vqvae.quantize import nearest_code  # noqa: E402
 from vqvae.sampling import sample, sample_naive  # noqa: E402
 from vqvae.loop import epoch_order  # noqa: E402
+from vqvae.evaluate import evaluate  # noqa: E402
 from vqvae.train import Trainer  # noqa: E402
 
 
@@ -180,11 +181,11 @@ def run_ours(data, quantizer: str, epochs: int, target_db: float) -> Curve:
             seen += len(batch)
             if hit is None and (b + 1) % check_every == 0:
                 trained += time.perf_counter() - started
-                if trainer.evaluate(data.val)["val_psnr"] >= target_db:
+                if evaluate(trainer.model, data.val)["val_psnr"] >= target_db:
                     hit = trained
                 started = time.perf_counter()
         trained += time.perf_counter() - started
-    final = trainer.evaluate(data.val)
+    final = evaluate(trainer.model, data.val)
     return Curve(hit, final["val_psnr"], final["perplexity"], seen / trained, epochs, trainer.model)
 
 
@@ -256,7 +257,8 @@ def upload_speed(repeats: int = 20) -> tuple[float, float]:
     """Median seconds to turn an uploaded 28x28 PNG into a reconstruction: ours with the
     model cached (as the page has it) against a page that loads the model per upload and
     converts with PIL + torchvision transforms."""
-    from vqvae.images import read_image, reconstruct
+    from vqvae.evaluate import reconstruct
+    from vqvae.uploads import read_image
     from vqvae.model import load_vqvae
 
     buffer = io.BytesIO()

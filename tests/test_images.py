@@ -1,4 +1,4 @@
-"""Uploaded files become model inputs (vqvae/images.py): every kind of bad file is refused
+"""Uploaded files become model inputs (vqvae/uploads.py): every kind of bad file is refused
 with a one-line VQVAEError, every Pillow mode is converted sensibly and said so, and an
 image that already fits comes through untouched."""
 
@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw, ImageFile
 
 from conftest import tiny_model_config
 from vqvae.errors import VQVAEError
-from vqvae.images import MAX_PIXELS, read_image, reconstruct
+from vqvae.evaluate import reconstruct
+from vqvae.uploads import MAX_PIXELS, read_image
 from vqvae.model import VQVAE
 
 

@@ -13,7 +13,7 @@ from vqvae import hub
 from vqvae.data import bundled_mnist
 from vqvae.model import load_vqvae
 from vqvae.prior_training import PriorTrainer, encode_splits, load_prior, vqvae_of_prior
-from vqvae.train import Trainer
+from vqvae.evaluate import evaluate
 
 BUNDLED = sorted(p for p in (REPO / "pretrained").iterdir() if (p / "model.safetensors").is_file())
 REQUIRED = {"mnist-plain", "mnist-ema", "mnist-plain-prior", "mnist-ema-prior"}
@@ -35,7 +35,7 @@ def test_the_required_models_are_bundled_and_small():
 def test_a_bundled_vqvae_reaches_its_cards_psnr(folder, mnist):
     model = load_vqvae(folder)  # strict, safetensors only
     stated = card_number(folder, r"\| PSNR \| ([\d.]+) dB \|")
-    measured = Trainer(model, 1e-3, model.codebook.device).evaluate(mnist.val)["val_psnr"]
+    measured = evaluate(model, mnist.val)["val_psnr"]
     assert measured == pytest.approx(stated, abs=0.1)
     assert (folder / "reconstructions.png").is_file() and "](reconstructions.png)" in (folder / "README.md").read_text()
 

@@ -13,8 +13,8 @@ from vqvae import VQVAEError, runs
 from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
 from vqvae.data import ImageData, shift_images
 from vqvae.model import load_vqvae
-from vqvae.prior_training import (CODES, VQVAE_COPY, encode_splits, load_codes, load_prior, sample_images, save_codes,
-                                  stream_samples, train_prior, vqvae_of_prior)
+from vqvae.prior_training import CODES, VQVAE_COPY, encode_splits, load_codes, load_prior, save_codes, train_prior, vqvae_of_prior
+from vqvae.sampling import sample_images, stream_samples
 from vqvae.sampling import sample_labels
 from vqvae.train import data_of_vqvae
 

@@ -16,9 +16,10 @@ from safetensors.torch import load_file
 
 from conftest import REPO, TRAINED_RUN_CONFIG, read_jsonl, signal_when
 from vqvae import VQVAE, ModelConfig, RunConfig, TrainConfig, load_vqvae
+from vqvae.evaluate import evaluate
 from vqvae.metrics import psnr
 from vqvae.runs import read_metrics
-from vqvae.train import Trainer, train
+from vqvae.train import train
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ def test_short_run_lowers_held_out_mse(trained_run, mnist):
     cfg = TRAINED_RUN_CONFIG
     torch.manual_seed(cfg.train.seed)  # the untrained model train() starts from
     untrained = VQVAE(ModelConfig(**vars(cfg.model)))
-    before = Trainer(untrained, cfg.train.lr, CPU).evaluate(mnist.val)
+    before = evaluate(untrained.to(CPU), mnist.val)
 
     epochs = read_metrics(trained_run, "epoch")
     assert [e["epoch"] for e in epochs] == [1]
@@ -43,9 +44,9 @@ def test_short_run_lowers_held_out_mse(trained_run, mnist):
         assert e["val_psnr"] == pytest.approx(10 * math.log10(1 / e["val_mse"]))
         assert e["val_psnr"] > before["val_psnr"] + 3
 
-    # The epoch line is what Trainer.evaluate says about the saved best checkpoint.
+    # The epoch line is what evaluate says about the saved best checkpoint.
     best = load_vqvae(trained_run)
-    again = Trainer(best, cfg.train.lr, CPU).evaluate(mnist.val)
+    again = evaluate(best.to(CPU), mnist.val)
     assert again["val_mse"] == pytest.approx(epochs[-1]["val_mse"], rel=1e-5)
     assert again["codes_used"] == epochs[-1]["codes_used"]
 

@@ -4,8 +4,9 @@ from .config import PRESETS, ModelConfig, PriorConfig, PriorRunConfig, PriorTrai
 from .errors import VQVAEError
 from .model import VQVAE, load_vqvae
 from .pixelcnn import GatedPixelCNN
-from .prior_training import load_prior, sample_images, stream_samples, train_prior
+from .prior_training import load_prior, train_prior
 from .quantize import EMAVectorQuantizer, VectorQuantizer, nearest_code
+from .sampling import sample_images, stream_samples
 
 __all__ = [
     "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "PriorConfig", "PriorRunConfig", "PriorTrainConfig",

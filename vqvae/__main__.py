@@ -188,7 +188,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import runs
     from .device import pick_device
     from .model import load_vqvae
-    from .train import Trainer, data_of_vqvae
+    from .evaluate import evaluate
+    from .train import data_of_vqvae
 
     device = pick_device(args.device)
     folder = located(args.model, "vqvae")
@@ -200,7 +201,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     model = load_vqvae(folder, device)
     data = data_of_vqvae(folder, model, args.dataset, args.data)
-    metrics = Trainer(model, 1e-3, device).evaluate(data.val)
+    metrics = evaluate(model, data.val)
     metrics.update(images=len(data.val), data=data.name, checkpoint=str(runs.resolve_checkpoint(folder)))
     if args.json:
         print(json.dumps(metrics))
@@ -233,15 +234,14 @@ def cmd_train_prior(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import math
-
     import torchvision.utils as vutils
     from tqdm.auto import tqdm
 
     from . import runs
     from .device import pick_device
     from .model import load_vqvae
-    from .prior_training import load_prior, stream_samples, vqvae_of_prior
+    from .prior_training import load_prior, vqvae_of_prior
+    from .sampling import grid_columns, stream_samples
 
     if args.nrow is not None and args.nrow < 1:
         raise VQVAEError(f"--nrow must be at least 1, not {args.nrow}")
@@ -267,9 +267,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
                          desc=f"sampling {args.n}", dynamic_ncols=True, file=sys.stderr):
         pass
     images = vqvae.decode(progress.codes)
-    classes = prior.config.n_classes
-    nrow = args.nrow or (classes if classes and args.label is None and args.n >= classes else round(math.sqrt(args.n)))
-    grid = vutils.make_grid(images.cpu(), nrow=max(1, nrow), padding=1, pad_value=1.0)
+    nrow = args.nrow or grid_columns(args.n, prior.config.n_classes, args.label)
+    grid = vutils.make_grid(images.cpu(), nrow=nrow, padding=1, pad_value=1.0)
     try:
         runs.atomic_write_png(args.out, grid)
     except OSError as exc:

@@ -217,7 +217,7 @@ class PriorRunConfig(_RunSettings):
     @classmethod
     def from_dict(cls, data: dict) -> "PriorRunConfig":
         _check_object(data, "the prior run config")
-        if "prior" not in data:
+        if run_kind(data) != "prior":
             raise VQVAEError("this run folder holds a VQ-VAE run, not a prior run: pass a prior run folder")
         try:
             return cls(prior=_from_dict(PriorConfig, data["prior"]),
@@ -255,6 +255,18 @@ class RunConfig(_RunSettings):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise VQVAEError(f"config file {path} is not valid JSON ({exc}): fix or remove it") from None
         return cls.from_dict(data)
+
+
+def run_kind(config) -> str | None:
+    """What a config.json describes: "vqvae" or "prior" (a run's config, or a checkpoint's
+    model config), else None (not ours, or damaged)."""
+    if not isinstance(config, dict):
+        return None
+    if "prior" in config or "n_blocks" in config:
+        return "prior"
+    if "model" in config or "arch" in config:
+        return "vqvae"
+    return None
 
 
 def _check_object(data, what: str) -> None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import VQVAEError
+from .uploads import eight_bit  # the uploads' 8-bit conversion, for folders of the same files
 
 ASSETS = Path(__file__).parent / "assets" / "mnist"
 # MD5 sums of the official files (the same ones torchvision checks).
@@ -142,8 +143,6 @@ def image_folder(root: Path, channels: int, image_size: int, center_crop: int | 
     Unreadable files (not images, truncated, decompression bombs) are skipped and counted.
     """
     from PIL import Image, ImageOps
-
-    from .images import eight_bit  # images.py imports this module
 
     if not root.is_dir():
         raise VQVAEError(f"data folder {root} does not exist: pass --data with a folder of images")

@@ -6,7 +6,7 @@ and restarts of the app: a new RunManager finds them again from disk.
     RUN/log.txt    the process's stdout and stderr
 
 Runs on a queued device (the GPU by default) take turns: each waits for an exclusive lock
-on ROOT/.gpu.lock before it trains, and says `queued` meanwhile (loop.run_job does the
+on ROOT/.gpu.lock before it trains, and says `queued` meanwhile (loop.device_turn does the
 waiting, so the queue needs no page open). Cancel sends SIGTERM: the run saves its last
 checkpoint between two steps and ends `cancelled`.
 """
@@ -14,7 +14,6 @@ checkpoint between two steps and ends `cancelled`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import signal
@@ -26,9 +25,9 @@ from pathlib import Path
 
 from . import runs
 from .errors import VQVAEError
+from .loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
 from .runs import JOB, LOG  # the run-folder layout lives in runs.py
 
-GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set for a run that must wait its turn on the device
 ROOT_ENV = "VQVAE_RUNS"
 REPO = Path(__file__).resolve().parents[1]
 BACKGROUND_NICE = 10
@@ -122,7 +121,7 @@ class RunManager:
         args = job.get("args")
         if job.get("kind") == "vqvae" and isinstance(args, list) and all(isinstance(a, str) for a in args):
             pass
-        elif runs.run_kind(run_dir) == "vqvae" and _readable_config(run_dir):
+        elif runs.kind_of_run(run_dir) == "vqvae" and _readable_config(run_dir):
             args = ["--config", str(run_dir / runs.CONFIG)]
         else:
             raise VQVAEError(f"{run_dir} holds no VQ-VAE run settings: pick a VQ-VAE run folder")
@@ -134,7 +133,7 @@ class RunManager:
         run_dir = Path(run_dir)
         job = runs.read_json(run_dir / JOB) or {}
         status = runs.read_status(run_dir)  # an active state there is one a live job holds
-        kind = runs.run_kind(run_dir) or "vqvae"
+        kind = runs.kind_of_run(run_dir) or "vqvae"
         state = status.get("state") or ("starting" if job else "unknown")
         message = status.get("message", "")
         pid = _pid(job) or status.get("pid")
@@ -197,26 +196,6 @@ class RunManager:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-@contextlib.contextmanager
-def device_turn(run_dir: Path):
-    """Wait for this run's turn on the device when the manager queued it (GPU_LOCK_ENV set);
-    the turn lasts as long as the block."""
-    lock = os.environ.get(GPU_LOCK_ENV)
-    if not lock:
-        yield
-        return
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            runs.write_status(run_dir, state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _pid(job: dict) -> int | None:

@@ -1,5 +1,5 @@
 """The epoch loop that VQ-VAE and prior training share, and the run-folder discipline around
-it: one job per folder (a lock), resume from the last checkpoint, cancel on a signal
+it: one training process per folder (a lock), resume from the last checkpoint, cancel on a signal
 between two steps, and a failed status with a one-line message when anything goes wrong.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import math
 import os
 import signal
@@ -19,8 +20,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed, runs
-from .jobs import device_turn
 from .errors import VQVAEError
+
+
+GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set (by the run manager) for a run that must wait its turn on the device
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -30,8 +33,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Callable[[dict], object], kind: str):
-    """The validated config a job runs: for a resume, the one saved in `out` (a run of ours
+def loop_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Callable[[dict], object], kind: str):
+    """The validated config a run trains with: for a resume, the one saved in `out` (a run of ours
     of this kind) with its epochs raised to `epochs` when that is more; for a new run, `cfg`,
     if `out` is new or empty. Nothing is written before these checks pass."""
     if resume:
@@ -52,7 +55,7 @@ def job_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Call
     return cfg.validate()
 
 
-class EpochJob:
+class EpochLoop:
     """One run's epochs over shuffled batches of its training set, with the bookkeeping.
 
     A subclass sets the attributes below and implements `step`, `end_epoch`,
@@ -190,8 +193,8 @@ class EpochJob:
         return self.finish()
 
 
-def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool, kind: str) -> dict:
-    """Lock the run folder, build the job and run it; returns the final status.
+def run_loop(out: Path, resume: bool, make_loop: Callable[[], EpochLoop], progress: bool, kind: str) -> dict:
+    """Lock the run folder, build the epoch loop and run it; returns the final status.
 
     A failure lands in status.json as one line before it propagates, so whoever watches
     the folder sees why the run stopped. A full disk or a folder that cannot be written
@@ -203,7 +206,7 @@ def run_job(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress:
         raise VQVAEError(f"cannot create run folder {out} ({exc.strerror}): choose another --out") from None
     started_group = distributed.init()
     try:
-        return _run_locked(out, resume, make_job, progress, kind)
+        return _run_locked(out, resume, make_loop, progress, kind)
     except OSError as exc:
         raise VQVAEError(io_message(exc, out, kind)) from None
     finally:
@@ -220,25 +223,25 @@ def io_message(exc: OSError, out: Path, kind: str) -> str:
     return f"cannot write {where} ({exc.strerror or exc}): check its permissions, or choose another --out"
 
 
-def _run_locked(out: Path, resume: bool, make_job: Callable[[], EpochJob], progress: bool, kind: str) -> dict:
+def _run_locked(out: Path, resume: bool, make_loop: Callable[[], EpochLoop], progress: bool, kind: str) -> dict:
     with runs.exclusive(out):
         if distributed.is_writer():
             if not resume:
-                runs.check_new_run_folder(out, kind)  # again: another job may have got here first
+                runs.check_new_run_folder(out, kind)  # again: another process may have got here first
                 runs.mark_run(out, kind)
-            runs.remove_leftovers(out)  # what a kill left behind, now that no job writes here
+            runs.remove_leftovers(out)  # what a kill left behind, now that nothing else writes here
         # The signal handlers come after the device queue (a blocked flock would swallow a cancel)
-        # and before the job is made: a cancel while the data is loaded or encoded is kept for later.
+        # and before the loop is made: a cancel while the data is loaded or encoded is kept for later.
         with device_turn(out), _cancel_on_signals() as cancelled:
-            return _run_job(out, make_job, cancelled, progress, kind)
+            return _run_loop(out, make_loop, cancelled, progress, kind)
 
 
-def _run_job(out: Path, make_job: Callable[[], EpochJob], cancelled: Callable[[], bool], progress: bool, kind: str) -> dict:
-    job = make_job()
+def _run_loop(out: Path, make_loop: Callable[[], EpochLoop], cancelled: Callable[[], bool], progress: bool, kind: str) -> dict:
+    loop = make_loop()
     if distributed.any_rank(cancelled()):
         return runs.write_status(out, state="cancelled", message="cancelled before training started")
     try:
-        return job.run(cancelled, progress)
+        return loop.run(cancelled, progress)
     except VQVAEError as exc:
         _try_status(out, state="failed", message=str(exc))
         raise
@@ -257,6 +260,26 @@ def _try_status(out: Path, **fields) -> None:
     """The final word in status.json, if the disk still takes it (it may be full)."""
     with contextlib.suppress(OSError):
         runs.write_status(out, **fields)
+
+
+@contextlib.contextmanager
+def device_turn(run_dir: Path):
+    """Wait for this run's turn on the device when the manager queued it (GPU_LOCK_ENV set);
+    the turn lasts as long as the block."""
+    lock = os.environ.get(GPU_LOCK_ENV)
+    if not lock:
+        yield
+        return
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            runs.write_status(run_dir, state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from einops import rearrange
 from einops.layers.torch import Rearrange
 from torch import nn
 
-from .config import ModelConfig
+from .config import ModelConfig, run_kind
 from .errors import VQVAEError
 from .hub import SafetensorsHubMixin
 from .quantize import QuantizerOutput, make_quantizer, nearest_code
@@ -194,7 +194,7 @@ def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
     from .runs import CONFIG, read_json, resolve_checkpoint  # the run-folder layout lives there
 
     folder = resolve_checkpoint(locate(path, "vqvae", fallback=False).path)
-    if "n_blocks" in (read_json(folder / CONFIG) or {}):
+    if run_kind(read_json(folder / CONFIG)) == "prior":
         raise VQVAEError(f"{path} holds a PixelCNN prior, not a VQ-VAE: pass a VQ-VAE run or checkpoint "
                          f"(a prior's own VQ-VAE is in its vqvae/ folder)")
     try:

@@ -23,16 +23,16 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from . import distributed, runs
-from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig, PriorTrainConfig
+from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig, PriorTrainConfig, run_kind
 from .data import ImageData, load_data, shift_images
 from .device import autocast, check_fits, pick_device
 from .errors import VQVAEError
 from .hub import locate
-from .loop import EpochJob, job_config, run_job
+from .loop import EpochLoop, loop_config, run_loop
 from .metrics import bits, unigram_nll
 from .model import VQVAE, encode_images, load_vqvae
 from .pixelcnn import GatedPixelCNN
-from .sampling import sample, sample_labels
+from .sampling import grid_columns, sample_images
 from .train import data_of_vqvae, data_source_of_vqvae
 
 CODES = "codes.safetensors"
@@ -174,7 +174,7 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
     prior run there; returns the final status. The prior's codebook size and classes come
     from the VQ-VAE and its data. Raises VQVAEError for anything the user can fix."""
     out = Path(out)
-    cfg = job_config(out, cfg, resume, epochs, PriorRunConfig.from_dict, "prior")
+    cfg = loop_config(out, cfg, resume, epochs, PriorRunConfig.from_dict, "prior")
     t = cfg.train
     device = pick_device(t.device)
     if resume:
@@ -196,7 +196,7 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
         check_fits(prior_training_bytes(cfg.prior, t.batch_size, grid), device,
                    f"a batch of {t.batch_size} code grids of {grid} x {grid} with {cfg.prior.codebook_size} codes",
                    "lower --batch-size or --prior-channels")
-    return run_job(out, resume, lambda: _PriorJob(out, cfg, vqvae, source, data, device, resume), progress, "prior")
+    return run_loop(out, resume, lambda: _PriorLoop(out, cfg, vqvae, source, data, device, resume), progress, "prior")
 
 
 def prior_training_bytes(p: PriorConfig, batch_size: int, grid: int) -> float:
@@ -210,7 +210,7 @@ def recorded_data(t: PriorTrainConfig, vqvae: VQVAE, download: bool = False) -> 
     return load_data(t.dataset, vqvae.config.in_channels, vqvae.config.image_size, t.data, t.center_crop, download)
 
 
-class _PriorJob(EpochJob):
+class _PriorLoop(EpochLoop):
     """The epochs of one prior run, with its bookkeeping."""
 
     postfix_keys = ("loss",)
@@ -288,7 +288,7 @@ class _PriorJob(EpochJob):
     def save_samples(self) -> None:
         t = self.cfg.train
         images = sample_images(self.trainer.model, self.vqvae, t.samples, seed=t.seed)
-        grid = vutils.make_grid(images.cpu(), nrow=_grid_columns(t.samples, self.cfg.prior.n_classes), padding=1, pad_value=1.0)
+        grid = vutils.make_grid(images.cpu(), nrow=grid_columns(t.samples, self.cfg.prior.n_classes), padding=1, pad_value=1.0)
         runs.atomic_write_png(self.out / "samples" / f"epoch_{self.counters['epoch']:03d}.png", grid)
 
     def final_fields(self) -> dict:
@@ -296,45 +296,11 @@ class _PriorJob(EpochJob):
         return dict(val_nll=final[-1]["val_nll"] if final else None, best_val_nll=self.counters["best_val_nll"])
 
 
-def sample_images(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
-                  label: int | None = None) -> torch.Tensor:
-    """n images [n, C, H, W] in [0, 1] drawn from the prior and decoded (no progress)."""
-    progress = None
-    for progress in stream_samples(prior, vqvae, n, temperature, seed, label):
-        pass
-    return vqvae.decode(progress.codes)
-
-
-def stream_samples(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
-                   label: int | None = None):
-    """The fast sampler on the VQ-VAE's code grid: a generator of Progress as the codes fill
-    in. A class-conditional prior draws class `label`, or every class in turn when it is
-    None. Bad settings raise VQVAEError here, before anything is drawn."""
-    check_same_codebook(prior, vqvae)
-    if n < 1:
-        raise VQVAEError(f"the number of samples must be at least 1, not {n}")
-    if not temperature > 0:
-        raise VQVAEError(f"temperature must be positive (1 samples the prior as trained), not {temperature}")
-    device = prior.embedding.weight.device
-    labels = sample_labels(prior.config.n_classes, n, label, device)
-    side = vqvae.config.grid_size
-    generator = torch.Generator(device).manual_seed(seed)
-    prior.eval()
-    return sample(prior, n, side, side, temperature, generator, labels)
-
-
-def check_same_codebook(prior: GatedPixelCNN, vqvae: VQVAE) -> None:
-    if prior.config.codebook_size != vqvae.config.codebook_size:
-        raise VQVAEError(f"the prior models {prior.config.codebook_size} codes but the VQ-VAE has "
-                         f"{vqvae.config.codebook_size}: pick the VQ-VAE the prior was trained on")
-
-
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
     """A prior from a checkpoint folder in Hub layout, a prior run folder (its best
     checkpoint), a bundled name or a Hub reference."""
     folder = runs.resolve_checkpoint(locate(path, "prior", fallback=False).path)
-    config = runs.read_json(folder / runs.CONFIG) or {}
-    if "arch" in config:
+    if run_kind(runs.read_json(folder / runs.CONFIG)) == "vqvae":
         raise VQVAEError(f"{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)")
     try:
         return GatedPixelCNN.from_pretrained(str(folder), map_location=str(device))
@@ -383,9 +349,3 @@ def _copy_checkpoint(source: Path, dest: Path) -> None:
                 shutil.copyfile(source / name, folder / name)
 
     runs.write_folder_atomically(dest, fill)
-
-
-def _grid_columns(n: int, n_classes: int) -> int:
-    """One column per class for a conditional prior (labels cycle through the classes)."""
-    return n_classes if n_classes and n >= n_classes else max(1, round(math.sqrt(n)))
-

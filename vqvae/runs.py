@@ -36,6 +36,7 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from .config import run_kind
 from .distributed import is_writer
 from .errors import VQVAEError
 
@@ -204,7 +205,7 @@ def read_status(run_dir: Path) -> dict:
 
 
 def _command(run_dir: Path) -> str:
-    return KINDS[run_kind(run_dir) or "vqvae"][1]
+    return KINDS[kind_of_run(run_dir) or "vqvae"][1]
 
 
 def _status_from_checkpoints(run_dir: Path) -> dict:
@@ -285,13 +286,10 @@ def mark_run(run_dir: Path, kind: str) -> None:
                                                    "created": time.time()})
 
 
-def run_kind(run_dir: Path) -> str | None:
-    """"vqvae" or "prior": from the marker, else from the run's config, else None."""
+def kind_of_run(run_dir: Path) -> str | None:
+    """"vqvae" or "prior": from the run's marker, else from its config, else None."""
     found = marker(run_dir)
-    if found:
-        return found["kind"]
-    config = read_json(Path(run_dir) / CONFIG) or {}
-    return "prior" if "prior" in config else "vqvae" if "model" in config else None
+    return found["kind"] if found else run_kind(read_json(Path(run_dir) / CONFIG))
 
 
 def check_new_run_folder(out: Path, kind: str) -> None:

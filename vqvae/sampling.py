@@ -8,14 +8,21 @@ Two samplers draw the same codes for the same seed:
   horizontal stack is run only on the current row, up to the current column.
 Both draw one uniform number per image and position from the same generator and invert
 the same CDF, so their codes agree wherever their logits agree.
+
+`stream_samples` is the front end every caller uses (the CLI, the Sample page, each epoch's
+sample grid): the fast sampler on a VQ-VAE's code grid, its settings checked first.
 """
 
+from __future__ import annotations
+
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .errors import VQVAEError
+from .model import VQVAE
 from .pixelcnn import GatedPixelCNN, gate, shift_right
 
 
@@ -104,3 +111,44 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, temperature: float = 1.
             codes[:, i, j] = _draw(logits, temperature, generator)
             x[:, :, i, j] = model.embedding(codes[:, i, j])
             yield Progress(i * w + j + 1, h * w, codes)
+
+
+def sample_images(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
+                  label: int | None = None) -> torch.Tensor:
+    """n images [n, C, H, W] in [0, 1] drawn from the prior and decoded (no progress)."""
+    progress = None
+    for progress in stream_samples(prior, vqvae, n, temperature, seed, label):
+        pass
+    return vqvae.decode(progress.codes)
+
+
+def stream_samples(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
+                   label: int | None = None):
+    """The fast sampler on the VQ-VAE's code grid: a generator of Progress as the codes fill
+    in. A class-conditional prior draws class `label`, or every class in turn when it is
+    None. Bad settings raise VQVAEError here, before anything is drawn."""
+    check_same_codebook(prior, vqvae)
+    if n < 1:
+        raise VQVAEError(f"the number of samples must be at least 1, not {n}")
+    if not temperature > 0:
+        raise VQVAEError(f"temperature must be positive (1 samples the prior as trained), not {temperature}")
+    device = prior.embedding.weight.device
+    labels = sample_labels(prior.config.n_classes, n, label, device)
+    side = vqvae.config.grid_size
+    generator = torch.Generator(device).manual_seed(seed)
+    prior.eval()
+    return sample(prior, n, side, side, temperature, generator, labels)
+
+
+def check_same_codebook(prior: GatedPixelCNN, vqvae: VQVAE) -> None:
+    if prior.config.codebook_size != vqvae.config.codebook_size:
+        raise VQVAEError(f"the prior models {prior.config.codebook_size} codes but the VQ-VAE has "
+                         f"{vqvae.config.codebook_size}: pick the VQ-VAE the prior was trained on")
+
+
+def grid_columns(n: int, n_classes: int = 0, label: int | None = None) -> int:
+    """Images per row of a grid of n samples: one column per class when a class-conditional
+    prior draws the classes in turn (so each column holds one class), else about sqrt(n)."""
+    if n_classes and label is None and n >= n_classes:
+        return n_classes
+    return max(1, round(math.sqrt(n)))

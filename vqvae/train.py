@@ -13,17 +13,19 @@ import torch.nn.functional as F
 import torchvision.utils as vutils
 
 from . import distributed, runs
-from .config import RunConfig
+from .config import RunConfig, run_kind
 from .data import ImageData, load_data, to_float
 from .device import autocast, check_fits, pick_device
 from .errors import VQVAEError
-from .loop import EpochJob, job_config, run_job
-from .metrics import code_usage, perplexity, psnr
+from .loop import EpochLoop, loop_config, run_loop
+from .evaluate import evaluate
+from .metrics import psnr
 from .model import VQVAE, load_vqvae
 
 
 class Trainer:
-    """One optimiser step at a time, and held-out evaluation; no files, no loops over epochs."""
+    """One optimiser step at a time; no files, no loops over epochs (held-out numbers:
+    vqvae.evaluate.evaluate)."""
 
     def __init__(self, model: VQVAE, lr: float, device: torch.device, recon_loss: str = "mse",
                  data_variance: float = 1.0, amp: bool = True):
@@ -59,24 +61,6 @@ class Trainer:
         stats["codes_used"], stats["dead_codes"] = int(stats["codes_used"]), int(stats["dead_codes"])
         return stats
 
-    @torch.no_grad()
-    def evaluate(self, images: torch.Tensor, batch_size: int = 500) -> dict[str, float]:
-        """Held-out metrics over uint8 images [N, C, H, W]: MSE (mean over pixels), PSNR of
-        that MSE, perplexity and codes used over every code position."""
-        self.model.eval()
-        squared_error, pixels = 0.0, 0
-        usage = torch.zeros(self.model.config.codebook_size, dtype=torch.long, device=self.device)
-        for chunk in images.split(batch_size):
-            x = to_float(chunk, self.device)
-            with autocast(self.device, self.amp):
-                out = self.model(x)
-            squared_error += (out.reconstruction.float().clamp(0, 1) - x).pow(2).sum().item()
-            pixels += x.numel()
-            usage += code_usage(out.indices, self.model.config.codebook_size)
-        mse = squared_error / max(pixels, 1)
-        return {"val_mse": mse, "val_psnr": psnr(mse), "perplexity": perplexity(usage).item(),
-                "codes_used": int((usage > 0).sum())}
-
 
 def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
           epochs: int | None = None) -> dict:
@@ -89,13 +73,13 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
     """
     out = Path(out)
     wanted = epochs if epochs is not None else (cfg.train.epochs if cfg and resume else None)
-    cfg = job_config(out, cfg, resume, wanted, RunConfig.from_dict, "vqvae")
+    cfg = loop_config(out, cfg, resume, wanted, RunConfig.from_dict, "vqvae")
     m, t = cfg.model, cfg.train
     device = pick_device(t.device)
     check_fits(training_bytes(cfg), device, f"a batch of {t.batch_size} images of {m.image_size} x {m.image_size}",
                "lower --batch-size or --image-size")
     data = load_data(t.dataset, m.in_channels, m.image_size, t.data, t.center_crop, t.download)
-    return run_job(out, resume, lambda: _Job(out, cfg, data, device, resume), progress, "vqvae")
+    return run_loop(out, resume, lambda: _VQVAELoop(out, cfg, data, device, resume), progress, "vqvae")
 
 
 def training_bytes(cfg: RunConfig) -> float:
@@ -107,7 +91,7 @@ def training_bytes(cfg: RunConfig) -> float:
     return 6 * 4 * cfg.train.batch_size * m.hidden * side * side
 
 
-class _Job(EpochJob):
+class _VQVAELoop(EpochLoop):
     """The epochs of one VQ-VAE run, with its bookkeeping."""
 
     postfix_keys = ("loss", "perplexity")
@@ -157,7 +141,7 @@ class _Job(EpochJob):
 
     def evaluate_and_save(self, images_per_s: float) -> None:
         c = self.c
-        ev = self.trainer.evaluate(self.data.val)
+        ev = evaluate(self.trainer.model, self.data.val, amp=self.trainer.amp)
         self.last_eval = ev
         dead = int(self.trainer.model.quantizer.steps_unused.ge(self.cfg.model.dead_code_window).sum())
         runs.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
@@ -194,7 +178,7 @@ def data_source_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = N
                          download: bool = False) -> tuple[str, str | None, int | None, bool]:
     """(data set, root, center crop, download) of data_of_vqvae, without loading anything."""
     saved = runs.read_json(Path(path) / runs.CONFIG)
-    run = RunConfig.from_dict(saved) if saved and "model" in saved else None
+    run = RunConfig.from_dict(saved) if run_kind(saved) == "vqvae" else None
     if not dataset and not run and model.config.in_channels != 1:
         raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
     if dataset:

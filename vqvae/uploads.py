@@ -1,4 +1,4 @@
-"""Turning an uploaded image file into a model input, and the numbers of its reconstruction.
+"""Turning an uploaded image file into a model input.
 
 `read_image` decodes what a person uploads (a PNG, JPEG, WebP, BMP, GIF or TIFF in any of
 Pillow's modes) into the uint8 tensor [1, C, S, S] a model takes, and says in plain words
@@ -6,9 +6,7 @@ every change it made on the way. It refuses, with a VQVAEError that says what to
 it cannot honestly use: not an image, a truncated or corrupt file, a picture too large to
 decode safely (judged from the header, before any pixel is decoded) or too small to show
 anything. No Pillow exception escapes.
-
-`reconstruct` runs the model on such a tensor and returns the codes, the reconstruction
-and what they cost in bits.
+(`vqvae.evaluate.reconstruct` then runs a model on it.)
 """
 
 from __future__ import annotations
@@ -24,9 +22,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
-from .data import to_float
 from .errors import VQVAEError
-from .metrics import psnr
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow's names; nothing else is even identified
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")  # file extensions, for the uploader
@@ -50,34 +46,6 @@ class Upload:
     format: str  # Pillow's format name: "PNG", "JPEG", ...
     inverted: bool = False
     notes: list[str] = field(default_factory=list)  # one line per conversion made, in order
-
-
-@dataclass
-class Reconstruction:
-    """The codes of a batch, the reconstruction painted from them, and their cost in bits."""
-    codes: torch.Tensor  # int64 [N, h, w], on the CPU
-    reconstruction: torch.Tensor  # float [N, C, H, W] in [0, 1], on the CPU
-    mse: float  # mean squared error with pixels in [0, 1]
-    psnr: float  # dB
-    code_bits: float  # per image: h * w * log2(K)
-    pixel_bits: int  # per image: C * H * W * 8, the 8-bit input
-
-    @property
-    def ratio(self) -> float:
-        """How many times fewer bits the codes take than the 8-bit pixels."""
-        return self.pixel_bits / self.code_bits
-
-
-@torch.no_grad()
-def reconstruct(model, images: torch.Tensor) -> Reconstruction:
-    """uint8 images [N, C, H, W] (the model's channels and size) -> their Reconstruction."""
-    x = to_float(images, model.codebook.device)
-    codes = model.encode(x)
-    recon = model.decode(codes).float()
-    mse = float((recon - x).pow(2).mean())
-    h, w = codes.shape[-2:]
-    return Reconstruction(codes.cpu(), recon.cpu(), mse, psnr(mse),
-                          code_bits=h * w * math.log2(model.config.codebook_size), pixel_bits=x[0].numel() * 8)
 
 
 def read_image(data: bytes, channels: int, size: int, invert: bool | None = None) -> Upload:

@@ -1,0 +1,64 @@
+"""Measuring a VQ-VAE on images: the held-out metrics (`evaluate`), and one batch's codes,
+reconstruction and cost in bits (`reconstruct`). Used by the trainer, the CLI, the pages
+and the bench alike, so every number the product shows is computed one way."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .data import to_float
+from .device import autocast
+from .metrics import code_usage, perplexity, psnr
+from .model import VQVAE
+
+
+@torch.no_grad()
+def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = 500, amp: bool = True) -> dict[str, float]:
+    """Held-out metrics over uint8 images [N, C, H, W], on the model's device in batches:
+    MSE (mean over pixels), PSNR of that MSE, perplexity and codes used over every code
+    position."""
+    model.eval()
+    device = model.codebook.device
+    squared_error, pixels = 0.0, 0
+    usage = torch.zeros(model.config.codebook_size, dtype=torch.long, device=device)
+    for chunk in images.split(batch_size):
+        x = to_float(chunk, device)
+        with autocast(device, amp):
+            out = model(x)
+        squared_error += (out.reconstruction.float().clamp(0, 1) - x).pow(2).sum().item()
+        pixels += x.numel()
+        usage += code_usage(out.indices, model.config.codebook_size)
+    mse = squared_error / max(pixels, 1)
+    return {"val_mse": mse, "val_psnr": psnr(mse), "perplexity": perplexity(usage).item(),
+            "codes_used": int((usage > 0).sum())}
+
+
+@dataclass
+class Reconstruction:
+    """The codes of a batch, the reconstruction painted from them, and their cost in bits."""
+    codes: torch.Tensor  # int64 [N, h, w], on the CPU
+    reconstruction: torch.Tensor  # float [N, C, H, W] in [0, 1], on the CPU
+    mse: float  # mean squared error with pixels in [0, 1]
+    psnr: float  # dB
+    code_bits: float  # per image: h * w * log2(K)
+    pixel_bits: int  # per image: C * H * W * 8, the 8-bit input
+
+    @property
+    def ratio(self) -> float:
+        """How many times fewer bits the codes take than the 8-bit pixels."""
+        return self.pixel_bits / self.code_bits
+
+
+@torch.no_grad()
+def reconstruct(model: VQVAE, images: torch.Tensor) -> Reconstruction:
+    """uint8 images [N, C, H, W] (the model's channels and size) -> their Reconstruction."""
+    x = to_float(images, model.codebook.device)
+    codes = model.encode(x)
+    recon = model.decode(codes).float()
+    mse = float((recon - x).pow(2).mean())
+    h, w = codes.shape[-2:]
+    return Reconstruction(codes.cpu(), recon.cpu(), mse, psnr(mse),
+                          code_bits=h * w * math.log2(model.config.codebook_size), pixel_bits=x[0].numel() * 8)
