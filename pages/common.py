@@ -17,6 +17,7 @@ from vqvae import hub
 from vqvae.codebook_view import enlarge
 from vqvae.data import bundled_mnist, fit_images, load_data
 from vqvae.device import pick_device
+from vqvae.config import setting_info
 from vqvae.errors import VQVAEError
 from vqvae.evaluate import evaluate
 from vqvae.jobs import RunManager, default_root
@@ -35,7 +36,6 @@ if PagesManager.uses_pages_directory:
 ACTIVE = "active_vqvae"  # the active VQ-VAE's reference, shared by every page
 ACTIVE_WIDGET = "active_vqvae_widget"
 SHOWN_PIXELS = 280  # single pictures are enlarged by whole pixels to about this, so they stay crisp
-CODEBOOK_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]  # the codebook-size sliders' stops
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -165,6 +165,27 @@ def sidebar(needs_model: bool = True) -> Active | None:
     st.sidebar.caption(f"{c.quantizer} codebook, K = {c.codebook_size}, codes {c.grid_size} x {c.grid_size}, "
                        f"from {found.source}")
     return Active(model, ref, found)
+
+
+def setting_widget(where, section, name: str, value, key: str):
+    """The widget of a config setting, made from its declaration (vqvae.config.setting): a
+    toggle for a switch, a radio for choices, a select-slider for stops, else a slider or a
+    number box within its range; title and help from there too. Returns its value."""
+    info = setting_info(section, name)
+    title, tip = info.get("title") or info["label"], info.get("help") or None
+    if info["type"] is bool:
+        return where.toggle(title, value, key=key, help=tip)
+    if info.get("choices"):
+        options = list(info["choices"])
+        return where.radio(title, options, index=options.index(value), horizontal=True, key=key, help=tip)
+    if info.get("stops"):
+        stops = list(info["stops"])
+        nearest = min(stops, key=lambda stop: abs(stop - value))
+        return where.select_slider(title, stops, nearest, key=key, help=tip, format_func=lambda v: f"{v:g}")
+    low, high, step = info.get("ui") or (info.get("low"), info.get("high"), None)
+    if info["type"] is float:
+        return where.slider(title, float(low), float(high), float(value), float(step), key=key, help=tip)
+    return where.number_input(title, int(low), int(high), int(value), key=key, help=tip)
 
 
 def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):

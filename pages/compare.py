@@ -9,14 +9,15 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages.common import (CODEBOOK_SIZES, cached_vqvae, device, held_out_images, held_out_metrics, held_out_usage, picture,
-                          run_manager, sidebar, vqvae_choices)
+from pages.common import (cached_vqvae, device, held_out_images, held_out_metrics, held_out_usage, picture, run_manager,
+                          setting_widget, sidebar, vqvae_choices)
 from pages.live import watch
 from vqvae import runs
+from vqvae.config import ModelConfig, TrainConfig
 from vqvae.data import fit_images, to_float
 from vqvae.errors import VQVAEError
 from vqvae.evaluate import reconstruct
-from vqvae.jobs import cli_flags
+from vqvae.presets import preset
 from vqvae.plots import usage_bars
 
 SIDES = {"A": "mnist-plain", "B": "mnist-ema"}  # widget key suffix -> default model
@@ -33,16 +34,18 @@ st.markdown(
 
 with st.form("pair"):
     st.markdown("**Train a matched pair**: same data, architecture, K, seed and epochs; only the quantizer differs.")
+    pair = preset("mnist")
     a, b, c = st.columns(3)
-    size = a.select_slider("Codebook size K", CODEBOOK_SIZES, 128)
-    epochs = b.number_input("Epochs", 1, 200, 5)
-    seed = c.number_input("Seed", 0, 2**31 - 1, 0)
+    size = setting_widget(a, ModelConfig, "codebook_size", pair.model.codebook_size, key="pair-K")
+    epochs = setting_widget(b, TrainConfig, "epochs", 5, key="pair-epochs")
+    seed = setting_widget(c, TrainConfig, "seed", pair.train.seed, key="pair-seed")
     launch = st.form_submit_button("Train the pair", type="primary")
 if launch:
+    pair.model.codebook_size, pair.train.epochs, pair.train.seed = size, epochs, seed
     try:
         for side, quantizer in zip(SIDES, ("plain", "ema")):
-            run = manager.start("train", ["--preset", "mnist", *cli_flags(quantizer=quantizer, codebook_size=size, epochs=epochs,
-                                                                          seed=seed)], name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
+            pair.model.quantizer = quantizer
+            run = manager.start(pair, name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
             st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
     except VQVAEError as exc:
         st.error(str(exc))

@@ -9,6 +9,7 @@ from pages.common import SHOWN_PIXELS, cached_prior, device, picture, png_bytes,
 from vqvae import hub
 from vqvae.errors import VQVAEError
 from vqvae.jobs import vqvae_of_prior_run
+from vqvae.prior_training import new_prior_config
 from vqvae.sampling import grid_columns, stream_samples
 
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
@@ -34,7 +35,7 @@ if active and not matching and not training:
             "its own VQ-VAE.")
     if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
         try:
-            run = manager.start("train-prior", ["--vqvae", str(active.found.path)], name=f"{active.found.path.name}-prior")
+            run = manager.start(new_prior_config(active.found.path), name=f"{active.found.path.name}-prior")
             st.success(f"Started {run.name}: its progress is on the Train page; it appears here when it is done.")
         except VQVAEError as exc:
             st.error(str(exc))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import ACTIVE, CODEBOOK_SIZES, data_problem, run_manager, sidebar
+from pages.common import ACTIVE, data_problem, run_manager, setting_widget, sidebar
 from pages.live import POLL_S, watch
-from vqvae.config import preset
 from vqvae.errors import VQVAEError
-from vqvae.jobs import cli_flags, describe
+from vqvae.jobs import describe
+from vqvae.presets import preset
 
 # data set shown -> (preset, what it needs)
 DATASETS = {
@@ -43,21 +43,31 @@ problem = data_problem(base.train.dataset, folder or None)
 if problem:
     st.warning(f"{problem} ({needs})")
 
-m, t = base.model, base.train
 form = "train-" + name  # widget keys: each data set's settings start from its own preset's values
 
 
-def value(field: str):
-    return st.session_state[f"{form}-{field}"]
+# (section, setting) of each widget, in three columns; everything else comes from the preset
+FORM = [[("model", "arch"), ("model", "quantizer"), ("model", "restart_dead_codes")],
+        [("model", "codebook_size"), ("model", "code_dim"), ("model", "beta")],
+        [("train", "epochs"), ("train", "lr"), ("train", "seed")]]
+
+
+def chosen_config():
+    """The preset with the form's values: the run the Start button launches."""
+    cfg = preset(name)
+    for column in FORM:
+        for section, setting in column:
+            setattr(getattr(cfg, section), setting, st.session_state[f"{form}-{setting}"])
+    cfg.train.data = folder or cfg.train.data
+    return cfg
 
 
 def start_run() -> None:
     """Form callback (runs before the page is drawn again, so the charts and the retrain
     button already know the new run)."""
-    fields = ("arch", "quantizer", "restart_dead_codes", "codebook_size", "code_dim", "beta", "epochs", "lr", "seed")
-    args = ["--preset", name, *cli_flags(**{f: value(f) for f in fields}, data=folder or None)]
+    cfg = chosen_config()
     try:
-        run = manager.start("train", args, name=f"{name}-{value('arch')}-{value('quantizer')}-K{value('codebook_size')}")
+        run = manager.start(cfg, name=f"{name}-{cfg.model.arch}-{cfg.model.quantizer}-K{cfg.model.codebook_size}")
     except VQVAEError as exc:
         st.session_state["train-error"] = str(exc)
         return
@@ -66,7 +76,7 @@ def start_run() -> None:
 
 def retrain() -> None:
     """The last run's settings exactly, with the slider's codebook size."""
-    last, size = Path(st.session_state[WATCHED][-1]), value("codebook_size")
+    last, size = Path(st.session_state[WATCHED][-1]), st.session_state[f"{form}-codebook_size"]
     stem = re.sub(r"-K\d+$", "", manager.info(last).label)
     try:
         run = manager.start_like(last, name=f"{stem}-K{size}", codebook_size=size)
@@ -77,25 +87,16 @@ def retrain() -> None:
 
 
 with st.container(border=True):  # not a form: every choice is kept at once, across pages too
-    a, b, c = st.columns(3)
-    a.radio("Architecture", ["conv", "patch"], index=["conv", "patch"].index(m.arch), horizontal=True, key=f"{form}-arch",
-            help="conv: strided convolutions; patch: one linear map per patch of pixels")
-    a.radio("Quantizer", ["ema", "plain"], index=["ema", "plain"].index(m.quantizer), horizontal=True, key=f"{form}-quantizer",
-            help="plain: the codebook learns by a loss; EMA: codes move to the running mean of their vectors")
-    a.toggle("Restart dead codes", m.restart_dead_codes, key=f"{form}-restart_dead_codes",
-             help="re-seed codes unused for a while from recent encoder outputs")
-    b.select_slider("Codebook size K", CODEBOOK_SIZES, m.codebook_size if m.codebook_size in CODEBOOK_SIZES else 128,
-                    key=f"{form}-codebook_size")
-    b.select_slider("Code dimension D", [2, 4, 8, 16, 32, 64, 128], m.code_dim, key=f"{form}-code_dim")
-    b.slider("Commitment weight beta", 0.0, 2.0, float(m.beta), 0.05, key=f"{form}-beta")
-    c.number_input("Epochs", 1, 500, 5 if name in ("mnist", "fashion") else t.epochs, key=f"{form}-epochs",
-                   help=f"the preset trains {t.epochs}; on MNIST an epoch takes a few seconds")
-    c.select_slider("Learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3], t.lr, format_func=lambda v: f"{v:g}",
-                    key=f"{form}-lr")
-    c.number_input("Seed", 0, 2**31 - 1, t.seed, key=f"{form}-seed")
+    # Epochs start low on the small data sets: an epoch there takes seconds, and the preset trains 20.
+    start_values = {"epochs": 5 if name in ("mnist", "fashion") else base.train.epochs}
+    for where, column in zip(st.columns(3), FORM):
+        for section, setting in column:
+            settings = getattr(base, section)
+            value = start_values.get(setting, getattr(settings, setting))
+            setting_widget(where, type(settings), setting, value, key=f"{form}-{setting}")
     st.button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
     st.button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
-                          help="the last run's settings exactly, only the codebook size changed; its curves overlay")
+              help="the last run's settings exactly, only the codebook size changed; its curves overlay")
 if "train-error" in st.session_state:
     st.error(st.session_state.pop("train-error"))
 

@@ -54,7 +54,8 @@ from torchvision import transforms
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vqvae.config import ModelConfig, preset, prior_preset  # noqa: E402
+from vqvae.config import ModelConfig  # noqa: E402
+from vqvae.presets import preset, prior_preset  # noqa: E402
 from vqvae.data import bundled_mnist, to_float  # noqa: E402
 from vqvae.metrics import psnr  # noqa: E402
 from vqvae.model import VQVAE, conv_decoder, conv_encoder  # noqa: E402
@@ -363,7 +364,9 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
     from vqvae.jobs import RunManager
 
     manager = RunManager(tempfile.mkdtemp(prefix="bench-retrain-"))
-    first = manager.start("train", ["--preset", "mnist", "--epochs", "5", "--device", "cpu"], name="mnist-K128")
+    cfg = preset("mnist")
+    cfg.train.epochs, cfg.train.device = 5, "cpu"
+    first = manager.start(cfg, name="mnist-K128")
     if manager.wait(first, timeout=900).state != "done":
         raise RuntimeError(f"the first run failed: {manager.info(first).message}")
     started = time.perf_counter()

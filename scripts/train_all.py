@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vqvae import runs  # noqa: E402
-from vqvae.config import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
+from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
 from vqvae.data import default_data_root, load_data  # noqa: E402
 from vqvae.errors import VQVAEError  # noqa: E402
 from vqvae.hub import export_folder  # noqa: E402

@@ -61,6 +61,19 @@ def tiny_model_config(**overrides) -> ModelConfig:
     return ModelConfig(**settings)
 
 
+def tiny_run_config(**changes) -> RunConfig:
+    """The mnist preset at the smallest size (width 16, K 16, D 4) on the CPU, a step line
+    every 5 steps, with `changes` (ModelConfig or TrainConfig field names)."""
+    from vqvae.presets import preset
+
+    cfg = preset("mnist")
+    cfg.model.hidden, cfg.model.codebook_size, cfg.model.code_dim = 16, 16, 4
+    cfg.train.device, cfg.train.log_every = "cpu", 5
+    for name, value in changes.items():
+        setattr(cfg.model if hasattr(cfg.model, name) else cfg.train, name, value)
+    return cfg
+
+
 @pytest.fixture
 def tiny_config():
     """A factory: tiny_config(quantizer="plain", arch="patch", ...) -> ModelConfig."""

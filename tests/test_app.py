@@ -8,7 +8,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, wait_for
+from conftest import REPO, tiny_run_config, wait_for
 from vqvae.jobs import RunManager
 
 
@@ -151,8 +151,8 @@ def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
 
 def test_the_sample_page_trains_a_prior_for_the_active_model_in_the_background(app, tmp_path, tiny_image_folder):
     manager = RunManager(tmp_path / "runs")
-    vqvae = manager.start("train", ["--dataset", "folder", "--data", tiny_image_folder, "--epochs", 1, "--batch-size", 8,
-                                    "--hidden", 16, "--codebook-size", 16, "--code-dim", 4, "--device", "cpu"], name="tiny")
+    vqvae = manager.start(tiny_run_config(dataset="folder", data=str(tiny_image_folder), epochs=1, batch_size=8),
+                          name="tiny")
     assert manager.wait(vqvae).state == "done"
     app.run()
     app.switch_page("pages/sample.py").run()
@@ -187,7 +187,7 @@ def test_choices_survive_a_visit_to_another_page(app):
 
 def test_a_failed_run_shows_its_one_line_error(app, tmp_path):
     manager = RunManager(tmp_path / "runs")
-    run = manager.start("train", ["--dataset", "folder", "--data", tmp_path / "no-such-folder"], name="broken")
+    run = manager.start(tiny_run_config(dataset="folder", data=str(tmp_path / "no-such-folder")), name="broken")
     assert manager.wait(run, timeout=120).state == "failed"
     app.run()
     app.switch_page("pages/train.py").run()

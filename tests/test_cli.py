@@ -144,3 +144,29 @@ def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_i
     assert not extra_epochs, f"--resume without --epochs trained past the run's 1 epoch (status: {status})"
     assert proc.returncode == 0, stderr
     assert status["state"] == "done" and status["epoch"] == 1 and status["step"] == 3
+
+
+def test_every_flag_sets_its_setting():
+    """The flags are made from the config's fields: each one given lands in its field."""
+    from dataclasses import fields
+
+    from vqvae.__main__ import build_parser, run_config_from_args
+    from vqvae.config import ModelConfig, TrainConfig, flag_name, value_type
+
+    argv, expected = ["train", "--out", "x"], {}
+    for section in (ModelConfig, TrainConfig):
+        for f in fields(section):
+            flag, kind, choices = flag_name(f), value_type(f), f.metadata.get("choices")
+            if flag is None:
+                continue
+            default = f.default
+            if kind is bool:
+                value = not default
+                argv.append(f"--{flag}" if value else f"--no-{flag}")
+            else:
+                value = choices[-1] if choices else {int: 3, float: 0.5, str: "somewhere"}[kind]
+                argv += [f"--{flag}", str(value)]
+            expected[(section.__name__, f.name)] = value
+    cfg = run_config_from_args(build_parser().parse_args(argv))
+    for (section, name), value in expected.items():
+        assert getattr(cfg.model if section == "ModelConfig" else cfg.train, name) == value, name

@@ -8,21 +8,20 @@ import signal
 
 import pytest
 
-from conftest import wait_for
+from conftest import tiny_run_config, wait_for
 from vqvae import runs
 from vqvae.errors import VQVAEError
-from vqvae.jobs import RunManager, cli_flags, describe
+from vqvae.jobs import RunManager, describe
 from vqvae.model import load_vqvae
 
-TINY = ["--hidden", 16, "--codebook-size", 16, "--code-dim", 4, "--device", "cpu", "--log-every", 5]
 
 
 
 
 def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
     manager = RunManager(tmp_path)
-    run = manager.start("train", ["--dataset", "folder", "--data", tiny_image_folder, "--epochs", 1,
-                                  "--batch-size", 8, *TINY], name="tiny run")
+    run = manager.start(tiny_run_config(dataset="folder", data=str(tiny_image_folder), epochs=1, batch_size=8),
+                        name="tiny run")
     assert manager.wait(run).state == "done"
     again = RunManager(tmp_path).list()  # e.g. after the app restarted
     assert [i.path for i in again] == [run]
@@ -34,7 +33,7 @@ def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
 
 def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     manager = RunManager(tmp_path)
-    run = manager.start("train", ["--epochs", 50, "--batch-size", 32, *TINY], name="long")
+    run = manager.start(tiny_run_config(epochs=50, batch_size=32), name="long")
     assert wait_for(lambda: runs.read_status(run).get("step", 0) > 0)
     manager.cancel(run)
     info = manager.wait(run)
@@ -44,14 +43,14 @@ def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
 
 def test_a_failing_run_is_reported_with_its_message(tmp_path):
     manager = RunManager(tmp_path)
-    run = manager.start("train", ["--codebook-size", 1, "--device", "cpu"], name="bad")
+    run = manager.start(tiny_run_config(codebook_size=1), name="bad")
     info = manager.wait(run)
     assert info.state == "failed" and "codebook size 1 is too small" in info.message
 
 
 def test_a_killed_run_is_failed_not_running_forever(tmp_path):
     manager = RunManager(tmp_path)
-    run = manager.start("train", ["--epochs", 50, *TINY], name="killed")
+    run = manager.start(tiny_run_config(epochs=50), name="killed")
     assert wait_for(lambda: runs.read_status(run).get("step", 0) > 0)
     os.kill(runs.read_json(run / "job.json")["pid"], signal.SIGKILL)
     info = manager.wait(run)
@@ -61,9 +60,9 @@ def test_a_killed_run_is_failed_not_running_forever(tmp_path):
 
 def test_the_second_run_on_a_queued_device_waits_its_turn(tmp_path):
     manager = RunManager(tmp_path, queue_devices=("cpu",))  # on a GPU machine: ("cuda",), the default
-    first = manager.start("train", ["--epochs", 50, *TINY], name="first")
+    first = manager.start(tiny_run_config(epochs=50), name="first")
     assert wait_for(lambda: runs.read_status(first).get("state") == "running")
-    second = manager.start("train", ["--epochs", 1, "--batch-size", 256, *TINY], name="second")
+    second = manager.start(tiny_run_config(epochs=1, batch_size=256), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued")
     assert not (second / runs.CONFIG).exists()  # it has not started training
     manager.cancel(first)
@@ -73,9 +72,9 @@ def test_the_second_run_on_a_queued_device_waits_its_turn(tmp_path):
 
 def test_a_queued_run_can_be_cancelled(tmp_path):
     manager = RunManager(tmp_path, queue_devices=("cpu",))
-    first = manager.start("train", ["--epochs", 50, *TINY], name="first")
+    first = manager.start(tiny_run_config(epochs=50), name="first")
     assert wait_for(lambda: runs.read_status(first).get("state") == "running")
-    second = manager.start("train", ["--epochs", 1, *TINY], name="second")
+    second = manager.start(tiny_run_config(epochs=1), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued")
     manager.cancel(second)
     assert manager.wait(second).state == "cancelled"
@@ -91,18 +90,22 @@ def test_run_folders_are_never_shared(tmp_path):
 
 def test_only_training_commands_start(tmp_path):
     with pytest.raises(ValueError):
-        RunManager(tmp_path).start("push", [], name="x")
+        RunManager(tmp_path).start({"command": "push"}, name="x")
 
 
-def test_cli_flags_spell_settings_as_the_cli_does():
-    assert cli_flags(codebook_size=64, restart_dead_codes=False, amp=True, data=None, lr=0.001) == [
-        "--codebook-size", "64", "--no-restart-dead-codes", "--amp", "--lr", "0.001"]
+def test_a_run_starts_from_the_settings_it_was_given(tmp_path):
+    manager = RunManager(tmp_path)
+    cfg = tiny_run_config(epochs=0, restart_dead_codes=True, lr=0.002)
+    run = manager.start(cfg, name="given")
+    assert manager.wait(run).state == "done"
+    assert runs.read_json(run / runs.CONFIG) == cfg.to_dict()
+    assert runs.read_json(run / runs.REQUEST) == cfg.to_dict()  # what was asked, known before the process started
 
 
 def test_start_like_changes_only_what_is_asked(tmp_path, tiny_image_folder):
     manager = RunManager(tmp_path)
-    first = manager.start("train", ["--dataset", "folder", "--data", tiny_image_folder, "--epochs", 1,
-                                    "--batch-size", 8, *TINY], name="base")
+    first = manager.start(tiny_run_config(dataset="folder", data=str(tiny_image_folder), epochs=1, batch_size=8),
+                          name="base")
     second = manager.start_like(first, name="base-K8", codebook_size=8)  # at once: no config written yet
     for run in (first, second):
         assert manager.wait(run).state == "done"

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config
+from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config, tiny_run_config
 from vqvae import runs
 from vqvae.__main__ import main
 from vqvae.config import MAX_CODEBOOK_SIZE
@@ -317,4 +317,4 @@ def test_the_dashboard_runs_folder_that_cannot_be_created_is_one_line(tmp_path):
 
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(VQVAEError, match="cannot create a run folder"):
-        RunManager(tmp_path / "a-file" / "runs").start("train", ["--epochs", 1], name="x")
+        RunManager(tmp_path / "a-file" / "runs").start(tiny_run_config(), name="x")

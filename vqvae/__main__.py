@@ -9,36 +9,36 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .errors import VQVAEError
 
 MAX_GRID_IMAGES = 1024  # `sample --n`: one grid PNG, drawn as one batch
 
-# CLI flag -> (section, field) of RunConfig; None means "keep the preset's value".
-MODEL_FLAGS = {
-    "arch": "arch", "channels": "in_channels", "image_size": "image_size", "hidden": "hidden",
-    "codebook_size": "codebook_size", "code_dim": "code_dim", "stages": "stages", "patch": "patch",
-    "quantizer": "quantizer", "beta": "beta", "ema_decay": "ema_decay", "codebook_init": "codebook_init",
-    "straight_through": "straight_through", "restart_dead_codes": "restart_dead_codes",
-    "dead_code_window": "dead_code_window",
-}
-TRAIN_FLAGS = {
-    "dataset": "dataset", "data": "data", "center_crop": "center_crop", "download": "download", "epochs": "epochs",
-    "batch_size": "batch_size", "lr": "lr", "recon_loss": "recon_loss", "divide_by_variance": "divide_by_variance",
-    "seed": "seed", "device": "device", "amp": "amp", "log_every": "log_every",
-}
-PRIOR_FLAGS = {"prior_channels": "channels", "head": "head", "blocks": "n_blocks", "first_kernel": "first_kernel",
-               "kernel": "kernel"}
-PRIOR_TRAIN_FLAGS = {
-    "vqvae": "vqvae", "dataset": "dataset", "data": "data", "conditional": "conditional", "shift": "shift",
-    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "cosine": "cosine", "seed": "seed", "device": "device", "amp": "amp",
-    "log_every": "log_every", "samples": "samples",
-}
+def add_setting_flags(parser: argparse.ArgumentParser, title: str, section: type) -> None:
+    """One flag per setting of a config section that has one (config.setting), with its help,
+    type and choices; every default is None, meaning "keep the preset's or the file's value"."""
+    from .config import flag_name, value_type
+
+    group = parser.add_argument_group(title)
+    for f in fields(section):
+        flag = flag_name(f)
+        if flag is None:
+            continue
+        meta, kind = f.metadata, value_type(f)
+        names = [f"--{flag}", *([meta["short"]] if meta.get("short") else [])]
+        options = dict(dest=flag.replace("-", "_"), default=None, help=meta.get("help") or None)
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=kind, choices=meta.get("choices"))
+        group.add_argument(*names, **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import ARCHITECTURES, CODEBOOK_INITS, PRESETS, PRIOR_PRESETS, QUANTIZERS, RECON_LOSSES, STRAIGHT_THROUGH
+    from .config import ModelConfig, PriorConfig, PriorTrainConfig, TrainConfig
+    from .presets import PRESETS, PRIOR_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m vqvae", description="VQ-VAE Lab: train and evaluate VQ-VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,37 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", type=Path, help="a run config JSON file (as written to RUN/config.json); flags override it")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    m = tr.add_argument_group("model")
-    m.add_argument("--arch", choices=ARCHITECTURES)
-    m.add_argument("--channels", type=int, help="image channels: 1 or 3")
-    m.add_argument("--image-size", type=int)
-    m.add_argument("--hidden", type=int)
-    m.add_argument("--codebook-size", "-K", type=int)
-    m.add_argument("--code-dim", "-D", type=int)
-    m.add_argument("--stages", type=int, help="conv: stride-2 stages")
-    m.add_argument("--patch", type=int, help="patch: pixels per code side")
-    m.add_argument("--quantizer", choices=QUANTIZERS)
-    m.add_argument("--beta", type=float, help="commitment weight (default 0.25)")
-    m.add_argument("--ema-decay", type=float)
-    m.add_argument("--codebook-init", choices=CODEBOOK_INITS)
-    m.add_argument("--straight-through", choices=STRAIGHT_THROUGH,
-                   help="ze: z_e + sg(z_q - z_e); zq: z_q + (z_e - sg(z_e)), which also trains the codebook by the reconstruction")
-    m.add_argument("--restart-dead-codes", action=argparse.BooleanOptionalAction, default=None)
-    m.add_argument("--dead-code-window", type=int, help="steps unused before a code counts as dead")
-    t = tr.add_argument_group("training")
-    t.add_argument("--dataset", help="mnist, fashion, cifar10 or folder")
-    t.add_argument("--data", help="an image folder, or a folder holding a torchvision copy of the data set")
-    t.add_argument("--center-crop", type=int)
-    t.add_argument("--download", action="store_true", default=None, help="let torchvision download the data set")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--recon-loss", choices=RECON_LOSSES)
-    t.add_argument("--divide-by-variance", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    t.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CUDA")
-    t.add_argument("--log-every", type=int)
+    add_setting_flags(tr, "model", ModelConfig)
+    add_setting_flags(tr, "training", TrainConfig)
 
     ev = sub.add_parser("eval", help="held-out metrics of a checkpoint")
     ev.add_argument("--model", required=True, help="a run or checkpoint folder, a bundled name or a Hub repo id")
@@ -89,31 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     tp = sub.add_parser("train-prior", help="train a PixelCNN prior on the codes of a trained VQ-VAE")
-    tp.add_argument("--vqvae", help="the VQ-VAE: a run or checkpoint folder, a bundled name or a Hub repo id")
     tp.add_argument("--out", required=True, type=Path, help="prior run folder to create (or to continue with --resume)")
     tp.add_argument("--preset", help=f"prior size: {', '.join(PRIOR_PRESETS)} (default: the VQ-VAE run's preset, else mnist)")
+    tp.add_argument("--config", type=Path, help="a prior run config JSON file (as written to RUN/config.json); "
+                                                "flags override it")
     tp.add_argument("--resume", action="store_true", help="continue the prior run in --out from its last checkpoint")
     tp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tp.add_argument("--prior-channels", type=int, help="width of the gated stacks")
-    tp.add_argument("--head", type=int, help="width of the 1x1 head")
-    tp.add_argument("--blocks", type=int, help="gated blocks (the first is mask A)")
-    tp.add_argument("--first-kernel", type=int)
-    tp.add_argument("--kernel", type=int)
-    tp.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
-                    help="condition on class labels when the data has them (default: yes)")
-    tp.add_argument("--shift", type=int, help="also train on the images shifted by up to this many pixels (0 to 4)")
-    tp.add_argument("--cosine", action=argparse.BooleanOptionalAction, default=None,
-                    help="decay the learning rate along a half cosine (default: yes)")
-    tp.add_argument("--dataset", help="data to encode (default: the VQ-VAE run's)")
-    tp.add_argument("--data", help="folder for the data set")
-    tp.add_argument("--epochs", type=int)
-    tp.add_argument("--batch-size", type=int)
-    tp.add_argument("--lr", type=float)
-    tp.add_argument("--seed", type=int)
-    tp.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    tp.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast on CUDA")
-    tp.add_argument("--log-every", type=int)
-    tp.add_argument("--samples", type=int, help="images in each epoch's sample grid")
+    add_setting_flags(tp, "prior", PriorConfig)
+    add_setting_flags(tp, "training", PriorTrainConfig)
 
     sa = sub.add_parser("sample", help="draw images from a prior and save them as a grid PNG")
     sa.add_argument("--prior", required=True, help="a prior run or checkpoint folder, a bundled name or a Hub repo id")
@@ -136,23 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_config_from_args(args: argparse.Namespace):
-    from .config import RunConfig, preset
+    from .config import RunConfig
+    from .presets import preset
 
     cfg = RunConfig.from_file(args.config) if args.config else preset(args.preset or "mnist")
-    apply_flags(args, cfg.model, MODEL_FLAGS)
-    apply_flags(args, cfg.train, TRAIN_FLAGS)
+    apply_flags(args, cfg.model)
+    apply_flags(args, cfg.train)
     return cfg
 
 
-def apply_flags(args: argparse.Namespace, section, flags: dict[str, str]) -> None:
+def given_flags(args: argparse.Namespace, section) -> dict:
+    """{field name: value} of the section's settings whose flags were given."""
+    from .config import flag_name
+
+    found = {}
+    for f in fields(section):
+        flag = flag_name(f)
+        if flag is not None and getattr(args, flag.replace("-", "_"), None) is not None:
+            found[f.name] = getattr(args, flag.replace("-", "_"))
+    return found
+
+
+def apply_flags(args: argparse.Namespace, section) -> None:
     """Set the config fields whose flags were given on the command line."""
-    for flag, name in flags.items():
-        if getattr(args, flag) is not None:
-            setattr(section, name, getattr(args, flag))
+    for name, value in given_flags(args, section).items():
+        setattr(section, name, value)
 
 
-def refuse_changes_on_resume(args: argparse.Namespace, flags, extra: tuple[str, ...]) -> None:
-    changed = [f"--{flag.replace('_', '-')}" for flag in flags if flag != "epochs" and getattr(args, flag) is not None]
+def refuse_changes_on_resume(args: argparse.Namespace, sections, extra: tuple[str, ...]) -> None:
+    from .config import flag_name
+
+    changed = [f"--{flag_name(f)}" for section in sections for f in fields(section)
+               if f.name != "epochs" and f.name in given_flags(args, section)]
     changed += [f"--{name}" for name in extra if getattr(args, name, None)]
     if changed:
         raise VQVAEError(f"a resumed run keeps its saved settings: drop {', '.join(changed)} "
@@ -162,8 +131,10 @@ def refuse_changes_on_resume(args: argparse.Namespace, flags, extra: tuple[str, 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
+    from .config import ModelConfig, TrainConfig
+
     if args.resume:
-        refuse_changes_on_resume(args, (*MODEL_FLAGS, *TRAIN_FLAGS), ("config", "preset"))
+        refuse_changes_on_resume(args, (ModelConfig, TrainConfig), ("config", "preset"))
         status = train(None, args.out, resume=True, progress=not args.no_progress, epochs=args.epochs)
     else:
         status = train(run_config_from_args(args), args.out, progress=not args.no_progress)
@@ -213,19 +184,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train_prior(args: argparse.Namespace) -> int:
-    from .config import prior_preset
-    from .prior_training import default_prior_preset, train_prior
+    from .config import PriorConfig, PriorRunConfig, PriorTrainConfig
+    from .prior_training import new_prior_config, train_prior
 
     progress = not args.no_progress
     if args.resume:
-        refuse_changes_on_resume(args, (*PRIOR_FLAGS, *PRIOR_TRAIN_FLAGS), ("preset",))
+        refuse_changes_on_resume(args, (PriorConfig, PriorTrainConfig), ("config", "preset"))
         status = train_prior(None, args.out, resume=True, progress=progress, epochs=args.epochs)
     else:
-        if not args.vqvae:
+        if args.config:
+            cfg = PriorRunConfig.from_file(args.config)
+        elif args.vqvae:
+            cfg = new_prior_config(args.vqvae, args.preset)
+        else:
             raise VQVAEError("name the VQ-VAE whose codes the prior learns: --vqvae RUN_DIR")
-        cfg = prior_preset(args.preset or default_prior_preset(args.vqvae))
-        apply_flags(args, cfg.prior, PRIOR_FLAGS)
-        apply_flags(args, cfg.train, PRIOR_TRAIN_FLAGS)
+        apply_flags(args, cfg.prior)
+        apply_flags(args, cfg.train)
         status = train_prior(cfg, args.out, progress=progress)
     nll = status.get("best_val_nll")
     print(f"{status['state']}: {args.out} (step {status.get('step')}"

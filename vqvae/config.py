@@ -2,11 +2,15 @@
 
 A model's settings (ModelConfig) travel inside its checkpoint's config.json; a run's
 settings (RunConfig = model + training) live in the run folder's config.json.
+
+Each field is declared once, with `setting(...)`: its default, help, choices and bounds.
+The CLI's flags (vqvae/__main__.py), the validation messages and the dashboard's widgets
+(pages/settings.py) are all made from that, so a new setting is one field here plus the
+code that uses it.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,36 +26,113 @@ STRAIGHT_THROUGH = ("ze", "zq")
 CODEBOOK_INITS = ("uniform", "data")
 RECON_LOSSES = ("mse", "l1")
 
-# What the product can serve, with the reason a user is told. The prior's code cache stores
-# codes as int16 (limit 32,767); the Codebook page shows every code decoded and measured
-# against every encoder output, which stays within its render budget up to this K.
+# What the product can serve. The prior's code cache stores codes as int16 (limit 32,767);
+# the Codebook page decodes every code and measures it against every encoder output, which
+# stays within its render budget up to this K.
 MAX_CODEBOOK_SIZE = 16384
-MAX_IMAGE_SIZE = 512  # data sets are held in memory as uint8 [N, C, S, S]; the tutorials stop at 128
-MAX_WIDTH = 1024  # hidden and code dimension: a wider model than any tutorial's by 8x
+MAX_IMAGE_SIZE = 512  # data sets are held in memory as uint8 [N, C, S, S]
+MAX_WIDTH = 1024  # hidden and code dimension
+
+
+def setting(default, help: str = "", *, label: str | None = None, title: str | None = None, flag: str | None = "",
+            short: str | None = None, choices: tuple | None = None, low=None, high=None, why: str = "",
+            stops: tuple | None = None, ui: tuple | None = None):
+    """A config field with everything the CLI, the validation and the dashboard know of it.
+
+    help: the flag's help and the widget's tooltip; label: its name in messages (default the
+    field's name); title: the widget's label; flag: the CLI flag without its dashes ("" for
+    the field's name, dashed; None for no flag); short: a short flag such as "-K"; choices:
+    the allowed values; low, high: inclusive bounds, `why` says what the upper one protects;
+    stops: the values a dashboard slider steps through; ui: (low, high, step) of a dashboard
+    widget, inside the bounds.
+    """
+    return field(default=default, metadata=dict(help=help, label=label, title=title, flag=flag, short=short,
+                                                 choices=choices, low=low, high=high, why=why, stops=stops, ui=ui))
+
+
+def setting_info(section, name: str) -> dict:
+    """The metadata of a setting (see `setting`), with its label and its value type filled in."""
+    f = next(f for f in fields(section) if f.name == name)
+    return dict(f.metadata, label=f.metadata.get("label") or name, type=value_type(f))
+
+
+def value_type(f) -> type:
+    """int, float, str or bool: the type a field's values have (None aside)."""
+    return {"int": int, "float": float, "str": str, "bool": bool}[str(f.type).replace(" | None", "")]
+
+
+def flag_name(f) -> str | None:
+    """The CLI flag of a field, without dashes; None when it has none."""
+    if "flag" not in f.metadata or f.metadata["flag"] is None:
+        return None
+    return f.metadata["flag"] or f.name.replace("_", "-")
+
+
+class _Section:
+    """A section of settings: each value is checked against its field's type, choices and bounds."""
+
+    def check_settings(self) -> None:
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            label, kind = meta.get("label") or f.name, value_type(f)
+            if value is None and "None" in str(f.type):
+                continue
+            if not _fits(value, kind):
+                raise VQVAEError(f"{label} must be {_KIND_WORDS[kind]}, not {value!r}: fix the setting")
+            if meta.get("choices") is not None and value not in meta["choices"]:
+                _choice(label, value, meta["choices"])
+            flag = f" (--{flag_name(f)})" if flag_name(f) else ""
+            if meta.get("low") is not None and value < meta["low"]:
+                raise VQVAEError(f"{label} {value} is too small: use at least {meta['low']}{flag}")
+            if meta.get("high") is not None and value > meta["high"]:
+                raise VQVAEError(f"{label} {value} is too large: use at most {meta['high']:,}{flag}"
+                                 + (f"; {meta['why']}" if meta.get("why") else ""))
+
+
+_KIND_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+def _fits(value, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(_Section):
     """Everything needed to rebuild a VQ-VAE's modules (stored in its checkpoint)."""
 
-    arch: str = "conv"
-    in_channels: int = 1
-    image_size: int = 28
-    hidden: int = 64  # width of the conv trunk / the patch MLP
-    res_hidden: int = 32  # bottleneck width inside a residual block
-    n_res_blocks: int = 2
-    stages: int = 2  # conv: stride-2 stages, so codes are image_size / 2**stages wide
-    patch: int = 4  # patch: pixels per code along each side
-    codebook_size: int = 128
-    code_dim: int = 32
-    quantizer: str = "ema"
-    beta: float = 0.25  # commitment weight
-    ema_decay: float = 0.99
-    ema_eps: float = 1e-5  # Laplace smoothing of the EMA cluster sizes
-    codebook_init: str = "uniform"  # uniform(-1/K, 1/K), or sampled from the first batch's encoder outputs
-    straight_through: str = "ze"
-    dead_code_window: int = 100  # a code unused for this many training steps counts as dead
-    restart_dead_codes: bool = False  # re-seed dead codes from recent encoder outputs
+    arch: str = setting("conv", "conv: strided convolutions; patch: one linear map per patch of pixels",
+                        title="Architecture", choices=ARCHITECTURES)
+    in_channels: int = setting(1, "image channels: 1 or 3", label="image channels", flag="channels", choices=(1, 3))
+    image_size: int = setting(28, "side of the (square) images in pixels", label="image size", low=1, high=MAX_IMAGE_SIZE,
+                              why="data sets are held in memory, and the tutorials stop at 128")
+    hidden: int = setting(64, "width of the conv trunk / the patch MLP", low=1, high=MAX_WIDTH,
+                          why="a wider model than any tutorial's by 8x")
+    res_hidden: int = setting(32, "bottleneck width inside a residual block", flag=None, low=1)
+    n_res_blocks: int = setting(2, "residual blocks in the encoder and in the decoder", flag=None, low=0)
+    stages: int = setting(2, "conv: stride-2 stages, so codes are image_size / 2**stages wide")
+    patch: int = setting(4, "patch: pixels per code side")
+    codebook_size: int = setting(128, "codes in the codebook", label="codebook size", title="Codebook size K", short="-K",
+                                 low=2, high=MAX_CODEBOOK_SIZE, stops=(8, 16, 32, 64, 128, 256, 512, 1024),
+                                 why="the prior's int16 code cache and the Codebook page serve up to that many")
+    code_dim: int = setting(32, "numbers in each code vector", title="Code dimension D", short="-D", low=1, high=MAX_WIDTH,
+                            stops=(2, 4, 8, 16, 32, 64, 128), why="a wider code than any tutorial's by 8x")
+    quantizer: str = setting("ema", "plain: the codebook learns by a loss; EMA: codes move to the running mean of "
+                                    "their vectors", title="Quantizer", choices=QUANTIZERS)
+    beta: float = setting(0.25, "commitment weight (default 0.25)", title="Commitment weight beta", low=0.0,
+                          ui=(0.0, 2.0, 0.05))
+    ema_decay: float = setting(0.99, "decay of the EMA codebook's running averages (0 to 1)")
+    ema_eps: float = setting(1e-5, "Laplace smoothing of the EMA cluster sizes", flag=None, low=0.0)
+    codebook_init: str = setting("uniform", "uniform(-1/K, 1/K), or sampled from the first batch's encoder outputs",
+                                 choices=CODEBOOK_INITS)
+    straight_through: str = setting("ze", "ze: z_e + sg(z_q - z_e); zq: z_q + (z_e - sg(z_e)), which also trains the "
+                                          "codebook by the reconstruction", choices=STRAIGHT_THROUGH)
+    dead_code_window: int = setting(100, "steps unused before a code counts as dead", low=1)
+    restart_dead_codes: bool = setting(False, "re-seed codes unused for a while from recent encoder outputs",
+                                       title="Restart dead codes")
 
     @property
     def downsample(self) -> int:
@@ -63,26 +144,9 @@ class ModelConfig:
         return self.image_size // self.downsample
 
     def validate(self) -> "ModelConfig":
-        _choice("arch", self.arch, ARCHITECTURES)
-        _choice("quantizer", self.quantizer, QUANTIZERS)
-        _choice("straight_through", self.straight_through, STRAIGHT_THROUGH)
-        _choice("codebook_init", self.codebook_init, CODEBOOK_INITS)
-        if self.codebook_size < 2:
-            raise VQVAEError(f"codebook size {self.codebook_size} is too small: use at least 2 codes (e.g. --codebook-size 128)")
-        if self.codebook_size > MAX_CODEBOOK_SIZE:
-            raise VQVAEError(f"codebook size {self.codebook_size} is above the {MAX_CODEBOOK_SIZE:,} codes the prior's code "
-                             f"cache and the Codebook page handle: use --codebook-size {MAX_CODEBOOK_SIZE} or fewer")
-        if not 1 <= self.image_size <= MAX_IMAGE_SIZE:
-            raise VQVAEError(f"image size {self.image_size} is outside 1..{MAX_IMAGE_SIZE} pixels, the largest the "
-                             f"in-memory data sets serve: use a smaller --image-size")
-        for name in ("hidden", "code_dim"):
-            if getattr(self, name) > MAX_WIDTH:
-                raise VQVAEError(f"{name} {getattr(self, name)} is above {MAX_WIDTH}: use a narrower model")
-        if self.in_channels not in (1, 3):
-            raise VQVAEError(f"image channels must be 1 (grayscale) or 3 (RGB), not {self.in_channels}")
-        for name in ("hidden", "res_hidden", "code_dim", "n_res_blocks", "dead_code_window"):
-            if getattr(self, name) < (0 if name == "n_res_blocks" else 1):
-                raise VQVAEError(f"{name} must be positive, not {getattr(self, name)}")
+        """Each setting on its own (its field's type, choices and bounds), then the settings
+        that depend on each other."""
+        self.check_settings()
         if self.arch == "conv" and self.stages > 1 and self.hidden < 2:
             raise VQVAEError(f"hidden width {self.hidden} is too small for {self.stages} stages: use at least 2")
         if self.arch == "conv" and self.stages < 1:
@@ -97,95 +161,84 @@ class ModelConfig:
             )
         if not 0 < self.ema_decay < 1:
             raise VQVAEError(f"EMA decay must lie strictly between 0 and 1, not {self.ema_decay}")
-        if self.beta < 0:
-            raise VQVAEError(f"beta (commitment weight) must not be negative, not {self.beta}")
         return self
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Section):
     """How to train: data, optimisation, logging."""
 
-    dataset: str = "mnist"  # mnist, fashion, cifar10, folder
-    data: str | None = None  # a local folder: an image folder, or a copy of a torchvision data set
-    center_crop: int | None = None  # crop the central square of this size first (image folders)
-    download: bool = False  # let torchvision download the data set when it is not found locally
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    recon_loss: str = "mse"
-    divide_by_variance: bool = False  # reconstruction loss / variance of the training data
-    seed: int = 0
-    device: str = "auto"  # auto: CUDA, then MPS, then CPU
-    amp: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
-    log_every: int = 20  # steps between step lines in metrics.jsonl
-    preview_images: int = 16  # held-out images in each epoch's reconstruction grid
+    dataset: str = setting("mnist", "mnist, fashion, cifar10 or folder")
+    data: str | None = setting(None, "an image folder, or a folder holding a torchvision copy of the data set")
+    center_crop: int | None = setting(None, "crop the central square of this size first (image folders)",
+                                      label="center crop", low=1)
+    download: bool = setting(False, "let torchvision download the data set when it is not found locally")
+    epochs: int = setting(20, "passes over the training images", title="Epochs", low=0, ui=(1, 500, 1))
+    batch_size: int = setting(64, "images per optimiser step", label="batch size", low=1)
+    lr: float = setting(1e-3, "Adam's learning rate", title="Learning rate", stops=(1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3))
+    recon_loss: str = setting("mse", "mse or l1 (sharper)", label="reconstruction loss", choices=RECON_LOSSES)
+    divide_by_variance: bool = setting(False, "divide the reconstruction loss by the training data's variance")
+    seed: int = setting(0, "seeds the weights, the codebook and the shuffles", title="Seed", low=0, ui=(0, 2**31 - 1, 1))
+    device: str = setting("auto", "auto (default), cpu, cuda or mps")
+    amp: bool = setting(True, "bf16 autocast on CUDA")
+    log_every: int = setting(20, "steps between step lines in metrics.jsonl", low=1)
+    preview_images: int = setting(16, "held-out images in each epoch's reconstruction grid", flag=None, low=1)
 
     def validate(self) -> "TrainConfig":
-        _choice("reconstruction loss", self.recon_loss, RECON_LOSSES)
-        _check_optimisation(self)
-        if self.preview_images < 1:
-            raise VQVAEError(f"preview_images must be at least 1, not {self.preview_images}")
-        if self.center_crop is not None and self.center_crop < 1:
-            raise VQVAEError(f"center crop must be a positive size in pixels, not {self.center_crop}")
+        self.check_settings()
+        _check_learning_rate(self)
         return self
 
 
 @dataclass
-class PriorConfig:
+class PriorConfig(_Section):
     """A Gated PixelCNN over code grids (stored in the prior's checkpoint)."""
 
-    codebook_size: int = 128  # K of the VQ-VAE whose codes it models
-    channels: int = 64  # width of both stacks
-    head: int = 32  # width of the 1x1 head before the K logits
-    n_blocks: int = 8  # 1 mask-A block + (n_blocks - 1) mask-B blocks
-    first_kernel: int = 7  # kernel of the mask-A block
-    kernel: int = 3  # kernel of the mask-B blocks
-    n_classes: int = 0  # > 0: class-conditional (e.g. 10 for MNIST digits)
+    codebook_size: int = setting(128, "K of the VQ-VAE whose codes it models", label="the prior's codebook size",
+                                 flag=None, low=2, high=MAX_CODEBOOK_SIZE)
+    channels: int = setting(64, "width of the gated stacks", label="prior channels", flag="prior-channels", low=1)
+    head: int = setting(32, "width of the 1x1 head", label="prior head", low=1)
+    n_blocks: int = setting(8, "gated blocks (the first is mask A)", label="prior blocks", flag="blocks", low=1)
+    first_kernel: int = setting(7, "kernel of the mask-A block (odd)", label="prior first_kernel", low=1)
+    kernel: int = setting(3, "kernel of the mask-B blocks (odd)", label="prior kernel", low=1)
+    n_classes: int = setting(0, "> 0: class-conditional (e.g. 10 for MNIST digits)", flag=None, low=0)
 
     def validate(self) -> "PriorConfig":
-        if self.codebook_size < 2:
-            raise VQVAEError(f"the prior needs at least 2 codes, not {self.codebook_size}")
-        for name in ("channels", "head", "n_blocks"):
-            if getattr(self, name) < 1:
-                raise VQVAEError(f"prior {name} must be at least 1, not {getattr(self, name)}")
+        self.check_settings()
         for name in ("first_kernel", "kernel"):
-            k = getattr(self, name)
-            if k < 1 or k % 2 == 0:
-                raise VQVAEError(f"prior {name} must be odd and positive, not {k}")
-        if self.n_classes < 0:
-            raise VQVAEError(f"n_classes must be 0 (unconditional) or more, not {self.n_classes}")
+            if getattr(self, name) % 2 == 0:
+                raise VQVAEError(f"prior {name} must be odd, not {getattr(self, name)}")
         return self
 
 
 @dataclass
-class PriorTrainConfig:
+class PriorTrainConfig(_Section):
     """How to train a prior: which frozen VQ-VAE encodes which data, and the optimisation."""
 
-    vqvae: str = ""  # the VQ-VAE as the user named it (a copy lives in the run folder)
+    # The VQ-VAE as the user named it (a copy lives in the run folder).
+    vqvae: str = setting("", "the VQ-VAE: a run or checkpoint folder, a bundled name or a Hub repo id")
     # None: the VQ-VAE run's data set (mnist for a bare grayscale checkpoint). A new run
     # records what that resolved to, so a resume that must re-encode finds the same data.
-    dataset: str | None = None
-    data: str | None = None
-    center_crop: int | None = None
-    conditional: bool = True  # condition on the class labels when the data set has them
-    shift: int = 0  # also encode the training images shifted by up to this many pixels each way
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    cosine: bool = True  # decay the learning rate to 0 along a half cosine over the run
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    log_every: int = 20
-    samples: int = 64  # images in each epoch's sample grid
+    dataset: str | None = setting(None, "data to encode (default: the VQ-VAE run's)")
+    data: str | None = setting(None, "folder for the data set")
+    center_crop: int | None = setting(None, "crop the central square of this size first (image folders)", flag=None,
+                                      label="center crop", low=1)
+    conditional: bool = setting(True, "condition on class labels when the data has them (default: yes)")
+    shift: int = setting(0, "also train on the images shifted by up to this many pixels (0 to 4)", low=0, high=4,
+                         why="a larger shift moves digits off their frame")
+    epochs: int = setting(30, "passes over the training code grids", low=0)
+    batch_size: int = setting(64, "code grids per optimiser step", label="batch size", low=1)
+    lr: float = setting(1e-3, "Adam's learning rate")
+    cosine: bool = setting(True, "decay the learning rate along a half cosine (default: yes)")
+    seed: int = setting(0, "seeds the prior's weights and the shuffles", low=0)
+    device: str = setting("auto", "auto (default), cpu, cuda or mps")
+    amp: bool = setting(True, "bf16 autocast on CUDA")
+    log_every: int = setting(20, "steps between step lines in metrics.jsonl", low=1)
+    samples: int = setting(64, "images in each epoch's sample grid", low=1)
 
     def validate(self) -> "PriorTrainConfig":
-        _check_optimisation(self)
-        if self.samples < 1:
-            raise VQVAEError(f"samples must be at least 1, not {self.samples}")
-        if not 0 <= self.shift <= 4:
-            raise VQVAEError(f"shift must be 0 to 4 pixels, not {self.shift}")
+        self.check_settings()
+        _check_learning_rate(self)
         return self
 
 
@@ -204,6 +257,16 @@ class _RunSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "_RunSettings":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise VQVAEError(f"config file {path} does not exist: check the path") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise VQVAEError(f"config file {path} is not valid JSON ({exc}): fix or remove it") from None
+        return cls.from_dict(data)
 
 
 @dataclass
@@ -246,16 +309,6 @@ class RunConfig(_RunSettings):
         except (TypeError, AttributeError) as exc:
             raise VQVAEError(f"the run config is malformed ({exc}): fix it or start a new run") from None
 
-    @classmethod
-    def from_file(cls, path: str | Path) -> "RunConfig":
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise VQVAEError(f"config file {path} does not exist: check the path") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise VQVAEError(f"config file {path} is not valid JSON ({exc}): fix or remove it") from None
-        return cls.from_dict(data)
-
 
 def run_kind(config) -> str | None:
     """What a config.json describes: "vqvae" or "prior" (a run's config, or a checkpoint's
@@ -283,85 +336,11 @@ def _from_dict(cls, data: dict):
     return cls(**data)
 
 
-def _check_optimisation(t) -> None:
-    """The settings every training config has: epochs, batch size, learning rate, logging."""
-    if t.epochs < 0:
-        raise VQVAEError(f"epochs must be 0 or more, not {t.epochs}")
-    if t.batch_size < 1:
-        raise VQVAEError(f"batch size must be at least 1, not {t.batch_size}")
+def _check_learning_rate(t) -> None:
     if not t.lr > 0:
         raise VQVAEError(f"learning rate must be positive, not {t.lr}")
-    if t.log_every < 1:
-        raise VQVAEError(f"log_every must be at least 1, not {t.log_every}")
 
 
-def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+def _choice(what: str, value, allowed: tuple) -> None:
     if value not in allowed:
-        raise VQVAEError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
-
-
-# The tutorials' settings, with the MNIST preset changed by measurement (see README): K = 32,
-# dim 32 tops out near 23 dB on the 1,000 held-out images; K = 128 passes 24 dB;
-# 8-dimensional codes keep more of the codebook in use than 32-dimensional ones (held-out
-# EMA perplexity 0.65-0.71 K against 0.50-0.61 K), as Improved VQGAN found; batch 32 at
-# width 48 reaches 22 dB in 2.5 epochs where batch 64 at width 64 needs 4.
-PRESETS: dict[str, RunConfig] = {
-    "mnist": RunConfig(
-        ModelConfig(in_channels=1, image_size=28, hidden=48, res_hidden=32, codebook_size=128, code_dim=8,
-                    codebook_init="data"),
-        TrainConfig(dataset="mnist", epochs=20, batch_size=32, lr=1e-3),
-    ),
-    "fashion": RunConfig(
-        ModelConfig(in_channels=1, image_size=28, hidden=48, res_hidden=32, codebook_size=128, code_dim=8,
-                    codebook_init="data"),
-        TrainConfig(dataset="fashion", epochs=20, batch_size=32, lr=1e-3),
-    ),
-    # Third tutorial: hidden 128, D 64, K 512, Adam 2e-4, batch 128, 30 epochs, L1 loss; 8x8 codes.
-    "cifar10": RunConfig(
-        ModelConfig(in_channels=3, image_size=32, hidden=128, res_hidden=64, codebook_size=512, code_dim=64),
-        TrainConfig(dataset="cifar10", epochs=30, batch_size=128, lr=2e-4, recon_loss="l1"),
-    ),
-    # First tutorial on CelebA-HQ 256 px: center crop 168, then resize.
-    "celeba64": RunConfig(
-        ModelConfig(in_channels=3, image_size=64, hidden=128, res_hidden=64, codebook_size=64, code_dim=128),
-        TrainConfig(dataset="folder", center_crop=168, epochs=30, batch_size=64, lr=1e-3),
-    ),
-    "celeba128": RunConfig(
-        ModelConfig(in_channels=3, image_size=128, hidden=128, res_hidden=64, codebook_size=128, code_dim=128),
-        TrainConfig(dataset="folder", center_crop=168, epochs=30, batch_size=32, lr=1e-3),
-    ),
-}
-
-
-def preset(name: str) -> RunConfig:
-    """A fresh copy of a preset (callers may change it freely)."""
-    if name not in PRESETS:
-        raise VQVAEError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
-    cfg = copy.deepcopy(PRESETS[name])
-    cfg.preset = name
-    return cfg
-
-
-# Prior sizes per VQ-VAE preset. The tutorials used 15 blocks of 128 channels for MNIST
-# (about 100 s an epoch here) and 384 channels, head 256 for faces. The MNIST prior was
-# chosen by measurement (see README): without shifted copies a 64-channel prior overfits
-# the 9,000 code grids after 6 epochs at 2.51 nats per code; with the 9 one-pixel shifts
-# it reaches about 2.15 in 3 epochs (11 minutes on 2 CPU cores).
-PRIOR_PRESETS: dict[str, PriorRunConfig] = {
-    "mnist": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
-                            PriorTrainConfig(shift=1, epochs=3, batch_size=64, lr=1e-3)),
-    "fashion": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
-                              PriorTrainConfig(shift=1, epochs=3, batch_size=64, lr=1e-3)),
-    "cifar10": PriorRunConfig(PriorConfig(channels=128, head=128, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=64, lr=3e-4)),
-    "celeba64": PriorRunConfig(PriorConfig(channels=384, head=256, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=32, lr=3e-4)),
-    "celeba128": PriorRunConfig(PriorConfig(channels=384, head=256, n_blocks=15), PriorTrainConfig(epochs=30, batch_size=16, lr=3e-4)),
-}
-
-
-def prior_preset(name: str) -> PriorRunConfig:
-    """A fresh copy of a prior preset (its codebook size is set from the VQ-VAE later)."""
-    if name not in PRIOR_PRESETS:
-        raise VQVAEError(f"unknown prior preset {name!r}: choose one of {', '.join(PRIOR_PRESETS)}")
-    cfg = copy.deepcopy(PRIOR_PRESETS[name])
-    cfg.preset = name
-    return cfg
+        raise VQVAEError(f"unknown {what} {value!r}: choose one of {', '.join(map(str, allowed))}")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
+from .config import PriorRunConfig, RunConfig, run_kind
 from .errors import VQVAEError
 from .loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
 from .runs import JOB, LOG  # the run-folder layout lives in runs.py
@@ -81,21 +82,26 @@ class RunManager:
                              f"and free space, or set VQVAE_RUNS to another folder") from None
         raise VQVAEError(f"could not create a run folder under {self.root}: check its permissions")
 
-    def start(self, command: str, args: list[str], name: str, device: str = "auto") -> Path:
-        """Launch `python -m vqvae <command> <args> --out RUN` in the background; the run folder.
+    def start(self, config: RunConfig | PriorRunConfig, name: str) -> Path:
+        """Launch a run of `config` in the background; returns its run folder.
 
-        command is "train" or "train-prior"; `device` is the one the run will use (auto
-        means CUDA when there is one), which decides whether it queues."""
-        if command not in ("train", "train-prior"):
-            raise ValueError(f"unknown command {command}")
+        The config is written to RUN/request.json and the process runs
+        `python -m vqvae train --config RUN/request.json --out RUN` (train-prior for a prior),
+        the same CLI as the terminal, which checks the settings (a bad one fails the run with
+        its one-line message). The config's device decides whether the run queues."""
+        if not isinstance(config, (RunConfig, PriorRunConfig)):
+            raise ValueError(f"a run starts from a RunConfig or a PriorRunConfig, not {type(config).__name__}")
+        kind = "prior" if isinstance(config, PriorRunConfig) else "vqvae"
         run_dir = self.new_run_dir(name)
-        kind = "prior" if command == "train-prior" else "vqvae"
-        argv = [sys.executable, "-m", "vqvae", command, *map(str, args), "--out", str(run_dir), "--no-progress"]
+        request = run_dir / runs.REQUEST
+        argv = [sys.executable, "-m", "vqvae", runs.KINDS[kind][1], "--config", str(request), "--out", str(run_dir),
+                "--no-progress"]
         env = dict(os.environ)
-        if self._resolved_device(device) in self.queue_devices:
+        if self._resolved_device(config.train.device) in self.queue_devices:
             env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
         try:
             runs.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
+            runs.atomic_write_json(request, config.to_dict())
             with open(run_dir / LOG, "ab") as log:
                 proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
@@ -108,24 +114,22 @@ class RunManager:
             # (set before the child's interpreter has started threads, which inherit it).
             os.setpriority(os.PRIO_PROCESS, proc.pid, BACKGROUND_NICE)
         with contextlib.suppress(OSError):  # without it the run still reports itself through status.json
-            runs.atomic_write_json(run_dir / JOB, {"command": argv, "args": [str(a) for a in args], "kind": kind,
-                                                   "pid": proc.pid, "started": time.time(), "name": name})
+            runs.atomic_write_json(run_dir / JOB, {"command": argv, "kind": kind, "pid": proc.pid,
+                                                   "started": time.time(), "name": name})
         return run_dir
 
     def start_like(self, run_dir: str | Path, name: str, **changes) -> Path:
-        """A new VQ-VAE run with the settings of `run_dir` and only `changes` (cli_flags
-        names) different: the arguments it was started with when the manager started it
-        (known at once), else its saved config."""
+        """A new VQ-VAE run with the settings of `run_dir` and only `changes` (ModelConfig or
+        TrainConfig field names) different: the settings it was started with (known at
+        once, before its process has written its config), else its saved config."""
         run_dir = Path(run_dir)
-        job = runs.read_json(run_dir / JOB) or {}
-        args = job.get("args")
-        if job.get("kind") == "vqvae" and isinstance(args, list) and all(isinstance(a, str) for a in args):
-            pass
-        elif runs.kind_of_run(run_dir) == "vqvae" and _readable_config(run_dir):
-            args = ["--config", str(run_dir / runs.CONFIG)]
-        else:
+        config = requested_config(run_dir)
+        if not isinstance(config, RunConfig):
             raise VQVAEError(f"{run_dir} holds no VQ-VAE run settings: pick a VQ-VAE run folder")
-        return self.start("train", [*args, *cli_flags(**changes)], name)  # argparse: the last flag wins
+        for field_name, value in changes.items():
+            section = config.model if hasattr(config.model, field_name) else config.train
+            setattr(section, field_name, value)
+        return self.start(config, name)
 
     def info(self, run_dir: str | Path) -> RunInfo:
         """A run's state from its folder; a run whose process died without saying so is failed,
@@ -203,14 +207,18 @@ def _pid(job: dict) -> int | None:
     return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
 
 
-def _readable_config(run_dir: Path) -> bool:
-    from .config import RunConfig
-
-    try:
-        RunConfig.from_dict(run_config(run_dir))
-    except VQVAEError:
-        return False
-    return True
+def requested_config(run_dir: str | Path) -> RunConfig | PriorRunConfig | None:
+    """The settings a run was started with: its request (written before its process
+    started), else its saved config; None when neither can be read."""
+    for name in (runs.REQUEST, runs.CONFIG):
+        saved = runs.read_json(Path(run_dir) / name)
+        kind = run_kind(saved)
+        if kind:
+            try:
+                return (PriorRunConfig if kind == "prior" else RunConfig).from_dict(saved)
+            except VQVAEError:
+                continue
+    return None
 
 
 def last_error(run_dir: Path) -> str:
@@ -227,21 +235,6 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
     except OSError:
         return False
-
-
-def cli_flags(**settings) -> list[str]:
-    """Settings as `python -m vqvae` flags: codebook_size=64 -> --codebook-size 64; a bool
-    -> --flag / --no-flag; None is left out (the preset or saved config decides)."""
-    flags: list[str] = []
-    for name, value in settings.items():
-        flag = "--" + name.replace("_", "-")
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            flags.append(flag if value else "--no-" + flag[2:])
-        else:
-            flags += [flag, str(value)]
-    return flags
 
 
 def run_config(run_dir: str | Path) -> dict:

@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from . import distributed, runs
-from .config import PRIOR_PRESETS, PriorConfig, PriorRunConfig, PriorTrainConfig, run_kind
+from .config import PriorConfig, PriorRunConfig, PriorTrainConfig, run_kind
 from .data import ImageData, load_data, shift_images
 from .device import autocast, check_fits, pick_device
 from .errors import VQVAEError
@@ -32,6 +32,7 @@ from .loop import EpochLoop, loop_config, run_loop
 from .metrics import bits, unigram_nll
 from .model import VQVAE, encode_images, load_vqvae
 from .pixelcnn import GatedPixelCNN
+from .presets import PRIOR_PRESETS, prior_preset
 from .sampling import grid_columns, sample_images
 from .train import data_of_vqvae, data_source_of_vqvae
 
@@ -160,6 +161,14 @@ class PriorTrainer:
                 logits = self.model(x, y)
             total += F.cross_entropy(logits.float(), x, reduction="sum").item()
         return total / max(codes.numel(), 1)
+
+
+def new_prior_config(vqvae_ref: str | Path, preset: str | None = None) -> PriorRunConfig:
+    """The settings of a new prior on the codes of the VQ-VAE `vqvae_ref`: the prior preset
+    `preset`, else the one named like the VQ-VAE run's preset."""
+    cfg = prior_preset(preset or default_prior_preset(vqvae_ref))
+    cfg.train.vqvae = str(vqvae_ref)
+    return cfg
 
 
 def default_prior_preset(vqvae_ref: str | Path) -> str:

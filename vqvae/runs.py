@@ -7,6 +7,7 @@
     RUN/checkpoints/last/      Hub layout + optimizer.safetensors + trainer_state.json + metrics.json
     RUN/checkpoints/best/      Hub layout + metrics.json, best held-out score so far
     RUN/previews/epoch_NNN.png held-out originals (top) over reconstructions (bottom)
+    RUN/request.json           the settings a background run was started with (the run manager's)
     RUN/job.json, RUN/log.txt  a background run's command and output (the run manager's)
 
 Every file is written atomically (temp file, then rename), and a checkpoint folder is
@@ -46,6 +47,7 @@ STATUS = "status.json"
 METRICS = "metrics.jsonl"
 JOB = "job.json"
 LOG = "log.txt"
+REQUEST = "request.json"
 LOCK = ".lock"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
@@ -56,7 +58,7 @@ RUN_FORMAT, RUN_FORMAT_VERSION = "vqvae-lab run", 1
 KINDS = {"vqvae": ("VQ-VAE", "train"), "prior": ("prior", "train-prior")}  # kind -> (its name, its command)
 ACTIVE_STATES = ("starting", "queued", "running")
 # What a folder may hold before its job has started: the marker and the run manager's files.
-PREPARED = {MARKER, JOB, LOG, LOCK}
+PREPARED = {MARKER, REQUEST, JOB, LOG, LOCK}
 # Names mkstemp/mkdtemp give our temp files and folders (".status.json.k3j_9xq2.tmp"): what
 # a kill can leave behind, and the only thing a start or resume cleans up.
 LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
