@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import run_manager
-from vqvae import runs
+from vqvae import files, runs
 from vqvae.jobs import RunInfo
 from vqvae.plots import curves
 
@@ -87,7 +87,7 @@ def figures(sources: tuple[tuple[str, str, int], ...]) -> list:
 def newest_preview(run_dir: Path) -> tuple[str, bytes] | None:
     """(name, PNG bytes) of the newest readable reconstruction grid; a damaged one is passed over."""
     for png in sorted((run_dir / "previews").glob("epoch_*.png"), reverse=True)[:3]:
-        data = runs.read_png(png)
+        data = files.read_png(png)
         if data is not None:
             return png.stem.replace("_", " "), data
     return None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vqvae import runs  # noqa: E402
+from vqvae import checkpoints, runs  # noqa: E402
 from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
 from vqvae.data import default_data_root, load_data  # noqa: E402
 from vqvae.errors import VQVAEError  # noqa: E402
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             dest, run_dir = args.out / job.name, args.runs / job.name
             retrain = args.force and (not args.only or job.name in args.only)  # not the VQ-VAE a prior just needs
-            if (dest / runs.WEIGHTS).is_file() and not retrain:
+            if (dest / checkpoints.WEIGHTS).is_file() and not retrain:
                 print(f"{job.name}: already in {dest} (--force retrains it)")
                 continue
             if retrain and run_dir.exists():
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{job.name}: training in {run_dir}", flush=True)
             if job.prior:
                 vqvae = args.runs / job.vqvae_name
-                if runs.resolve_checkpoint_or_none(vqvae, "best") is None:  # trained earlier, run folder gone
+                if checkpoints.resolve_checkpoint_or_none(vqvae, "best") is None:  # trained earlier, run folder gone
                     vqvae = args.out / job.vqvae_name
                 status = run_prior(job, run_dir, vqvae, args.epochs_scale, args.device, not args.no_progress)
             else:

@@ -39,7 +39,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, folder_snapshot, tiny_model_config
-from vqvae import RunConfig, TrainConfig, runs
+from vqvae import RunConfig, TrainConfig, checkpoints, files, runs
 from vqvae.__main__ import main as cli_main
 
 KINDS = ("vqvae", "prior")
@@ -84,7 +84,7 @@ def _build_runs() -> dict:
         for kind, run in (("vqvae", vqvae), ("prior", prior)):  # what the dashboard's run manager adds
             ended = subprocess.Popen(["true"])  # a process that has ended, as a finished run's has
             ended.wait()
-            runs.atomic_write_json(run / runs.JOB, {"command": ["python", "-m", "vqvae"], "args": [], "kind": kind,
+            files.atomic_write_json(run / runs.JOB, {"command": ["python", "-m", "vqvae"], "args": [], "kind": kind,
                                                     "pid": ended.pid, "started": time.time(), "name": f"{kind}-run"})
             (run / runs.LOG).write_text("done\n")
         _BUILT = {"vqvae": vqvae, "prior": prior}
@@ -298,7 +298,7 @@ def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes],
                      if Path(name).name not in SKIPPED | READER_MAY_UPDATE and before.get(name) != after.get(name))
     if changed:
         problems.append(f"healthy run: files changed, added or removed: {changed[:5]}")
-    status = runs.read_json(healthy / runs.STATUS) or {}
+    status = files.read_json(healthy / runs.STATUS) or {}
     if status.get("state") != "done":
         problems.append(f"healthy run: its status.json says {status.get('state')!r}, not done")
     try:
@@ -347,6 +347,6 @@ def test_the_matrix_covers_every_file_of_both_runs(finished_runs):
     for kind in KINDS:
         files = set(run_files(finished_runs[kind]))
         expected = {runs.MARKER, runs.CONFIG, runs.STATUS, runs.METRICS,
-                    *(f"checkpoints/{which}/{name}" for which in ("best", "last") for name in (runs.WEIGHTS, runs.CONFIG))}
+                    *(f"checkpoints/{which}/{name}" for which in ("best", "last") for name in (checkpoints.WEIGHTS, runs.CONFIG))}
         assert expected <= files, sorted(expected - files)
         assert not any(Path(f).name == runs.LOCK for f in files)

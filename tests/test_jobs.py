@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from conftest import tiny_run_config, wait_for
-from vqvae import runs
+from vqvae import checkpoints, files, runs
 from vqvae.errors import VQVAEError
 from vqvae.jobs import RunManager, describe
 from vqvae.model import load_vqvae
@@ -38,7 +38,7 @@ def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     manager.cancel(run)
     info = manager.wait(run)
     assert info.state == "cancelled"
-    assert load_vqvae(runs.resolve_checkpoint(run, "last")).config.codebook_size == 16
+    assert load_vqvae(checkpoints.resolve_checkpoint(run, "last")).config.codebook_size == 16
 
 
 def test_a_failing_run_is_reported_with_its_message(tmp_path):
@@ -52,7 +52,7 @@ def test_a_killed_run_is_failed_not_running_forever(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=50), name="killed")
     assert wait_for(lambda: runs.read_status(run).get("step", 0) > 0)
-    os.kill(runs.read_json(run / "job.json")["pid"], signal.SIGKILL)
+    os.kill(files.read_json(run / "job.json")["pid"], signal.SIGKILL)
     info = manager.wait(run)
     assert info.state == "failed" and info.message
     assert RunManager(tmp_path).info(run).state == "failed"  # a manager that never spawned it agrees
@@ -98,8 +98,8 @@ def test_a_run_starts_from_the_settings_it_was_given(tmp_path):
     cfg = tiny_run_config(epochs=0, restart_dead_codes=True, lr=0.002)
     run = manager.start(cfg, name="given")
     assert manager.wait(run).state == "done"
-    assert runs.read_json(run / runs.CONFIG) == cfg.to_dict()
-    assert runs.read_json(run / runs.REQUEST) == cfg.to_dict()  # what was asked, known before the process started
+    assert files.read_json(run / runs.CONFIG) == cfg.to_dict()
+    assert files.read_json(run / runs.REQUEST) == cfg.to_dict()  # what was asked, known before the process started
 
 
 def test_start_like_changes_only_what_is_asked(tmp_path, tiny_image_folder):
@@ -109,7 +109,7 @@ def test_start_like_changes_only_what_is_asked(tmp_path, tiny_image_folder):
     second = manager.start_like(first, name="base-K8", codebook_size=8)  # at once: no config written yet
     for run in (first, second):
         assert manager.wait(run).state == "done"
-    a, b = (runs.read_json(r / "config.json") for r in (first, second))
+    a, b = (files.read_json(r / "config.json") for r in (first, second))
     assert (a["model"].pop("codebook_size"), b["model"].pop("codebook_size")) == (16, 8)
     assert a == b
     assert manager.info(second).label == "base-K8"

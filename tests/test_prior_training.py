@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import read_jsonl
-from vqvae import VQVAEError, runs
+from vqvae import VQVAEError, checkpoints, files, runs
 from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
 from vqvae.data import ImageData, shift_images
 from vqvae.model import load_vqvae
@@ -49,14 +49,14 @@ def test_training_lowers_held_out_nll_below_the_unigram_baseline(prior_run):
 
 def test_the_run_folder_stands_alone(prior_run, trained_run):
     """The frozen VQ-VAE is copied in, the codes are cached, checkpoints load strictly."""
-    assert (prior_run / VQVAE_COPY / runs.WEIGHTS).read_bytes() == (runs.resolve_checkpoint(trained_run) / runs.WEIGHTS).read_bytes()
+    assert (prior_run / VQVAE_COPY / checkpoints.WEIGHTS).read_bytes() == (checkpoints.resolve_checkpoint(trained_run) / checkpoints.WEIGHTS).read_bytes()
     prior = load_prior(prior_run)
     assert prior.config.codebook_size == 32 and prior.config.n_classes == 10  # MNIST has labels
     assert not prior.training
     for which in ("best", "last"):
-        assert (runs.checkpoint_dir(prior_run, which) / "README.md").read_text().count("held-out NLL") == 1
-    assert (runs.checkpoint_dir(prior_run, "last") / runs.OPTIMIZER).is_file()
-    assert vqvae_of_prior(runs.checkpoint_dir(prior_run, "best")) == prior_run / VQVAE_COPY
+        assert (checkpoints.checkpoint_dir(prior_run, which) / "README.md").read_text().count("held-out NLL") == 1
+    assert (checkpoints.checkpoint_dir(prior_run, "last") / checkpoints.OPTIMIZER).is_file()
+    assert vqvae_of_prior(checkpoints.checkpoint_dir(prior_run, "best")) == prior_run / VQVAE_COPY
 
 
 def test_cached_codes_are_the_vqvae_codes_of_both_splits(prior_run, trained_run):
@@ -201,7 +201,7 @@ def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
     result = cli("train-prior", "--vqvae", trained_run, "--out", out, "--epochs", 1, *args)
     assert result.returncode == 0, result.stderr
     assert "best held-out NLL" in result.stdout
-    saved = runs.read_json(out / runs.CONFIG)
+    saved = files.read_json(out / runs.CONFIG)
     assert saved["prior"]["channels"] == 8 and saved["prior"]["codebook_size"] == 32
     result = cli("train-prior", "--out", out, "--resume", "--epochs", 2, "--no-progress")
     assert result.returncode == 0, result.stderr

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config, tiny_run_config
-from vqvae import runs
+from vqvae import checkpoints, files, runs
 from vqvae.__main__ import main
 from vqvae.config import MAX_CODEBOOK_SIZE
 from vqvae.errors import VQVAEError
@@ -85,7 +85,7 @@ def test_an_unwritable_folder_is_one_line_and_exit_2(capsys, tmp_path, monkeypat
     def refuse(path, data):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(runs, "atomic_write_bytes", refuse)
+    monkeypatch.setattr(files, "atomic_write_bytes", refuse)
     code, err = cli_in_process(capsys, "train", "--out", tmp_path / "run", "--epochs", 1, *TINY)
     assert_one_line_error(code, err, "Permission denied")
 
@@ -108,14 +108,14 @@ def test_a_prepared_folder_takes_a_new_run(tmp_path, tiny_image_folder):
     run.mkdir()
     runs.mark_run(run, "vqvae")
     (run / runs.LOG).write_text("")
-    runs.atomic_write_json(run / runs.JOB, {"kind": "vqvae", "pid": os.getpid()})
+    files.atomic_write_json(run / runs.JOB, {"kind": "vqvae", "pid": os.getpid()})
     assert train(tiny_folder_run_config(tiny_image_folder), run, progress=False)["state"] == "done"
 
 
 def test_resume_without_its_last_checkpoint_never_restarts_over_the_best(capsys, tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    (run / "checkpoints" / "last" / runs.WEIGHTS).unlink()
+    (run / "checkpoints" / "last" / checkpoints.WEIGHTS).unlink()
     before = folder_snapshot(run)
     code, err = cli_in_process(capsys, "train", "--out", run, "--resume", "--epochs", 2)
     assert_one_line_error(code, err, "checkpoints/last")
@@ -135,14 +135,14 @@ def test_resume_refuses_a_checkpoint_folder_holding_a_users_file(capsys, tmp_pat
 
 def test_a_checkpoint_swap_never_deletes_a_file_it_did_not_write(tmp_path):
     dest = tmp_path / "checkpoints" / "last"
-    fill = lambda folder: (folder / runs.WEIGHTS).write_bytes(b"weights")  # noqa: E731
-    runs.write_folder_atomically(dest, fill)
-    runs.write_folder_atomically(dest, fill)  # the first is now last.old
+    fill = lambda folder: (folder / checkpoints.WEIGHTS).write_bytes(b"weights")  # noqa: E731
+    checkpoints.write_folder_atomically(dest, fill)
+    checkpoints.write_folder_atomically(dest, fill)  # the first is now last.old
     (tmp_path / "checkpoints" / "last.old" / "important.bin").write_bytes(b"mine")
     with pytest.raises(VQVAEError, match="important.bin"):
-        runs.write_folder_atomically(dest, fill)
+        checkpoints.write_folder_atomically(dest, fill)
     assert (tmp_path / "checkpoints" / "last.old" / "important.bin").read_bytes() == b"mine"
-    assert (dest / runs.WEIGHTS).read_bytes() == b"weights"
+    assert (dest / checkpoints.WEIGHTS).read_bytes() == b"weights"
 
 
 # --- 3. status tells the truth -------------------------------------------------------------
@@ -165,7 +165,7 @@ sys.exit(main(sys.argv[1:]))
 def test_kill_9_at_a_checkpoint_swap_then_resume(tmp_path, tiny_image_folder):
     out = tmp_path / "run"
     cfg = tmp_path / "config.json"
-    runs.atomic_write_json(cfg, tiny_folder_run_config(tiny_image_folder, epochs=3).to_dict())
+    files.atomic_write_json(cfg, tiny_folder_run_config(tiny_image_folder, epochs=3).to_dict())
     killed = subprocess.run([sys.executable, "-c", KILL_AT_SWAP, "train", "--config", str(cfg), "--out", str(out),
                              "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -180,14 +180,14 @@ def test_kill_9_at_a_checkpoint_swap_then_resume(tmp_path, tiny_image_folder):
     assert status["state"] == "done" and status["epoch"] == 3
     assert not [p for p in (out / "checkpoints").iterdir() if runs.LEFTOVER.match(p.name)]
     for which in ("best", "last"):
-        load_vqvae(runs.resolve_checkpoint(out, which))
+        load_vqvae(checkpoints.resolve_checkpoint(out, which))
 
 
 def test_a_cli_run_killed_with_sigkill_is_reported_failed_by_eval(capsys, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "vqvae", "train", "--out", str(out), "--epochs", "50", *TINY,
                              "--log-every", "5"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert signal_when(proc, lambda: (runs.resolve_checkpoint_or_none(out, "last") is not None
+    assert signal_when(proc, lambda: (checkpoints.resolve_checkpoint_or_none(out, "last") is not None
                                       and runs.read_status(out).get("state") == "running"), signal.SIGKILL)
     proc.wait()
     assert json.loads((out / runs.STATUS).read_text())["state"] == "running"  # what the kill left
@@ -219,13 +219,13 @@ def test_a_finished_run_with_a_damaged_status_stays_done(tmp_path, tiny_run, dam
         status.unlink()
     recovered = runs.read_status(run)
     assert recovered["state"] == "done" and recovered["epoch"] == 1
-    assert recovered["best_val_psnr"] == runs.checkpoint_metrics(run, "best")["val_psnr"]
+    assert recovered["best_val_psnr"] == checkpoints.checkpoint_metrics(run, "best")["val_psnr"]
 
 
 def test_the_runs_table_shows_the_psnr_the_best_checkpoint_holds(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    held = runs.checkpoint_metrics(run, "best")["val_psnr"]
+    held = checkpoints.checkpoint_metrics(run, "best")["val_psnr"]
     runs.write_status(run, best_val_psnr=held - 1.6)  # stopped between the checkpoint and the status
     row = describe(RunInfo(run, "vqvae", "cancelled", "", runs.read_status(run)))
     assert row["val_psnr"] == held
@@ -289,8 +289,8 @@ def plotly_length(array) -> int:
 def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_last_checkpoint(capsys, tmp_path, monkeypatch, tiny_image_folder):
     out = tmp_path / "run"
     cfg = tmp_path / "config.json"
-    runs.atomic_write_json(cfg, tiny_folder_run_config(tiny_image_folder, epochs=3).to_dict())
-    real_fill = runs.write_folder_atomically
+    files.atomic_write_json(cfg, tiny_folder_run_config(tiny_image_folder, epochs=3).to_dict())
+    real_fill = checkpoints.write_folder_atomically
     saves = []
 
     def fill_until_full(dest, fill):
@@ -302,12 +302,12 @@ def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_last_checkpoint(caps
             return real_fill(dest, full)
         return real_fill(dest, fill)
 
-    monkeypatch.setattr(runs, "write_folder_atomically", fill_until_full)
+    monkeypatch.setattr(checkpoints, "write_folder_atomically", fill_until_full)
     code, err = cli_in_process(capsys, "train", "--config", cfg, "--out", out, "--no-progress")
     assert_one_line_error(code, err, "disk is full", "--resume")
     assert runs.read_status(out)["state"] == "failed"
-    last = load_vqvae(runs.resolve_checkpoint(out, "last"))
-    assert json.loads((runs.resolve_checkpoint(out, "last") / runs.TRAINER_STATE).read_text())["epoch"] == 1
+    last = load_vqvae(checkpoints.resolve_checkpoint(out, "last"))
+    assert json.loads((checkpoints.resolve_checkpoint(out, "last") / checkpoints.TRAINER_STATE).read_text())["epoch"] == 1
     assert isinstance(last.codebook, torch.Tensor)
     assert not [p for p in (out / "checkpoints").iterdir() if runs.LEFTOVER.match(p.name)]
 

@@ -12,7 +12,7 @@ import torch
 
 from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config
 from vqvae import VQVAEError
-from vqvae import runs
+from vqvae import files, runs
 from vqvae.quantize import EMAVectorQuantizer, VectorQuantizer
 from vqvae.train import train
 
@@ -38,7 +38,7 @@ def test_resume_refuses_when_the_data_changed(tmp_path, tiny_run, tiny_image_fol
     shutil.copy(more / "digit_01.png", more / "extra_01.png")
     cfg = json.loads((run / "config.json").read_text())
     cfg["train"]["data"] = str(more)
-    runs.atomic_write_json(run / "config.json", cfg)
+    files.atomic_write_json(run / "config.json", cfg)
     with pytest.raises(VQVAEError, match="restore that data"):
         train(None, run, resume=True, progress=False, epochs=2)
 
@@ -48,7 +48,7 @@ def test_resume_refuses_a_checkpoint_that_no_longer_matches_the_config(tmp_path,
     shutil.copytree(tiny_run, run)
     cfg = json.loads((run / "config.json").read_text())
     cfg["model"]["hidden"] = 24
-    runs.atomic_write_json(run / "config.json", cfg)
+    files.atomic_write_json(run / "config.json", cfg)
     with pytest.raises(VQVAEError, match="does not match"):
         train(None, run, resume=True, progress=False, epochs=2)
 

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from conftest import folder_snapshot, tiny_folder_run_config
 from vqvae import VQVAE, VQVAEError, load_vqvae
-from vqvae.runs import append_metrics, read_metrics, resolve_checkpoint
+from vqvae.checkpoints import resolve_checkpoint
+from vqvae.runs import append_metrics, read_metrics
 from vqvae.train import train
 
 

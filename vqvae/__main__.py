@@ -36,6 +36,19 @@ def add_setting_flags(parser: argparse.ArgumentParser, title: str, section: type
         group.add_argument(*names, **options)
 
 
+def add_training_command(sub, command: str, help: str, what: str, preset_help: str, sections) -> None:
+    """A command that trains into a run folder: its run options, then one flag per setting."""
+    parser = sub.add_parser(command, help=help)
+    parser.add_argument("--out", required=True, type=Path, help=f"{what} folder to create (or to continue with --resume)")
+    parser.add_argument("--preset", help=preset_help)
+    parser.add_argument("--config", type=Path, help=f"a {what} config JSON file (as written to RUN/config.json); "
+                                                    "flags override it")
+    parser.add_argument("--resume", action="store_true", help=f"continue the {what} in --out from its last checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for title, section in sections:
+        add_setting_flags(parser, title, section)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import ModelConfig, PriorConfig, PriorTrainConfig, TrainConfig
     from .presets import PRESETS, PRIOR_PRESETS
@@ -43,14 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vqvae", description="VQ-VAE Lab: train and evaluate VQ-VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    tr = sub.add_parser("train", help="train a VQ-VAE into a run folder")
-    tr.add_argument("--out", required=True, type=Path, help="run folder to create (or to continue with --resume)")
-    tr.add_argument("--preset", help=f"starting settings: {', '.join(PRESETS)} (default mnist)")
-    tr.add_argument("--config", type=Path, help="a run config JSON file (as written to RUN/config.json); flags override it")
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_setting_flags(tr, "model", ModelConfig)
-    add_setting_flags(tr, "training", TrainConfig)
+    add_training_command(sub, "train", "train a VQ-VAE into a run folder", "run",
+                         f"starting settings: {', '.join(PRESETS)} (default mnist)",
+                         (("model", ModelConfig), ("training", TrainConfig)))
 
     ev = sub.add_parser("eval", help="held-out metrics of a checkpoint")
     ev.add_argument("--model", required=True, help="a run or checkpoint folder, a bundled name or a Hub repo id")
@@ -59,15 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
-    tp = sub.add_parser("train-prior", help="train a PixelCNN prior on the codes of a trained VQ-VAE")
-    tp.add_argument("--out", required=True, type=Path, help="prior run folder to create (or to continue with --resume)")
-    tp.add_argument("--preset", help=f"prior size: {', '.join(PRIOR_PRESETS)} (default: the VQ-VAE run's preset, else mnist)")
-    tp.add_argument("--config", type=Path, help="a prior run config JSON file (as written to RUN/config.json); "
-                                                "flags override it")
-    tp.add_argument("--resume", action="store_true", help="continue the prior run in --out from its last checkpoint")
-    tp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_setting_flags(tp, "prior", PriorConfig)
-    add_setting_flags(tp, "training", PriorTrainConfig)
+    add_training_command(sub, "train-prior", "train a PixelCNN prior on the codes of a trained VQ-VAE", "prior run",
+                         f"prior size: {', '.join(PRIOR_PRESETS)} (default: the VQ-VAE run's preset, else mnist)",
+                         (("prior", PriorConfig), ("training", PriorTrainConfig)))
 
     sa = sub.add_parser("sample", help="draw images from a prior and save them as a grid PNG")
     sa.add_argument("--prior", required=True, help="a prior run or checkpoint folder, a bundled name or a Hub repo id")
@@ -156,7 +158,7 @@ def located(ref, kind: str) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from . import runs
+    from . import checkpoints, runs
     from .device import pick_device
     from .model import load_vqvae
     from .evaluate import evaluate
@@ -173,7 +175,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = load_vqvae(folder, device)
     data = data_of_vqvae(folder, model, args.dataset, args.data)
     metrics = evaluate(model, data.val)
-    metrics.update(images=len(data.val), data=data.name, checkpoint=str(runs.resolve_checkpoint(folder)))
+    metrics.update(images=len(data.val), data=data.name, checkpoint=str(checkpoints.resolve_checkpoint(folder)))
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -211,7 +213,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torchvision.utils as vutils
     from tqdm.auto import tqdm
 
-    from . import runs
+    from . import files
     from .device import pick_device
     from .model import load_vqvae
     from .prior_training import load_prior, vqvae_of_prior
@@ -244,7 +246,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     nrow = args.nrow or grid_columns(args.n, prior.config.n_classes, args.label)
     grid = vutils.make_grid(images.cpu(), nrow=nrow, padding=1, pad_value=1.0)
     try:
-        runs.atomic_write_png(args.out, grid)
+        files.atomic_write_png(args.out, grid)
     except OSError as exc:
         raise VQVAEError(f"cannot write {args.out} ({exc.strerror}): choose another --out") from None
     print(f"wrote {args.out}: {args.n} samples, temperature {args.temperature}, seed {args.seed}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import VQVAEError
 
@@ -242,8 +243,13 @@ class PriorTrainConfig(_Section):
         return self
 
 
+KIND_NAMES = {"vqvae": "VQ-VAE", "prior": "prior"}
+
+
 class _RunSettings:
-    """What both kinds of run config share: validating every section, and plain dicts."""
+    """What both kinds of run config share: reading, validating every section, plain dicts."""
+
+    KIND: ClassVar[str]  # "vqvae" or "prior", as run_kind names it
 
     def validate(self):
         try:
@@ -257,6 +263,22 @@ class _RunSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """The config a config.json holds; sections it leaves out take their defaults. A
+        config of the other kind, or one that is not an object, is refused in one line."""
+        what = KIND_NAMES[cls.KIND]
+        _check_object(data, f"the {what} run config")
+        kind = run_kind(data)
+        if kind is not None and kind != cls.KIND:
+            raise VQVAEError(f"this holds a {KIND_NAMES[kind]} run, not a {what} run: pass a {what} run folder or config")
+        sections = [f for f in fields(cls) if f.name != "preset"]
+        try:
+            return cls(**{f.name: _from_dict(f.default_factory, data.get(f.name, {})) for f in sections},
+                       preset=data.get("preset"))
+        except (TypeError, AttributeError) as exc:
+            raise VQVAEError(f"the {what} run config is malformed ({exc}): fix it or start a new run") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> "_RunSettings":
@@ -273,41 +295,20 @@ class _RunSettings:
 class PriorRunConfig(_RunSettings):
     """A prior run's config.json: the prior's modules and how it is trained."""
 
+    KIND: ClassVar[str] = "prior"
     prior: PriorConfig = field(default_factory=PriorConfig)
     train: PriorTrainConfig = field(default_factory=PriorTrainConfig)
     preset: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PriorRunConfig":
-        _check_object(data, "the prior run config")
-        if run_kind(data) != "prior":
-            raise VQVAEError("this run folder holds a VQ-VAE run, not a prior run: pass a prior run folder")
-        try:
-            return cls(prior=_from_dict(PriorConfig, data["prior"]),
-                       train=_from_dict(PriorTrainConfig, data.get("train", {})), preset=data.get("preset"))
-        except (TypeError, AttributeError) as exc:
-            raise VQVAEError(f"the prior run config is malformed ({exc}): fix it or start a new run") from None
 
 
 @dataclass
 class RunConfig(_RunSettings):
     """A VQ-VAE run's config.json: the model's modules and how it is trained."""
 
+    KIND: ClassVar[str] = "vqvae"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     preset: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        _check_object(data, "the run config")
-        try:
-            return cls(
-                model=_from_dict(ModelConfig, data.get("model", {})),
-                train=_from_dict(TrainConfig, data.get("train", {})),
-                preset=data.get("preset"),
-            )
-        except (TypeError, AttributeError) as exc:
-            raise VQVAEError(f"the run config is malformed ({exc}): fix it or start a new run") from None
 
 
 def run_kind(config) -> str | None:

@@ -193,12 +193,12 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
     """A run's best checkpoint as a standalone model folder in Hub layout: config.json,
     model.safetensors, README.md, a prior's vqvae/ subfolder, and the run's newest sample or
     reconstruction grid, shown in the model card. Swapped in whole."""
-    from . import runs
+    from . import checkpoints, runs
 
-    source = runs.resolve_checkpoint(run_or_checkpoint)
+    source = checkpoints.resolve_checkpoint(run_or_checkpoint)
     run = next((r for r in (Path(run_or_checkpoint), source.parent.parent) if (r / runs.CONFIG).is_file()
                 and (r / "checkpoints").is_dir()), None)
-    vqvae_copy = run / "vqvae" if run and (run / "vqvae" / runs.WEIGHTS).is_file() else None
+    vqvae_copy = run / "vqvae" if run and (run / "vqvae" / checkpoints.WEIGHTS).is_file() else None
     pictures = {}
     for folder, (name, caption) in PICTURES.items():
         grids = sorted((run / folder).glob("epoch_*.png")) if run else []
@@ -206,7 +206,7 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
             pictures[name] = (grids[-1], caption)
 
     def fill(tmp: Path) -> None:
-        for name in (runs.CONFIG, runs.WEIGHTS):
+        for name in (runs.CONFIG, checkpoints.WEIGHTS):
             shutil.copyfile(source / name, tmp / name)
         card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
         for name, (grid, caption) in pictures.items():
@@ -216,5 +216,5 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
         if vqvae_copy is not None:
             shutil.copytree(vqvae_copy, tmp / "vqvae")
 
-    runs.write_folder_atomically(Path(dest), fill)
+    checkpoints.write_folder_atomically(Path(dest), fill)
     return Path(dest)

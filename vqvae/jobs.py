@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runs
+from . import checkpoints, files, runs
 from .config import PriorRunConfig, RunConfig, run_kind
 from .errors import VQVAEError
 from .loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
@@ -101,7 +101,7 @@ class RunManager:
             env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
         try:
             runs.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
-            runs.atomic_write_json(request, config.to_dict())
+            files.atomic_write_json(request, config.to_dict())
             with open(run_dir / LOG, "ab") as log:
                 proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
@@ -114,7 +114,7 @@ class RunManager:
             # (set before the child's interpreter has started threads, which inherit it).
             os.setpriority(os.PRIO_PROCESS, proc.pid, BACKGROUND_NICE)
         with contextlib.suppress(OSError):  # without it the run still reports itself through status.json
-            runs.atomic_write_json(run_dir / JOB, {"command": argv, "kind": kind, "pid": proc.pid,
+            files.atomic_write_json(run_dir / JOB, {"command": argv, "kind": kind, "pid": proc.pid,
                                                    "started": time.time(), "name": name})
         return run_dir
 
@@ -135,7 +135,7 @@ class RunManager:
         """A run's state from its folder; a run whose process died without saying so is failed,
         with the last line it printed."""
         run_dir = Path(run_dir)
-        job = runs.read_json(run_dir / JOB) or {}
+        job = files.read_json(run_dir / JOB) or {}
         status = runs.read_status(run_dir)  # an active state there is one a live job holds
         kind = runs.kind_of_run(run_dir) or "vqvae"
         state = status.get("state") or ("starting" if job else "unknown")
@@ -166,7 +166,7 @@ class RunManager:
         info = self.info(run_dir)
         if not info.active:
             return
-        pid = _pid(runs.read_json(Path(run_dir) / JOB) or {}) or info.status.get("pid")
+        pid = _pid(files.read_json(Path(run_dir) / JOB) or {}) or info.status.get("pid")
         if pid and self._alive(pid):
             os.kill(pid, signal.SIGTERM)
             if info.state in ("starting", "queued"):  # not training yet: nothing to save
@@ -211,7 +211,7 @@ def requested_config(run_dir: str | Path) -> RunConfig | PriorRunConfig | None:
     """The settings a run was started with: its request (written before its process
     started), else its saved config; None when neither can be read."""
     for name in (runs.REQUEST, runs.CONFIG):
-        saved = runs.read_json(Path(run_dir) / name)
+        saved = files.read_json(Path(run_dir) / name)
         kind = run_kind(saved)
         if kind:
             try:
@@ -240,7 +240,7 @@ def _zombie(pid: int) -> bool:
 def run_config(run_dir: str | Path) -> dict:
     """The settings a run was started with (RUN/config.json), {} while it has not written them
     (or when the file is damaged)."""
-    return runs.read_json(Path(run_dir) / runs.CONFIG) or {}
+    return files.read_json(Path(run_dir) / runs.CONFIG) or {}
 
 
 def vqvae_of_prior_run(run_dir: str | Path) -> str:
@@ -254,7 +254,7 @@ def describe(info: RunInfo) -> dict:
     """One row of the runs table; the best held-out score is the one its best checkpoint holds
     (the status may lag behind it when a run was stopped between the two writes)."""
     s = info.status
-    best = runs.checkpoint_metrics(info.path, "best")
+    best = checkpoints.checkpoint_metrics(info.path, "best")
     return {"run": info.name, "kind": info.kind, "state": info.state, "epoch": s.get("epoch"),
             "epochs": s.get("epochs"), "val_psnr": best.get("val_psnr", s.get("best_val_psnr")),
             "val_nll": best.get("val_nll", s.get("best_val_nll")), "message": info.message}

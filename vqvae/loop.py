@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, runs
+from . import checkpoints, distributed, files, runs
 from .errors import VQVAEError
 
 
@@ -39,7 +39,7 @@ def loop_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Cal
     if `out` is new or empty. Nothing is written before these checks pass."""
     if resume:
         runs.check_run_to_resume(out, kind)
-        saved = runs.read_json(out / runs.CONFIG)
+        saved = files.read_json(out / runs.CONFIG)
         if saved is None:
             raise VQVAEError(f"cannot resume: {out / runs.CONFIG} is missing or damaged: restore it from a copy, "
                              f"or start a new run in another --out")
@@ -109,14 +109,14 @@ class EpochLoop:
 
         def fill(folder: Path) -> None:
             self.model.save_pretrained(folder, config=self.model_config)
-            runs.atomic_write_bytes(folder / "README.md", card.encode())
+            files.atomic_write_bytes(folder / "README.md", card.encode())
             if metrics:  # what the runs table shows: the numbers this checkpoint holds
-                runs.atomic_write_json(folder / runs.CHECKPOINT_METRICS,
+                files.atomic_write_json(folder / checkpoints.CHECKPOINT_METRICS,
                                        dict(metrics, step=counters["step"], epoch=counters["epoch"]))
             if with_state:
-                runs.save_training_state(folder, self.optimizer, counters)
+                checkpoints.save_training_state(folder, self.optimizer, counters)
 
-        runs.write_folder_atomically(runs.checkpoint_dir(self.out, which), fill)
+        checkpoints.write_folder_atomically(checkpoints.checkpoint_dir(self.out, which), fill)
 
     def save_last(self, metrics: dict | None = None) -> None:
         self.save_checkpoint("last", metrics, with_state=True)
@@ -128,8 +128,8 @@ class EpochLoop:
         or only a best one left: one line, nothing changed (never a silent restart that
         would overwrite the best checkpoint)."""
         problems = []
-        folders = runs.last_checkpoints(self.out)
-        saved = runs.checkpoint_dir(self.out, "best").parent
+        folders = checkpoints.last_checkpoints(self.out)
+        saved = checkpoints.checkpoint_dir(self.out, "best").parent
         if not folders and saved.is_dir() and any(saved.iterdir()):
             problems.append(f"{self.out} has checkpoints but no last one to resume from: evaluate or use its best "
                             f"checkpoint, or start a new run in another --out")
@@ -137,7 +137,7 @@ class EpochLoop:
             try:
                 state = load(folder).state_dict()
                 self.model.load_state_dict(state, strict=True)
-                counters = runs.load_training_state(folder, self.optimizer)
+                counters = checkpoints.load_training_state(folder, self.optimizer)
             except VQVAEError as exc:
                 problems.append(str(exc))
                 continue
@@ -153,7 +153,7 @@ class EpochLoop:
     def finish(self) -> dict:
         """Write and return the final status of a run that trained all its epochs."""
         c = self.counters
-        if c["step"] == 0 and runs.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
+        if c["step"] == 0 and checkpoints.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
             self.evaluate_and_save(0.0)
         ranks = {"ranks": distributed.world(), "ranks_in_sync": distributed.in_sync(self.model)} if distributed.active() else {}
         return runs.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],

@@ -191,7 +191,8 @@ def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
     Any problem with the files becomes one VQVAEError line.
     """
     from .hub import locate
-    from .runs import CONFIG, read_json, resolve_checkpoint  # the run-folder layout lives there
+    from .checkpoints import CONFIG, resolve_checkpoint
+    from .files import read_json
 
     folder = resolve_checkpoint(locate(path, "vqvae", fallback=False).path)
     if run_kind(read_json(folder / CONFIG)) == "prior":

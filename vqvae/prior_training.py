@@ -22,7 +22,7 @@ import torchvision.utils as vutils
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
-from . import distributed, runs
+from . import checkpoints, distributed, files, runs
 from .config import PriorConfig, PriorRunConfig, PriorTrainConfig, run_kind
 from .data import ImageData, load_data, shift_images
 from .device import autocast, check_fits, pick_device
@@ -81,7 +81,7 @@ def save_codes(path: Path, codes: CodeData) -> None:
         tensors.update(train_labels=codes.train_labels, val_labels=codes.val_labels)
     # int16 codes: a quarter of the disk; the cache of 81,000 shifted MNIST grids is 8 MB
     tensors = {k: (v.to(torch.int16) if k in ("train", "val") else v).contiguous() for k, v in tensors.items()}
-    runs.atomic_write_bytes(path, save(tensors, metadata={"data": codes.name, "copies": str(codes.copies)}))
+    files.atomic_write_bytes(path, save(tensors, metadata={"data": codes.name, "copies": str(codes.copies)}))
 
 
 def load_codes(path: Path) -> CodeData:
@@ -173,7 +173,7 @@ def new_prior_config(vqvae_ref: str | Path, preset: str | None = None) -> PriorR
 
 def default_prior_preset(vqvae_ref: str | Path) -> str:
     """The prior preset named like the VQ-VAE run's preset, else mnist's."""
-    saved = (runs.read_json(Path(vqvae_ref) / runs.CONFIG) if Path(vqvae_ref).is_dir() else None) or {}
+    saved = (files.read_json(Path(vqvae_ref) / runs.CONFIG) if Path(vqvae_ref).is_dir() else None) or {}
     return saved.get("preset") if saved.get("preset") in PRIOR_PRESETS else "mnist"
 
 
@@ -233,8 +233,8 @@ class _PriorLoop(EpochLoop):
             raise VQVAEError(f"the prior models {p.codebook_size} codes but the VQ-VAE in {out / VQVAE_COPY} has "
                              f"{vqvae.config.codebook_size}: restore the run's vqvae/ folder or start a new run")
         if not resume:
-            runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
-            _copy_checkpoint(runs.resolve_checkpoint(vqvae_folder), out / VQVAE_COPY)
+            files.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
+            _copy_checkpoint(checkpoints.resolve_checkpoint(vqvae_folder), out / VQVAE_COPY)
         runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
                           message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
         self.codes = cached_codes(out / CODES, p, vqvae.config.grid_size, t.shift) if resume else None
@@ -257,7 +257,7 @@ class _PriorLoop(EpochLoop):
         if resume:
             self.restore_last(load_prior)
             runs.truncate_metrics(out, self.counters["step"])
-            runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
+            files.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
         runs.write_status(out, total_steps=t.epochs * self.steps_per_epoch, step=self.counters["step"],
                           epoch=self.counters["epoch"], message="", data=codes.name,
                           uniform_nll=self.uniform_nll, unigram_nll=self.unigram_nll)
@@ -298,7 +298,7 @@ class _PriorLoop(EpochLoop):
         t = self.cfg.train
         images = sample_images(self.trainer.model, self.vqvae, t.samples, seed=t.seed)
         grid = vutils.make_grid(images.cpu(), nrow=grid_columns(t.samples, self.cfg.prior.n_classes), padding=1, pad_value=1.0)
-        runs.atomic_write_png(self.out / "samples" / f"epoch_{self.counters['epoch']:03d}.png", grid)
+        files.atomic_write_png(self.out / "samples" / f"epoch_{self.counters['epoch']:03d}.png", grid)
 
     def final_fields(self) -> dict:
         final = runs.read_metrics(self.out, "epoch")
@@ -308,8 +308,8 @@ class _PriorLoop(EpochLoop):
 def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
     """A prior from a checkpoint folder in Hub layout, a prior run folder (its best
     checkpoint), a bundled name or a Hub reference."""
-    folder = runs.resolve_checkpoint(locate(path, "prior", fallback=False).path)
-    if run_kind(runs.read_json(folder / runs.CONFIG)) == "vqvae":
+    folder = checkpoints.resolve_checkpoint(locate(path, "prior", fallback=False).path)
+    if run_kind(files.read_json(folder / runs.CONFIG)) == "vqvae":
         raise VQVAEError(f"{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)")
     try:
         return GatedPixelCNN.from_pretrained(str(folder), map_location=str(device))
@@ -325,7 +325,7 @@ def vqvae_of_prior(path: str | Path) -> Path:
     or the run holding a checkpoint folder)."""
     path = Path(path)
     for run in (path, path.parent.parent, path.parent.parent.parent):  # RUN, RUN/checkpoints/best(.old)
-        if (run / VQVAE_COPY / runs.WEIGHTS).is_file():
+        if (run / VQVAE_COPY / checkpoints.WEIGHTS).is_file():
             return run / VQVAE_COPY
     raise VQVAEError(f"{path} has no vqvae/ folder beside it: name the prior's VQ-VAE with --vqvae")
 
@@ -353,8 +353,8 @@ def prior_card(cfg: PriorRunConfig, codes: CodeData, step: int, metrics: dict | 
 
 def _copy_checkpoint(source: Path, dest: Path) -> None:
     def fill(folder: Path) -> None:
-        for name in (runs.CONFIG, runs.WEIGHTS, "README.md"):
+        for name in (runs.CONFIG, checkpoints.WEIGHTS, "README.md"):
             if (source / name).is_file():
                 shutil.copyfile(source / name, folder / name)
 
-    runs.write_folder_atomically(dest, fill)
+    checkpoints.write_folder_atomically(dest, fill)

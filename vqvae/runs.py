@@ -10,8 +10,8 @@
     RUN/request.json           the settings a background run was started with (the run manager's)
     RUN/job.json, RUN/log.txt  a background run's command and output (the run manager's)
 
-Every file is written atomically (temp file, then rename), and a checkpoint folder is
-swapped in whole, so a run killed at any moment leaves every file complete. In a
+Every file is written whole (vqvae/files.py) and a checkpoint folder is swapped in whole
+(vqvae/checkpoints.py), so a run killed at any moment leaves every file complete. In a
 distributed run only rank 0 writes.
 
 A job writes only into a folder that is new, empty, or marked by run.json as a run of
@@ -24,36 +24,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
-import torch
-from safetensors.torch import load_file, save_file
-
+from .checkpoints import CHECKPOINT_FILES, CONFIG, TRAINER_STATE, checkpoint_metrics, resolve_checkpoint_or_none
 from .config import run_kind
 from .distributed import is_writer
 from .errors import VQVAEError
+from .files import atomic_write_bytes, atomic_write_json, read_json
 
 MARKER = "run.json"
-CONFIG = "config.json"
 STATUS = "status.json"
 METRICS = "metrics.jsonl"
 JOB = "job.json"
 LOG = "log.txt"
 REQUEST = "request.json"
 LOCK = ".lock"
-WEIGHTS = "model.safetensors"
-OPTIMIZER = "optimizer.safetensors"
-TRAINER_STATE = "trainer_state.json"
-CHECKPOINT_METRICS = "metrics.json"
-CHECKPOINT_FILES = {CONFIG, WEIGHTS, "README.md", OPTIMIZER, TRAINER_STATE, CHECKPOINT_METRICS}
 RUN_FORMAT, RUN_FORMAT_VERSION = "vqvae-lab run", 1
 KINDS = {"vqvae": ("VQ-VAE", "train"), "prior": ("prior", "train-prior")}  # kind -> (its name, its command)
 ACTIVE_STATES = ("starting", "queued", "running")
@@ -62,64 +52,6 @@ PREPARED = {MARKER, REQUEST, JOB, LOG, LOCK}
 # Names mkstemp/mkdtemp give our temp files and folders (".status.json.k3j_9xq2.tmp"): what
 # a kill can leave behind, and the only thing a start or resume cleans up.
 LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    if not is_writer():
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a dashboard under another user must read it
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
-
-
-def atomic_write_png(path: Path, image: torch.Tensor) -> None:
-    """A float image [C, H, W] in [0, 1] (C = 1 or 3) as a PNG."""
-    from PIL import Image
-
-    pixels = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def read_json(path: Path) -> dict | None:
-    """A file holding one JSON object, or None when it is missing, unreadable, damaged or
-    holds anything else (a run folder may have been damaged by hand)."""
-    try:
-        data = json.loads(Path(path).read_bytes())
-    except (OSError, ValueError):  # ValueError: bad JSON and bad bytes alike
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def read_png(path: Path) -> bytes | None:
-    """A PNG file's bytes when it is a whole, readable PNG (a preview may be damaged), else None."""
-    from PIL import Image
-
-    try:
-        data = Path(path).read_bytes()
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format != "PNG":
-                return None
-            image.load()  # decodes every pixel: a truncated file fails here
-    except Exception:  # PIL raises many kinds (OSError, SyntaxError, ValueError, DecompressionBombError...)
-        return None
-    return data
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
@@ -352,92 +284,6 @@ def remove_leftovers(run_dir: Path) -> list[Path]:
     return removed
 
 
-def checkpoint_metrics(run_dir: Path, which: str = "best") -> dict:
-    """The held-out numbers saved with a run's checkpoint (val_psnr, val_nll, ...), {} if none."""
-    folder = resolve_checkpoint_or_none(run_dir, which)
-    saved = read_json(folder / CHECKPOINT_METRICS) if folder else None
-    return {k: v for k, v in (saved or {}).items() if _is_number(v)}
-
-
-def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
-    """Build a folder beside dest with fill(tmp), then swap it in.
-
-    Between the two renames dest is missing for an instant; dest.old is then a complete
-    copy, and resolve_checkpoint falls back to it. dest.old stays until the next swap, so a
-    reader that picked it in that instant can finish; it is removed only while dest exists,
-    and only when it holds nothing but what fill writes (never a file someone else put there).
-    """
-    if not is_writer():
-        return
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
-    old = dest.with_name(dest.name + ".old")
-    try:
-        fill(tmp)
-        for f in tmp.rglob("*"):  # data on disk before the rename makes it visible
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.chmod(f, 0o644)  # safetensors writes 0600; a dashboard under another user must read it
-            elif f.is_dir():
-                os.chmod(f, 0o755)
-        os.chmod(tmp, 0o755)
-        if dest.exists():
-            _remove_our_folder(old, {p.name for p in tmp.iterdir()} | CHECKPOINT_FILES)
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _remove_our_folder(folder: Path, ours: set[str]) -> None:
-    if not folder.exists():
-        return
-    foreign = sorted(p.name for p in folder.iterdir() if p.name not in ours)
-    if foreign:
-        raise VQVAEError(f"{folder} holds files VQ-VAE Lab did not write ({', '.join(foreign[:3])}): "
-                         f"move them out of the run folder, then resume")
-    shutil.rmtree(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make renames inside folder durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def checkpoint_dir(run_dir: Path, which: str) -> Path:
-    return Path(run_dir) / "checkpoints" / which
-
-
-def _existing(folder: Path) -> Path | None:
-    for candidate in (folder, folder.with_name(folder.name + ".old")):
-        if (candidate / WEIGHTS).is_file():
-            return candidate
-    return None
-
-
-def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
-    """A folder holding model.safetensors: the path itself, or a run folder's checkpoint
-    (`which` first, then the other one)."""
-    path = Path(path)
-    if not path.exists():
-        raise VQVAEError(f"{path} does not exist: pass a run folder or a checkpoint folder")
-    if (path / WEIGHTS).is_file():
-        return path
-    for name in (which, "last" if which == "best" else "best"):
-        found = _existing(checkpoint_dir(path, name))
-        if found:
-            return found
-    raise VQVAEError(f"no checkpoint in {path}: pass a run folder with checkpoints/ or a folder holding {WEIGHTS}")
-
-
 @contextlib.contextmanager
 def exclusive(run_dir: Path):
     """Hold RUN/.lock for as long as a job writes the folder, so two jobs never share one."""
@@ -462,55 +308,3 @@ def exclusive(run_dir: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def resolve_checkpoint_or_none(run_dir: Path, which: str = "last") -> Path | None:
-    """The run's `which` checkpoint folder if one was saved, else None."""
-    return _existing(checkpoint_dir(run_dir, which))
-
-
-def last_checkpoints(run_dir: Path) -> list[Path]:
-    """The run's last checkpoint folders, newest first (last, last.old), whatever state
-    they are in; none before its first epoch ended."""
-    folder = checkpoint_dir(run_dir, "last")
-    return [f for f in (folder, folder.with_name(folder.name + ".old")) if f.is_dir()]
-
-
-def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters: dict) -> None:
-    """Optimizer moments and RNG state as safetensors, counters as JSON (never a pickle)."""
-    state = optimizer.state_dict()
-    tensors = {"rng.cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():  # dead-code restarts draw from the CUDA generator there
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = state
-    for pid, slots in state["state"].items():
-        for name, value in slots.items():
-            tensors[f"state.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    save_file(tensors, str(folder / OPTIMIZER))
-    meta = dict(counters, param_groups=state["param_groups"])
-    (folder / TRAINER_STATE).write_text(json.dumps(meta, indent=2))
-
-
-def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore what save_training_state wrote; returns the counters."""
-    try:
-        meta = json.loads((folder / TRAINER_STATE).read_bytes())
-        tensors = load_file(str(folder / OPTIMIZER))
-        if not isinstance(meta, dict):
-            raise TypeError(f"{TRAINER_STATE} holds no JSON object")
-    except Exception as exc:
-        raise VQVAEError(f"training state in {folder} is unreadable ({type(exc).__name__}): "
-                         f"start a new run in another --out instead of --resume") from None
-    try:
-        slots: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("state."):
-                _, pid, name = key.split(".", 2)
-                slots.setdefault(int(pid), {})[name] = value
-        optimizer.load_state_dict({"state": slots, "param_groups": meta.pop("param_groups")})
-        torch.set_rng_state(tensors["rng.cpu"])
-    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:
-        raise VQVAEError(f"training state in {folder} does not match the model ({exc}): "
-                         f"start a new run in another --out") from None
-    cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda_states)
-    return meta

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.utils as vutils
 
-from . import distributed, runs
+from . import distributed, files, runs
 from .config import RunConfig, run_kind
 from .data import ImageData, load_data, to_float
 from .device import autocast, check_fits, pick_device
@@ -118,7 +118,7 @@ class _VQVAELoop(EpochLoop):
                                  f"or start a new run in another --out")
             self.c["data"] = data_id
             runs.truncate_metrics(out, self.c["step"])
-        runs.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
+        files.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
         runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs,
                           total_steps=t.epochs * self.steps_per_epoch, step=self.c["step"], epoch=self.c["epoch"],
                           message="", data=data.name, skipped_files=data.skipped, device=str(device))
@@ -162,7 +162,7 @@ class _VQVAELoop(EpochLoop):
         x = to_float(self.preview, device)
         recon = model(x).reconstruction.float().clamp(0, 1)
         grid = vutils.make_grid(torch.cat([x, recon]).cpu(), nrow=len(x), padding=1, pad_value=1.0)
-        runs.atomic_write_png(self.out / "previews" / f"epoch_{self.c['epoch']:03d}.png", grid)
+        files.atomic_write_png(self.out / "previews" / f"epoch_{self.c['epoch']:03d}.png", grid)
 
 
 def data_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
@@ -177,7 +177,7 @@ def data_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, ro
 def data_source_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
                          download: bool = False) -> tuple[str, str | None, int | None, bool]:
     """(data set, root, center crop, download) of data_of_vqvae, without loading anything."""
-    saved = runs.read_json(Path(path) / runs.CONFIG)
+    saved = files.read_json(Path(path) / runs.CONFIG)
     run = RunConfig.from_dict(saved) if run_kind(saved) == "vqvae" else None
     if not dataset and not run and model.config.in_channels != 1:
         raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
