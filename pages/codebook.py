@@ -5,10 +5,10 @@ import streamlit as st
 import torch
 
 from pages.common import cached_vqvae, device, held_out_images, held_out_usage, picture, sidebar
-from vqvae.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
-from vqvae.data import fit_images
-from vqvae.metrics import perplexity
-from vqvae.plots import usage_bars
+from vqvae.dashboard.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
+from vqvae.dashboard.plots import usage_bars
+from vqvae.data.datasets import fit_images
+from vqvae.models.metrics import perplexity
 
 TILE_PIXELS = 36  # each atlas tile is enlarged to about this many pixels, crisp
 MAX_TILES = 1024  # tiles drawn at once: a larger codebook shows the first MAX_TILES in the chosen order

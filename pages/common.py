@@ -4,8 +4,8 @@ and turning tensors into pictures. Pages stay thin; the work happens in `vqvae`.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 import torch
@@ -13,17 +13,18 @@ import torchvision.utils as vutils
 from PIL import Image
 from streamlit.runtime.pages_manager import PagesManager
 
-from vqvae import hub
-from vqvae.codebook_view import enlarge
-from vqvae.data import bundled_mnist, fit_images, load_data
-from vqvae.device import pick_device
 from vqvae.config import setting_info
+from vqvae.dashboard.codebook_view import enlarge
+from vqvae.dashboard.run_manager import RunManager, default_root
+from vqvae.data import hub
+from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.data.datasets import bundled_mnist, fit_images, load_data
+from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
-from vqvae.evaluate import evaluate
-from vqvae.jobs import RunManager, default_root
-from vqvae.metrics import code_usage
-from vqvae.model import VQVAE, encode_images, load_vqvae
-from vqvae.prior_training import load_prior, vqvae_of_prior
+from vqvae.models.autoencoder import VQVAE, encode_images
+from vqvae.models.metrics import code_usage
+from vqvae.training.evaluate import evaluate
+from vqvae.training.prior_trainer import vqvae_of_prior
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
 # in its old pages/-folder mode, which runs the page file alone (no layout, every module in

@@ -9,16 +9,26 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages.common import (cached_vqvae, device, held_out_images, held_out_metrics, held_out_usage, picture, run_manager,
-                          setting_widget, sidebar, vqvae_choices)
+from pages.common import (
+    cached_vqvae,
+    device,
+    held_out_images,
+    held_out_metrics,
+    held_out_usage,
+    picture,
+    run_manager,
+    setting_widget,
+    sidebar,
+    vqvae_choices,
+)
 from pages.live import watch
-from vqvae import runs
 from vqvae.config import ModelConfig, TrainConfig
-from vqvae.data import fit_images, to_float
+from vqvae.dashboard.plots import usage_bars
+from vqvae.data.datasets import fit_images, to_float
 from vqvae.errors import VQVAEError
-from vqvae.evaluate import reconstruct
 from vqvae.presets import preset
-from vqvae.plots import usage_bars
+from vqvae.training import runs
+from vqvae.training.evaluate import reconstruct
 
 SIDES = {"A": "mnist-plain", "B": "mnist-ema"}  # widget key suffix -> default model
 SAMPLES = 8  # held-out images reconstructed by both

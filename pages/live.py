@@ -12,9 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import run_manager
-from vqvae import files, runs
-from vqvae.jobs import RunInfo
-from vqvae.plots import curves
+from vqvae import files
+from vqvae.dashboard.plots import curves
+from vqvae.dashboard.run_manager import RunInfo
+from vqvae.training import runs
 
 POLL_S = 1.0  # the curves of a running job show within about a second of its newest line
 # (metrics key, chart title, record kind, log scale)

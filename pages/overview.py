@@ -3,9 +3,9 @@
 import streamlit as st
 
 from pages.common import SHOWN_PIXELS, device, held_out_images, held_out_usage, picture, sidebar
-from vqvae.data import fit_images
-from vqvae.evaluate import reconstruct
-from vqvae.plots import code_map
+from vqvae.dashboard.plots import code_map
+from vqvae.data.datasets import fit_images
+from vqvae.training.evaluate import reconstruct
 
 active = sidebar()
 model = active.model

@@ -5,12 +5,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out_images, held_out_labels, held_out_usage, picture, png_bytes, sidebar
-from vqvae.data import fit_images
+from pages.common import (
+    SHOWN_PIXELS,
+    device,
+    held_out_images,
+    held_out_labels,
+    held_out_usage,
+    picture,
+    png_bytes,
+    sidebar,
+)
+from vqvae.dashboard.plots import code_map
+from vqvae.data.datasets import fit_images
+from vqvae.data.uploads import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES, read_image
 from vqvae.errors import VQVAEError
-from vqvae.evaluate import reconstruct
-from vqvae.uploads import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES, read_image
-from vqvae.plots import code_map
+from vqvae.training.evaluate import reconstruct
 
 INVERT = {"auto": None, "yes": True, "no": False}
 

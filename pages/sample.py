@@ -6,11 +6,11 @@ import streamlit as st
 import torch
 
 from pages.common import SHOWN_PIXELS, cached_prior, device, picture, png_bytes, run_manager, sidebar
-from vqvae import hub
+from vqvae.dashboard.run_manager import vqvae_of_prior_run
+from vqvae.data import hub
 from vqvae.errors import VQVAEError
-from vqvae.jobs import vqvae_of_prior_run
-from vqvae.prior_training import new_prior_config
-from vqvae.sampling import grid_columns, stream_samples
+from vqvae.models.sampling import grid_columns, stream_samples
+from vqvae.training.prior_trainer import new_prior_config
 
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
 st.title("Sample from the prior")

@@ -11,8 +11,8 @@ import streamlit as st
 
 from pages.common import ACTIVE, data_problem, run_manager, setting_widget, sidebar
 from pages.live import POLL_S, watch
+from vqvae.dashboard.run_manager import describe
 from vqvae.errors import VQVAEError
-from vqvae.jobs import describe
 from vqvae.presets import preset
 
 # data set shown -> (preset, what it needs)

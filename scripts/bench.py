@@ -8,7 +8,7 @@ a shared, noisy machine. Ratios are oriented so that bigger is better.
 Baseline (the first tutorial's MNIST recipe): per-item PIL transforms in a DataLoader
 (one worker), broadcast nearest-neighbour search, the same conv model with K 32, D 32,
 hidden 32, plain Adam at 1e-3, batch 64.
-Ours: the `mnist` preset through vqvae.train.Trainer on in-memory uint8 tensors.
+Ours: the `mnist` preset through vqvae.training.vqvae_trainer.Trainer on in-memory uint8 tensors.
 
 Rows:
 - time to 22 dB: training wall time (evaluation excluded) until the 1,000 held-out images
@@ -55,17 +55,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vqvae.config import ModelConfig  # noqa: E402
+from vqvae.data.datasets import bundled_mnist, to_float  # noqa: E402
+from vqvae.models.autoencoder import VQVAE, conv_decoder, conv_encoder  # noqa: E402
+from vqvae.models.metrics import psnr  # noqa: E402
+from vqvae.models.pixelcnn import GatedPixelCNN  # noqa: E402
+from vqvae.models.quantize import nearest_code  # noqa: E402
+from vqvae.models.sampling import sample, sample_naive  # noqa: E402
 from vqvae.presets import preset, prior_preset  # noqa: E402
-from vqvae.data import bundled_mnist, to_float  # noqa: E402
-from vqvae.metrics import psnr  # noqa: E402
-from vqvae.model import VQVAE, conv_decoder, conv_encoder  # noqa: E402
-from vqvae.pixelcnn import GatedPixelCNN  # noqa: E402
-from vqvae.prior_training import train_prior  # noqa: E402
-from vqvae.quantize import nearest_code  # noqa: E402
-from vqvae.sampling import sample, sample_naive  # noqa: E402
-from vqvae.loop import epoch_order  # noqa: E402
-from vqvae.evaluate import evaluate  # noqa: E402
-from vqvae.train import Trainer  # noqa: E402
+from vqvae.training.evaluate import evaluate  # noqa: E402
+from vqvae.training.loop import epoch_order  # noqa: E402
+from vqvae.training.prior_trainer import train_prior  # noqa: E402
+from vqvae.training.vqvae_trainer import Trainer  # noqa: E402
 
 
 # --- the baseline, as the tutorial wrote it ---------------------------------------------
@@ -258,9 +258,9 @@ def upload_speed(repeats: int = 20) -> tuple[float, float]:
     """Median seconds to turn an uploaded 28x28 PNG into a reconstruction: ours with the
     model cached (as the page has it) against a page that loads the model per upload and
     converts with PIL + torchvision transforms."""
-    from vqvae.evaluate import reconstruct
-    from vqvae.uploads import read_image
-    from vqvae.model import load_vqvae
+    from vqvae.data.checkpoints import load_vqvae
+    from vqvae.data.uploads import read_image
+    from vqvae.training.evaluate import reconstruct
 
     buffer = io.BytesIO()
     Image.fromarray(bundled_mnist().val[0, 0].numpy()).save(buffer, format="PNG")
@@ -321,7 +321,7 @@ def largest_codebook_page() -> tuple[float, float, float]:
     from streamlit.testing.v1 import AppTest
 
     from vqvae.config import MAX_CODEBOOK_SIZE
-    from vqvae.train import train
+    from vqvae.training.vqvae_trainer import train
 
     root = Path(tempfile.mkdtemp(prefix="bench-largest-k-"))
     os.environ["VQVAE_RUNS"] = str(root)
@@ -360,8 +360,8 @@ def reliability_rows() -> list[dict]:
 def retrain_speed(target_db: float = 18.0) -> float | None:
     """Seconds from pressing retrain (RunManager.start_like with another K, as the Train
     page does) to the first epoch of the new background run at >= target_db held-out."""
-    from vqvae import runs
-    from vqvae.jobs import RunManager
+    from vqvae.dashboard.run_manager import RunManager
+    from vqvae.training import runs
 
     manager = RunManager(tempfile.mkdtemp(prefix="bench-retrain-"))
     cfg = preset("mnist")

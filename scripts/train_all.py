@@ -24,13 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vqvae import checkpoints, runs  # noqa: E402
-from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
-from vqvae.data import default_data_root, load_data  # noqa: E402
+from vqvae.data import checkpoints
+from vqvae.data.datasets import default_data_root, load_data  # noqa: E402
+from vqvae.data.hub import export_folder  # noqa: E402
 from vqvae.errors import VQVAEError  # noqa: E402
-from vqvae.hub import export_folder  # noqa: E402
-from vqvae.prior_training import train_prior  # noqa: E402
-from vqvae.train import train  # noqa: E402
+from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
+from vqvae.training import runs  # noqa: E402
+from vqvae.training.prior_trainer import train_prior  # noqa: E402
+from vqvae.training.vqvae_trainer import train  # noqa: E402
 
 # preset -> where its data lives when it is not the bundled MNIST (None: the preset's own data set)
 PRESET_DATA = {"mnist": None, "fashion": None, "cifar10": None, "celeba64": "celeba_hq", "celeba128": "celeba_hq"}

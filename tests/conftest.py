@@ -45,8 +45,8 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 from vqvae import ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from vqvae.data import bundled_mnist  # noqa: E402
-from vqvae.train import train  # noqa: E402
+from vqvae.data.datasets import bundled_mnist  # noqa: E402
+from vqvae.training.vqvae_trainer import train  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):

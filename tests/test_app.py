@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, tiny_run_config, wait_for
-from vqvae.jobs import RunManager
+from vqvae.dashboard.run_manager import RunManager
 
 
 @pytest.fixture

@@ -112,7 +112,7 @@ def finish(page, shot: Path) -> None:
 
 
 def digit_png() -> bytes:
-    from vqvae.data import bundled_mnist
+    from vqvae.data.datasets import bundled_mnist
 
     buffer = io.BytesIO()
     Image.fromarray(bundled_mnist().val[0, 0].numpy()).resize((112, 112)).save(buffer, format="PNG")

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vqvae import VQVAE, VQVAEError, load_vqvae
-from vqvae.train import Trainer
+from vqvae.training.vqvae_trainer import Trainer
 
 
 def trained_a_little(cfg, images, steps: int = 3) -> VQVAE:

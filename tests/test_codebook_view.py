@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vqvae import VQVAE
-from vqvae.codebook_view import (
+from vqvae.dashboard.codebook_view import (
     atlas,
     encoder_outputs,
     enlarge,
@@ -19,8 +19,8 @@ from vqvae.codebook_view import (
     projection_figure,
     usage_order,
 )
-from vqvae.metrics import code_usage
-from vqvae.model import encode_images
+from vqvae.models.autoencoder import encode_images
+from vqvae.models.metrics import code_usage
 
 
 @pytest.fixture

@@ -39,8 +39,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, folder_snapshot, tiny_model_config
-from vqvae import RunConfig, TrainConfig, checkpoints, files, runs
+from vqvae import RunConfig, TrainConfig, files
 from vqvae.__main__ import main as cli_main
+from vqvae.data import checkpoints
+from vqvae.training import runs
 
 KINDS = ("vqvae", "prior")
 DAMAGES = ("delete", "truncate", "random", "wrong_type", "extra_line")
@@ -69,7 +71,7 @@ def _build_runs() -> dict:
     root = Path(tempfile.mkdtemp(prefix="vqvae-damage-runs-"))
     atexit.register(shutil.rmtree, root, True)
     try:
-        from vqvae.train import train
+        from vqvae.training.vqvae_trainer import train
 
         vqvae = root / "vqvae"
         cfg = RunConfig(tiny_model_config(), TrainConfig(dataset="mnist", epochs=1, batch_size=256, device="cpu",
@@ -187,7 +189,7 @@ FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 def raised_where(stack_trace: list[str]) -> str:
-    """The innermost frame in this repository (else the innermost): "vqvae/runs.py:179 in f"."""
+    """The innermost frame in this repository (else the innermost): "vqvae/training/runs.py:179 in f"."""
     frames = FRAME.findall("\n".join(stack_trace))
     ours = [f for f in frames if f[0].startswith(str(REPO)) and "/.venv/" not in f[0]]
     if not (ours or frames):
@@ -303,11 +305,11 @@ def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes],
         problems.append(f"healthy run: its status.json says {status.get('state')!r}, not done")
     try:
         if kind == "vqvae":
-            from vqvae.model import load_vqvae
+            from vqvae.data.checkpoints import load_vqvae
 
             load_vqvae(healthy)
         else:
-            from vqvae.prior_training import load_prior
+            from vqvae.data.checkpoints import load_prior
 
             load_prior(healthy)
     except Exception as exc:

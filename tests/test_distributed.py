@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from vqvae import runs
-from vqvae.model import load_vqvae
+from vqvae.data.checkpoints import load_vqvae
+from vqvae.training import runs
 
 
 def torchrun(*args, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -4,18 +4,19 @@ fallback when the Hub cannot be had, exporting and pushing."""
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
+from test_prior_training import small_prior_config
 
 from fake_hub import fake_hub, repo_files
-from vqvae import VQVAEError, hub
-from vqvae.model import load_vqvae
-from vqvae.prior_training import load_prior, train_prior, vqvae_of_prior
-from test_prior_training import small_prior_config
+from vqvae import VQVAEError
+from vqvae.data import hub
+from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.training.prior_trainer import train_prior, vqvae_of_prior
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Uploaded files become model inputs (vqvae/uploads.py): every kind of bad file is refused
+"""Uploaded files become model inputs (vqvae/data/uploads.py): every kind of bad file is refused
 with a one-line VQVAEError, every Pillow mode is converted sensibly and said so, and an
 image that already fits comes through untouched."""
 
@@ -15,10 +15,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFile
 
 from conftest import tiny_model_config
+from vqvae.data.uploads import MAX_PIXELS, read_image
 from vqvae.errors import VQVAEError
-from vqvae.evaluate import reconstruct
-from vqvae.uploads import MAX_PIXELS, read_image
-from vqvae.model import VQVAE
+from vqvae.models.autoencoder import VQVAE
+from vqvae.training.evaluate import reconstruct
 
 
 def encoded(im: Image.Image, fmt: str, **options) -> bytes:

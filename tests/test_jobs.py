@@ -9,13 +9,12 @@ import signal
 import pytest
 
 from conftest import tiny_run_config, wait_for
-from vqvae import checkpoints, files, runs
+from vqvae import files
+from vqvae.dashboard.run_manager import RunManager, describe
+from vqvae.data import checkpoints
+from vqvae.data.checkpoints import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.jobs import RunManager, describe
-from vqvae.model import load_vqvae
-
-
-
+from vqvae.training import runs
 
 
 def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):

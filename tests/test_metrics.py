@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vqvae.metrics import code_usage, perplexity, psnr
+from vqvae.models.metrics import code_usage, perplexity, psnr
 
 
 @pytest.mark.parametrize("k", [1, 2, 7, 512])

@@ -7,9 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
-from vqvae.data import bundled_mnist
-from vqvae.metrics import code_usage, perplexity
-from vqvae.model import encode_images, load_vqvae
+from vqvae.data.checkpoints import load_vqvae
+from vqvae.data.datasets import bundled_mnist
+from vqvae.models.autoencoder import encode_images
+from vqvae.models.metrics import code_usage, perplexity
 
 
 @pytest.fixture

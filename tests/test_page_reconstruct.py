@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from test_images import BAD_FILES, encoded
 
 from conftest import REPO
-from test_images import BAD_FILES, encoded
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import torch
 
 from vqvae import VQVAEError
 from vqvae.config import PriorConfig
-from vqvae.pixelcnn import GatedPixelCNN
+from vqvae.models.pixelcnn import GatedPixelCNN
 
 
 def tiny_prior(**overrides) -> GatedPixelCNN:

@@ -2,7 +2,7 @@
 
 import torch
 
-from vqvae.plots import code_map, curves, usage_bars
+from vqvae.dashboard.plots import code_map, curves, usage_bars
 
 
 def test_curves_draw_one_line_per_run_from_the_records_that_hold_the_metric():

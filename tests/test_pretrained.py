@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from conftest import REPO
-from vqvae import hub
-from vqvae.data import bundled_mnist
-from vqvae.model import load_vqvae
-from vqvae.prior_training import PriorTrainer, encode_splits, load_prior, vqvae_of_prior
-from vqvae.evaluate import evaluate
+from vqvae.data import hub
+from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.data.datasets import bundled_mnist
+from vqvae.training.evaluate import evaluate
+from vqvae.training.prior_trainer import PriorTrainer, encode_splits, vqvae_of_prior
 
 BUNDLED = sorted(p for p in (REPO / "pretrained").iterdir() if (p / "model.safetensors").is_file())
 REQUIRED = {"mnist-plain", "mnist-ema", "mnist-plain-prior", "mnist-ema-prior"}

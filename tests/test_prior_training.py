@@ -9,14 +9,23 @@ import torch
 from PIL import Image
 
 from conftest import read_jsonl
-from vqvae import VQVAEError, checkpoints, files, runs
+from vqvae import VQVAEError, files
 from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
-from vqvae.data import ImageData, shift_images
-from vqvae.model import load_vqvae
-from vqvae.prior_training import CODES, VQVAE_COPY, encode_splits, load_codes, load_prior, save_codes, train_prior, vqvae_of_prior
-from vqvae.sampling import sample_images, stream_samples
-from vqvae.sampling import sample_labels
-from vqvae.train import data_of_vqvae
+from vqvae.data import checkpoints
+from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.data.datasets import ImageData, shift_images
+from vqvae.models.sampling import sample_images, sample_labels, stream_samples
+from vqvae.training import runs
+from vqvae.training.prior_trainer import (
+    CODES,
+    VQVAE_COPY,
+    encode_splits,
+    load_codes,
+    save_codes,
+    train_prior,
+    vqvae_of_prior,
+)
+from vqvae.training.vqvae_trainer import data_of_vqvae
 
 
 def small_prior_config(vqvae, epochs=2, **train) -> PriorRunConfig:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vqvae import VQVAE, EMAVectorQuantizer, VectorQuantizer, nearest_code
-from vqvae.train import Trainer
+from vqvae.training.vqvae_trainer import Trainer
 
 
 def brute_force_nearest(z: torch.Tensor, codebook: torch.Tensor) -> list[int]:

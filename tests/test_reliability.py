@@ -18,13 +18,15 @@ import pytest
 import torch
 
 from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config, tiny_run_config
-from vqvae import checkpoints, files, runs
+from vqvae import files
 from vqvae.__main__ import main
 from vqvae.config import MAX_CODEBOOK_SIZE
+from vqvae.dashboard.run_manager import RunInfo, describe
+from vqvae.data import checkpoints
+from vqvae.data.checkpoints import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.jobs import RunInfo, describe
-from vqvae.model import load_vqvae
-from vqvae.train import train
+from vqvae.training import runs
+from vqvae.training.vqvae_trainer import train
 
 TINY = ["--hidden", "16", "--codebook-size", "16", "--code-dim", "4", "--device", "cpu", "--no-progress"]
 
@@ -148,7 +150,7 @@ def test_a_checkpoint_swap_never_deletes_a_file_it_did_not_write(tmp_path):
 # --- 3. status tells the truth -------------------------------------------------------------
 KILL_AT_SWAP = """
 import os, signal, sys
-from vqvae import runs
+from vqvae.training import runs
 from vqvae.__main__ import main
 real_replace, swaps = os.replace, []
 def replace(src, dst):
@@ -313,7 +315,7 @@ def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_last_checkpoint(caps
 
 
 def test_the_dashboard_runs_folder_that_cannot_be_created_is_one_line(tmp_path):
-    from vqvae.jobs import RunManager
+    from vqvae.dashboard.run_manager import RunManager
 
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(VQVAEError, match="cannot create a run folder"):

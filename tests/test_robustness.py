@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config
-from vqvae import VQVAEError
-from vqvae import files, runs
-from vqvae.quantize import EMAVectorQuantizer, VectorQuantizer
-from vqvae.train import train
+from vqvae import VQVAEError, files
+from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer
+from vqvae.training import runs
+from vqvae.training.vqvae_trainer import train
 
 
 def test_a_second_job_on_the_same_folder_is_refused(tmp_path, tiny_run):

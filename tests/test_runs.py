@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from conftest import folder_snapshot, tiny_folder_run_config
 from vqvae import VQVAE, VQVAEError, load_vqvae
-from vqvae.checkpoints import resolve_checkpoint
-from vqvae.runs import append_metrics, read_metrics
-from vqvae.train import train
+from vqvae.data.checkpoints import resolve_checkpoint
+from vqvae.training.runs import append_metrics, read_metrics
+from vqvae.training.vqvae_trainer import train
 
 
 def test_train_refuses_an_existing_run_and_touches_nothing(tmp_path, tiny_run, tiny_image_folder):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vqvae.config import PriorConfig
-from vqvae.pixelcnn import GatedPixelCNN
-from vqvae.sampling import sample, sample_naive
+from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.models.sampling import sample, sample_naive
 
 
 def random_prior(n_classes: int = 0) -> GatedPixelCNN:

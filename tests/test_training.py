@@ -16,10 +16,10 @@ from safetensors.torch import load_file
 
 from conftest import REPO, TRAINED_RUN_CONFIG, read_jsonl, signal_when
 from vqvae import VQVAE, ModelConfig, RunConfig, TrainConfig, load_vqvae
-from vqvae.evaluate import evaluate
-from vqvae.metrics import psnr
-from vqvae.runs import read_metrics
-from vqvae.train import train
+from vqvae.models.metrics import psnr
+from vqvae.training.evaluate import evaluate
+from vqvae.training.runs import read_metrics
+from vqvae.training.vqvae_trainer import train
 
 pytestmark = pytest.mark.slow
 

@@ -25,10 +25,10 @@ import tempfile
 from pathlib import Path
 
 import vqvae
-from vqvae import RunConfig, TrainConfig, ModelConfig, train_prior
-from vqvae.prior_training import new_prior_config
-from vqvae.sampling import sample_images
-from vqvae.train import train
+from vqvae import ModelConfig, RunConfig, TrainConfig, train_prior
+from vqvae.training.prior_trainer import new_prior_config
+from vqvae.models.sampling import sample_images
+from vqvae.training.vqvae_trainer import train
 
 try:
     import streamlit

@@ -1,13 +1,14 @@
 """VQ-VAE Lab's library: models, codebooks, the prior, data, training and checkpoints (no Streamlit here)."""
 
-from .config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
-from .errors import VQVAEError
-from .model import VQVAE, load_vqvae
-from .pixelcnn import GatedPixelCNN
-from .presets import PRESETS, preset
-from .prior_training import load_prior, train_prior
-from .quantize import EMAVectorQuantizer, VectorQuantizer, nearest_code
-from .sampling import sample_images, stream_samples
+from vqvae.config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
+from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.errors import VQVAEError
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer, nearest_code
+from vqvae.models.sampling import sample_images, stream_samples
+from vqvae.presets import PRESETS, preset
+from vqvae.training.prior_trainer import train_prior
 
 __all__ = [
     "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "PriorConfig", "PriorRunConfig", "PriorTrainConfig",

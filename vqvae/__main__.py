@@ -12,14 +12,14 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .errors import VQVAEError
+from vqvae.errors import VQVAEError
 
 MAX_GRID_IMAGES = 1024  # `sample --n`: one grid PNG, drawn as one batch
 
 def add_setting_flags(parser: argparse.ArgumentParser, title: str, section: type) -> None:
     """One flag per setting of a config section that has one (config.setting), with its help,
     type and choices; every default is None, meaning "keep the preset's or the file's value"."""
-    from .config import flag_name, value_type
+    from vqvae.config import flag_name, value_type
 
     group = parser.add_argument_group(title)
     for f in fields(section):
@@ -50,8 +50,8 @@ def add_training_command(sub, command: str, help: str, what: str, preset_help: s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import ModelConfig, PriorConfig, PriorTrainConfig, TrainConfig
-    from .presets import PRESETS, PRIOR_PRESETS
+    from vqvae.config import ModelConfig, PriorConfig, PriorTrainConfig, TrainConfig
+    from vqvae.presets import PRESETS, PRIOR_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m vqvae", description="VQ-VAE Lab: train and evaluate VQ-VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_config_from_args(args: argparse.Namespace):
-    from .config import RunConfig
-    from .presets import preset
+    from vqvae.config import RunConfig
+    from vqvae.presets import preset
 
     cfg = RunConfig.from_file(args.config) if args.config else preset(args.preset or "mnist")
     apply_flags(args, cfg.model)
@@ -103,7 +103,7 @@ def run_config_from_args(args: argparse.Namespace):
 
 def given_flags(args: argparse.Namespace, section) -> dict:
     """{field name: value} of the section's settings whose flags were given."""
-    from .config import flag_name
+    from vqvae.config import flag_name
 
     found = {}
     for f in fields(section):
@@ -120,7 +120,7 @@ def apply_flags(args: argparse.Namespace, section) -> None:
 
 
 def refuse_changes_on_resume(args: argparse.Namespace, sections, extra: tuple[str, ...]) -> None:
-    from .config import flag_name
+    from vqvae.config import flag_name
 
     changed = [f"--{flag_name(f)}" for section in sections for f in fields(section)
                if f.name != "epochs" and f.name in given_flags(args, section)]
@@ -131,9 +131,8 @@ def refuse_changes_on_resume(args: argparse.Namespace, sections, extra: tuple[st
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
-
-    from .config import ModelConfig, TrainConfig
+    from vqvae.config import ModelConfig, TrainConfig
+    from vqvae.training.vqvae_trainer import train
 
     if args.resume:
         refuse_changes_on_resume(args, (ModelConfig, TrainConfig), ("config", "preset"))
@@ -149,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def located(ref, kind: str) -> Path:
     """The folder of a model reference (path, bundled name or Hub id); a Hub model that
     cannot be had falls back to the bundled one, with a notice on stderr."""
-    from .hub import locate
+    from vqvae.data.hub import locate
 
     found = locate(ref, kind)
     if found.notice:
@@ -158,11 +157,12 @@ def located(ref, kind: str) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from . import checkpoints, runs
-    from .device import pick_device
-    from .model import load_vqvae
-    from .evaluate import evaluate
-    from .train import data_of_vqvae
+    from vqvae.data import checkpoints
+    from vqvae.data.checkpoints import load_vqvae
+    from vqvae.device import pick_device
+    from vqvae.training import runs
+    from vqvae.training.evaluate import evaluate
+    from vqvae.training.vqvae_trainer import data_of_vqvae
 
     device = pick_device(args.device)
     folder = located(args.model, "vqvae")
@@ -186,8 +186,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train_prior(args: argparse.Namespace) -> int:
-    from .config import PriorConfig, PriorRunConfig, PriorTrainConfig
-    from .prior_training import new_prior_config, train_prior
+    from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
+    from vqvae.training.prior_trainer import new_prior_config, train_prior
 
     progress = not args.no_progress
     if args.resume:
@@ -213,11 +213,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torchvision.utils as vutils
     from tqdm.auto import tqdm
 
-    from . import files
-    from .device import pick_device
-    from .model import load_vqvae
-    from .prior_training import load_prior, vqvae_of_prior
-    from .sampling import grid_columns, stream_samples
+    from vqvae import files
+    from vqvae.data.checkpoints import load_prior, load_vqvae
+    from vqvae.device import pick_device
+    from vqvae.models.sampling import grid_columns, stream_samples
+    from vqvae.training.prior_trainer import vqvae_of_prior
 
     if args.nrow is not None and args.nrow < 1:
         raise VQVAEError(f"--nrow must be at least 1, not {args.nrow}")
@@ -257,7 +257,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .hub import export_folder, push
+    from vqvae.data.hub import export_folder, push
 
     folder = located(args.model, "vqvae")
     with tempfile.TemporaryDirectory(prefix="vqvae-push-") as tmp:

@@ -5,8 +5,8 @@ settings (RunConfig = model + training) live in the run folder's config.json.
 
 Each field is declared once, with `setting(...)`: its default, help, choices and bounds.
 The CLI's flags (vqvae/__main__.py), the validation messages and the dashboard's widgets
-(pages/settings.py) are all made from that, so a new setting is one field here plus the
-code that uses it.
+(pages/common.setting_widget) are all made from that, so a new setting is one field here
+plus the code that uses it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
-from .errors import VQVAEError
+from vqvae.errors import VQVAEError
 
 ARCHITECTURES = ("conv", "patch")
 QUANTIZERS = ("plain", "ema")

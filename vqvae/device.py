@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .errors import VQVAEError
+from vqvae.errors import VQVAEError
 
 
 def pick_device(preference: str = "auto") -> torch.device:

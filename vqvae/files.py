@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .distributed import is_writer
+from vqvae.distributed import is_writer
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 
-from .config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
-from .errors import VQVAEError
+from vqvae.config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
+from vqvae.errors import VQVAEError
 
 # The tutorials' settings, with the MNIST preset changed by measurement (see README): K = 32,
 # dim 32 tops out near 23 dB on the 1,000 held-out images; K = 128 passes 24 dB;

@@ -9,6 +9,8 @@
 
 A run keeps RUN/checkpoints/best and RUN/checkpoints/last, each swapped in whole
 (`write_folder_atomically`); X.old is the previous one, which a reader falls back on.
+`load_vqvae` and `load_prior` load a model from any reference: a folder, a run, a bundled
+name or the Hub.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from .distributed import is_writer
-from .errors import VQVAEError
-from .files import fsync_dir, read_json
+from vqvae.config import run_kind
+from vqvae.distributed import is_writer
+from vqvae.errors import VQVAEError
+from vqvae.files import fsync_dir, read_json
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.pixelcnn import GatedPixelCNN
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -164,3 +169,39 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_states)
     return meta
+
+
+WRONG_KIND = {  # what loading one kind of model from a folder holding the other says
+    "vqvae": "{path} holds a PixelCNN prior, not a VQ-VAE: pass a VQ-VAE run or checkpoint "
+             "(a prior's own VQ-VAE is in its vqvae/ folder)",
+    "prior": "{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)",
+}
+
+
+def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
+    """A VQ-VAE from a checkpoint folder in Hub layout, a run folder (its best checkpoint), a
+    bundled name or a Hub reference (hub.locate offers the bundled fallback)."""
+    return _load(path, "vqvae", VQVAE, device)
+
+
+def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
+    """A prior from a checkpoint folder in Hub layout, a prior run folder (its best
+    checkpoint), a bundled name or a Hub reference."""
+    return _load(path, "prior", GatedPixelCNN, device)
+
+
+def _load(path: str | Path, kind: str, model_class, device):
+    """Any problem with the files becomes one VQVAEError line."""
+    from vqvae.data.hub import locate  # hub.py uses this module to export
+
+    folder = resolve_checkpoint(locate(path, kind, fallback=False).path)
+    if run_kind(read_json(folder / CONFIG)) not in (kind, None):
+        raise VQVAEError(WRONG_KIND[kind].format(path=path))
+    try:
+        return model_class.from_pretrained(str(folder), map_location=str(device))
+    except VQVAEError:
+        raise
+    except Exception as exc:  # safetensors, JSON, shape and key errors alike
+        detail = " ".join(str(exc).split()) or type(exc).__name__  # one line, naming the bad keys
+        raise VQVAEError(f"{'prior ' if kind == 'prior' else ''}checkpoint {folder} is corrupt or does not match its "
+                         f"config ({detail[:200]}): retrain it or pick another") from None

@@ -23,14 +23,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checkpoints, files, runs
-from .config import PriorRunConfig, RunConfig, run_kind
-from .errors import VQVAEError
-from .loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
-from .runs import JOB, LOG  # the run-folder layout lives in runs.py
+from vqvae import files
+from vqvae.config import PriorRunConfig, RunConfig, run_kind
+from vqvae.data import checkpoints
+from vqvae.errors import VQVAEError
+from vqvae.training import runs
+from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
+from vqvae.training.runs import JOB, LOG  # the run-folder layout lives in runs.py
 
 ROOT_ENV = "VQVAE_RUNS"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BACKGROUND_NICE = 10
 
 

@@ -11,17 +11,16 @@ Images enter and leave in [0, 1], shape [B, C, H, W].
 
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from einops import rearrange
 from einops.layers.torch import Rearrange
 from torch import nn
 
-from .config import ModelConfig, run_kind
-from .errors import VQVAEError
-from .hub import SafetensorsHubMixin
-from .quantize import QuantizerOutput, make_quantizer, nearest_code
+from vqvae.config import ModelConfig
+from vqvae.errors import VQVAEError
+from vqvae.models.hub_mixin import SafetensorsHubMixin
+from vqvae.models.quantize import QuantizerOutput, make_quantizer, nearest_code
 
 
 class ResidualBlock(nn.Module):
@@ -182,28 +181,3 @@ def encode_images(model: VQVAE, images: torch.Tensor, batch_size: int = 500) -> 
     model.eval()
     device = model.codebook.device
     return torch.cat([model.encode(chunk.to(device).float().div_(255)).cpu() for chunk in images.split(batch_size)])
-
-
-def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
-    """A VQ-VAE from a checkpoint folder in Hub layout, a run folder (its best checkpoint), a
-    bundled name or a Hub reference (see hub.py; hub.locate offers the bundled fallback).
-
-    Any problem with the files becomes one VQVAEError line.
-    """
-    from .hub import locate
-    from .checkpoints import CONFIG, resolve_checkpoint
-    from .files import read_json
-
-    folder = resolve_checkpoint(locate(path, "vqvae", fallback=False).path)
-    if run_kind(read_json(folder / CONFIG)) == "prior":
-        raise VQVAEError(f"{path} holds a PixelCNN prior, not a VQ-VAE: pass a VQ-VAE run or checkpoint "
-                         f"(a prior's own VQ-VAE is in its vqvae/ folder)")
-    try:
-        return VQVAE.from_pretrained(str(folder), map_location=str(device))
-    except VQVAEError:
-        raise
-    except Exception as exc:  # safetensors, JSON, shape and key errors alike
-        detail = " ".join(str(exc).split()) or type(exc).__name__  # one line, naming the bad keys
-        raise VQVAEError(
-            f"checkpoint {folder} is corrupt or does not match its config ({detail[:200]}): retrain it or pick another"
-        ) from None

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import PriorConfig
-from .hub import SafetensorsHubMixin
+from vqvae.config import PriorConfig
+from vqvae.models.hub_mixin import SafetensorsHubMixin
 
 
 def gate(x: torch.Tensor) -> torch.Tensor:

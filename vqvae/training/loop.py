@@ -19,9 +19,10 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints, distributed, files, runs
-from .errors import VQVAEError
-
+from vqvae import distributed, files
+from vqvae.data import checkpoints
+from vqvae.errors import VQVAEError
+from vqvae.training import runs
 
 GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set (by the run manager) for a run that must wait its turn on the device
 

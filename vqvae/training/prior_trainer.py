@@ -22,19 +22,22 @@ import torchvision.utils as vutils
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
-from . import checkpoints, distributed, files, runs
-from .config import PriorConfig, PriorRunConfig, PriorTrainConfig, run_kind
-from .data import ImageData, load_data, shift_images
-from .device import autocast, check_fits, pick_device
-from .errors import VQVAEError
-from .hub import locate
-from .loop import EpochLoop, loop_config, run_loop
-from .metrics import bits, unigram_nll
-from .model import VQVAE, encode_images, load_vqvae
-from .pixelcnn import GatedPixelCNN
-from .presets import PRIOR_PRESETS, prior_preset
-from .sampling import grid_columns, sample_images
-from .train import data_of_vqvae, data_source_of_vqvae
+from vqvae import distributed, files
+from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
+from vqvae.data import checkpoints
+from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.data.datasets import ImageData, load_data, shift_images
+from vqvae.data.hub import locate
+from vqvae.device import autocast, check_fits, pick_device
+from vqvae.errors import VQVAEError
+from vqvae.models.autoencoder import VQVAE, encode_images
+from vqvae.models.metrics import bits, unigram_nll
+from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.models.sampling import grid_columns, sample_images
+from vqvae.presets import PRIOR_PRESETS, prior_preset
+from vqvae.training import runs
+from vqvae.training.loop import EpochLoop, loop_config, run_loop
+from vqvae.training.vqvae_trainer import data_of_vqvae, data_source_of_vqvae
 
 CODES = "codes.safetensors"
 VQVAE_COPY = "vqvae"
@@ -303,21 +306,6 @@ class _PriorLoop(EpochLoop):
     def final_fields(self) -> dict:
         final = runs.read_metrics(self.out, "epoch")
         return dict(val_nll=final[-1]["val_nll"] if final else None, best_val_nll=self.counters["best_val_nll"])
-
-
-def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
-    """A prior from a checkpoint folder in Hub layout, a prior run folder (its best
-    checkpoint), a bundled name or a Hub reference."""
-    folder = checkpoints.resolve_checkpoint(locate(path, "prior", fallback=False).path)
-    if run_kind(files.read_json(folder / runs.CONFIG)) == "vqvae":
-        raise VQVAEError(f"{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)")
-    try:
-        return GatedPixelCNN.from_pretrained(str(folder), map_location=str(device))
-    except VQVAEError:
-        raise
-    except Exception as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise VQVAEError(f"prior checkpoint {folder} is corrupt or does not match its config ({detail[:200]}): retrain it or pick another") from None
 
 
 def vqvae_of_prior(path: str | Path) -> Path:

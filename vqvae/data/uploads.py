@@ -6,7 +6,7 @@ every change it made on the way. It refuses, with a VQVAEError that says what to
 it cannot honestly use: not an image, a truncated or corrupt file, a picture too large to
 decode safely (judged from the header, before any pixel is decoded) or too small to show
 anything. No Pillow exception escapes.
-(`vqvae.evaluate.reconstruct` then runs a model on it.)
+(`vqvae.training.evaluate.reconstruct` then runs a model on it.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
-from .errors import VQVAEError
+from vqvae.errors import VQVAEError
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow's names; nothing else is even identified
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")  # file extensions, for the uploader

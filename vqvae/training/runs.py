@@ -11,7 +11,7 @@
     RUN/job.json, RUN/log.txt  a background run's command and output (the run manager's)
 
 Every file is written whole (vqvae/files.py) and a checkpoint folder is swapped in whole
-(vqvae/checkpoints.py), so a run killed at any moment leaves every file complete. In a
+(vqvae/data/checkpoints.py), so a run killed at any moment leaves every file complete. In a
 distributed run only rank 0 writes.
 
 A job writes only into a folder that is new, empty, or marked by run.json as a run of
@@ -31,11 +31,17 @@ import shutil
 import time
 from pathlib import Path
 
-from .checkpoints import CHECKPOINT_FILES, CONFIG, TRAINER_STATE, checkpoint_metrics, resolve_checkpoint_or_none
-from .config import run_kind
-from .distributed import is_writer
-from .errors import VQVAEError
-from .files import atomic_write_bytes, atomic_write_json, read_json
+from vqvae.config import run_kind
+from vqvae.data.checkpoints import (
+    CHECKPOINT_FILES,
+    CONFIG,
+    TRAINER_STATE,
+    checkpoint_metrics,
+    resolve_checkpoint_or_none,
+)
+from vqvae.distributed import is_writer
+from vqvae.errors import VQVAEError
+from vqvae.files import atomic_write_bytes, atomic_write_json, read_json
 
 MARKER = "run.json"
 STATUS = "status.json"

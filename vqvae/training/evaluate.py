@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import to_float
-from .device import autocast
-from .metrics import code_usage, perplexity, psnr
-from .model import VQVAE
+from vqvae.data.datasets import to_float
+from vqvae.device import autocast
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.metrics import code_usage, perplexity, psnr
 
 
 @torch.no_grad()

@@ -12,20 +12,22 @@ import torch
 import torch.nn.functional as F
 import torchvision.utils as vutils
 
-from . import distributed, files, runs
-from .config import RunConfig, run_kind
-from .data import ImageData, load_data, to_float
-from .device import autocast, check_fits, pick_device
-from .errors import VQVAEError
-from .loop import EpochLoop, loop_config, run_loop
-from .evaluate import evaluate
-from .metrics import psnr
-from .model import VQVAE, load_vqvae
+from vqvae import distributed, files
+from vqvae.config import RunConfig, run_kind
+from vqvae.data.checkpoints import load_vqvae
+from vqvae.data.datasets import ImageData, load_data, to_float
+from vqvae.device import autocast, check_fits, pick_device
+from vqvae.errors import VQVAEError
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.metrics import psnr
+from vqvae.training import runs
+from vqvae.training.evaluate import evaluate
+from vqvae.training.loop import EpochLoop, loop_config, run_loop
 
 
 class Trainer:
     """One optimiser step at a time; no files, no loops over epochs (held-out numbers:
-    vqvae.evaluate.evaluate)."""
+    vqvae.training.evaluate.evaluate)."""
 
     def __init__(self, model: VQVAE, lr: float, device: torch.device, recon_loss: str = "mse",
                  data_variance: float = 1.0, amp: bool = True):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .metrics import perplexity
+from vqvae.models.metrics import perplexity
 
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) -> torch.Tensor:

@@ -11,9 +11,8 @@ When the Hub cannot be reached, or a model is not cached while offline, `locate`
 to the bundled model of the same kind with a one-line notice, after a short probe (a few
 seconds), never hanging on a dead network.
 
-Every model class loads through SafetensorsHubMixin: from safetensors only and always
-strictly. PyTorchModelHubMixin's own loader defaults to strict=False and falls back to
-torch.load of pytorch_model.bin (a pickle), which we never want.
+Models load through vqvae.models.hub_mixin (safetensors only, always strict), and by
+reference through vqvae.data.checkpoints.load_vqvae / load_prior.
 """
 
 from __future__ import annotations
@@ -24,33 +23,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import HfApi, PyTorchModelHubMixin, get_token, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, get_token, snapshot_download
 from huggingface_hub import constants as hub_constants
-from safetensors.torch import load_model
 
-from .errors import VQVAEError
+from vqvae.errors import VQVAEError
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "pretrained"
 # The Hub folder the dashboard tries first for each kind of model, before the bundled one.
 HUB_REPO_ENV = "VQVAE_HUB_REPO"  # e.g. "owner/vqvae-lab-models": a repo laid out like pretrained/
 DEFAULT_MODELS = {"vqvae": "mnist-ema", "prior": "mnist-ema-prior"}
 PROBE_TIMEOUT_S = 3.0
 _REPO_REF = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?P<sub>(/[\w.-]+)*)(@(?P<rev>[\w./-]+))?$")
-
-
-class SafetensorsHubMixin(PyTorchModelHubMixin):
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
-                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
-        model = cls(**model_kwargs)
-        if os.path.isdir(model_id):
-            weights = os.path.join(model_id, "model.safetensors")
-        else:
-            weights = hf_hub_download(repo_id=model_id, filename="model.safetensors", revision=revision,
-                                      cache_dir=cache_dir, force_download=force_download, token=token,
-                                      local_files_only=local_files_only)
-        load_model(model, weights, strict=True, device=str(map_location))
-        return model.to(map_location).eval()
 
 
 @dataclass
@@ -193,10 +176,10 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
     """A run's best checkpoint as a standalone model folder in Hub layout: config.json,
     model.safetensors, README.md, a prior's vqvae/ subfolder, and the run's newest sample or
     reconstruction grid, shown in the model card. Swapped in whole."""
-    from . import checkpoints, runs
+    from vqvae.data import checkpoints
 
     source = checkpoints.resolve_checkpoint(run_or_checkpoint)
-    run = next((r for r in (Path(run_or_checkpoint), source.parent.parent) if (r / runs.CONFIG).is_file()
+    run = next((r for r in (Path(run_or_checkpoint), source.parent.parent) if (r / checkpoints.CONFIG).is_file()
                 and (r / "checkpoints").is_dir()), None)
     vqvae_copy = run / "vqvae" if run and (run / "vqvae" / checkpoints.WEIGHTS).is_file() else None
     pictures = {}
@@ -206,7 +189,7 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
             pictures[name] = (grids[-1], caption)
 
     def fill(tmp: Path) -> None:
-        for name in (runs.CONFIG, checkpoints.WEIGHTS):
+        for name in (checkpoints.CONFIG, checkpoints.WEIGHTS):
             shutil.copyfile(source / name, tmp / name)
         card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
         for name, (grid, caption) in pictures.items():

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import VQVAEError
-from .model import VQVAE
-from .pixelcnn import GatedPixelCNN, gate, shift_right
+from vqvae.errors import VQVAEError
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.pixelcnn import GatedPixelCNN, gate, shift_right
 
 
 @dataclass

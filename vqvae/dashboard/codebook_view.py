@@ -15,8 +15,8 @@ import torch
 from einops import rearrange
 from plotly.colors import qualitative
 
-from .model import VQVAE
-from .quantize import nearest_code
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.quantize import nearest_code
 
 # 48 distinct colours; code k gets PALETTE[k % 48]. With K > 48 colours repeat, so the
 # hover, not the colour, names a code; the colour only ties a cluster to its centre.

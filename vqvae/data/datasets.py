@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import VQVAEError
-from .uploads import eight_bit  # the uploads' 8-bit conversion, for folders of the same files
+from vqvae.data.uploads import eight_bit  # the uploads' 8-bit conversion, for folders of the same files
+from vqvae.errors import VQVAEError
 
-ASSETS = Path(__file__).parent / "assets" / "mnist"
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "mnist"
 # MD5 sums of the official files (the same ones torchvision checks).
 MNIST_TEST_FILES = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",

@@ -1,0 +1,1 @@
+"""The dashboard's support: the run manager, figures, codebook views (plotly lives here)."""

@@ -1,0 +1,1 @@
+"""Data and I/O: data sets, uploads, checkpoint folders and the Hub."""

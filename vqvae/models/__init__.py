@@ -1,0 +1,1 @@
+"""The models: the VQ-VAE, its quantizers, the Gated PixelCNN prior and its samplers, metrics."""

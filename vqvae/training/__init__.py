@@ -1,0 +1,1 @@
+"""Training: the epoch loop, both trainers, run folders, held-out evaluation."""
