@@ -18,6 +18,7 @@ from vqvae.presets import preset
 # data set shown -> (preset, what it needs)
 DATASETS = {
     "MNIST": ("mnist", "bundled 10k split, or the full set under data/MNIST"),
+    "Pokémon (colour)": ("pokemon", "bundled: the second tutorial's 800 artworks, 64 x 64"),
     "Fashion-MNIST": ("fashion", "torchvision's FashionMNIST files under data/FashionMNIST"),
     "CIFAR-10": ("cifar10", "torchvision's cifar-10-batches-py under data/"),
     "Image folder (CelebA-HQ, ...)": ("celeba64", "a folder of images, e.g. CelebA-HQ"),

@@ -183,6 +183,8 @@ class TrainConfig(_Section):
     device: str = setting("auto", "auto (default), cpu, cuda or mps")
     amp: bool = setting(True, "bf16 autocast on CUDA")
     log_every: int = setting(20, "steps between step lines in metrics.jsonl", low=1)
+    augment: bool = setting(False, "flip each training image left-right half the time and move it by up to 1/16 of "
+                                   "its side (held-out images never are)")
     preview_images: int = setting(16, "held-out images in each epoch's reconstruction grid", flag=None, low=1)
 
     def validate(self) -> "TrainConfig":

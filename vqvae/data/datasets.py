@@ -2,7 +2,8 @@
 
 The official MNIST test split ships inside the package (vqvae/assets/mnist), so the
 default works offline: its 10,000 images are split deterministically into 9,000 train
-and 1,000 held-out images (every tenth image is held out). Full MNIST, Fashion-MNIST and
+and 1,000 held-out images (every tenth image is held out). So do the second tutorial's
+800 Pokémon artworks (vqvae/assets/pokemon), 640 train and 160 held-out. Full MNIST, Fashion-MNIST and
 CIFAR-10 come through torchvision when present locally (or downloadable with download=True);
 an image folder is read once, up front, so no PIL runs in the training loop.
 """
@@ -23,6 +24,11 @@ from vqvae.data.uploads import eight_bit  # the uploads' 8-bit conversion, for f
 from vqvae.errors import VQVAEError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "mnist"
+# The second tutorial's 800 Pokémon artworks, padded square and stored at 64 x 64 with
+# their primary type as the label (made by scripts/vendor_pokemon.py; see its SOURCE.md).
+POKEMON = Path(__file__).resolve().parents[1] / "assets" / "pokemon" / "pokemon-64.npz"
+POKEMON_SHA256 = "17e1882977b250c9a60cdbdd7bdabd23dd609d2419249658b577ed37ec56a756"
+POKEMON_HOLDOUT_EVERY = 5  # 640 train / 160 held-out, the tutorial's 80/20
 # MD5 sums of the official files (the same ones torchvision checks).
 MNIST_TEST_FILES = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
@@ -78,6 +84,25 @@ def bundled_mnist() -> ImageData:
     return ImageData("mnist (bundled 10k split)", images[~held_out], images[held_out], labels[~held_out], labels[held_out])
 
 
+def bundled_pokemon() -> ImageData:
+    """The vendored Pokémon artwork: 640 train / 160 held-out RGB 64 x 64 pictures (every
+    fifth held out, so every type is on both sides), labelled by primary type (18)."""
+    if not POKEMON.exists() or hashlib.sha256(POKEMON.read_bytes()).hexdigest() != POKEMON_SHA256:
+        raise VQVAEError(f"bundled Pokémon file {POKEMON} is missing or altered: restore it from git "
+                         f"(git checkout -- {POKEMON})")
+    with np.load(POKEMON, allow_pickle=False) as saved:  # plain arrays only: nothing is unpickled
+        images, labels = torch.from_numpy(saved["images"]), torch.from_numpy(saved["labels"])
+    held_out = torch.arange(len(images)) % POKEMON_HOLDOUT_EVERY == POKEMON_HOLDOUT_EVERY - 1
+    return ImageData("pokemon (bundled 800 artworks)", images[~held_out], images[held_out], labels[~held_out],
+                     labels[held_out])
+
+
+def pokemon_types() -> list[str]:
+    """The 18 primary types, in label order."""
+    with np.load(POKEMON, allow_pickle=False) as saved:
+        return [str(t) for t in saved["types"]]
+
+
 def load_data(dataset: str, channels: int, image_size: int, root: str | None = None,
               center_crop: int | None = None, download: bool = False) -> ImageData:
     """The named data set, fitted to the model's channels and image size."""
@@ -85,13 +110,15 @@ def load_data(dataset: str, channels: int, image_size: int, root: str | None = N
         if not root:
             raise VQVAEError("the folder data set needs --data PATH: a folder of images (searched recursively)")
         data = image_folder(Path(root), channels, image_size, center_crop)
+    elif dataset == "pokemon":  # --data: the user's own copy of the pictures, as an image folder
+        data = image_folder(Path(root), channels, image_size, center_crop) if root else bundled_pokemon()
     elif dataset in TORCHVISION_SETS:
         if root and not _holds_torchvision_set(Path(root), dataset) and any(_image_files(Path(root))):
             data = image_folder(Path(root), channels, image_size, center_crop)  # --data pointed at plain images
         else:
             data = torchvision_set(dataset, Path(root) if root else default_data_root(), download, fallback=root is None)
     else:
-        raise VQVAEError(f"unknown data set {dataset!r}: choose one of folder, {', '.join(TORCHVISION_SETS)}")
+        raise VQVAEError(f"unknown data set {dataset!r}: choose one of folder, pokemon, {', '.join(TORCHVISION_SETS)}")
     return ImageData(data.name, fit_images(data.train, channels, image_size), fit_images(data.val, channels, image_size),
                      data.train_labels, data.val_labels, data.skipped)
 
@@ -189,6 +216,21 @@ def fit_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:
             out.append(resized.round().clamp(0, 255).to(torch.uint8))
         images = torch.cat(out)
     return images
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int) -> torch.Tensor:
+    """uint8 images [B, C, H, W] -> the same, each flipped left-right with probability 1/2
+    and moved by up to max_shift pixels each way (edges repeated): for a small training set
+    such as the 640 Pokémon. The draws come from `generator` (on the CPU), so a run that is
+    resumed sees the same batches."""
+    n = len(images)
+    flips = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+    moves = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator).tolist()
+    out = torch.where(flips.view(-1, 1, 1, 1), images.flip(-1), images)
+    for i, (dy, dx) in enumerate(moves):
+        if dy or dx:
+            out[i : i + 1] = shift_images(out[i : i + 1], dy, dx)
+    return out
 
 
 def shift_images(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torchvision.utils as vutils
 from vqvae import distributed, files
 from vqvae.config import RunConfig, run_kind
 from vqvae.data.checkpoints import load_vqvae
-from vqvae.data.datasets import ImageData, load_data, to_float
+from vqvae.data.datasets import ImageData, augment, load_data, to_float
 from vqvae.device import autocast, check_fits, pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
@@ -127,6 +127,9 @@ class _VQVAELoop(EpochLoop):
 
     def step(self, batch: torch.Tensor) -> dict[str, float]:
         images = self.train_images[batch.to(self.train_images.device)]
+        if self.cfg.train.augment:  # drawn from (seed, step), so a resumed run sees the same batches
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.c["step"])
+            images = augment(images, generator, max(1, self.cfg.model.image_size // 16))
         return self.trainer.train_step(to_float(images, self.trainer.device))
 
     def final_fields(self) -> dict:
