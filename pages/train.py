@@ -12,6 +12,7 @@ import streamlit as st
 from pages.common import ACTIVE, data_problem, run_manager, setting_widget, sidebar
 from pages.live import POLL_S, watch
 from vqvae.dashboard.run_manager import describe
+from vqvae.data import download
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
 
@@ -23,6 +24,7 @@ DATASETS = {
     "CIFAR-10": ("cifar10", "torchvision's cifar-10-batches-py under data/"),
     "Image folder (CelebA-HQ, ...)": ("celeba64", "a folder of images, e.g. CelebA-HQ"),
 }
+FIRST_RUN_EPOCHS = {"mnist": 5, "fashion": 5, "pokemon": 30}
 WATCHED = "train_watched"  # run folders on the charts, in the order started
 
 sidebar(needs_model=False)
@@ -41,8 +43,42 @@ name, needs = DATASETS[shown]
 base = preset(name)
 folder = st.text_input("Image folder", help=needs) if base.train.dataset == "folder" else None
 problem = data_problem(base.train.dataset, folder or None)
-if problem:
-    st.warning(f"{problem} ({needs})")
+dataset = base.train.dataset
+# A torchvision set that is not here can be fetched (for MNIST the full set: the bundled split stands in meanwhile).
+from_torchvision = dataset in download.DOWNLOADABLE and not folder
+job = download.download_job(dataset) if from_torchvision else None
+fetchable = from_torchvision and not download.present(dataset)
+if job is not None and job.state == "done" and problem and st.session_state.get("download-seen") != id(job):
+    st.session_state["download-seen"] = id(job)  # it ended while no page watched: look again, once
+    data_problem.clear()
+    problem = data_problem(dataset, None)
+
+
+@st.fragment(run_every=POLL_S)
+def download_progress(dataset: str, title: str) -> None:
+    running = download.download_job(dataset)
+    if running is None or running.state != "running":
+        data_problem.clear()  # the set is usable at once (or the error shows)
+        st.rerun()
+    st.progress(running.fraction or 0.0, text=f"Downloading {title}: {running.describe()}")
+
+
+if problem or fetchable:
+    note, action = st.columns([5, 1], vertical_alignment="center") if fetchable else (st, None)
+    if problem:
+        note.warning(f"{problem} ({needs})")
+    else:
+        note.info(f"Training on the bundled 10k MNIST split: the full set (70,000 images) is not in "
+                  f"{download.target_folder(dataset)}")
+    if fetchable:
+        title = "the full MNIST" if dataset == "mnist" else shown
+        action.button(f"Download {title}", on_click=download.start_download, args=(dataset,),
+                      disabled=job is not None and job.state == "running",
+                      help=f"into {download.target_folder(dataset)}; it goes on when you leave the page")
+        if job is not None and job.state == "running":
+            download_progress(dataset, title)
+        elif job is not None and job.message:
+            st.error(job.message)
 
 form = "train-" + name  # widget keys: each data set's settings start from its own preset's values
 
@@ -88,8 +124,9 @@ def retrain() -> None:
 
 
 with st.container(border=True):  # not a form: every choice is kept at once, across pages too
-    # Epochs start low on the small data sets: an epoch there takes seconds, and the preset trains 20.
-    start_values = {"epochs": 5 if name in ("mnist", "fashion") else base.train.epochs}
+    # Epochs start low where an epoch takes seconds: a first run in a few minutes on a CPU
+    # (the MNIST preset trains 20 epochs, the Pokémon one 150).
+    start_values = {"epochs": FIRST_RUN_EPOCHS.get(name, base.train.epochs)}
     for where, column in zip(st.columns(3), FORM):
         for section, setting in column:
             settings = getattr(base, section)

@@ -164,7 +164,7 @@ def test_missing_torchvision_sets_say_where_to_put_files(tmp_path, dataset, cls,
     message = str(info.value)
     assert str(root) in message
     assert cls in message
-    assert "place" in message and "--download" in message
+    assert "place" in message and f"python -m vqvae download {dataset}" in message
     assert "\n" not in message
 
 

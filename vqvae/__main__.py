@@ -1,4 +1,4 @@
-"""The command line: `python -m vqvae train|eval|train-prior|sample ...`.
+"""The command line: `python -m vqvae train|eval|train-prior|sample|push|download ...`.
 
 Mistakes a user can make print one line and exit with status 2; tracebacks are for bugs.
 """
@@ -51,6 +51,8 @@ def add_training_command(sub, command: str, help: str, what: str, preset_help: s
 
 def build_parser() -> argparse.ArgumentParser:
     from vqvae.config import ModelConfig, PriorConfig, PriorTrainConfig, TrainConfig
+    from vqvae.data.datasets import TORCHVISION_SETS
+    from vqvae.data.download import TIMEOUT_S
     from vqvae.presets import PRESETS, PRIOR_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m vqvae", description="VQ-VAE Lab: train and evaluate VQ-VAEs.")
@@ -88,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("repo_id", help="owner/name of a model repo (created when missing)")
     pu.add_argument("--path-in-repo", help="a folder inside the repo (a repo laid out like pretrained/ holds several models)")
     pu.add_argument("--private", action="store_true", help="create the repo private")
+
+    dl = sub.add_parser("download", help=f"download a torchvision data set ({', '.join(TORCHVISION_SETS)}) "
+                                         "into the data folder")
+    dl.add_argument("dataset", choices=list(TORCHVISION_SETS), help="mnist means the full 70,000 images")
+    dl.add_argument("--root", type=Path, help="the data folder (default: $VQVAE_DATA, else data/)")
+    dl.add_argument("--timeout", type=float, default=TIMEOUT_S,
+                    help=f"seconds to wait for a server (default {TIMEOUT_S:g})")
+    dl.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -267,11 +277,34 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from vqvae.data.download import download_dataset, present
+
+    already, bar = present(args.dataset, args.root), None
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal bar
+        if bar is None:  # made once a server answered: an offline failure prints its line alone
+            bar = tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
+                       desc=f"downloading {args.dataset}", dynamic_ncols=True, file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        folder = download_dataset(args.dataset, args.root, progress, args.timeout)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"{'already there' if already else 'downloaded'}: {folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "eval": cmd_eval, "train-prior": cmd_train_prior, "sample": cmd_sample,
-                    "push": cmd_push}
+                    "push": cmd_push, "download": cmd_download}
         return commands[args.command](args)
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
