@@ -2,10 +2,12 @@
 
 `read_image` decodes what a person uploads (a PNG, JPEG, WebP, BMP, GIF or TIFF in any of
 Pillow's modes) into the uint8 tensor [1, C, S, S] a model takes, and says in plain words
-every change it made on the way. It refuses, with a VQVAEError that says what to do, what
-it cannot honestly use: not an image, a truncated or corrupt file, a picture too large to
-decode safely (judged from the header, before any pixel is decoded) or too small to show
-anything. No Pillow exception escapes.
+every change it made on the way. `read_image_full` keeps the picture's own shape instead (the
+conv and patch models are fully convolutional): scaled down only to a cap, then padded to a
+multiple of the model's downsampling. Both refuse, with a VQVAEError that says what to do, what
+they cannot honestly use: not an image, a truncated or corrupt file, a picture too large to
+decode safely (judged from the header, before any pixel is decoded) or, for read_image, too
+small to scale up into anything. No Pillow exception escapes.
 (`vqvae.training.evaluate.reconstruct` then runs a model on it.)
 """
 
@@ -32,6 +34,7 @@ FORMAT_NAMES = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 8  # below this a picture holds too little to scale up into a digit
 WORKING_SIDE = 256  # large pictures are first scaled to this (or 8x the model's size): cheap and exact enough
+FULL_SIZE_CAP = 256  # read_image_full's longest side: a 256 x 192 photo encodes in well under a second on a CPU
 
 _decoding = threading.Lock()
 
@@ -46,6 +49,10 @@ class Upload:
     format: str  # Pillow's format name: "PNG", "JPEG", ...
     inverted: bool = False
     notes: list[str] = field(default_factory=list)  # one line per conversion made, in order
+    # (height, width) of the picture itself, at the top left of images; the rows below and the
+    # columns to its right are padding up to a multiple of the model's downsampling, which
+    # the page crops away and PSNR leaves out. None: all of images is the picture.
+    picture_size: tuple[int, int] | None = None
 
 
 def read_image(data: bytes, channels: int, size: int, invert: bool | None = None) -> Upload:
@@ -57,22 +64,10 @@ def read_image(data: bytes, channels: int, size: int, invert: bool | None = None
     False forces it. Raises VQVAEError for a file it cannot use.
     """
     notes: list[str] = []
-    working_side = max(WORKING_SIDE, 8 * size)
-    im, upload = _decode(data, working_side, notes)
-    stored = im.size
-    im = _upright(im, notes)
-    upright = (upload.width, upload.height) if im.size == stored else (upload.height, upload.width)
-    im = eight_bit(im, notes)
-    im = _shrunk(im, working_side)  # every step below works on at most working_side pixels a side
-    im = _flattened(im, notes)
-    im = _with_channels(im, channels, notes)
-
+    # every step after _prepared works on at most working_side pixels a side
+    im, upload, upright = _prepared(data, channels, max(WORKING_SIDE, 8 * size), MIN_SIDE, notes)
     background = _border_median(im)
-    if invert is None:
-        invert = channels == 1 and background[0] > 127
-        invert_note = "inverted: dark strokes on a light background, as MNIST is the other way round"
-    else:
-        invert_note = "inverted, as asked"
+    invert, invert_note = _inversion(invert, channels, background)
     if im.width != im.height:
         im = _padded_square(im, background)
         notes.append(f"padded to a square with its background colour ({upright[0]} x {upright[1]} -> "
@@ -88,6 +83,72 @@ def read_image(data: bytes, channels: int, size: int, invert: bool | None = None
     upload.inverted = bool(invert)
     upload.notes = notes
     return upload
+
+
+def read_image_full(data: bytes, channels: int, multiple: int, cap: int = FULL_SIZE_CAP,
+                    invert: bool | None = None) -> Upload:
+    """The bytes of an uploaded file -> an Upload whose images are uint8 [1, channels, H, W],
+    the picture at its own shape for a fully convolutional model.
+
+    The picture is scaled down (never up) so its padded longest side is at most cap, then
+    padded on the right and at the bottom with its background colour (the median of its
+    border) until H and W are multiples of `multiple` (the model's downsampling);
+    Upload.picture_size says where the picture ends. Any side of 1 pixel or more is used:
+    padding, not scaling, makes a thin picture fit. invert as for read_image. Raises
+    VQVAEError for a file it cannot use.
+    """
+    if cap < multiple:
+        raise VQVAEError(f"a cap of {cap} pixels is below the model's downsampling ({multiple}): "
+                         f"use a cap of at least {multiple}")
+    longest = cap // multiple * multiple  # so the padding cannot push a side past the cap
+    notes: list[str] = []
+    im, upload, upright = _prepared(data, channels, longest, 1, notes)
+    if im.size != upright:
+        notes.append(f"scaled from {upright[0]} x {upright[1]} to {im.width} x {im.height} "
+                     f"(the longest side capped at {longest} pixels)")
+    background = _border_median(im)
+    invert, invert_note = _inversion(invert, channels, background)
+    height, width = -(-im.height // multiple) * multiple, -(-im.width // multiple) * multiple
+    if (width, height) != im.size:
+        padded = Image.new(im.mode, (width, height), background)
+        # At the top left, so cropping back to the picture is a plain slice [:h, :w].
+        padded.paste(im, (0, 0))
+        notes.append(f"padded on the right and bottom with its background colour ({im.width} x {im.height} -> "
+                     f"{width} x {height}), as the model takes sides in multiples of {multiple}")
+        upload.picture_size = (im.height, im.width)
+        im = padded
+    pixels = np.array(im, dtype=np.uint8).reshape(height, width, channels)  # a writable copy for torch
+    if invert:
+        pixels = 255 - pixels
+        notes.append(invert_note)
+    upload.images = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous()
+    upload.inverted = bool(invert)
+    upload.notes = notes
+    return upload
+
+
+def _prepared(data: bytes, channels: int, working_side: int, min_side: int,
+              notes: list[str]) -> tuple[Image.Image, Upload, tuple[int, int]]:
+    """The steps both readers share: decoded, upright, 8 bits, at most working_side pixels a
+    side, transparency flattened, in the model's channels. Returns the picture, the Upload
+    describing the file (its images not set yet) and the upright (width, height) as stored."""
+    im, upload = _decode(data, working_side, min_side, notes)
+    stored = im.size
+    im = _upright(im, notes)
+    upright = (upload.width, upload.height) if im.size == stored else (upload.height, upload.width)
+    im = eight_bit(im, notes)
+    im = _shrunk(im, working_side)
+    im = _flattened(im, notes)
+    return _with_channels(im, channels, notes), upload, upright
+
+
+def _inversion(invert: bool | None, channels: int, background: tuple[int, ...]) -> tuple[bool, str]:
+    """Whether to invert, and the note that says why: by itself only a grayscale model on a
+    light background (MNIST is light strokes on black); a forced choice is followed."""
+    if invert is not None:
+        return invert, "inverted, as asked"
+    light_background = channels == 1 and background[0] > 127
+    return light_background, "inverted: dark strokes on a light background, as MNIST is the other way round"
 
 
 def _too_large(width: int, height: int) -> VQVAEError:
@@ -119,7 +180,7 @@ def _truncated_files_refused():
             ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
-def _decode(data: bytes, working_side: int, notes: list[str]) -> tuple[Image.Image, Upload]:
+def _decode(data: bytes, working_side: int, min_side: int, notes: list[str]) -> tuple[Image.Image, Upload]:
     """The file's first frame, fully decoded (a JPEG at a reduced scale when it is much larger
     than working_side), and an Upload describing the file (its images not set yet)."""
     if not data:
@@ -136,9 +197,9 @@ def _decode(data: bytes, working_side: int, notes: list[str]) -> tuple[Image.Ima
             width, height = im.size
             if width * height > MAX_PIXELS:
                 raise _too_large(width, height)
-            if min(width, height) < MIN_SIDE:
+            if min(width, height) < min_side:
                 raise VQVAEError(f"the image is only {width} x {height} pixels: upload one at least "
-                                 f"{MIN_SIDE} x {MIN_SIDE} (ideally as large as the model's input or larger)")
+                                 f"{min_side} x {min_side} (ideally as large as the model's input or larger)")
             upload = Upload(torch.empty(0, dtype=torch.uint8), width, height, im.mode, im.format)
             frames = getattr(im, "n_frames", 1)  # counted from the frame headers, nothing decoded
             if frames > 1:

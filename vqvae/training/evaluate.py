@@ -11,6 +11,7 @@ import torch
 
 from vqvae.data.datasets import to_float
 from vqvae.device import autocast
+from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.metrics import code_usage, perplexity, psnr
 
@@ -40,25 +41,43 @@ def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = 500, amp: boo
 class Reconstruction:
     """The codes of a batch, the reconstruction painted from them, and their cost in bits."""
     codes: torch.Tensor  # int64 [N, h, w], on the CPU
-    reconstruction: torch.Tensor  # float [N, C, H, W] in [0, 1], on the CPU
-    mse: float  # mean squared error with pixels in [0, 1]
+    reconstruction: torch.Tensor  # float [N, C, H, W] in [0, 1], on the CPU; padding included, as the codes cover it
+    mse: float  # mean squared error with pixels in [0, 1], over the picture (padding left out)
     psnr: float  # dB
     code_bits: float  # per image: h * w * log2(K)
-    pixel_bits: int  # per image: C * H * W * 8, the 8-bit input
+    pixel_bits: int  # per image: C * H * W * 8 of the 8-bit picture (padding left out)
+    picture_size: tuple[int, int] | None = None  # (height, width) of the picture at the top left; None: all of it
 
     @property
     def ratio(self) -> float:
         """How many times fewer bits the codes take than the 8-bit pixels."""
         return self.pixel_bits / self.code_bits
 
+    @property
+    def picture(self) -> torch.Tensor:
+        """The reconstruction cropped to the picture, without the padding: [N, C, height, width]."""
+        if self.picture_size is None:
+            return self.reconstruction
+        height, width = self.picture_size
+        return self.reconstruction[..., :height, :width]
+
 
 @torch.no_grad()
-def reconstruct(model: VQVAE, images: torch.Tensor) -> Reconstruction:
-    """uint8 images [N, C, H, W] (the model's channels and size) -> their Reconstruction."""
+def reconstruct(model: VQVAE, images: torch.Tensor, picture_size: tuple[int, int] | None = None) -> Reconstruction:
+    """uint8 images [N, C, H, W] (the model's channels, sides multiples of its downsampling)
+    -> their Reconstruction. picture_size (height, width): only that top-left part is the
+    picture (the rest pads it to the multiple, as `read_image_full` does), so MSE, PSNR and
+    the pixel bits count it alone: padding is easy to paint and would flatter the numbers."""
     x = to_float(images, model.codebook.device)
     codes = model.encode(x)
     recon = model.decode(codes).float()
-    mse = float((recon - x).pow(2).mean())
+    height, width = picture_size or x.shape[-2:]
+    if not (0 < height <= x.shape[-2] and 0 < width <= x.shape[-1]):
+        raise VQVAEError(f"the picture ({height} x {width}) must lie inside the images "
+                         f"({x.shape[-2]} x {x.shape[-1]}): pass the size read_image_full gave")
+    picture = (slice(None), slice(None), slice(0, height), slice(0, width))
+    mse = float((recon[picture] - x[picture]).pow(2).mean())
     h, w = codes.shape[-2:]
     return Reconstruction(codes.cpu(), recon.cpu(), mse, psnr(mse),
-                          code_bits=h * w * math.log2(model.config.codebook_size), pixel_bits=x[0].numel() * 8)
+                          code_bits=h * w * math.log2(model.config.codebook_size),
+                          pixel_bits=x.shape[1] * height * width * 8, picture_size=picture_size)
