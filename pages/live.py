@@ -88,10 +88,20 @@ def figures(sources: tuple[tuple[str, str, int], ...]) -> list:
 def newest_preview(run_dir: Path) -> tuple[str, bytes] | None:
     """(name, PNG bytes) of the newest readable reconstruction grid; a damaged one is passed over."""
     for png in sorted((run_dir / "previews").glob("epoch_*.png"), reverse=True)[:3]:
-        data = files.read_png(png)
+        try:
+            version = png.stat()
+        except OSError:
+            continue
+        data = readable_png(str(png), version.st_size, version.st_mtime_ns)
         if data is not None:
             return png.stem.replace("_", " "), data
     return None
+
+
+@st.cache_resource(max_entries=64)
+def readable_png(path: str, size: int, mtime_ns: int) -> bytes | None:
+    """files.read_png once per version of a file (size and mtime key it): a poll finds the same grid."""
+    return files.read_png(Path(path))
 
 
 def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) -> None:

@@ -177,6 +177,7 @@ class TrainConfig(_Section):
     epochs: int = setting(20, "passes over the training images", title="Epochs", low=0, ui=(1, 500, 1))
     batch_size: int = setting(64, "images per optimiser step", label="batch size", low=1)
     lr: float = setting(1e-3, "Adam's learning rate", title="Learning rate", stops=(1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3))
+    cosine: bool = setting(False, "decay the learning rate along a half cosine to 0 over the run")
     recon_loss: str = setting("mse", "mse or l1 (sharper)", label="reconstruction loss", choices=RECON_LOSSES)
     divide_by_variance: bool = setting(False, "divide the reconstruction loss by the training data's variance")
     seed: int = setting(0, "seeds the weights, the codebook and the shuffles", title="Seed", low=0, ui=(0, 2**31 - 1, 1))
@@ -254,13 +255,12 @@ class _RunSettings:
     KIND: ClassVar[str]  # "vqvae" or "prior", as run_kind names it
 
     def validate(self):
-        try:
-            for f in fields(self):
-                section = getattr(self, f.name)
-                if hasattr(section, "validate"):
-                    section.validate()
-        except TypeError as exc:  # e.g. "epochs": "20" in a hand-written config file
-            raise VQVAEError(f"a setting has the wrong type ({exc}): use numbers for sizes and rates") from None
+        """Every section's settings; each checks its values' types first (check_settings), so
+        a hand-written "epochs": "20" is one line, not a TypeError further on."""
+        for f in fields(self):
+            section = getattr(self, f.name)
+            if hasattr(section, "validate"):
+                section.validate()
         return self
 
     def to_dict(self) -> dict:

@@ -59,6 +59,11 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def is_number(value) -> bool:
+    """An int or float read back from JSON (not a bool, which JSON readers also give)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def read_png(path: Path) -> bytes | None:
     """A PNG file's bytes when it is a whole, readable PNG (a preview may be damaged), else None."""
     from PIL import Image

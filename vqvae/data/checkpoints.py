@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from vqvae.config import run_kind
 from vqvae.distributed import is_writer
 from vqvae.errors import VQVAEError
-from vqvae.files import fsync_dir, read_json
+from vqvae.files import fsync_dir, is_number, read_json
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN
 
@@ -37,6 +37,7 @@ WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_METRICS = "metrics.json"
+TRAINING = "training.json"  # an exported model's run config: what it was trained on, and how
 CHECKPOINT_FILES = {CONFIG, WEIGHTS, "README.md", OPTIMIZER, TRAINER_STATE, CHECKPOINT_METRICS}
 
 
@@ -126,7 +127,7 @@ def checkpoint_metrics(run_dir: Path, which: str = "best") -> dict:
     """The held-out numbers saved with a run's checkpoint (val_psnr, val_nll, ...), {} if none."""
     folder = resolve_checkpoint_or_none(run_dir, which)
     saved = read_json(folder / CHECKPOINT_METRICS) if folder else None
-    return {k: v for k, v in (saved or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in (saved or {}).items() if is_number(v)}
 
 
 def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters: dict) -> None:
@@ -134,8 +135,8 @@ def save_training_state(folder: Path, optimizer: torch.optim.Optimizer, counters
     state = optimizer.state_dict()
     tensors = {"rng.cpu": torch.get_rng_state()}
     if torch.cuda.is_available():  # dead-code restarts draw from the CUDA generator there
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = state
+        for i, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = rng
     for pid, slots in state["state"].items():
         for name, value in slots.items():
             tensors[f"state.{pid}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()

@@ -87,6 +87,14 @@ class EpochLoop:
         """One optimiser step on the training items `batch` (indices); returns its losses."""
         raise NotImplementedError
 
+    def follow_cosine(self, base_lr: float) -> None:
+        """Set the learning rate on a half cosine from base_lr down to 0 over the run's steps.
+        A function of the step, so a resumed run continues on its curve (and one given more
+        epochs, on a longer one)."""
+        progress = self.counters["step"] / max(1, self.epochs * self.steps_per_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     def end_epoch(self, items_per_s: float) -> dict[str, str]:
         """Evaluate, log the epoch line, save checkpoints; returns the progress bar's postfix."""
         raise NotImplementedError
