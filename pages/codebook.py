@@ -1,13 +1,12 @@
 """Codebook: what each code paints, how often each is used, and where the code vectors sit
-among the encoder outputs, all on the bundled held-out digits."""
+among the encoder outputs, all on the held-out images of the model's data set."""
 
 import streamlit as st
 import torch
 
-from pages.common import cached_vqvae, device, held_out_images, held_out_usage, picture, sidebar
+from pages.common import cached_vqvae, device, held_out, held_out_usage, picture, sidebar
 from vqvae.dashboard.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
 from vqvae.dashboard.plots import usage_bars
-from vqvae.data.datasets import fit_images
 from vqvae.models.metrics import perplexity
 
 TILE_PIXELS = 36  # each atlas tile is enlarged to about this many pixels, crisp
@@ -25,8 +24,7 @@ def cached_atlas(ref: str, device: str, grid: int):
 def cached_projection(ref: str, device: str):
     """(the Projection, its figure): the figure too, as building 5,000 points takes a while."""
     model, _ = cached_vqvae(ref, device)
-    c = model.config
-    projection = project(model, fit_images(held_out_images(), c.in_channels, c.image_size))
+    projection = project(model, held_out(ref, device).images)
     return projection, projection_figure(projection)
 
 
@@ -60,7 +58,9 @@ st.image(picture(tiles, nrow=16), output_format="PNG", caption=(
     + f" decoded alone ({grid * c.downsample} x {grid * c.downsample} pixels), 16 per row, "
     + ("the most used code top left, the least used last" if by_use else "code 0 top left, in id order")
     + (f"; the {int(shown_dead.sum())} dead codes among them are framed in red" if shown_dead.any() else "")
-    + ". On these digits the most used codes paint background; the rarer ones paint pieces of strokes."))
+    + (". On these digits the most used codes paint background; the rarer ones paint pieces of strokes."
+       if held_out(active.ref, device()).dataset == "mnist" else
+       ". The most used codes mostly paint background; the rarer ones paint edges, colours and details.")))
 if c.arch == "conv":
     st.caption("This convolutional decoder blends each code with its neighbours, so a code alone paints only a "
                "faint patch: its meaning comes with its context. Copies side by side show the texture it stands for.")

@@ -18,13 +18,14 @@ from vqvae.dashboard.codebook_view import enlarge
 from vqvae.dashboard.run_manager import RunManager, default_root
 from vqvae.data import hub
 from vqvae.data.checkpoints import load_prior, load_vqvae
-from vqvae.data.datasets import bundled_mnist, fit_images, load_data
+from vqvae.data.datasets import DATASET_TITLES, class_names, load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE, encode_images
 from vqvae.models.metrics import code_usage
 from vqvae.training.evaluate import evaluate
-from vqvae.training.prior_trainer import vqvae_of_prior
+from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
+from vqvae.training.vqvae_trainer import dataset_of_vqvae, held_out_of_vqvae
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
 # in its old pages/-folder mode, which runs the page file alone (no layout, every module in
@@ -53,33 +54,62 @@ def cached_prior(ref: str, device: str):
     return load_prior(found.path, device), load_vqvae(vqvae_of_prior(found.path), device), found
 
 
-@st.cache_resource
-def held_out_images() -> torch.Tensor:
-    """The bundled MNIST held-out split, uint8 [1000, 1, 28, 28]: what every page shows and measures on."""
-    return bundled_mnist().val
+@dataclass
+class HeldOut:
+    """The held-out split of a model's data set, fitted to the model: what its pages show and measure."""
+    images: torch.Tensor  # uint8 [M, C, H, W]
+    labels: list[int] | None
+    classes: list[str] | None  # label -> name (a digit, a Pokémon type, ...)
+    dataset: str  # "mnist", "pokemon", ...
+    notice: str | None  # when another data set stands in for the model's own
+
+    @property
+    def title(self) -> str:
+        return DATASET_TITLES.get(self.dataset, self.dataset)
+
+    def name_of(self, index: int) -> str:
+        """How a page names one held-out image: its class, when the data set has them."""
+        if self.labels is not None and self.classes and 0 <= self.labels[index] < len(self.classes):
+            return f"{self.classes[self.labels[index]]} (held-out image {index})"
+        return f"held-out image {index}"
 
 
-@st.cache_resource
-def held_out_labels() -> list[int]:
-    """The digit of each held-out image."""
-    return bundled_mnist().val_labels.tolist()
+@st.cache_resource(show_spinner="Loading the held-out images...")
+def held_out(ref: str, device: str) -> HeldOut:
+    """The held-out images of the data set the model `ref` was trained on."""
+    model, found = cached_vqvae(ref, device)
+    data, dataset, notice = held_out_of_vqvae(found.path, model)
+    labels = data.val_labels.tolist() if data.val_labels is not None else None
+    return HeldOut(data.val, labels, class_names(dataset) if labels is not None else None, dataset, notice)
 
 
 @st.cache_resource(show_spinner="Counting code usage on the held-out images...")
 def held_out_usage(ref: str, device: str) -> torch.Tensor:
-    """How often each code of the model `ref` occurs on the bundled held-out split, [K]."""
+    """How often each code of the model `ref` occurs on its held-out split, [K]."""
     model, _ = cached_vqvae(ref, device)
-    c = model.config
-    images = fit_images(held_out_images(), c.in_channels, c.image_size)
-    return code_usage(encode_images(model, images), c.codebook_size)
+    return code_usage(encode_images(model, held_out(ref, device).images), model.config.codebook_size)
 
 
 @st.cache_resource(show_spinner="Evaluating on the held-out images...")
 def held_out_metrics(ref: str, device: str) -> dict:
-    """Held-out MSE, PSNR, perplexity and codes used of the model `ref` on the bundled split."""
+    """Held-out MSE, PSNR, perplexity and codes used of the model `ref` on its held-out split."""
     model, _ = cached_vqvae(ref, device)
-    c = model.config
-    return evaluate(model, fit_images(held_out_images(), c.in_channels, c.image_size))
+    return evaluate(model, held_out(ref, device).images)
+
+
+@st.cache_data(show_spinner=False)
+def dataset_title(ref: str) -> str | None:
+    """The name of the data set a local model was trained on ("Pokémon"), for pickers; None
+    for a Hub model not yet fetched, or when unknown."""
+    path = hub.BUNDLED_DIR / ref if ref in hub.bundled_models() else Path(ref)
+    dataset = (dataset_of_vqvae(path) or dataset_of_prior(path)) if path.is_dir() else None
+    return DATASET_TITLES.get(dataset, dataset) if dataset else None
+
+
+def model_label(ref: str) -> str:
+    """A model's name in a picker, with its data set: "pokemon-ema (Pokémon)"."""
+    title = dataset_title(ref)
+    return f"{Path(ref).name} ({title})" if title else Path(ref).name
 
 
 @st.cache_data(ttl=30, show_spinner="Looking for the data set...")
@@ -149,7 +179,7 @@ def sidebar(needs_model: bool = True) -> Active | None:
     # Streamlit drops a widget's state when a page without it runs, so the choice lives under
     # ACTIVE (plain session state, which every page keeps) and the widget is set from it.
     st.session_state[ACTIVE_WIDGET] = st.session_state[ACTIVE]
-    ref = st.sidebar.selectbox("Active VQ-VAE", choices, key=ACTIVE_WIDGET, format_func=lambda r: Path(r).name,
+    ref = st.sidebar.selectbox("Active VQ-VAE", choices, key=ACTIVE_WIDGET, format_func=model_label,
                                on_change=lambda: st.session_state.update({ACTIVE: st.session_state[ACTIVE_WIDGET]}),
                                help="A bundled model, the Hub model set by VQVAE_HUB_REPO, or a finished run")
     try:
@@ -163,8 +193,10 @@ def sidebar(needs_model: bool = True) -> Active | None:
     if found.notice:
         st.sidebar.info(found.notice)
     c = model.config
+    title = dataset_title(ref)
     st.sidebar.caption(f"{c.quantizer} codebook, K = {c.codebook_size}, codes {c.grid_size} x {c.grid_size}, "
-                       f"from {found.source}")
+                       f"{'colour' if c.in_channels == 3 else 'grayscale'} {c.image_size} px"
+                       f"{f', trained on {title}' if title else ''}, from {found.source}")
     return Active(model, ref, found)
 
 

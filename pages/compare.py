@@ -12,9 +12,11 @@ import torch
 from pages.common import (
     cached_vqvae,
     device,
-    held_out_images,
+    dataset_title,
+    held_out,
     held_out_metrics,
     held_out_usage,
+    model_label,
     picture,
     run_manager,
     setting_widget,
@@ -24,16 +26,18 @@ from pages.common import (
 from pages.live import watch
 from vqvae.config import ModelConfig, TrainConfig
 from vqvae.dashboard.plots import usage_bars
-from vqvae.data.datasets import fit_images, to_float
+from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
 from vqvae.training import runs
 from vqvae.training.evaluate import reconstruct
 
-SIDES = {"A": "mnist-plain", "B": "mnist-ema"}  # widget key suffix -> default model
+SIDES = {"A": "plain", "B": "ema"}  # widget key suffix -> quantizer of the bundled model it starts on
+PAIR_DATASETS = {"MNIST": "mnist", "Pokémon (colour)": "pokemon"}  # the bundled data sets, each with a bundled pair
+PAIR_EPOCHS = {"mnist": 5, "pokemon": 30}  # a first pair in minutes on a CPU
 SAMPLES = 8  # held-out images reconstructed by both
 
-sidebar(needs_model=False)
+active = sidebar(needs_model=False)
 manager = run_manager()
 st.title("Plain vs EMA codebook")
 st.markdown(
@@ -42,30 +46,49 @@ st.markdown(
     "is *dead*: it never learns again. Compare how many codes each keeps alive and what that does to quality."
 )
 
+choices = vqvae_choices(unfinished=True)
+
+
+def show_bundled_pair() -> None:
+    """A new data set picked: its bundled pair (when there is one) takes the page."""
+    dataset = PAIR_DATASETS[st.session_state["compare-data"]]
+    for side, quantizer in SIDES.items():
+        if f"{dataset}-{quantizer}" in choices:
+            st.session_state[f"compare-{side}"] = f"{dataset}-{quantizer}"
+
+
+if "compare-data" not in st.session_state:  # the active model's data set, when it has a bundled pair
+    active_title = dataset_title(active.ref) if active else None
+    st.session_state["compare-data"] = next((shown for shown, name in PAIR_DATASETS.items()
+                                            if active_title and shown.startswith(active_title)), "MNIST")
+shown = st.radio("Data set", list(PAIR_DATASETS), horizontal=True, key="compare-data", on_change=show_bundled_pair,
+                 help="the data set of the pair to train; picking one shows its bundled pair below")
+dataset = PAIR_DATASETS[shown]
 with st.form("pair"):
-    st.markdown("**Train a matched pair**: same data, architecture, K, seed and epochs; only the quantizer differs.")
-    pair = preset("mnist")
+    st.markdown(f"**Train a matched pair on {shown}**: same data, architecture, K, seed and epochs; only the "
+                "quantizer differs.")
+    pair = preset(dataset)
     a, b, c = st.columns(3)
-    size = setting_widget(a, ModelConfig, "codebook_size", pair.model.codebook_size, key="pair-K")
-    epochs = setting_widget(b, TrainConfig, "epochs", 5, key="pair-epochs")
-    seed = setting_widget(c, TrainConfig, "seed", pair.train.seed, key="pair-seed")
+    size = setting_widget(a, ModelConfig, "codebook_size", pair.model.codebook_size, key=f"pair-{dataset}-K")
+    epochs = setting_widget(b, TrainConfig, "epochs", PAIR_EPOCHS[dataset], key=f"pair-{dataset}-epochs")
+    seed = setting_widget(c, TrainConfig, "seed", pair.train.seed, key=f"pair-{dataset}-seed")
     launch = st.form_submit_button("Train the pair", type="primary")
 if launch:
     pair.model.codebook_size, pair.train.epochs, pair.train.seed = size, epochs, seed
     try:
-        for side, quantizer in zip(SIDES, ("plain", "ema")):
+        for side, quantizer in SIDES.items():
             pair.model.quantizer = quantizer
-            run = manager.start(pair, name=f"pair-mnist-K{size}-seed{seed}-{quantizer}")
+            run = manager.start(pair, name=f"pair-{dataset}-K{size}-seed{seed}-{quantizer}")
             st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
     except VQVAEError as exc:
         st.error(str(exc))
 
-choices = vqvae_choices(unfinished=True)
 refs = []
-for column, (side, default) in zip(st.columns(2), SIDES.items()):
+for column, (side, quantizer) in zip(st.columns(2), SIDES.items()):
     if st.session_state.get(f"compare-{side}") not in choices:
+        default = f"{dataset}-{quantizer}"
         st.session_state[f"compare-{side}"] = default if default in choices else choices[0]
-    refs.append(column.selectbox(f"Model {side}", choices, format_func=lambda r: Path(r).name, key=f"compare-{side}"))
+    refs.append(column.selectbox(f"Model {side}", choices, format_func=model_label, key=f"compare-{side}"))
 labels = {Path(r): f"{side}: {Path(r).name}" for side, r in zip(SIDES, refs)}
 
 run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.kind_of_run(Path(r))]
@@ -92,8 +115,7 @@ st.plotly_chart(usage_bars({labels[Path(r)]: u for r, u in zip(refs, usages)}), 
 st.subheader("The same held-out images")
 columns = st.columns(2)
 for column, ref, model in zip(columns, refs, models):
-    c = model.config
-    images = fit_images(held_out_images()[:SAMPLES], c.in_channels, c.image_size)
+    images = held_out(ref, device()).images[:SAMPLES]
     recon = reconstruct(model, images).reconstruction
     column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=SAMPLES), caption=f"{labels[Path(ref)]}: originals, reconstructions",
                  width="stretch")

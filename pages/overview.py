@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out_images, held_out_usage, picture, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, picture, sidebar
 from vqvae.dashboard.plots import code_map
-from vqvae.data.datasets import fit_images
 from vqvae.training.evaluate import reconstruct
 
 active = sidebar()
@@ -15,15 +14,17 @@ st.markdown(
     "vector by the nearest of K learnt code vectors, so the image becomes a grid of code *indices*; "
     "the **decoder** paints an image back from those codes alone. Everything below is the live model."
 )
-held_out = held_out_images()
-index = st.slider("Held-out image", 0, len(held_out) - 1, 7, help="1,000 digits the models never trained on")
+examples = held_out(active.ref, device())
+if examples.notice:
+    st.info(examples.notice)
+index = st.slider("Held-out image", 0, len(examples.images) - 1, min(7, len(examples.images) - 1),
+                  help=f"{len(examples.images):,} {examples.title} images the model never trained on")
 c = model.config
-# a colour model sees the digit as RGB, at its own size
-images = fit_images(held_out[index : index + 1], c.in_channels, c.image_size)
+images = examples.images[index : index + 1]
 result = reconstruct(model, images)
 
 left, middle, right = st.columns(3)
-left.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption="image", width="stretch")
+left.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption=examples.name_of(index), width="stretch")
 middle.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device())), width="stretch")
 right.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="reconstruction from the codes", width="stretch")
 

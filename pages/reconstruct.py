@@ -1,4 +1,4 @@
-"""Reconstruct: an uploaded picture (or a held-out digit) as the model sees it, the grid of
+"""Reconstruct: an uploaded picture (or a held-out image) as the model sees it, the grid of
 codes it becomes, and the picture the decoder paints back from those codes alone."""
 
 from pathlib import Path
@@ -8,20 +8,22 @@ import streamlit as st
 from pages.common import (
     SHOWN_PIXELS,
     device,
-    held_out_images,
-    held_out_labels,
+    held_out,
     held_out_usage,
     picture,
     png_bytes,
     sidebar,
 )
 from vqvae.dashboard.plots import code_map
-from vqvae.data.datasets import fit_images
-from vqvae.data.uploads import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES, read_image
+from vqvae.data.uploads import FORMAT_NAMES, FULL_SIZE_CAP, MAX_PIXELS, UPLOAD_TYPES, read_image, read_image_full
 from vqvae.errors import VQVAEError
 from vqvae.training.evaluate import reconstruct
 
 INVERT = {"auto": None, "yes": True, "no": False}
+# Full size by default: the models are fully convolutional, so an upload keeps its shape and
+# detail instead of being squeezed into the training square; the model's size is one click away
+# for comparing with what the model trained on. Held-out examples are always at the model's size.
+FULL_SIZE, MODEL_SIZE = "full", "model"
 
 
 active = sidebar()
@@ -29,15 +31,25 @@ model = active.model
 c = model.config
 st.title("Reconstruct a picture")
 st.markdown(
-    f"Upload a picture: it is fitted to what the model takes ({c.image_size} x {c.image_size}, "
-    f"{'grayscale' if c.in_channels == 1 else 'colour'}), encoded to a grid of {c.grid_size} x {c.grid_size} "
-    f"code indices out of {c.codebook_size}, and painted back by the decoder from those codes alone."
+    f"Upload a picture: it is read at its own shape (scaled down to at most {FULL_SIZE_CAP} pixels a side) "
+    f"or fitted to what the model trained on ({c.image_size} x {c.image_size}), "
+    f"{'grayscale' if c.in_channels == 1 else 'colour'}, encoded to a grid of code indices out of "
+    f"{c.codebook_size} (one per {c.downsample} x {c.downsample} pixels), and painted back by the decoder "
+    f"from those codes alone."
 )
 
-left, right = st.columns([3, 1])
+left, middle, right = st.columns([3, 2, 1])
 file = left.file_uploader(
     "Upload a picture", type=list(UPLOAD_TYPES), key="upload",
-    help=f"{FORMAT_NAMES}, up to {MAX_PIXELS / 1e6:.0f} megapixels; it is padded to a square, not cropped",
+    help=f"{FORMAT_NAMES}, up to {MAX_PIXELS / 1e6:.0f} megapixels; never cropped",
+)
+size_choice = middle.radio(
+    "Size", [FULL_SIZE, MODEL_SIZE], horizontal=True, key="size",
+    format_func={FULL_SIZE: f"Full size (up to {FULL_SIZE_CAP} px)",
+                 MODEL_SIZE: f"Model's size ({c.image_size} x {c.image_size})"}.get,
+    help=f"full size keeps the upload's shape, padded to a multiple of {c.downsample} (the model is fully "
+         "convolutional); the model's size pads it to a square and scales it to what the model trained on. "
+         "Held-out examples are always at the model's size",
 )
 invert_choice = right.radio(
     "Invert", list(INVERT), horizontal=True, key="invert",
@@ -47,40 +59,62 @@ invert_choice = right.radio(
 upload = None
 if file is not None:
     try:
-        upload = read_image(file.getvalue(), c.in_channels, c.image_size, INVERT[invert_choice])
+        if size_choice == FULL_SIZE:
+            upload = read_image_full(file.getvalue(), c.in_channels, c.downsample, FULL_SIZE_CAP, INVERT[invert_choice])
+        else:
+            upload = read_image(file.getvalue(), c.in_channels, c.image_size, INVERT[invert_choice])
     except VQVAEError as exc:
-        st.error(f"{exc} (showing a held-out digit below instead)")
+        st.error(f"{exc} (showing a held-out image below instead)")
 
-images_held_out, labels = held_out_images(), held_out_labels()
-samples = {labels.index(digit): digit for digit in range(10)}  # held-out index -> label, the first of each digit
+examples = held_out(active.ref, device())
+if examples.labels is not None:  # the first held-out image of each class
+    firsts = {label: index for index, label in reversed(list(enumerate(examples.labels)))}
+    shown = sorted(firsts.values(), key=lambda index: examples.labels[index])
+else:
+    shown = list(range(min(20, len(examples.images))))
+if st.session_state.get("sample") not in shown:  # kept from another model's data set
+    st.session_state["sample"] = shown[0]
 sample = st.selectbox(
-    "Held-out digit", list(samples), key="sample", disabled=upload is not None,
-    format_func=lambda i: f"a {samples[i]} (held-out image {i})",
-    help="one of the digits the models never trained on; shown while no readable picture is uploaded",
+    f"Held-out {examples.title} image", shown, key="sample", disabled=upload is not None,
+    format_func=examples.name_of,
+    help="one of the images the model never trained on; shown while no readable picture is uploaded",
 )
 
 if upload is not None:
-    images, name = upload.images, Path(file.name).stem
+    images, name, picture_size = upload.images, Path(file.name).stem, upload.picture_size
     st.caption(f"{file.name}: {upload.format}, {upload.width} x {upload.height} pixels, mode {upload.mode}")
     if upload.notes:
         st.info("\n".join(f"- {note}" for note in upload.notes))
 else:
-    images, name = fit_images(images_held_out[sample : sample + 1], c.in_channels, c.image_size), f"held-out-{sample}"
+    images, name, picture_size = examples.images[sample : sample + 1], f"held-out-{sample}", None
     if INVERT[invert_choice]:  # "yes" shows what the model makes of a dark digit on white
         images = 255 - images
 
-result = reconstruct(model, images)
+result = reconstruct(model, images, picture_size)
+height, width = images.shape[-2:]
+# Enlarged by whole pixels until the longest side is about SHOWN_PIXELS (picture() scales by
+# the width alone), and a tall picture kept at that size rather than stretched to the column.
+shown_pixels = SHOWN_PIXELS * width // max(height, width)
+shown_width = "stretch" if width >= height else "content"
 original, reconstruction, codes = st.columns(3)
-original.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption="as the model sees it", width="stretch")
-reconstruction.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="reconstruction from the codes", width="stretch")
-codes.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device())), width="stretch")
-
+original.image(picture(images.float() / 255, pixels=shown_pixels), caption="as the model sees it", width=shown_width)
+reconstruction.image(picture(result.reconstruction, pixels=shown_pixels), caption="reconstruction from the codes",
+                     width=shown_width)
 h, w = result.codes.shape[-2:]
-mse_column, psnr_column, bits_column, ratio_column = st.columns(4)
-mse_column.metric("MSE", f"{result.mse:.4f}", help="mean squared error per pixel, with pixels in [0, 1]")
-psnr_column.metric("PSNR", f"{result.psnr:.2f} dB", help="10 log10(1 / MSE): higher is closer")
+# Sizes read width x height throughout the page, as the notes give pixel sizes.
+codes.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device()), title=f"{w} x {h} codes"),
+                   width="stretch")
+if result.picture_size:
+    counted = f"the {result.picture_size[1]} x {result.picture_size[0]} picture, not its padding"
+else:
+    counted = f"all {width} x {height} pixels"
+grid_column, mse_column, psnr_column, bits_column, ratio_column = st.columns(5)
+grid_column.metric("Code grid", f"{w} x {h}", f"for {width} x {height} pixels", delta_color="off", delta_arrow="off",
+                   help=f"codes across x down, one per {c.downsample} x {c.downsample} pixels")
+mse_column.metric("MSE", f"{result.mse:.4f}", help=f"mean squared error per pixel, with pixels in [0, 1], over {counted}")
+psnr_column.metric("PSNR", f"{result.psnr:.2f} dB", help=f"10 log10(1 / MSE): higher is closer; over {counted}")
 bits_column.metric("Code bits", f"{result.code_bits:.0f}", f"vs {result.pixel_bits:,} pixel bits",
-                   delta_color="off", delta_arrow="off", help=f"{h} x {w} codes of log2({c.codebook_size}) bits each")
-ratio_column.metric("Compression", f"{result.ratio:.0f}x", help="bits of the 8-bit pixels / bits of the codes")
-st.download_button("Download the reconstruction (PNG)", png_bytes(result.reconstruction, nrow=1),
+                   delta_color="off", delta_arrow="off", help=f"{w} x {h} codes of log2({c.codebook_size}) bits each")
+ratio_column.metric("Compression", f"{result.ratio:.0f}x", help=f"bits of the 8-bit pixels ({counted}) / bits of the codes")
+st.download_button("Download the reconstruction (PNG)", png_bytes(result.picture, nrow=1),
                    file_name=f"{name}-reconstruction.png", mime="image/png", on_click="ignore")

@@ -5,12 +5,13 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import SHOWN_PIXELS, cached_prior, device, picture, png_bytes, run_manager, sidebar
+from pages.common import SHOWN_PIXELS, cached_prior, device, model_label, picture, png_bytes, run_manager, sidebar
 from vqvae.dashboard.run_manager import vqvae_of_prior_run
 from vqvae.data import hub
+from vqvae.data.datasets import class_names
 from vqvae.errors import VQVAEError
 from vqvae.models.sampling import grid_columns, stream_samples
-from vqvae.training.prior_trainer import new_prior_config
+from vqvae.training.prior_trainer import dataset_of_prior, new_prior_config
 
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
 st.title("Sample from the prior")
@@ -41,7 +42,7 @@ if active and not matching and not training:
             st.error(str(exc))
 if not priors:
     st.stop()
-ref = st.selectbox("Prior", priors, index=priors.index(matching[0]) if matching else 0, format_func=lambda p: Path(p).name,
+ref = st.selectbox("Prior", priors, index=priors.index(matching[0]) if matching else 0, format_func=model_label,
                    help="bundled priors and finished prior runs; each decodes with the VQ-VAE it was trained on")
 try:
     prior, vqvae, found = cached_prior(ref, device())
@@ -56,15 +57,22 @@ n = cols[0].number_input("Images", 1, 100, 20, key="sample-n")
 temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")
 seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="sample-seed")
 label = None
+dataset = dataset_of_prior(found.path)
+names = class_names(dataset)
+if not names or len(names) != c.n_classes:  # labels of unknown meaning: their numbers
+    names = [str(i) for i in range(c.n_classes)]
+kind = {"mnist": "digit", "pokemon": "type"}.get(dataset, "class")
 if c.n_classes:
-    choice = cols[3].selectbox("Digit", ["each in turn", *range(c.n_classes)], key="sample-digit")
+    choice = cols[3].selectbox(kind.capitalize(), ["each in turn", *range(c.n_classes)], key=f"sample-{kind}",
+                               format_func=lambda v: v if isinstance(v, str) else names[v],
+                               help=f"draw every image of one {kind}, or one {kind} per column")
     label = None if choice == "each in turn" else int(choice)
 
 LAST = "sample-last-grid"  # the newest grid (images, nrow, caption): it stays when a widget changes
 
 
 def what(n: int, label: int | None) -> str:
-    which = f"of the digit {label}" if label is not None else ("one per class in turn" if c.n_classes else "")
+    which = f"of the {kind} {names[label]}" if label is not None else (f"one {kind} per column" if c.n_classes else "")
     return f"{n} sample{'s' if n != 1 else ''} {which}, temperature {temperature:g}, seed {seed}"
 
 

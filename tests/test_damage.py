@@ -251,7 +251,8 @@ def render_pages(kind: str, damaged: Path, healthy: Path) -> list[str]:
                 if images is not None and button is not None and not at.error:
                     images.set_value(2)
                     visit("sample (sampling from the damaged prior)", lambda: button.click().run())
-    if kind == "vqvae" and at.sidebar.selectbox and healthy.name not in at.sidebar.selectbox[0].options:
+    offered = [option.split(" (")[0] for option in at.sidebar.selectbox[0].options] if at.sidebar.selectbox else None
+    if kind == "vqvae" and offered is not None and healthy.name not in offered:  # shown as "name (data set)"
         problems.append("sidebar: the healthy run is no longer offered as a finished model")
     return problems
 

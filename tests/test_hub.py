@@ -16,7 +16,8 @@ from fake_hub import fake_hub, repo_files
 from vqvae import VQVAEError
 from vqvae.data import hub
 from vqvae.data.checkpoints import load_prior, load_vqvae
-from vqvae.training.prior_trainer import train_prior, vqvae_of_prior
+from vqvae.training.prior_trainer import dataset_of_prior, train_prior, vqvae_of_prior
+from vqvae.training.vqvae_trainer import dataset_of_vqvae
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,11 @@ def fresh_cache(tmp_path, monkeypatch):
 
 def test_exported_folders_stand_alone(exported):
     vq = exported / "mnist-ema"
-    assert sorted(p.name for p in vq.iterdir()) == ["README.md", "config.json", "model.safetensors", "reconstructions.png"]
+    assert sorted(p.name for p in vq.iterdir()) == ["README.md", "config.json", "model.safetensors", "reconstructions.png",
+                                                    "training.json"]
     assert "![reconstructions.png](reconstructions.png)" in (vq / "README.md").read_text()
+    # the data set travels with the model: the pages show its held-out images, the Sample page its class names
+    assert dataset_of_vqvae(vq) == "mnist" and dataset_of_prior(exported / "mnist-ema-prior") == "mnist"
     prior = exported / "mnist-ema-prior"
     assert (prior / "samples.png").is_file() and (prior / "vqvae" / "model.safetensors").is_file()
     assert "held-out NLL" in (prior / "README.md").read_text()
@@ -150,7 +154,7 @@ def test_push_uploads_the_folder_with_its_card(exported, monkeypatch, tmp_path):
     url = hub.push(exported / "mnist-ema-prior", "lab/models", "mnist-ema-prior", token="hf_test")
     assert calls["created"] == ("lab/models", {"private": False, "exist_ok": True})
     assert calls["where"] == ("lab/models", "mnist-ema-prior")
-    assert calls["files"] == ["README.md", "config.json", "model.safetensors", "samples.png",
+    assert calls["files"] == ["README.md", "config.json", "model.safetensors", "samples.png", "training.json",
                               "vqvae/README.md", "vqvae/config.json", "vqvae/model.safetensors"]
     assert url.endswith("lab/models/tree/main/mnist-ema-prior")
     with pytest.raises(VQVAEError, match="not a Hub repo id"):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from test_images import BAD_FILES, encoded
+from test_images import BAD_FILES, encoded, noise
 
-from conftest import REPO
+from conftest import REPO, tiny_model_config
+from vqvae import RunConfig, TrainConfig
+from vqvae.training.vqvae_trainer import train
 
 
 @pytest.fixture
@@ -68,6 +70,7 @@ def test_an_uploaded_digit_is_reconstructed(page, digit_png):
 
 
 def test_a_dark_digit_on_paper_is_inverted_unless_asked_not_to(page, mnist):
+    page.radio(key="size").set_value("model").run()  # fitted to the 28 x 28 the model trained on
     paper = Image.fromarray(255 - mnist.val[0, 0].numpy()).resize((140, 140)).convert("RGB")
     upload(page, "paper.jpg", encoded(paper, "JPEG", quality=95), "image/jpeg")
     notes = page.info[0].value
@@ -82,6 +85,8 @@ def test_a_dark_digit_on_paper_is_inverted_unless_asked_not_to(page, mnist):
 @pytest.mark.parametrize("kind", list(BAD_FILES))
 def test_a_bad_file_shows_one_error_line_and_the_page_keeps_working(page, digit_png, kind):
     make, expected = BAD_FILES[kind]
+    if "at least 8 x 8" in expected:  # full size pads a tiny picture; only the model's size refuses it
+        page.radio(key="size").set_value("model").run()
     upload(page, "upload.png", make())
     assert len(page.error) == 1 and expected in page.error[0].value
     assert "\n" not in page.error[0].value
@@ -91,3 +96,79 @@ def test_a_bad_file_shows_one_error_line_and_the_page_keeps_working(page, digit_
     upload(page, "seven.png", digit_png)  # the next, good, upload is read as usual
     assert not page.error
     assert_reconstruction_shown(page)
+
+
+# ---- full size (the default for uploads) against the model's size ----------------------------------
+
+
+def test_uploads_are_read_at_full_size_by_default_and_the_switch_fits_them_to_the_model(page, mnist):
+    size = page.radio(key="size")
+    assert size.value == "full" and size.options == ["Full size (up to 256 px)", "Model's size (28 x 28)"]
+    wide = Image.new("L", (301, 97), 0)
+    wide.paste(Image.fromarray(mnist.val[0, 0].numpy()).resize((90, 90)), (100, 3))  # a large digit on a black strip
+    upload(page, "strip.png", encoded(wide, "PNG"))
+    assert not page.error
+    notes = page.info[0].value
+    assert "scaled from 301 x 97 to 256 x 82" in notes and "(256 x 82 -> 256 x 84)" in notes
+    numbers = metrics(page)
+    assert numbers["Code grid"] == "64 x 21"  # 256 x 84 pixels, a code per 4 x 4
+    assert numbers["Code bits"] == f"{64 * 21 * 7}"
+    assert numbers["Compression"] == f"{256 * 82 * 8 / (64 * 21 * 7):.0f}x"  # the picture's bits, not the padding's
+    assert float(numbers["PSNR"].split()[0]) > 10
+
+    page.radio(key="size").set_value("model").run()
+    assert not page.exception and not page.error
+    assert "scaled from 301 x 301 to 28 x 28" in page.info[0].value
+    assert metrics(page)["Code grid"] == "7 x 7"
+    assert_reconstruction_shown(page, min_psnr=10)
+
+
+def test_held_out_images_stay_at_the_models_size_in_either_mode(page):
+    for mode in ("full", "model"):
+        page.radio(key="size").set_value(mode).run()
+        assert not page.exception and not page.error
+        assert metrics(page)["Code grid"] == "7 x 7"
+        assert_reconstruction_shown(page, min_psnr=20)
+
+
+def test_a_one_pixel_wide_upload_is_padded_at_full_size_and_refused_at_the_models_size(page):
+    strip = encoded(Image.new("L", (1, 500), 200), "PNG")
+    upload(page, "strip.png", strip)
+    assert not page.error and metrics(page)["Code grid"] == "1 x 64"  # 4 x 256 pixels
+    page.radio(key="size").set_value("model").run()
+    assert len(page.error) == 1 and "at least 8 x 8" in page.error[0].value
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory):
+    """An untrained tiny colour model (epochs 0 keeps the initial weights): enough for the page's shapes."""
+    out = tmp_path_factory.mktemp("runs") / "colour"
+    cfg = RunConfig(tiny_model_config(in_channels=3, image_size=16, hidden=8, res_hidden=4, code_dim=4),
+                    TrainConfig(dataset="pokemon", epochs=0, device="cpu"))
+    assert train(cfg, out, progress=False)["state"] == "done"
+    return out
+
+
+@pytest.fixture
+def colour_page(colour_run, monkeypatch):
+    monkeypatch.setenv("VQVAE_RUNS", str(colour_run.parent))
+    monkeypatch.chdir(REPO)
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    app.session_state["active_vqvae"] = str(colour_run)
+    app.run()
+    app.switch_page("pages/reconstruct.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_a_colour_model_reconstructs_colour_and_gray_uploads_at_full_size(colour_page):
+    upload(colour_page, "photo.jpg", encoded(noise(150, 200), "JPEG", quality=90), "image/jpeg")
+    assert not colour_page.error
+    # A colour picture on a colour model: no conversion, only the padding of 150 rows to 152.
+    assert colour_page.info[0].value == ("- padded on the right and bottom with its background colour "
+                                         "(200 x 150 -> 200 x 152), as the model takes sides in multiples of 4")
+    assert metrics(colour_page)["Code grid"] == "50 x 38"  # 200 x 152 pixels
+    upload(colour_page, "gray.png", encoded(noise(40, 40, channels=1), "PNG"))
+    assert not colour_page.error
+    assert "grayscale copied into the three channels of this colour model" in colour_page.info[0].value
+    assert metrics(colour_page)["Code grid"] == "10 x 10"

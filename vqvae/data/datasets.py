@@ -34,6 +34,17 @@ MNIST_TEST_FILES = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
+DATASET_TITLES = {"mnist": "MNIST", "pokemon": "Pokémon", "fashion": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                  "folder": "image folder"}
+# What a model card must say about a data set's pictures (the Pokémon one: from its SOURCE.md).
+DATASET_NOTES = {
+    "pokemon": "Trained on the second tutorial's 800 Pokémon artworks (official artwork collected by the public "
+               "repository dalelane/pokemon-images-dataset). The artwork belongs to its owners (Nintendo / Game Freak "
+               "/ The Pokémon Company); it is used here for training and testing an educational model, as the "
+               "tutorial does.",
+}
+# CIFAR-10's names; torchvision reads them from the downloaded files' metadata.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 HOLDOUT_EVERY = 10  # every tenth image is held out
 
@@ -99,8 +110,27 @@ def bundled_pokemon() -> ImageData:
 
 def pokemon_types() -> list[str]:
     """The 18 primary types, in label order."""
-    with np.load(POKEMON, allow_pickle=False) as saved:
-        return [str(t) for t in saved["types"]]
+    try:
+        with np.load(POKEMON, allow_pickle=False) as saved:
+            return [str(t) for t in saved["types"]]
+    except (OSError, KeyError, ValueError):
+        raise VQVAEError(f"bundled Pokémon file {POKEMON} is missing or altered: restore it from git "
+                         f"(git checkout -- {POKEMON})") from None
+
+
+def class_names(dataset: str | None) -> list[str] | None:
+    """What each label of a data set means (label i -> its name), or None for one without labels."""
+    if dataset == "mnist":
+        return [str(digit) for digit in range(10)]
+    if dataset == "pokemon":
+        return pokemon_types()
+    if dataset == "fashion":
+        import torchvision.datasets as tvd
+
+        return list(tvd.FashionMNIST.classes)
+    if dataset == "cifar10":
+        return list(CIFAR10_CLASSES)
+    return None
 
 
 def load_data(dataset: str, channels: int, image_size: int, root: str | None = None,
@@ -152,7 +182,7 @@ def torchvision_set(dataset: str, root: Path, download: bool, fallback: bool = T
         reason = "could not be downloaded" if download else "was not found"
         raise VQVAEError(
             f"{cls.__name__} {reason} under {root} ({type(exc).__name__}): place torchvision's {cls.__name__} files "
-            f"there, point --data at them, or pass --download with network access"
+            f"there, point --data at them, or fetch them with `python -m vqvae download {dataset}` (needs a network)"
         ) from None
 
     def as_tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:

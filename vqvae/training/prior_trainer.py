@@ -37,7 +37,7 @@ from vqvae.models.sampling import grid_columns, sample_images
 from vqvae.presets import PRIOR_PRESETS, prior_preset
 from vqvae.training import runs
 from vqvae.training.loop import EpochLoop, loop_config, run_loop
-from vqvae.training.vqvae_trainer import data_of_vqvae, data_source_of_vqvae
+from vqvae.training.vqvae_trainer import data_of_vqvae, data_source_of_vqvae, dataset_of_vqvae
 
 CODES = "codes.safetensors"
 VQVAE_COPY = "vqvae"
@@ -95,7 +95,7 @@ def load_codes(path: Path) -> CodeData:
         return CodeData(meta.get("data", ""), t["train"].long(), t["val"].long(), t.get("train_labels"),
                         t.get("val_labels"), int(meta.get("copies", 1)))
     except Exception as exc:
-        raise VQVAEError(f"the code cache {path} is unreadable ({type(exc).__name__}): delete it and resume to re-encode") from None
+        raise VQVAEError(f"the code cache {path} is unreadable ({type(exc).__name__})") from None
 
 
 def check_codes(codes: CodeData, path: Path, prior: PriorConfig, grid: int, shift: int) -> None:
@@ -114,7 +114,7 @@ def check_codes(codes: CodeData, path: Path, prior: PriorConfig, grid: int, shif
     elif codes.train_labels is not None and len(codes.train_labels) != len(codes.train):
         problem = "its labels do not match its grids"
     if problem:
-        raise VQVAEError(f"the code cache {path} does not fit this run ({problem}): delete it and resume to re-encode")
+        raise VQVAEError(f"the code cache {path} does not fit this run ({problem})")
 
 
 def cached_codes(path: Path, prior: PriorConfig, grid: int, shift: int) -> CodeData | None:
@@ -127,7 +127,7 @@ def cached_codes(path: Path, prior: PriorConfig, grid: int, shift: int) -> CodeD
         codes = load_codes(path)
         check_codes(codes, path, prior, grid, shift)
     except VQVAEError as exc:
-        print(f"notice: {str(exc).split(': delete it')[0]}: encoding the data again", file=sys.stderr)
+        print(f"notice: {exc}: encoding the data again", file=sys.stderr)
         return None
     return codes
 
@@ -267,10 +267,8 @@ class _PriorLoop(EpochLoop):
 
     def step(self, batch: torch.Tensor) -> dict[str, float]:
         t = self.cfg.train
-        if t.cosine:  # a function of the step: a resumed run continues on its curve (one given more epochs, on a longer one)
-            progress = self.counters["step"] / max(1, self.epochs * self.steps_per_epoch)
-            for group in self.trainer.optimizer.param_groups:
-                group["lr"] = t.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        if t.cosine:
+            self.follow_cosine(t.lr)
         batch = batch.to(self.train_codes.device)
         labels = self.train_labels[batch] if self.train_labels is not None else None
         return self.trainer.train_step(self.train_codes[batch], labels)
@@ -316,6 +314,19 @@ def vqvae_of_prior(path: str | Path) -> Path:
         if (run / VQVAE_COPY / checkpoints.WEIGHTS).is_file():
             return run / VQVAE_COPY
     raise VQVAEError(f"{path} has no vqvae/ folder beside it: name the prior's VQ-VAE with --vqvae")
+
+
+def dataset_of_prior(path: str | Path) -> str | None:
+    """The data set a prior was trained on (what its class labels mean): its run config (an
+    exported prior's training.json), else its VQ-VAE's. None when unknown: for labels, so it
+    never raises."""
+    try:
+        run = runs.training_config(Path(path))
+        if isinstance(run, PriorRunConfig) and run.train.dataset:
+            return run.train.dataset
+        return dataset_of_vqvae(vqvae_of_prior(path))
+    except VQVAEError:
+        return None
 
 
 def prior_card(cfg: PriorRunConfig, codes: CodeData, step: int, metrics: dict | None, unigram: float) -> str:

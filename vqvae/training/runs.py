@@ -31,17 +31,18 @@ import shutil
 import time
 from pathlib import Path
 
-from vqvae.config import run_kind
+from vqvae.config import PriorRunConfig, RunConfig, run_kind
 from vqvae.data.checkpoints import (
     CHECKPOINT_FILES,
     CONFIG,
     TRAINER_STATE,
+    TRAINING,
     checkpoint_metrics,
     resolve_checkpoint_or_none,
 )
 from vqvae.distributed import is_writer
 from vqvae.errors import VQVAEError
-from vqvae.files import atomic_write_bytes, atomic_write_json, read_json
+from vqvae.files import atomic_write_bytes, atomic_write_json, is_number, read_json
 
 MARKER = "run.json"
 STATUS = "status.json"
@@ -90,11 +91,7 @@ def read_metrics(run_dir: Path, kind: str | None = None) -> list[dict]:
 
 def _is_record(record) -> bool:
     return (isinstance(record, dict) and isinstance(record.get("kind"), str)
-            and all(_is_number(v) for k, v in record.items() if k != "kind"))
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+            and all(is_number(v) for k, v in record.items() if k != "kind"))
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:
@@ -118,7 +115,7 @@ STATUS_TYPES = {"state": str, "message": str, "pid": int, "step": int, "epoch": 
 
 def _checked_status(status: dict) -> dict:
     def fits(value, kind) -> bool:
-        return isinstance(value, str) if kind is str else _is_number(value) and (kind is float or isinstance(value, int))
+        return isinstance(value, str) if kind is str else is_number(value) and (kind is float or isinstance(value, int))
 
     return {k: v for k, v in status.items() if k not in STATUS_TYPES or v is None or fits(v, STATUS_TYPES[k])}
 
@@ -156,13 +153,13 @@ def _status_from_checkpoints(run_dir: Path) -> dict:
         return {}
     epochs = ((read_json(run_dir / CONFIG) or {}).get("train") or {}).get("epochs")
     epoch, step = counters.get("epoch"), counters.get("step")
-    if not (_is_number(epoch) and _is_number(step)):
+    if not (is_number(epoch) and is_number(step)):
         return {}
-    done = _is_number(epochs) and epoch >= epochs and not counters.get("batch")
+    done = is_number(epochs) and epoch >= epochs and not counters.get("batch")
     status = {"state": "done" if done else "failed", "step": step, "epoch": epoch,
               "message": "" if done else f"its status.json was damaged; its last checkpoint is from epoch {epoch}: "
                                          f"python -m vqvae {_command(run_dir)} --resume --out {run_dir} continues it"}
-    if _is_number(epochs):
+    if is_number(epochs):
         status["epochs"] = epochs
     best = checkpoint_metrics(run_dir, "best")
     for key in ("val_psnr", "val_nll"):
@@ -208,6 +205,17 @@ def _lock_if_free(run_dir: Path):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def training_config(folder: Path) -> RunConfig | PriorRunConfig | None:
+    """How the model in `folder` was trained: a run folder's config.json, or the
+    training.json an exported model carries (its config.json holds only the model). None
+    when there is neither; a damaged one is refused in one line (VQVAEError)."""
+    for name in (CONFIG, TRAINING):
+        saved = read_json(Path(folder) / name)
+        if saved is not None and ("model" in saved or "prior" in saved):  # a run's config, not a model's
+            return (RunConfig if run_kind(saved) == "vqvae" else PriorRunConfig).from_dict(saved).validate()
+    return None
 
 
 def marker(run_dir: Path) -> dict | None:

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 import torchvision.utils as vutils
 
 from vqvae import distributed, files
-from vqvae.config import RunConfig, run_kind
+from vqvae.config import RunConfig
 from vqvae.data.checkpoints import load_vqvae
-from vqvae.data.datasets import ImageData, augment, load_data, to_float
+from vqvae.data.datasets import DATASET_TITLES, ImageData, augment, load_data, to_float
 from vqvae.device import autocast, check_fits, pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
@@ -126,6 +126,8 @@ class _VQVAELoop(EpochLoop):
                           message="", data=data.name, skipped_files=data.skipped, device=str(device))
 
     def step(self, batch: torch.Tensor) -> dict[str, float]:
+        if self.cfg.train.cosine:
+            self.follow_cosine(self.cfg.train.lr)
         images = self.train_images[batch.to(self.train_images.device)]
         if self.cfg.train.augment:  # drawn from (seed, step), so a resumed run sees the same batches
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.c["step"])
@@ -182,16 +184,43 @@ def data_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, ro
 def data_source_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
                          download: bool = False) -> tuple[str, str | None, int | None, bool]:
     """(data set, root, center crop, download) of data_of_vqvae, without loading anything."""
-    saved = files.read_json(Path(path) / runs.CONFIG)
-    run = RunConfig.from_dict(saved) if run_kind(saved) == "vqvae" else None
-    if not dataset and not run and model.config.in_channels != 1:
-        raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
     if dataset:
         return dataset, root, None, download
-    if run:
+    run = runs.training_config(Path(path))
+    if isinstance(run, RunConfig):
         t = run.train
         return t.dataset, root or t.data, t.center_crop, download or t.download
+    if model.config.in_channels != 1:
+        raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
     return "mnist", root, None, download
+
+
+def dataset_of_vqvae(path: str | Path) -> str | None:
+    """The data set the VQ-VAE in `path` was trained on, from its run config (an exported
+    model's training.json); a bare grayscale checkpoint counts as MNIST, as data_of_vqvae
+    takes it. None when unknown or unreadable: for labels, so it never raises."""
+    try:
+        run = runs.training_config(Path(path))
+    except VQVAEError:
+        return None
+    if isinstance(run, RunConfig):
+        return run.train.dataset
+    saved = files.read_json(Path(path) / runs.CONFIG)
+    return "mnist" if saved is not None and saved.get("in_channels") == 1 else None
+
+
+def held_out_of_vqvae(path: str | Path, model: VQVAE) -> tuple[ImageData, str, str | None]:
+    """(data, data set, notice): the data the VQ-VAE was trained on (its held-out split is
+    what the pages show), fitted to the model. When that data is not here, the bundled set
+    of the model's channels (MNIST or Pokémon) stands in, and the notice says so."""
+    c = model.config
+    try:
+        dataset = data_source_of_vqvae(path, model)[0]
+        return data_of_vqvae(path, model), dataset, None
+    except VQVAEError as exc:
+        stand_in = "mnist" if c.in_channels == 1 else "pokemon"
+        return (load_data(stand_in, c.in_channels, c.image_size), stand_in,
+                f"its own data is not here ({exc}): the bundled {DATASET_TITLES[stand_in]} images stand in")
 
 
 def model_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None) -> str:
