@@ -75,14 +75,7 @@ def read_image(data: bytes, channels: int, size: int, invert: bool | None = None
     if im.size != (size, size):
         im = im.resize((size, size), Image.Resampling.LANCZOS)
         notes.append(f"scaled from {max(upright)} x {max(upright)} to {size} x {size}")
-    pixels = np.array(im, dtype=np.uint8).reshape(size, size, channels)  # a writable copy for torch
-    if invert:
-        pixels = 255 - pixels
-        notes.append(invert_note)
-    upload.images = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous()
-    upload.inverted = bool(invert)
-    upload.notes = notes
-    return upload
+    return _finished(upload, im, channels, invert, invert_note, notes)
 
 
 def read_image_full(data: bytes, channels: int, multiple: int, cap: int = FULL_SIZE_CAP,
@@ -117,7 +110,13 @@ def read_image_full(data: bytes, channels: int, multiple: int, cap: int = FULL_S
                      f"{width} x {height}), as the model takes sides in multiples of {multiple}")
         upload.picture_size = (im.height, im.width)
         im = padded
-    pixels = np.array(im, dtype=np.uint8).reshape(height, width, channels)  # a writable copy for torch
+    return _finished(upload, im, channels, invert, invert_note, notes)
+
+
+def _finished(upload: Upload, im: Image.Image, channels: int, invert: bool, invert_note: str,
+              notes: list[str]) -> Upload:
+    """The prepared picture as the Upload's uint8 [1, channels, H, W] images, inverted when asked."""
+    pixels = np.array(im, dtype=np.uint8).reshape(im.height, im.width, channels)  # a writable copy for torch
     if invert:
         pixels = 255 - pixels
         notes.append(invert_note)
