@@ -26,3 +26,9 @@ def test_usage_bars_sort_codes_by_use_and_leave_dead_codes_at_zero():
     bars = usage_bars({"plain": torch.tensor([1, 0, 3])}).data[0]
     assert list(bars.customdata) == [2, 0, 1]  # code ids, most used first
     assert list(bars.y) == [75.0, 25.0, 0.0]
+
+
+def test_code_ids_are_printed_on_small_grids_and_left_to_hover_on_large_ones():
+    assert code_map(torch.zeros(16, 16, dtype=torch.long)).data[0].texttemplate == "%{z}"  # a Pokémon grid
+    wide = code_map(torch.zeros(48, 64, dtype=torch.long)).data[0]  # a full-size upload's grid
+    assert wide.texttemplate is None and "code %{z}" in wide.hovertemplate

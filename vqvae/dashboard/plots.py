@@ -13,9 +13,13 @@ import torch
 MARGIN = dict(l=0, r=0, t=30, b=0)
 
 
+MAX_LABELLED_SIDE = 16  # a wider grid (a full-size upload's 64 x 48, say) turns printed ids into noise
+
+
 def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str = "") -> go.Figure:
-    """A code grid [h, w] as a heatmap; hover shows the code id and, given the held-out
-    usage counts [K], how often that code is used."""
+    """A code grid [h, w] as a heatmap with each code id printed in its cell (up to
+    MAX_LABELLED_SIDE cells a side); hover shows the code id and, given the held-out usage
+    counts [K], how often that code is used."""
     grid = codes.detach().cpu().numpy()
     hover = "row %{y}, column %{x}<br>code %{z}"
     custom = None
@@ -25,7 +29,7 @@ def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str 
         custom = np.stack([counts[grid], 100 * share[grid]], axis=-1)
         hover += "<br>used %{customdata[0]:,} times on held-out data (%{customdata[1]:.2f}%)"
     figure = go.Figure(go.Heatmap(z=grid, customdata=custom, colorscale="Viridis", showscale=False,
-                                  texttemplate="%{z}", hovertemplate=hover + "<extra></extra>"))
+                                  texttemplate="%{z}" if max(grid.shape) <= MAX_LABELLED_SIDE else None, hovertemplate=hover + "<extra></extra>"))
     figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(margin=MARGIN, title=title or f"{grid.shape[0]} x {grid.shape[1]} codes")
