@@ -1,0 +1,108 @@
+"""Colour (issue 13): the bundled Pokémon models on every page, each model naming its data set,
+and the pages drawing their held-out examples from the active model's data set."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO
+from vqvae.data.checkpoints import load_vqvae
+from vqvae.data.datasets import class_names, pokemon_types
+from vqvae.data.hub import BUNDLED_DIR
+from vqvae.training.prior_trainer import dataset_of_prior
+from vqvae.training.vqvae_trainer import dataset_of_vqvae, held_out_of_vqvae
+
+PAGES = ["pages/overview.py", "pages/reconstruct.py", "pages/codebook.py", "pages/compare.py", "pages/sample.py",
+         "pages/train.py"]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("VQVAE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(REPO)
+    test = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    test.run()
+    test.sidebar.selectbox[0].set_value("pokemon-ema").run()
+    return test
+
+
+def labelled(elements, label):
+    found = [e for e in elements if e.label == label]
+    assert found, f"no widget labelled {label!r} among {[e.label for e in elements]}"
+    return found[0]
+
+
+def test_every_page_renders_with_the_pokemon_model_active(app):
+    assert "trained on Pokémon" in app.sidebar.caption[0].value
+    assert "colour 64 px" in app.sidebar.caption[0].value
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, (page, app.exception)
+        assert not app.error, (page, [e.value for e in app.error])
+        assert app.sidebar.selectbox[0].value == "pokemon-ema", page  # the choice survives every page
+
+
+def test_the_pages_show_the_active_models_own_held_out_images(app):
+    metrics = {m.label: m.value for m in app.metric}
+    k = load_vqvae(BUNDLED_DIR / "pokemon-ema").config.codebook_size
+    assert metrics["codes"] == f"256 of {k}"  # a 16 x 16 grid of Pokémon codes, not MNIST's 7 x 7
+    app.switch_page("pages/reconstruct.py").run()
+    examples = labelled(app.selectbox, "Held-out Pokémon image")
+    types = pokemon_types()
+    assert len(examples.options) == len(types)  # the first held-out picture of each type
+    assert any(option.startswith("Grass") for option in examples.options)
+
+
+def test_the_sample_page_offers_the_types_of_the_pokemon_prior(app):
+    app.switch_page("pages/sample.py").run()
+    assert labelled(app.selectbox, "Prior").value == "pokemon-ema-prior"
+    types = labelled(app.selectbox, "Type")
+    assert types.options[1:] == pokemon_types()
+    types.set_value(pokemon_types().index("Fire"))
+    app.number_input[0].set_value(2)
+    labelled(app.button, "Sample").click().run()
+    assert not app.exception, app.exception
+    assert "of the type Fire" in app.caption[-1].value or any("of the type Fire" in c.value for c in app.caption)
+
+
+def test_the_compare_page_starts_on_the_pokemon_pair(app):
+    app.switch_page("pages/compare.py").run()
+    assert labelled(app.radio, "Data set").value == "Pokémon (colour)"
+    assert [labelled(app.selectbox, f"Model {side}").value for side in "AB"] == ["pokemon-plain", "pokemon-ema"]
+    labelled(app.radio, "Data set").set_value("MNIST").run()
+    assert [labelled(app.selectbox, f"Model {side}").value for side in "AB"] == ["mnist-plain", "mnist-ema"]
+    assert not app.exception
+
+
+def test_bundled_models_name_their_data_set():
+    assert dataset_of_vqvae(BUNDLED_DIR / "pokemon-ema") == "pokemon"
+    assert dataset_of_prior(BUNDLED_DIR / "pokemon-ema-prior") == "pokemon"
+    assert dataset_of_vqvae(BUNDLED_DIR / "mnist-ema") == "mnist"
+    assert class_names("pokemon") == pokemon_types() and class_names("mnist")[3] == "3"
+    card = (BUNDLED_DIR / "pokemon-ema" / "README.md").read_text()
+    assert "The Pokémon Company" in card and "PSNR" in card and "reconstructions.png" in card
+
+
+def test_a_bare_colour_checkpoint_is_not_taken_for_mnist(tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(BUNDLED_DIR / "pokemon-ema" / name, bare / name)
+    assert dataset_of_vqvae(bare) is None
+    data, dataset, notice = held_out_of_vqvae(bare, load_vqvae(bare))
+    assert dataset == "pokemon" and data.val.shape[1:] == (3, 64, 64)
+    assert "stand in" in notice
+
+
+def test_a_label_outside_the_types_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "vqvae", "sample", "--prior", "pokemon-ema-prior", "--label", "99",
+                             "--n", "2", "--out", str(tmp_path / "grid.png")], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "0..17" in result.stderr, result.stderr
+    assert not (tmp_path / "grid.png").exists()
