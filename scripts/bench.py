@@ -1,6 +1,6 @@
 """Benchmark: the library beside a straightforward reimplementation of the tutorial's pipeline.
 
-    python scripts/bench.py [--quick | --dashboard | --reliability] [--json PATH]
+    python scripts/bench.py [--quick | --dashboard | --reliability | --pokemon | --full-size] [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on
 a shared, noisy machine. Ratios are oriented so that bigger is better.
@@ -27,6 +27,11 @@ Rows:
 - reliability (--reliability, a run of its own): the Codebook page's rerun with its models
   cached for a model of the largest codebook the CLI accepts, beside the bundled K 128.
   These two sets of rows live in scripts/bench_dashboard.py.
+- pokemon held-out PSNR (also alone with --pokemon): the `pokemon` preset against the second
+  tutorial's patch-MLP recipe, the same training time each (scripts/bench_pokemon.py).
+- full-size reconstruction (also alone with --full-size): a 4000 x 3000 colour JPEG read,
+  fitted to the 256-pixel cap, encoded and decoded by a cached colour conv model, against
+  PIL's full decode (no draft), a resize and the same model.
 - nearest-code memory: peak resident memory added by one nearest-code search for
   K 512, D 64 over 16,384 vectors (Linux VmHWM, reset before each form).
 """
@@ -34,6 +39,7 @@ Rows:
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import platform
@@ -252,6 +258,66 @@ def sampling_speed(side: int, batch: int) -> tuple[float, float, bool]:
     return timings[1], timings[0], bool(torch.equal(*grids))
 
 
+# --- an upload at full size ---------------------------------------------------------------
+def full_size_speed(repeats: int = 5) -> tuple[float, float, str]:
+    """Median seconds from the bytes of a 4000 x 3000 colour JPEG to its full-size
+    reconstruction: ours (read_image_full: a draft decode at 1/8 scale, then the cap) against
+    a full decode, a resize and the same model; with the model's name and sizes for the note.
+    The model is loaded once, as the page caches it; its weights do not change the timing."""
+    import numpy as np
+
+    from vqvae.data.checkpoints import load_vqvae
+    from vqvae.data.uploads import FULL_SIZE_CAP, read_image_full
+    from vqvae.training.evaluate import reconstruct
+
+    y, x = np.mgrid[0:3000, 0:4000]
+    ramps = np.stack([x * 255 // 3999, y * 255 // 2999, (x + y) * 255 // 6998], axis=-1)
+    grain = np.random.default_rng(0).integers(-30, 31, ramps.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(ramps + grain, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    jpeg = buffer.getvalue()
+    folder = REPO / "pretrained" / "pokemon-ema"
+    model = load_vqvae(folder) if folder.is_dir() else VQVAE(preset("pokemon").model)
+    model.eval()
+    multiple = model.config.downsample
+
+    def ours():
+        upload = read_image_full(jpeg, 3, multiple, FULL_SIZE_CAP)
+        return reconstruct(model, upload.images, upload.picture_size)
+
+    @torch.no_grad()
+    def baseline():
+        im = Image.open(io.BytesIO(jpeg)).convert("RGB")  # every one of the 12 million pixels decoded
+        scale = FULL_SIZE_CAP / max(im.size)
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+        x = transforms.ToTensor()(im).unsqueeze(0)
+        x = F.pad(x, (0, -x.shape[-1] % multiple, 0, -x.shape[-2] % multiple), mode="replicate")
+        return model.decode(model.encode(x))
+
+    def median(fn):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2]
+
+    result = ours()
+    h, w = result.codes.shape[-2:]
+    name = "pretrained/pokemon-ema" if folder.is_dir() else "the pokemon preset's model, untrained"
+    note = (f"{len(jpeg) / 1e6:.1f} MB JPEG, quality 90 -> {result.reconstruction.shape[-1]} x "
+            f"{result.reconstruction.shape[-2]} pixels, {w} x {h} codes, {result.psnr:.1f} dB; {name}; median of {repeats}")
+    return median(ours), median(baseline), note
+
+
+def full_size_rows() -> list[dict]:
+    ours, base, note = full_size_speed()
+    rows = [row("full-size reconstruction", ours, base, "s", bigger_is_better=False, target="< 1 s",
+                note=note + "; baseline: PIL's full decode (no draft), a resize and the same model")]
+    rows[-1]["met"] = ours < 1
+    return rows
+
+
 # --- the table --------------------------------------------------------------------------
 def row(name, ours, baseline, unit, bigger_is_better=True, target=None, note=""):
     if ours is None or baseline is None or min(ours, baseline) <= 0:
@@ -292,23 +358,23 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--dashboard", action="store_true", help="only the dashboard rows (a few minutes)")
     parser.add_argument("--reliability", action="store_true", help="only the bounds rows (issue 11; under a minute)")
+    parser.add_argument("--pokemon", action="store_true", help="only the Pokémon row (issue 13; about 4 minutes)")
+    parser.add_argument("--full-size", action="store_true", help="only the full-size reconstruction row (issue 13; seconds)")
     args = parser.parse_args()
     from bench_dashboard import dashboard_rows, reliability_rows  # the pages' rows, in a file of their own
+    from bench_pokemon import pokemon_rows
 
-    if args.reliability:
-        started = time.perf_counter()
-        rows = reliability_rows()
-        print_table(rows, f"VQ-VAE Lab bench (reliability) on {machine_name()}; {time.perf_counter() - started:.0f} s\n")
-        if args.json:
-            args.json.write_text(json.dumps({"machine": machine_name(), "rows": rows}, indent=2))
-        return 0
-    if args.dashboard:
-        started = time.perf_counter()
-        rows = dashboard_rows(bundled_mnist())
-        print_table(rows, f"VQ-VAE Lab bench (dashboard) on {machine_name()}; {time.perf_counter() - started:.0f} s\n")
-        if args.json:
-            args.json.write_text(json.dumps({"machine": machine_name(), "rows": rows}, indent=2))
-        return 0
+    # The runs of a few rows alone: flag -> (title, the rows)
+    alone = {"pokemon": ("Pokémon", lambda: pokemon_rows(row, args.quick)), "full_size": ("full size", full_size_rows),
+             "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
+    for flag, (title, make_rows) in alone.items():
+        if getattr(args, flag):
+            started = time.perf_counter()
+            rows = make_rows()
+            print_table(rows, f"VQ-VAE Lab bench ({title}) on {machine_name()}; {time.perf_counter() - started:.0f} s\n")
+            if args.json:
+                args.json.write_text(json.dumps({"machine": machine_name(), "rows": rows}, indent=2))
+            return 0
 
     epochs = 2 if args.quick else preset("mnist").train.epochs
     target_db = 18.0 if args.quick else 22.0
@@ -365,6 +431,8 @@ def main() -> int:
                              f"{batch / fast:.1f} images/s fast, {batch / naive:.2f} naive; "
                              + ("identical codes" if identical else "WARNING: the samplers drew different codes")))
         rows[-1]["met"] = rows[-1]["ratio"] >= (1.7 if side == 7 else 4)
+    rows += pokemon_rows(row, args.quick)
+    rows += full_size_rows()
     machine = machine_name()
     print_table(rows, f"VQ-VAE Lab bench ({'quick' if args.quick else 'full'}) on {machine}; {time.perf_counter() - started:.0f} s\n")
     if args.json:

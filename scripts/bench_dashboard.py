@@ -56,9 +56,10 @@ def upload_speed(repeats: int = 20) -> tuple[float, float]:
     return median(ours), median(baseline)
 
 
-def page_render_times() -> dict[str, tuple[float, float]]:
+def page_render_times(active: str | None = None) -> dict[str, tuple[float, float]]:
     """Per page: (seconds of a rerun once its models are cached, seconds of its first run
-    in a fresh process cache), through Streamlit's AppTest (no browser)."""
+    in a fresh process cache), through Streamlit's AppTest (no browser); with `active`, that
+    model is picked in the sidebar first."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -69,6 +70,8 @@ def page_render_times() -> dict[str, tuple[float, float]]:
     for page in ("overview", "reconstruct", "train", "compare", "sample", "codebook"):
         app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
         app.run()
+        if active:
+            app.sidebar.selectbox[0].set_value(active).run()
         started = time.perf_counter()
         app.switch_page(f"pages/{page}.py").run()
         first = time.perf_counter() - started

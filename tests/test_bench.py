@@ -29,6 +29,8 @@ def test_quick_bench_writes_every_row(tmp_path):
     assert memory["ratio"] >= 10, memory  # the broadcast form needs about 4 GiB, ours tens of MiB
     assert "disagree" not in memory["note"]
     assert rows["held-out PSNR after 2 epochs, EMA"]["ours"] > 15
+    pokemon = rows["pokemon held-out PSNR"]  # against the second tutorial's patch MLP, bits printed
+    assert pokemon["ours"] > 10 and pokemon["baseline"] > 5 and "code bits per image: ours 2560, baseline 7168" in pokemon["note"]
     for side in (7, 16):
         sampling = rows[f"sampling {side}x{side}"]
         assert sampling["unit"] == "s" and sampling["ours"] > 0 and sampling["baseline"] > 0
