@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -184,3 +185,38 @@ def test_sampling_reaches_every_code(dashboard, browser, shots):
     page.get_by_text("49 of 49 codes").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=60_000)
     finish(page, folder / "sample-done.png")
+
+
+def colour_jpeg() -> bytes:
+    """A 300 x 200 photo-like picture: a red disc on a blue-to-green sky."""
+    from PIL import ImageDraw
+
+    picture = Image.new("RGB", (300, 200))
+    for y in range(200):
+        ImageDraw.Draw(picture).line([(0, y), (299, y)], fill=(40, 80 + y // 2, 220 - y // 2))
+    ImageDraw.Draw(picture).ellipse([100, 50, 200, 150], fill=(230, 30, 30))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_a_colour_model_reconstructs_an_upload_in_colour(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "reconstruct")
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE").click()
+    page.get_by_role("option", name="pokemon-ema (Pokémon)").click()
+    settle(page)
+    page.get_by_text("colour, encoded to a grid").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": colour_jpeg()}])
+    page.get_by_text("photo.jpg").first.wait_for(timeout=30_000)
+    settle(page)
+    shown = page.locator('[data-testid="stImage"]', has_text="reconstruction from the codes").locator("img").first
+    shown.wait_for(timeout=30_000)
+    reply = page.request.get(urllib.parse.urljoin(page.url, shown.get_attribute("src")))
+    painted = Image.open(io.BytesIO(reply.body())).convert("RGB")
+    r, g, b = (sum(channel.histogram()[v] * v for v in range(256)) / (painted.width * painted.height) for channel in painted.split())
+    assert max(r, g, b) - min(r, g, b) > 20, f"the reconstruction looks grey: channel means {r:.0f}, {g:.0f}, {b:.0f}"
+    assert painted.width > painted.height, "the full-size reconstruction keeps the photo's landscape shape"
+    finish(page, folder / "reconstruct-colour.png")

@@ -62,12 +62,13 @@ def test_the_sample_page_offers_the_types_of_the_pokemon_prior(app):
     app.switch_page("pages/sample.py").run()
     assert labelled(app.selectbox, "Prior").value == "pokemon-ema-prior"
     types = labelled(app.selectbox, "Type")
-    assert types.options[1:] == pokemon_types()
-    types.set_value(pokemon_types().index("Fire"))
+    assert types.options[1:] == class_names("pokemon") == [name.capitalize() for name in pokemon_types()]
+    types.set_value(pokemon_types().index("fire"))
     app.number_input[0].set_value(2)
     labelled(app.button, "Sample").click().run()
     assert not app.exception, app.exception
-    assert "of the type Fire" in app.caption[-1].value or any("of the type Fire" in c.value for c in app.caption)
+    images, _, caption = app.session_state["sample-last-grid"]  # the grid shown, with its caption
+    assert images.shape == (2, 3, 64, 64) and "2 samples of the type Fire" in caption
 
 
 def test_the_compare_page_starts_on_the_pokemon_pair(app):
@@ -83,7 +84,7 @@ def test_bundled_models_name_their_data_set():
     assert dataset_of_vqvae(BUNDLED_DIR / "pokemon-ema") == "pokemon"
     assert dataset_of_prior(BUNDLED_DIR / "pokemon-ema-prior") == "pokemon"
     assert dataset_of_vqvae(BUNDLED_DIR / "mnist-ema") == "mnist"
-    assert class_names("pokemon") == pokemon_types() and class_names("mnist")[3] == "3"
+    assert class_names("pokemon")[pokemon_types().index("fire")] == "Fire" and class_names("mnist")[3] == "3"
     card = (BUNDLED_DIR / "pokemon-ema" / "README.md").read_text()
     assert "The Pokémon Company" in card and "PSNR" in card and "reconstructions.png" in card
 

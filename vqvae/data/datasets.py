@@ -123,7 +123,7 @@ def class_names(dataset: str | None) -> list[str] | None:
     if dataset == "mnist":
         return [str(digit) for digit in range(10)]
     if dataset == "pokemon":
-        return pokemon_types()
+        return [name.capitalize() for name in pokemon_types()]  # "Fire", as the games write the types
     if dataset == "fashion":
         import torchvision.datasets as tvd
 
