@@ -107,3 +107,16 @@ def test_a_label_outside_the_types_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "0..17" in result.stderr, result.stderr
     assert not (tmp_path / "grid.png").exists()
+
+
+@pytest.mark.parametrize("label, works", [("fire", True), ("Fire", True), ("dragonite", False)])
+def test_a_type_can_be_named_on_the_command_line(tmp_path, label, works):
+    result = subprocess.run([sys.executable, "-m", "vqvae", "sample", "--prior", "pokemon-ema-prior", "--label", label,
+                             "--n", "2", "--out", str(tmp_path / "grid.png"), "--no-progress"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    if works:
+        assert result.returncode == 0 and "label 6" in result.stdout, result.stderr  # fire is type 6 of 18
+        assert (tmp_path / "grid.png").is_file()
+    else:
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert "give --label one of bug, dark" in result.stderr and not (tmp_path / "grid.png").exists()

@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--out", required=True, type=Path, help="the grid PNG to write")
     sa.add_argument("--temperature", type=float, default=1.0, help="below 1: safer samples; above 1: wilder")
     sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--label", type=int, help="class to draw from a class-conditional prior (default: each in turn)")
+    sa.add_argument("--label", help="class to draw from a class-conditional prior, by number or by name "
+                                    "(3, fire, cat; default: each in turn)")
     sa.add_argument("--nrow", type=int, help="images per row of the grid")
     sa.add_argument("--device", default="auto")
     sa.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -247,6 +248,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     prior_folder = located(args.prior, "prior")
     prior = load_prior(prior_folder, device)
     vqvae = load_vqvae(located(args.vqvae, "vqvae") if args.vqvae else vqvae_of_prior(prior_folder), device)
+    args.label = label_number(args.label, prior_folder)
     steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label)
     progress = None
     for progress in tqdm(steps, total=vqvae.config.grid_size ** 2, unit="code", disable=args.no_progress,
@@ -275,6 +277,21 @@ def cmd_push(args: argparse.Namespace) -> int:
         url = push(staged, args.repo_id, args.path_in_repo, args.private)
     print(f"pushed {args.model} to {url}")
     return 0
+
+
+def label_number(label: str | None, prior_folder: Path) -> int | None:
+    """--label as the class number: given as a number, or as a name of the prior's data set's
+    classes ("fire" for the Pokémon prior, "cat" for CIFAR-10), in any case."""
+    from vqvae.data.datasets import class_names
+    from vqvae.training.prior_trainer import dataset_of_prior
+
+    if label is None or label.lstrip("-").isdigit():
+        return None if label is None else int(label)
+    names = [name.lower() for name in class_names(dataset_of_prior(prior_folder)) or []]
+    if label.lower() not in names:
+        known = f"one of {', '.join(names)}" if names else "a class number"
+        raise VQVAEError(f"this prior has no class {label!r}: give --label {known}")
+    return names.index(label.lower())
 
 
 def cmd_download(args: argparse.Namespace) -> int:
