@@ -56,6 +56,12 @@ cols = st.columns(4)
 n = cols[0].number_input("Images", 1, 100, 20, key="sample-n")
 temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")
 seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="sample-seed")
+filters = st.columns(4)
+top_k = filters[0].number_input("Top-k", 0, c.codebook_size, 0, key="sample-top-k",
+                                help="draw each code from the k likeliest only; 0 keeps every code, 1 always takes the likeliest")
+top_p = filters[1].slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="sample-top-p",
+                          help="nucleus sampling: from the fewest likeliest codes whose probability reaches p; 1 keeps every code")
+top_k, top_p = (int(top_k) or None), (float(top_p) if top_p < 1 else None)
 label = None
 dataset = dataset_of_prior(found.path)
 names = class_names(dataset)
@@ -73,7 +79,8 @@ LAST = "sample-last-grid"  # the newest grid (images, nrow, caption): it stays w
 
 def what(n: int, label: int | None) -> str:
     which = f"of the {kind} {names[label]}" if label is not None else (f"one {kind} per column" if c.n_classes else "")
-    return f"{n} sample{'s' if n != 1 else ''} {which}, temperature {temperature:g}, seed {seed}"
+    filtered = "".join(f", {name} {value:g}" for name, value in (("top-k", top_k), ("top-p", top_p)) if value)
+    return f"{n} sample{'s' if n != 1 else ''} {which}, temperature {temperature:g}{filtered}, seed {seed}"
 
 
 def show(images: torch.Tensor, nrow: int, caption: str, where=st):
@@ -84,7 +91,7 @@ def show(images: torch.Tensor, nrow: int, caption: str, where=st):
 
 if st.button("Sample", type="primary"):
     try:
-        steps = stream_samples(prior, vqvae, int(n), float(temperature), int(seed), label)
+        steps = stream_samples(prior, vqvae, int(n), float(temperature), int(seed), label, top_k, top_p)
     except VQVAEError as exc:
         st.error(str(exc))
         st.stop()

@@ -65,7 +65,7 @@ from vqvae.models.autoencoder import VQVAE, conv_decoder, conv_encoder  # noqa: 
 from vqvae.models.metrics import psnr  # noqa: E402
 from vqvae.models.pixelcnn import GatedPixelCNN  # noqa: E402
 from vqvae.models.quantize import nearest_code  # noqa: E402
-from vqvae.models.sampling import sample, sample_naive  # noqa: E402
+from vqvae.models.sampling import Sampling, sample, sample_naive  # noqa: E402
 from vqvae.presets import preset, prior_preset  # noqa: E402
 from vqvae.training.evaluate import evaluate  # noqa: E402
 from vqvae.training.loop import epoch_order  # noqa: E402
@@ -251,7 +251,7 @@ def sampling_speed(side: int, batch: int) -> tuple[float, float, bool]:
     timings, grids = [], []
     for sampler in (sample_naive, sample):
         started = time.perf_counter()
-        for progress in sampler(model, batch, side, side, 1.0, torch.Generator().manual_seed(1)):
+        for progress in sampler(model, batch, side, side, Sampling(), torch.Generator().manual_seed(1)):
             pass
         timings.append(time.perf_counter() - started)
         grids.append(progress.codes.clone())

@@ -49,6 +49,24 @@ def test_sampling_reaches_every_code_and_offers_the_grid(app):
     assert app.get("download_button")
 
 
+def test_top_k_1_on_the_sample_page_draws_the_likeliest_codes_whatever_the_seed(app):
+    import torch
+
+    app.run()
+    app.switch_page("pages/sample.py").run()
+    grids = []
+    for seed in (0, 1):
+        by_label(app.number_input, "Images").set_value(3)
+        by_label(app.number_input, "Top-k").set_value(1)
+        by_label(app.number_input, "Seed").set_value(seed)
+        by_label(app.button, "Sample").click().run()
+        assert not app.exception, app.exception
+        images, _, caption = app.session_state["sample-last-grid"]
+        assert "top-k 1" in caption and f"seed {seed}" in caption
+        grids.append(images)
+    assert torch.equal(*grids)  # greedy: the seed no longer matters
+
+
 def by_label(elements, label):
     found = [e for e in elements if e.label == label]
     assert found, f"no widget labelled {label!r}"

@@ -202,6 +202,8 @@ def test_sample_cli_writes_a_grid_with_a_progress_bar(cli, prior_run, tmp_path):
     again = tmp_path / "again.png"
     assert cli("sample", "--prior", prior_run, "--n", 12, "--out", again, "--seed", 5, "--no-progress").returncode == 0
     assert again.read_bytes() == out.read_bytes()
+    greedy = cli("sample", "--prior", prior_run, "--n", 12, "--out", again, "--top-k", 1, "--top-p", 0.5, "--no-progress")
+    assert greedy.returncode == 0 and "top-k 1, top-p 0.5" in greedy.stdout, greedy.stderr
 
 
 def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
@@ -220,7 +222,7 @@ def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
 @pytest.mark.parametrize("case", ["other K", "unknown run", "n 0", "temperature 0", "negative temperature",
                                   "label out of range", "vqvae run as prior", "new run without --vqvae",
                                   "resume with new settings", "unknown vqvae", "prior as vqvae", "n too large",
-                                  "unwritable out"])
+                                  "unwritable out", "top-k 0", "top-p 0", "top-p above 1"])
 def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tiny_run, tmp_path):
     out = tmp_path / "grid.png"
     sample = ["sample", "--prior", prior_run, "--out", out, "--n", 2]
@@ -239,6 +241,9 @@ def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tin
         "prior as vqvae": ["train-prior", "--vqvae", prior_run, "--out", tmp_path / "p"],
         "n too large": [*sample[:-2], "--n", 5000],
         "unwritable out": ["sample", "--prior", prior_run, "--out", tmp_path / "a-file" / "grid.png"],
+        "top-k 0": [*sample, "--top-k", 0],
+        "top-p 0": [*sample, "--top-p", 0],
+        "top-p above 1": [*sample, "--top-p", 1.5],
     }[case]
     result = cli(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -246,7 +251,8 @@ def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tin
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
-    said = {"prior as vqvae": "holds a PixelCNN prior", "n too large": "at most 1024", "unwritable out": "cannot write into"}
+    said = {"prior as vqvae": "holds a PixelCNN prior", "n too large": "at most 1024", "unwritable out": "cannot write into",
+            "top-k 0": "top-k must be at least 1", "top-p 0": "top-p must lie in (0, 1]", "top-p above 1": "(0, 1]"}
     assert said.get(case, "") in lines[0]
 
 

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--n", type=int, default=64, help="how many images (default 64)")
     sa.add_argument("--out", required=True, type=Path, help="the grid PNG to write")
     sa.add_argument("--temperature", type=float, default=1.0, help="below 1: safer samples; above 1: wilder")
+    sa.add_argument("--top-k", type=int, help="draw each code from the k likeliest only (1: always the likeliest)")
+    sa.add_argument("--top-p", type=float, help="nucleus sampling: from the fewest likeliest codes whose "
+                                                "probability reaches p, in (0, 1]")
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--label", help="class to draw from a class-conditional prior, by number or by name "
                                     "(3, fire, cat; default: each in turn)")
@@ -249,7 +252,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     prior = load_prior(prior_folder, device)
     vqvae = load_vqvae(located(args.vqvae, "vqvae") if args.vqvae else vqvae_of_prior(prior_folder), device)
     args.label = label_number(args.label, prior_folder)
-    steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label)
+    steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label, args.top_k, args.top_p)
     progress = None
     for progress in tqdm(steps, total=vqvae.config.grid_size ** 2, unit="code", disable=args.no_progress,
                          desc=f"sampling {args.n}", dynamic_ncols=True, file=sys.stderr):
@@ -261,7 +264,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         files.atomic_write_png(args.out, grid)
     except OSError as exc:
         raise VQVAEError(f"cannot write {args.out} ({exc.strerror}): choose another --out") from None
-    print(f"wrote {args.out}: {args.n} samples, temperature {args.temperature}, seed {args.seed}"
+    filters = "".join(f", {name} {value:g}" for name, value in (("top-k", args.top_k), ("top-p", args.top_p))
+                      if value is not None)
+    print(f"wrote {args.out}: {args.n} samples, temperature {args.temperature}{filters}, seed {args.seed}"
           + (f", label {args.label}" if args.label is not None else ""))
     return 0
 

@@ -11,6 +11,10 @@ the same CDF, so their codes agree wherever their logits agree.
 
 `stream_samples` is the front end every caller uses (the CLI, the Sample page, each epoch's
 sample grid): the fast sampler on a VQ-VAE's code grid, its settings checked first.
+
+Beside the temperature, top-k keeps only the k likeliest codes at each position and top-p
+(nucleus sampling) the fewest likeliest codes whose probabilities reach p; both renormalise
+what they keep, and both with k = 1 or a tiny p become the argmax.
 """
 
 from __future__ import annotations
@@ -47,19 +51,54 @@ def sample_labels(n_classes: int, n: int, label: int | None, device) -> torch.Te
     return torch.full((n,), label, dtype=torch.long, device=device)
 
 
-def _draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+@dataclass(frozen=True)
+class Sampling:
+    """How a code is drawn from the prior's logits at each position."""
+
+    temperature: float = 1.0
+    top_k: int | None = None  # keep the k likeliest codes (None: all)
+    top_p: float | None = None  # keep the fewest likeliest codes whose probability reaches p (None: all)
+
+    def check(self) -> "Sampling":
+        if not self.temperature > 0:
+            raise VQVAEError(f"temperature must be positive (1 samples the prior as trained), not {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise VQVAEError(f"top-k must be at least 1 (1 always takes the likeliest code), not {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise VQVAEError(f"top-p must lie in (0, 1] (1 keeps every code), not {self.top_p}")
+        return self
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits [N, K] -> the probabilities [N, K] (float64, rows summing to 1) codes are drawn from."""
+        logits = logits.double()
+        # The best logit is subtracted before dividing: a tiny temperature then tends to the
+        # argmax instead of turning every logit into inf (and the softmax into NaN).
+        probs = F.softmax((logits - logits.amax(-1, keepdim=True)) / self.temperature, dim=-1)
+        if self.top_k is None and self.top_p is None:
+            return probs
+        # Sorted likeliest first (stable: among equal codes the lowest index, as argmax takes).
+        ranked, order = probs.sort(dim=-1, descending=True, stable=True)
+        keep = torch.ones_like(ranked, dtype=torch.bool)
+        if self.top_k is not None:
+            keep[:, self.top_k:] = False
+        if self.top_p is not None:  # a code stays while the mass before it is still short of p
+            keep &= (ranked.cumsum(-1) - ranked) < self.top_p
+        kept = torch.zeros_like(probs).scatter(-1, order, ranked * keep)
+        return kept / kept.sum(-1, keepdim=True)
+
+
+def _draw(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
     """logits [N, K] -> codes [N], by inverting the CDF at one uniform number per row."""
-    logits = logits.double()
-    # The best logit is subtracted before dividing: a tiny temperature then tends to the
-    # argmax instead of turning every logit into inf (and the softmax into NaN).
-    probs = F.softmax((logits - logits.amax(-1, keepdim=True)) / temperature, dim=-1)
+    probs = sampling.probabilities(logits)
     u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64, device=probs.device)
     cdf = probs.cumsum(-1)
-    return torch.searchsorted(cdf, u * cdf[:, -1:]).clamp_max(probs.shape[-1] - 1).squeeze(1)
+    code = torch.searchsorted(cdf, u * cdf[:, -1:]).clamp_max(probs.shape[-1] - 1)
+    # Rounding in the cumulative sum must not land on a code that was filtered out.
+    return torch.where(probs.gather(-1, code) > 0, code, probs.argmax(-1, keepdim=True)).squeeze(1)
 
 
 @torch.no_grad()
-def sample_naive(model: GatedPixelCNN, n: int, h: int, w: int, temperature: float = 1.0,
+def sample_naive(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
                  generator: torch.Generator | None = None, labels: torch.Tensor | None = None):
     """The reference: the whole network on the whole grid for every position."""
     device = model.embedding.weight.device
@@ -67,12 +106,12 @@ def sample_naive(model: GatedPixelCNN, n: int, h: int, w: int, temperature: floa
     for p in range(h * w):
         i, j = divmod(p, w)
         logits = model(codes, labels)[:, :, i, j]
-        codes[:, i, j] = _draw(logits, temperature, generator)
+        codes[:, i, j] = _draw(logits, sampling, generator)
         yield Progress(p + 1, h * w, codes)
 
 
 @torch.no_grad()
-def sample(model: GatedPixelCNN, n: int, h: int, w: int, temperature: float = 1.0,
+def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
            generator: torch.Generator | None = None, labels: torch.Tensor | None = None):
     """The fast sampler (same codes as sample_naive for the same generator)."""
     device = model.embedding.weight.device
@@ -108,36 +147,36 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, temperature: float = 1.
                 h_out = block.horizontal_out(gate(h_pre))
                 hrow = h_out if block.mask_a else hrow + h_out
             logits = model.head(hrow[..., j : j + 1])[:, :, 0, 0]
-            codes[:, i, j] = _draw(logits, temperature, generator)
+            codes[:, i, j] = _draw(logits, sampling, generator)
             x[:, :, i, j] = model.embedding(codes[:, i, j])
             yield Progress(i * w + j + 1, h * w, codes)
 
 
 def sample_images(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
-                  label: int | None = None) -> torch.Tensor:
+                  label: int | None = None, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """n images [n, C, H, W] in [0, 1] drawn from the prior and decoded (no progress)."""
     progress = None
-    for progress in stream_samples(prior, vqvae, n, temperature, seed, label):
+    for progress in stream_samples(prior, vqvae, n, temperature, seed, label, top_k, top_p):
         pass
     return vqvae.decode(progress.codes)
 
 
 def stream_samples(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
-                   label: int | None = None):
+                   label: int | None = None, top_k: int | None = None, top_p: float | None = None):
     """The fast sampler on the VQ-VAE's code grid: a generator of Progress as the codes fill
     in. A class-conditional prior draws class `label`, or every class in turn when it is
-    None. Bad settings raise VQVAEError here, before anything is drawn."""
+    None; temperature, top_k and top_p as in Sampling. Bad settings raise VQVAEError here,
+    before anything is drawn."""
     check_same_codebook(prior, vqvae)
     if n < 1:
         raise VQVAEError(f"the number of samples must be at least 1, not {n}")
-    if not temperature > 0:
-        raise VQVAEError(f"temperature must be positive (1 samples the prior as trained), not {temperature}")
+    sampling = Sampling(temperature, top_k, top_p).check()
     device = prior.embedding.weight.device
     labels = sample_labels(prior.config.n_classes, n, label, device)
     side = vqvae.config.grid_size
     generator = torch.Generator(device).manual_seed(seed)
     prior.eval()
-    return sample(prior, n, side, side, temperature, generator, labels)
+    return sample(prior, n, side, side, sampling, generator, labels)
 
 
 def check_same_codebook(prior: GatedPixelCNN, vqvae: VQVAE) -> None:
