@@ -6,11 +6,14 @@ import streamlit as st
 import torch
 
 from pages.common import SHOWN_PIXELS, cached_prior, device, model_label, picture, png_bytes, run_manager, sidebar
+from vqvae.dashboard.codebook_view import atlas, enlarge
+from vqvae.dashboard.plots import entropy_map
 from vqvae.dashboard.run_manager import vqvae_of_prior_run
 from vqvae.data import hub
 from vqvae.data.datasets import class_names
 from vqvae.errors import VQVAEError
-from vqvae.models.sampling import grid_columns, stream_samples
+from vqvae.models.sampling import Sampling, grid_columns, stream_samples
+from vqvae.models.stepping import StepSampler
 from vqvae.training.prior_trainer import dataset_of_prior, new_prior_config
 
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
@@ -62,6 +65,11 @@ top_k = filters[0].number_input("Top-k", 0, c.codebook_size, 0, key="sample-top-
 top_p = filters[1].slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="sample-top-p",
                           help="nucleus sampling: from the fewest likeliest codes whose probability reaches p; 1 keeps every code")
 top_k, top_p = (int(top_k) or None), (float(top_p) if top_p < 1 else None)
+STREAM, STEP = "stream", "step"
+mode = filters[2].radio("Mode", [STREAM, STEP], horizontal=True, key="sample-mode",
+                        format_func={STREAM: "Whole grids", STEP: "Step through"}.get,
+                        help="whole grids: the codes stream in; step through: one image, one position at a time, "
+                             "with the prior's choices shown and yours taken")
 label = None
 dataset = dataset_of_prior(found.path)
 names = class_names(dataset)
@@ -89,26 +97,78 @@ def show(images: torch.Tensor, nrow: int, caption: str, where=st):
                 width="stretch" if len(images) >= nrow else "content")
 
 
-if st.button("Sample", type="primary"):
+STEPPER, TOP_SHOWN = "sample-stepper", 8  # the step-mode sampler; the likeliest next codes shown
+
+
+def stepper_for_settings() -> StepSampler:
+    """The step-mode sampler of these settings: kept across reruns, new when a setting changes."""
+    settings = (ref, float(temperature), top_k, top_p, int(seed), label)
+    held = st.session_state.get(STEPPER)
+    if held is None or held[0] != settings:
+        held = settings, StepSampler(prior, vqvae, Sampling(float(temperature), top_k, top_p), int(seed), label)
+        st.session_state[STEPPER] = held
+    return held[1]
+
+
+def step_mode() -> None:
     try:
-        steps = stream_samples(prior, vqvae, int(n), float(temperature), int(seed), label, top_k, top_p)
+        stepper = stepper_for_settings()
     except VQVAEError as exc:
         st.error(str(exc))
         st.stop()
-    nrow = grid_columns(int(n), c.n_classes, label)
-    bar, canvas = st.progress(0.0, text="sampling"), st.empty()
-    side = vqvae.config.grid_size
-    for progress in steps:
-        if progress.done % side == 0 or progress.done == progress.total:  # redraw once per row of codes
-            bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes")
-            with torch.no_grad():
-                show(vqvae.decode(progress.codes), nrow, "decoded so far", canvas)
-    with torch.no_grad():
-        images = vqvae.decode(progress.codes).cpu()
-    canvas.empty()
-    st.session_state[LAST] = (images, nrow, what(int(n), label))
-if LAST in st.session_state:
-    images, nrow, caption = st.session_state[LAST]
-    show(images, nrow, caption)
-    st.download_button("Download the grid (PNG)", png_bytes(images, nrow), file_name="samples.png", mime="image/png",
-                       on_click="ignore")
+    finished = stepper.done >= stepper.total
+    buttons = st.columns(4)
+    buttons[0].button("Next", type="primary", disabled=finished, on_click=stepper.step)
+    buttons[1].button("Next row", disabled=finished, on_click=stepper.to_row_end)
+    buttons[2].button("To the end", disabled=finished, on_click=stepper.run, args=(stepper.total,))
+    buttons[3].button("Start again", on_click=lambda: st.session_state.pop(STEPPER, None))
+    row, column = stepper.position
+    which = f"of the {kind} {names[label if label is not None else 0]}, " if c.n_classes else ""
+    left, middle, right = st.columns([2, 3, 3])
+    left.image(picture(stepper.decoded().cpu(), 1, pixels=SHOWN_PIXELS), width="stretch",
+               caption=f"{stepper.done} of {stepper.total} codes drawn, {which}"
+                       f"{int(stepper.picked.sum())} of them picked by you")
+    middle.plotly_chart(entropy_map(stepper.entropy, None if finished else (row, column), c.codebook_size),
+                        width="stretch")
+    if finished:
+        right.success("Every position is drawn: start again, or change a setting for a new sample.")
+        return
+    codes, probs = stepper.top(TOP_SHOWN)
+    codes, probs = codes.tolist(), probs.tolist()
+    shown = [(code, p) for code, p in zip(codes, probs) if p > 0]
+    right.markdown(f"**Next: row {row}, column {column}.** The prior's likeliest codes there:")
+    tiles = enlarge(atlas(vqvae, 3, torch.tensor([code for code, _ in shown])), SHOWN_PIXELS // 4)
+    right.image([t.permute(1, 2, 0).numpy() for t in tiles], width=SHOWN_PIXELS // 4 + 4,
+                caption=[f"{code}: {p:.1%}" for code, p in shown])
+    chance = {code: p for code, p in shown}
+    right.selectbox("Take instead", list(chance), key="sample-pick", format_func=lambda code: f"code {code} ({chance[code]:.1%})",
+                    help="the following positions are drawn given your choice")
+    right.button("Take this code", on_click=lambda: stepper.step(int(st.session_state["sample-pick"])))
+
+
+if mode == STEP:
+    step_mode()
+else:
+    if st.button("Sample", type="primary"):
+        try:
+            steps = stream_samples(prior, vqvae, int(n), float(temperature), int(seed), label, top_k, top_p)
+        except VQVAEError as exc:
+            st.error(str(exc))
+            st.stop()
+        nrow = grid_columns(int(n), c.n_classes, label)
+        bar, canvas = st.progress(0.0, text="sampling"), st.empty()
+        side = vqvae.config.grid_size
+        for progress in steps:
+            if progress.done % side == 0 or progress.done == progress.total:  # redraw once per row of codes
+                bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes")
+                with torch.no_grad():
+                    show(vqvae.decode(progress.codes), nrow, "decoded so far", canvas)
+        with torch.no_grad():
+            images = vqvae.decode(progress.codes).cpu()
+        canvas.empty()
+        st.session_state[LAST] = (images, nrow, what(int(n), label))
+    if LAST in st.session_state:
+        images, nrow, caption = st.session_state[LAST]
+        show(images, nrow, caption)
+        st.download_button("Download the grid (PNG)", png_bytes(images, nrow), file_name="samples.png", mime="image/png",
+                           on_click="ignore")

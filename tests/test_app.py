@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, tiny_run_config, wait_for
@@ -50,8 +51,6 @@ def test_sampling_reaches_every_code_and_offers_the_grid(app):
 
 
 def test_top_k_1_on_the_sample_page_draws_the_likeliest_codes_whatever_the_seed(app):
-    import torch
-
     app.run()
     app.switch_page("pages/sample.py").run()
     grids = []
@@ -65,6 +64,39 @@ def test_top_k_1_on_the_sample_page_draws_the_likeliest_codes_whatever_the_seed(
         assert "top-k 1" in caption and f"seed {seed}" in caption
         grids.append(images)
     assert torch.equal(*grids)  # greedy: the seed no longer matters
+
+
+def test_step_mode_draws_position_by_position_and_takes_the_users_pick(app):
+    from vqvae.data.checkpoints import load_prior, load_vqvae
+    from vqvae.data.hub import BUNDLED_DIR
+    from vqvae.models.stepping import StepSampler
+
+    app.run()
+    app.switch_page("pages/sample.py").run()
+    by_label(app.radio, "Mode").set_value("step").run()
+    for _ in range(5):
+        by_label(app.button, "Next").click().run()
+        assert not app.exception, app.exception
+    stepper = app.session_state["sample-stepper"][1]
+    assert stepper.done == 5
+    # the same five codes the library draws with the page's settings (seed 0, class 0)
+    folder = BUNDLED_DIR / "mnist-ema-prior"
+    reference = StepSampler(load_prior(folder), load_vqvae(folder / "vqvae"), seed=0, label=0)
+    reference.run(5)
+    assert torch.equal(stepper.codes, reference.codes)
+    pick = by_label(app.selectbox, "Take instead")
+    choice = pick.options[-1]  # the least likely of those shown
+    code = int(choice.split()[1])
+    pick.set_value(code)
+    by_label(app.button, "Take this code").click().run()
+    assert not app.exception, app.exception
+    assert int(stepper.codes[0, 0, 5]) == code and bool(stepper.picked[0, 5])
+    by_label(app.button, "Next row").click().run()
+    assert stepper.done == 7 and stepper.position == (1, 0)
+    by_label(app.button, "To the end").click().run()
+    assert stepper.done == 49 and not app.exception and app.success
+    by_label(app.button, "Start again").click().run()
+    assert app.session_state["sample-stepper"][1].done == 0
 
 
 def by_label(elements, label):

@@ -220,3 +220,17 @@ def test_a_colour_model_reconstructs_an_upload_in_colour(dashboard, browser, sho
     assert max(r, g, b) - min(r, g, b) > 20, f"the reconstruction looks grey: channel means {r:.0f}, {g:.0f}, {b:.0f}"
     assert painted.width > painted.height, "the full-size reconstruction keeps the photo's landscape shape"
     finish(page, folder / "reconstruct-colour.png")
+
+
+def test_step_mode_steps_five_positions(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "sample")
+    page.get_by_text("Step through").click()
+    settle(page)
+    for drawn in range(1, 6):
+        page.get_by_role("button", name="Next", exact=True).click()
+        page.get_by_text(f"{drawn} of 49 codes drawn").first.wait_for(timeout=30_000)
+    settle(page)
+    assert page.get_by_text("Next: row 0, column 5.").count() == 1
+    finish(page, folder / "sample-step.png")

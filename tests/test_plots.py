@@ -32,3 +32,16 @@ def test_code_ids_are_printed_on_small_grids_and_left_to_hover_on_large_ones():
     assert code_map(torch.zeros(16, 16, dtype=torch.long)).data[0].texttemplate == "%{z}"  # a Pokémon grid
     wide = code_map(torch.zeros(48, 64, dtype=torch.long)).data[0]  # a full-size upload's grid
     assert wide.texttemplate is None and "code %{z}" in wide.hovertemplate
+
+
+def test_the_entropy_map_leaves_undrawn_positions_blank_and_marks_the_next_one():
+    from vqvae.dashboard.plots import entropy_map
+
+    entropy = torch.full((3, 4), float("nan"))
+    entropy[0, :2] = torch.tensor([0.5, 2.0])
+    figure = entropy_map(entropy, (0, 2), 128)
+    heatmap, marker = figure.data
+    assert heatmap.zmin == 0 and abs(heatmap.zmax - 4.852) < 1e-3  # from certain to uniform over K = 128
+    assert heatmap.z[0][1] == 2.0 and all(v != v for v in heatmap.z[1])  # NaN: not drawn yet
+    assert (list(marker.x), list(marker.y)) == ([2], [0])
+    assert len(entropy_map(entropy, None, 128).data) == 1  # a finished grid has no next position

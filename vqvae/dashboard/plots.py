@@ -36,6 +36,26 @@ def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str 
     return figure
 
 
+def entropy_map(entropy: torch.Tensor, next_position: tuple[int, int] | None, codebook_size: int) -> go.Figure:
+    """The entropy [h, w] (nats; NaN where nothing is drawn yet) of the distribution each code
+    was drawn from, on a scale from 0 (certain) to ln K (uniform), the next position marked."""
+    grid = entropy.numpy()
+    figure = go.Figure(go.Heatmap(z=grid, zmin=0, zmax=float(np.log(codebook_size)), colorscale="Magma",
+                                  colorbar=dict(title="nats", thickness=10),
+                                  hovertemplate="row %{y}, column %{x}<br>entropy %{z:.2f} nats<extra></extra>"))
+    if next_position is not None:
+        figure.add_scatter(x=[next_position[1]], y=[next_position[0]], mode="markers", showlegend=False,
+                           marker=dict(symbol="square-open", size=14, color="#1f77b4", line=dict(width=3)),
+                           hovertemplate="next: row %{y}, column %{x}<extra></extra>")
+    figure.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False, showgrid=False, zeroline=False,
+                        range=[grid.shape[0] - 0.5, -0.5])  # row 0 on top
+    figure.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False,
+                        range=[-0.5, grid.shape[1] - 0.5])
+    # positions not drawn yet (NaN) show the grey background
+    figure.update_layout(margin=MARGIN, title="how sure the prior was at each position", plot_bgcolor="#e6e6e6")
+    return figure
+
+
 MAX_BARS = 1024  # a larger codebook shows its most used codes: more bars than pixels say nothing
 
 
