@@ -67,6 +67,13 @@ class HeldOut:
     def title(self) -> str:
         return DATASET_TITLES.get(self.dataset, self.dataset)
 
+    def examples(self) -> list[int]:
+        """The held-out images a picker offers: the first of each class, or the first 20."""
+        if self.labels is None:
+            return list(range(min(20, len(self.images))))
+        firsts = {label: index for index, label in reversed(list(enumerate(self.labels)))}
+        return sorted(firsts.values(), key=lambda index: self.labels[index])
+
     def name_of(self, index: int) -> str:
         """How a page names one held-out image: its class, when the data set has them."""
         if self.labels is not None and self.classes and 0 <= self.labels[index] < len(self.classes):

@@ -67,11 +67,7 @@ if file is not None:
         st.error(f"{exc} (showing a held-out image below instead)")
 
 examples = held_out(active.ref, device())
-if examples.labels is not None:  # the first held-out image of each class
-    firsts = {label: index for index, label in reversed(list(enumerate(examples.labels)))}
-    shown = sorted(firsts.values(), key=lambda index: examples.labels[index])
-else:
-    shown = list(range(min(20, len(examples.images))))
+shown = examples.examples()
 if st.session_state.get("sample") not in shown:  # kept from another model's data set
     st.session_state["sample"] = shown[0]
 sample = st.selectbox(

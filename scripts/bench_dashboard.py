@@ -67,7 +67,9 @@ def page_render_times(active: str | None = None) -> dict[str, tuple[float, float
     st.cache_resource.clear()
     st.cache_data.clear()
     times = {}
-    for page in ("overview", "reconstruct", "train", "compare", "sample", "codebook"):
+    from pages.catalog import PAGES
+
+    for page in (entry.name for entry in PAGES):
         app = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
         app.run()
         if active:

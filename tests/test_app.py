@@ -10,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, tiny_run_config, wait_for
+from pages.catalog import PAGES as CATALOG
 from vqvae.dashboard.run_manager import RunManager
 
 
@@ -244,3 +245,24 @@ def test_a_failed_run_shows_its_one_line_error(app, tmp_path):
     assert not app.exception, app.exception
     errors = [e.value for e in app.error]
     assert any("broken" in e and "does not exist" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("entry", CATALOG, ids=lambda entry: entry.name)
+def test_every_catalogued_page_renders_under_its_heading(app, entry):
+    app.run()
+    app.switch_page(entry.path).run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == entry.heading
+
+
+def test_the_walk_page_walks_between_two_held_out_digits(app):
+    app.run()
+    app.switch_page("pages/walk.py").run()
+    assert not app.exception, app.exception
+    to = by_label(app.selectbox, "To: a held-out MNIST image")
+    assert to.options[-1].startswith("9 ")  # the first held-out image of each digit
+    to.select_index(len(to.options) - 1).run()
+    by_label(app.slider, "Steps (both pictures included)").set_value(5).run()
+    assert not app.exception, app.exception
+    summary = [c.value for c in app.main.caption if "The two pictures differ in" in c.value]
+    assert summary and "codes on the way" in summary[0]

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from pages.catalog import PAGES as CATALOG
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="needs Debian's chromium (apt-get install -y chromium)")
@@ -29,9 +30,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
 CURVE = '[data-testid="stPlotlyChart"] .scatterlayer .trace'  # a drawn line, not an empty chart
-PAGES = ["", "reconstruct", "train", "compare", "sample", "codebook"]
-TITLES = {"Reconstruct": "Reconstruct a picture", "Train": "Train a VQ-VAE", "Compare": "Plain vs EMA codebook",
-          "Sample": "Sample from the prior", "Codebook": "The codebook", "Overview": "What a VQ-VAE does"}
+PAGES = [("" if entry is CATALOG[0] else entry.name) for entry in CATALOG]  # the first is the default page
+TITLES = {entry.title: entry.heading for entry in CATALOG}
 
 
 def free_port() -> int:

@@ -11,14 +11,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
+from pages.catalog import PAGES as CATALOG
 from vqvae.data.checkpoints import load_vqvae
 from vqvae.data.datasets import class_names, pokemon_types
 from vqvae.data.hub import BUNDLED_DIR
 from vqvae.training.prior_trainer import dataset_of_prior
 from vqvae.training.vqvae_trainer import dataset_of_vqvae, held_out_of_vqvae
 
-PAGES = ["pages/overview.py", "pages/reconstruct.py", "pages/codebook.py", "pages/compare.py", "pages/sample.py",
-         "pages/train.py"]
+PAGES = [entry.path for entry in CATALOG]
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, folder_snapshot, tiny_model_config
+from pages.catalog import PAGES as CATALOG
 from vqvae import RunConfig, TrainConfig, files
 from vqvae.__main__ import main as cli_main
 from vqvae.data import checkpoints
@@ -49,7 +50,7 @@ DAMAGES = ("delete", "truncate", "random", "wrong_type", "extra_line")
 # Only for a file holding JSON objects (a .json object, or .jsonl lines): the same keys, every
 # value of the wrong type (a string for a number, a number for a string...), nested ones too.
 FIELD_DAMAGE = "wrong_fields"
-PAGES = ("overview", "reconstruct", "train", "compare", "codebook", "sample")
+PAGES = tuple(entry.name for entry in CATALOG)
 BAD_LINE = b"\xff\xfe\x00\x01binary\x80junk\n42\n"
 WRONG_TYPES = (b'"done"\n', b"42\n", b"[1, 2]\n")  # valid JSON, never the object a reader wants
 WRONG_TYPE_LINES = b'"done"\n42\n[1, 2]\nnull\n{"kind": 42, "step": "x"}\n'  # for a .jsonl file

@@ -56,6 +56,15 @@ def entropy_map(entropy: torch.Tensor, next_position: tuple[int, int] | None, co
     return figure
 
 
+def walk_changes(changed: list[int], grid_cells: int) -> go.Figure:
+    """Bars: how many of the grid's codes change between each pair of neighbouring steps of a walk."""
+    figure = go.Figure(go.Bar(x=[f"{s} -> {s + 1}" for s in range(len(changed))], y=changed,
+                              hovertemplate="steps %{x}: %{y} codes change<extra></extra>"))
+    figure.update_layout(margin=MARGIN, title=f"codes that change between neighbouring steps (of {grid_cells})",
+                         yaxis_title="codes", height=260)
+    return figure
+
+
 MAX_BARS = 1024  # a larger codebook shows its most used codes: more bars than pixels say nothing
 
 

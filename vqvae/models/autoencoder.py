@@ -140,7 +140,12 @@ class VQVAE(
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] in [0, 1] -> code indices [B, h, w] (int64)."""
-        z = self.encode_continuous(images)
+        return self.nearest_codes(self.encode_continuous(images))
+
+    @torch.no_grad()
+    def nearest_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Vectors z [B, D, h, w] (encoder outputs, or any point between them) -> the index of
+        the nearest code at each position [B, h, w] (int64)."""
         b, _, h, w = z.shape
         flat = rearrange(z, "b d h w -> (b h w) d")
         return rearrange(nearest_code(flat, self.codebook), "(b h w) -> b h w", b=b, h=h, w=w)

@@ -1,0 +1,52 @@
+"""Walk: from one picture to another through code space, beside the plain pixel blend."""
+
+import streamlit as st
+
+from pages.common import SHOWN_PIXELS, device, held_out, picture, sidebar
+from vqvae.dashboard.plots import walk_changes
+from vqvae.data.uploads import FORMAT_NAMES, UPLOAD_TYPES, read_image
+from vqvae.errors import VQVAEError
+from vqvae.models.walk import walk
+
+MAX_SHOWN_STEPS = 16  # a strip wider than this no longer fits a page
+
+active = sidebar()
+model = active.model
+c = model.config
+st.title("Walk in code space")
+st.markdown(
+    "Pick two pictures. Their encoder outputs are mixed in even steps, each mixture is snapped to its nearest "
+    "codes and decoded: every picture on the way is one the decoder paints from codes. Below it, the plain "
+    "pixel blend of the same two pictures, for contrast."
+)
+
+examples = held_out(active.ref, device())
+shown = examples.examples()
+ends = []
+for column, side, default in zip(st.columns(2), ("From", "To"), (0, 1)):
+    key = f"walk-{side.lower()}"
+    if st.session_state.get(key) not in shown:  # kept from another model's data set
+        st.session_state[key] = shown[min(default, len(shown) - 1)]
+    index = column.selectbox(f"{side}: a held-out {examples.title} image", shown, key=key, format_func=examples.name_of)
+    file = column.file_uploader(f"... or upload one ({side.lower()})", type=list(UPLOAD_TYPES), key=f"{key}-upload",
+                                help=f"{FORMAT_NAMES}; fitted to the model's {c.image_size} x {c.image_size}")
+    image = examples.images[index]
+    if file is not None:
+        try:
+            image = read_image(file.getvalue(), c.in_channels, c.image_size).images[0]
+        except VQVAEError as exc:
+            column.error(f"{exc} (using the held-out image instead)")
+    ends.append(image.float() / 255)
+
+steps = st.slider("Steps (both pictures included)", 3, MAX_SHOWN_STEPS, 10, key="walk-steps")
+result = walk(model, ends[0], ends[1], steps)
+pixels = max(SHOWN_PIXELS // 4, c.image_size)
+st.image(picture(result.images, nrow=steps, pixels=pixels), width="stretch",
+         caption="through code space: each step's mixed encoder outputs, snapped to the nearest codes, decoded")
+st.image(picture(result.blend, nrow=steps, pixels=pixels), width="stretch",
+         caption="the plain pixel blend at the same weights")
+grid = result.codes.shape[-1] * result.codes.shape[-2]
+st.plotly_chart(walk_changes(result.changed, grid), width="stretch")
+differing = int((result.codes[0] != result.codes[-1]).sum())
+st.caption(f"The two pictures differ in {differing} of their {grid} codes; the walk changes {sum(result.changed)} "
+           f"codes on the way (a code can change more than once).")
