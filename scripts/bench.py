@@ -1,6 +1,7 @@
 """Benchmark: the library beside a straightforward reimplementation of the tutorial's pipeline.
 
-    python scripts/bench.py [--quick | --dashboard | --reliability | --pokemon | --full-size] [--json PATH]
+    python scripts/bench.py [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction]
+                            [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on
 a shared, noisy machine. Ratios are oriented so that bigger is better.
@@ -32,6 +33,8 @@ Rows:
 - full-size reconstruction (also alone with --full-size): a 4000 x 3000 colour JPEG read,
   fitted to the 256-pixel cap, encoded and decoded by a cached colour conv model, against
   PIL's full decode (no draft), a resize and the same model.
+- sampling step in step mode and 10-step walk (also alone with --interaction): the
+  server-side work behind one click on the bundled models (scripts/bench_interaction.py).
 - nearest-code memory: peak resident memory added by one nearest-code search for
   K 512, D 64 over 16,384 vectors (Linux VmHWM, reset before each form).
 """
@@ -360,13 +363,15 @@ def main() -> int:
     parser.add_argument("--reliability", action="store_true", help="only the bounds rows (issue 11; under a minute)")
     parser.add_argument("--pokemon", action="store_true", help="only the Pokémon row (issue 13; about 4 minutes)")
     parser.add_argument("--full-size", action="store_true", help="only the full-size reconstruction row (issue 13; seconds)")
+    parser.add_argument("--interaction", action="store_true", help="only the step-mode and walk rows (issue 14; seconds)")
     args = parser.parse_args()
     from bench_dashboard import dashboard_rows, reliability_rows  # the pages' rows, in a file of their own
+    from bench_interaction import interaction_rows
     from bench_pokemon import pokemon_rows
 
     # The runs of a few rows alone: flag -> (title, the rows)
     alone = {"pokemon": ("Pokémon", lambda: pokemon_rows(row, args.quick)), "full_size": ("full size", full_size_rows),
-             "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
+             "interaction": ("interaction", lambda: interaction_rows(row)), "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
     for flag, (title, make_rows) in alone.items():
         if getattr(args, flag):
             started = time.perf_counter()
@@ -433,6 +438,7 @@ def main() -> int:
         rows[-1]["met"] = rows[-1]["ratio"] >= (1.7 if side == 7 else 4)
     rows += pokemon_rows(row, args.quick)
     rows += full_size_rows()
+    rows += interaction_rows(row)
     machine = machine_name()
     print_table(rows, f"VQ-VAE Lab bench ({'quick' if args.quick else 'full'}) on {machine}; {time.perf_counter() - started:.0f} s\n")
     if args.json:

@@ -31,6 +31,9 @@ def test_quick_bench_writes_every_row(tmp_path):
     assert rows["held-out PSNR after 2 epochs, EMA"]["ours"] > 15
     pokemon = rows["pokemon held-out PSNR"]  # against the second tutorial's patch MLP, bits printed
     assert pokemon["ours"] > 10 and pokemon["baseline"] > 5 and "code bits per image: ours 2560, baseline 7168" in pokemon["note"]
+    step, walk = rows["sampling step in step mode, models cached"], rows["10-step walk, models cached"]
+    assert step["unit"] == walk["unit"] == "ms" and step["ours"] > 0 and walk["ours"] > 0 and walk["baseline"] > 0
+    assert "pokemon-ema" in step["note"] and "pokemon-ema" in walk["note"]
     for side in (7, 16):
         sampling = rows[f"sampling {side}x{side}"]
         assert sampling["unit"] == "s" and sampling["ours"] > 0 and sampling["baseline"] > 0
