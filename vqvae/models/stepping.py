@@ -22,7 +22,9 @@ class StepSampler:
     will be drawn from, `step()` draws it (or takes the user's pick)."""
 
     def __init__(self, prior: GatedPixelCNN, vqvae: VQVAE, sampling: Sampling = Sampling(), seed: int = 0,
-                 label: int | None = None):
+                 label: int | None = None, keep: torch.Tensor | None = None, kept: int = 0):
+        """keep [h, w] and kept: start from the first `kept` positions of the code grid `keep`
+        (row by row), as a completion does: the prior draws only what follows them."""
         check_same_codebook(prior, vqvae)
         self.prior, self.vqvae, self.sampling = prior.eval(), vqvae.eval(), sampling.check()
         device = prior.embedding.weight.device
@@ -33,6 +35,11 @@ class StepSampler:
         self.entropy = torch.full((self.side, self.side), float("nan"))  # nats, of each filled position
         self.picked = torch.zeros(self.side, self.side, dtype=torch.bool)  # the user's own choices
         self.done = 0
+        if keep is not None:
+            if keep.shape != (self.side, self.side) or not 0 <= kept <= self.total:
+                raise VQVAEError(f"a completion keeps 0..{self.total} positions of a {self.side} x {self.side} grid")
+            self.codes.view(-1)[:kept] = keep.reshape(-1)[:kept].to(device)
+            self.done = kept
         self._probs: torch.Tensor | None = None  # the distribution at position `done`, once computed
 
     @property

@@ -1,0 +1,55 @@
+"""Editing a code grid by hand: each change remembered so it can be undone, the changed
+cells known so a page can outline them on the decoded picture."""
+
+from __future__ import annotations
+
+import torch
+
+from vqvae.errors import VQVAEError
+
+
+class CodeEdits:
+    """A code grid [h, w] and the user's changes to it, newest last."""
+
+    def __init__(self, codes: torch.Tensor, codebook_size: int):
+        self.original = codes.detach().clone()
+        self.codes = codes.detach().clone()
+        self.codebook_size = codebook_size
+        self.history: list[tuple[int, int, int]] = []  # (row, column, the code it replaced)
+
+    def set(self, row: int, column: int, code: int) -> None:
+        h, w = self.codes.shape
+        if not (0 <= row < h and 0 <= column < w):
+            raise VQVAEError(f"cell ({row}, {column}) is outside the {w} x {h} code grid")
+        if not 0 <= code < self.codebook_size:
+            raise VQVAEError(f"code {code} is not in the codebook: pick 0..{self.codebook_size - 1}")
+        self.history.append((row, column, int(self.codes[row, column])))
+        self.codes[row, column] = code
+
+    def undo(self) -> None:
+        if self.history:
+            row, column, previous = self.history.pop()
+            self.codes[row, column] = previous
+
+    def reset(self) -> None:
+        self.codes = self.original.clone()
+        self.history.clear()
+
+    @property
+    def changed(self) -> torch.Tensor:
+        """Where the grid differs from the original [h, w] (bool); a cell changed and changed back is not."""
+        return self.codes != self.original
+
+
+def outline_cells(images: torch.Tensor, cells: torch.Tensor, cell_pixels: int, width: int = 1,
+                  colour: tuple[float, float, float] = (0.84, 0.15, 0.16)) -> torch.Tensor:
+    """images [N, C, H, W] in [0, 1] -> RGB [N, 3, H, W] with a border drawn inside every cell
+    (cell_pixels a side, the code grid's cells) marked in cells [h, w]."""
+    rgb = images.expand(-1, 3, -1, -1).clone() if images.shape[1] == 1 else images.clone()
+    paint = torch.tensor(colour, dtype=rgb.dtype).view(1, 3, 1, 1)
+    for row, column in cells.nonzero().tolist():
+        top, left = row * cell_pixels, column * cell_pixels
+        box = rgb[:, :, top : top + cell_pixels, left : left + cell_pixels]
+        box[..., :width, :] = box[..., -width:, :] = paint
+        box[..., :, :width] = box[..., :, -width:] = paint
+    return rgb
