@@ -15,7 +15,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from vqvae.config import setting_info
 from vqvae.dashboard.codebook_view import enlarge
-from vqvae.dashboard.run_manager import RunManager, default_root
+from vqvae.dashboard.run_manager import RunManager, default_root, vqvae_of_prior_run
 from vqvae.data import hub
 from vqvae.data.checkpoints import load_prior, load_vqvae
 from vqvae.data.datasets import DATASET_TITLES, class_names, load_data
@@ -137,6 +137,20 @@ def run_manager() -> RunManager:
 @st.cache_resource
 def _manager(root: str) -> RunManager:
     return RunManager(root)
+
+
+def priors_trained_for() -> dict[str, str]:
+    """Each prior -> the VQ-VAE it was trained on, as the sidebar names it: the bundled ones
+    first (pretrained/NAME-prior holds NAME's prior), then the finished prior runs."""
+    trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models() if name.endswith("-prior")}
+    runs = [i for i in run_manager().list() if i.kind == "prior" and i.state == "done"]
+    return trained_for | {str(i.path): vqvae_of_prior_run(i.path) for i in runs}
+
+
+def prior_of(active: "Active") -> str | None:
+    """A prior trained on the active VQ-VAE's codes, when there is one."""
+    return next((prior for prior, vqvae in priors_trained_for().items()
+                 if vqvae in (active.ref, str(active.found.path))), None)
 
 
 def device() -> str:

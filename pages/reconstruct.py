@@ -4,19 +4,25 @@ codes it becomes, and the picture the decoder paints back from those codes alone
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from pages.common import (
     SHOWN_PIXELS,
+    cached_prior,
     device,
     held_out,
     held_out_usage,
     picture,
     png_bytes,
+    prior_of,
     sidebar,
 )
+from vqvae.dashboard.codebook_view import atlas, enlarge, usage_order
 from vqvae.dashboard.plots import code_map
 from vqvae.data.uploads import FORMAT_NAMES, FULL_SIZE_CAP, MAX_PIXELS, UPLOAD_TYPES, read_image, read_image_full
 from vqvae.errors import VQVAEError
+from vqvae.models.editing import CodeEdits, outline_cells
+from vqvae.models.stepping import StepSampler
 from vqvae.training.evaluate import reconstruct
 
 INVERT = {"auto": None, "yes": True, "no": False}
@@ -24,6 +30,7 @@ INVERT = {"auto": None, "yes": True, "no": False}
 # detail instead of being squeezed into the training square; the model's size is one click away
 # for comparing with what the model trained on. Held-out examples are always at the model's size.
 FULL_SIZE, MODEL_SIZE = "full", "model"
+EDITS, CELL = "reconstruct-edits", "reconstruct-cell"  # (the picture's identity, its CodeEdits); the selected cell
 
 
 active = sidebar()
@@ -92,14 +99,32 @@ height, width = images.shape[-2:]
 # the width alone), and a tall picture kept at that size rather than stretched to the column.
 shown_pixels = SHOWN_PIXELS * width // max(height, width)
 shown_width = "stretch" if width >= height else "content"
+# The user's edits to this picture's codes: kept across reruns, dropped for another picture.
+source = (active.ref, name, tuple(images.shape), int(images.sum()))
+if st.session_state.get(EDITS, (None,))[0] != source:
+    st.session_state[EDITS] = source, CodeEdits(result.codes[0].cpu(), c.codebook_size)
+    st.session_state.pop(CELL, None)
+edits = st.session_state[EDITS][1]
 original, reconstruction, codes = st.columns(3)
 original.image(picture(images.float() / 255, pixels=shown_pixels), caption="as the model sees it", width=shown_width)
-reconstruction.image(picture(result.reconstruction, pixels=shown_pixels), caption="reconstruction from the codes",
-                     width=shown_width)
+changed = edits.changed
+if changed.any():  # the edited grid decoded at once, the changed cells outlined
+    edited = enlarge(model.decode(edits.codes[None].to(model.codebook.device)).cpu(), shown_pixels)
+    cell_pixels = c.downsample * edited.shape[-1] // width
+    reconstruction.image(picture(outline_cells(edited, changed, cell_pixels, width=max(1, cell_pixels // 12))),
+                         width=shown_width,
+                         caption=f"decoded from your edited codes ({int(changed.sum())} changed, outlined)")
+else:
+    reconstruction.image(picture(result.reconstruction, pixels=shown_pixels), caption="reconstruction from the codes",
+                         width=shown_width)
 h, w = result.codes.shape[-2:]
+usage = held_out_usage(active.ref, device())
 # Sizes read width x height throughout the page, as the notes give pixel sizes.
-codes.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device()), title=f"{w} x {h} codes"),
-                   width="stretch")
+event = codes.plotly_chart(code_map(edits.codes, usage, title=f"{w} x {h} codes: click one to edit it", marked=changed),
+                           width="stretch", on_select="rerun", selection_mode="points", key="code-map")
+clicked = [(int(p["y"]), int(p["x"])) for p in (event.selection.points if event else []) if "x" in p and "y" in p]
+if clicked:
+    st.session_state[CELL] = clicked[0]
 if result.picture_size:
     counted = f"the {result.picture_size[1]} x {result.picture_size[0]} picture, not its padding"
 else:
@@ -114,3 +139,56 @@ bits_column.metric("Code bits", f"{result.code_bits:.0f}", f"vs {result.pixel_bi
 ratio_column.metric("Compression", f"{result.ratio:.0f}x", help=f"bits of the 8-bit pixels ({counted}) / bits of the codes")
 st.download_button("Download the reconstruction (PNG)", png_bytes(result.picture, nrow=1),
                    file_name=f"{name}-reconstruction.png", mime="image/png", on_click="ignore")
+
+
+def edit_section() -> None:
+    """Change a code by hand, or let the prior redraw everything after a cell."""
+    st.subheader("Edit the codes")
+    if CELL not in st.session_state:
+        st.caption("Click a cell of the code map above to select it: you can then put another code there and see "
+                   "the picture decoded again at once, or let the prior redraw everything after it.")
+        return
+    row, column = st.session_state[CELL]
+    if not (row < h and column < w):
+        st.session_state.pop(CELL)
+        return
+    left, middle, right = st.columns([2, 2, 3])
+    current = int(edits.codes[row, column])
+    left.markdown(f"**Row {row}, column {column}**: code {current} (was {int(edits.original[row, column])})")
+    share = usage / max(int(usage.sum()), 1)
+    replacement = left.selectbox("Replacement code (most used first; type a number)", usage_order(usage).tolist(),
+                                 key="edit-code", format_func=lambda k: f"code {k} ({share[k]:.1%} of held-out positions)")
+    tile = enlarge(atlas(model, 3, torch.tensor([replacement])), SHOWN_PIXELS // 3)
+    middle.image(picture(tile), caption=f"code {replacement}, as the decoder paints it among copies of itself",
+                 width="content")
+    right.button("Put it there", type="primary", on_click=edits.set, args=(row, column, int(replacement)))
+    undo, reset = right.columns(2)
+    undo.button("Undo", disabled=not edits.history, on_click=edits.undo)
+    reset.button("Reset", disabled=not edits.history, on_click=edits.reset)
+    prior_ref = prior_of(active) if (h, w) == (c.grid_size, c.grid_size) else None
+    if prior_ref is None:
+        right.caption("Completing with a prior needs one trained on this model's codes (the Sample page trains one) "
+                      "and a picture at the model's size.")
+        return
+    label = examples.labels[sample] if file is None and examples.labels is not None else 0
+    if right.button(f"Complete with the prior from row {row}, column {column}",
+                    help="keep the codes before this cell (row by row) and let the prior redraw the rest, "
+                         "as it samples: each code given the ones before it"):
+        prior, _, _ = cached_prior(prior_ref, device())
+        try:
+            stepper = StepSampler(prior, model, seed=int(torch.randint(0, 2**31 - 1, ()).item()),
+                                  label=label if prior.config.n_classes else None, keep=edits.codes,
+                                  kept=row * w + column)
+        except VQVAEError as exc:
+            right.error(str(exc))
+            return
+        canvas = right.empty()
+        while stepper.done < stepper.total:
+            stepper.to_row_end()  # streamed a row at a time, as the Sample page does
+            canvas.image(picture(stepper.decoded().cpu(), pixels=SHOWN_PIXELS // 2), width="content",
+                         caption=f"{stepper.done} of {stepper.total} codes")
+        edits.replace(stepper.codes[0].cpu())
+        st.rerun()
+
+
+edit_section()

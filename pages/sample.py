@@ -5,11 +5,19 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import SHOWN_PIXELS, cached_prior, device, model_label, picture, png_bytes, run_manager, sidebar
+from pages.common import (
+    SHOWN_PIXELS,
+    cached_prior,
+    device,
+    model_label,
+    picture,
+    png_bytes,
+    priors_trained_for,
+    run_manager,
+    sidebar,
+)
 from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.plots import entropy_map
-from vqvae.dashboard.run_manager import vqvae_of_prior_run
-from vqvae.data import hub
 from vqvae.data.datasets import class_names
 from vqvae.errors import VQVAEError
 from vqvae.models.sampling import Sampling, grid_columns, stream_samples
@@ -23,10 +31,7 @@ st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code g
 
 manager = run_manager()
 prior_runs = [i for i in manager.list() if i.kind == "prior"]
-# each prior -> the VQ-VAE it was trained on, as the sidebar names it: bundled ones first
-# (pretrained/NAME-prior holds NAME's prior), then the finished prior runs
-trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models() if name.endswith("-prior")}
-trained_for |= {str(i.path): vqvae_of_prior_run(i.path) for i in prior_runs if i.state == "done"}
+trained_for = priors_trained_for()
 priors = list(trained_for)
 training = [i for i in prior_runs if i.active]
 if training:

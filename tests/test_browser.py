@@ -99,7 +99,6 @@ CHARTS_DRAWN = "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]
 def settle(page, timeout_ms: int = 120_000) -> None:
     """Until the script run has finished and every Plotly chart is drawn (the pause lets a
     rerun that was just asked for begin)."""
-    page.wait_for_timeout(300)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
     page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
 
@@ -234,3 +233,25 @@ def test_step_mode_steps_five_positions(dashboard, browser, shots):
     settle(page)
     assert page.get_by_text("Next: row 0, column 5.").count() == 1
     finish(page, folder / "sample-step.png")
+
+
+def test_clicking_a_code_and_picking_another_changes_the_picture(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "reconstruct")
+    chart = page.locator('[data-testid="stPlotlyChart"]', has_text="click one to edit it").first
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the 7 x 7 plot area of the held-out digit's codes
+    page.mouse.click(area["x"] + area["width"] * 4.5 / 7, area["y"] + area["height"] * 3.5 / 7)
+    page.locator("strong", has_text="Row 3, column 4").first.wait_for(timeout=30_000)  # the selected cell
+    settle(page)
+    before = page.locator('[data-testid="stImage"] img').nth(1).get_attribute("src")
+    choice = page.get_by_role("combobox", name="Replacement code (most used first; type a number)")
+    choice.click()
+    page.keyboard.press("ArrowDown")  # opens the list
+    page.get_by_role("option").nth(1).click()  # the second most used code
+    settle(page)
+    page.get_by_role("button", name="Put it there").click()
+    page.get_by_text("edited codes (1 changed, outlined)").first.wait_for(timeout=30_000)
+    settle(page)
+    assert page.locator('[data-testid="stImage"] img').nth(1).get_attribute("src") != before
+    finish(page, folder / "reconstruct-edit.png")

@@ -74,5 +74,10 @@ def test_a_completion_keeps_the_prefix_and_draws_the_rest(model_and_codes):
     stepper.run(stepper.total)
     assert torch.equal(stepper.codes[0].reshape(-1)[:20], codes.reshape(-1)[:20])
     assert stepper.entropy.reshape(-1)[:20].isnan().all() and not stepper.entropy.reshape(-1)[20:].isnan().any()
+    edits = CodeEdits(codes, model.config.codebook_size)
+    edits.replace(stepper.codes[0])
+    assert torch.equal(edits.codes, stepper.codes[0])
+    edits.undo()  # the whole completion in one step
+    assert torch.equal(edits.codes, codes)
     with pytest.raises(VQVAEError, match="keeps 0..49 positions"):
         StepSampler(prior, load_vqvae(folder / "vqvae"), keep=codes, kept=50)

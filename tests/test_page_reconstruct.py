@@ -5,6 +5,7 @@ st.error and the page goes on working."""
 from __future__ import annotations
 
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from test_images import BAD_FILES, encoded, noise
@@ -172,3 +173,33 @@ def test_a_colour_model_reconstructs_colour_and_gray_uploads_at_full_size(colour
     assert not colour_page.error
     assert "grayscale copied into the three channels of this colour model" in colour_page.info[0].value
     assert metrics(colour_page)["Code grid"] == "10 x 10"
+
+
+def test_a_selected_cell_takes_another_code_the_picture_follows_and_undo_restores(page):
+    from vqvae.models.editing import CodeEdits
+
+    edits: CodeEdits = page.session_state["reconstruct-edits"][1]
+    before = edits.codes.clone()
+    page.session_state["reconstruct-cell"] = (3, 4)  # as a click on the code map selects it
+    page.run()
+    assert not page.exception, page.exception
+    choice = [e for e in page.selectbox if e.label.startswith("Replacement code")][0]
+    new = next(int(o.split()[1]) for o in choice.options if int(o.split()[1]) != int(before[3, 4]))
+    choice.set_value(new)
+    [b for b in page.button if b.label == "Put it there"][0].click().run()
+    assert not page.exception, page.exception
+    assert int(edits.codes[3, 4]) == new and int(edits.changed.sum()) == 1
+    undo = [b for b in page.button if b.label == "Undo"][0]
+    assert not undo.disabled
+    undo.click().run()
+    assert torch.equal(edits.codes, before)
+
+
+def test_completing_with_the_prior_keeps_the_codes_before_the_cell(page):
+    edits = page.session_state["reconstruct-edits"][1]
+    before = edits.codes.clone()
+    page.session_state["reconstruct-cell"] = (2, 0)
+    page.run()
+    [b for b in page.button if b.label.startswith("Complete with the prior")][0].click().run()
+    assert not page.exception, page.exception
+    assert torch.equal(edits.codes[:2], before[:2]) and len(edits.history) == 1  # one step to undo

@@ -16,10 +16,11 @@ def test_curves_draw_one_line_per_run_from_the_records_that_hold_the_metric():
 def test_code_map_hover_names_each_code_and_its_held_out_usage():
     codes = torch.tensor([[0, 2], [2, 1]])
     usage = torch.tensor([5, 0, 15])
-    heatmap = code_map(codes, usage).data[0]
+    heatmap, cells = code_map(codes, usage).data
     assert heatmap.z.tolist() == [[0, 2], [2, 1]]
-    assert heatmap.customdata[0][1][0] == 15 and heatmap.customdata[0][1][1] == 75.0  # code 2: 15 of 20
-    assert "code %{z}" in heatmap.hovertemplate and "held-out" in heatmap.hovertemplate
+    assert (cells.x[1], cells.y[1]) == (1, 0)  # one clickable point per cell: (column, row)
+    assert cells.customdata[1].tolist() == [2, 15, 75.0]  # code 2: used 15 of 20 times
+    assert "code %{customdata[0]}" in cells.hovertemplate and "held-out" in cells.hovertemplate
 
 
 def test_usage_bars_sort_codes_by_use_and_leave_dead_codes_at_zero():
@@ -31,7 +32,7 @@ def test_usage_bars_sort_codes_by_use_and_leave_dead_codes_at_zero():
 def test_code_ids_are_printed_on_small_grids_and_left_to_hover_on_large_ones():
     assert code_map(torch.zeros(16, 16, dtype=torch.long)).data[0].texttemplate == "%{z}"  # a Pokémon grid
     wide = code_map(torch.zeros(48, 64, dtype=torch.long)).data[0]  # a full-size upload's grid
-    assert wide.texttemplate is None and "code %{z}" in wide.hovertemplate
+    assert wide.texttemplate is None and len(code_map(torch.zeros(48, 64, dtype=torch.long)).data[1].x) == 48 * 64
 
 
 def test_the_entropy_map_leaves_undrawn_positions_blank_and_marks_the_next_one():

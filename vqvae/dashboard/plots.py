@@ -16,23 +16,37 @@ MARGIN = dict(l=0, r=0, t=30, b=0)
 MAX_LABELLED_SIDE = 16  # a wider grid (a full-size upload's 64 x 48, say) turns printed ids into noise
 
 
-def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str = "") -> go.Figure:
+def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str = "",
+             marked: torch.Tensor | None = None) -> go.Figure:
     """A code grid [h, w] as a heatmap with each code id printed in its cell (up to
     MAX_LABELLED_SIDE cells a side); hover shows the code id and, given the held-out usage
-    counts [K], how often that code is used."""
+    counts [K], how often that code is used. Every cell carries a clickable point (x column,
+    y row) for a page that selects cells; cells marked [h, w] (bool) are outlined."""
     grid = codes.detach().cpu().numpy()
-    hover = "row %{y}, column %{x}<br>code %{z}"
-    custom = None
+    rows, columns = np.indices(grid.shape)
+    hover = "row %{y}, column %{x}<br>code %{customdata[0]}"
+    custom = grid.reshape(-1, 1)
     if usage is not None:
         counts = usage.detach().cpu().numpy()
         share = counts / max(int(counts.sum()), 1)
-        custom = np.stack([counts[grid], 100 * share[grid]], axis=-1)
-        hover += "<br>used %{customdata[0]:,} times on held-out data (%{customdata[1]:.2f}%)"
-    figure = go.Figure(go.Heatmap(z=grid, customdata=custom, colorscale="Viridis", showscale=False,
-                                  texttemplate="%{z}" if max(grid.shape) <= MAX_LABELLED_SIDE else None, hovertemplate=hover + "<extra></extra>"))
+        custom = np.stack([grid, counts[grid], 100 * share[grid]], axis=-1).reshape(-1, 3)
+        hover += "<br>used %{customdata[1]:,} times on held-out data (%{customdata[2]:.2f}%)"
+    figure = go.Figure(go.Heatmap(z=grid, colorscale="Viridis", showscale=False, hoverinfo="skip",
+                                  texttemplate="%{z}" if max(grid.shape) <= MAX_LABELLED_SIDE else None))
+    # A heatmap cell cannot be selected in Streamlit, a scatter point can: one invisible point per
+    # cell, which also carries the hover (a point that skips hover cannot be clicked either).
+    figure.add_scatter(x=columns.ravel(), y=rows.ravel(), mode="markers", showlegend=False, customdata=custom,
+                       hovertemplate=hover + "<extra></extra>",
+                       marker=dict(size=max(6, 240 // max(grid.shape)), symbol="square", color="rgba(0,0,0,0)"))
+    if marked is not None and marked.any():
+        at = marked.detach().cpu().numpy().nonzero()
+        figure.add_scatter(x=at[1], y=at[0], mode="markers", showlegend=False, hoverinfo="skip",
+                           marker=dict(size=max(6, 240 // max(grid.shape)), symbol="square-open", color="#d62728",
+                                       line=dict(width=3)))
     figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
-    figure.update_layout(margin=MARGIN, title=title or f"{grid.shape[0]} x {grid.shape[1]} codes")
+    figure.update_layout(margin=MARGIN, title=title or f"{grid.shape[0]} x {grid.shape[1]} codes",
+                         clickmode="event+select")
     return figure
 
 

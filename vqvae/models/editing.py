@@ -15,7 +15,7 @@ class CodeEdits:
         self.original = codes.detach().clone()
         self.codes = codes.detach().clone()
         self.codebook_size = codebook_size
-        self.history: list[tuple[int, int, int]] = []  # (row, column, the code it replaced)
+        self.history: list[torch.Tensor] = []  # the grid before each change, newest last
 
     def set(self, row: int, column: int, code: int) -> None:
         h, w = self.codes.shape
@@ -23,13 +23,19 @@ class CodeEdits:
             raise VQVAEError(f"cell ({row}, {column}) is outside the {w} x {h} code grid")
         if not 0 <= code < self.codebook_size:
             raise VQVAEError(f"code {code} is not in the codebook: pick 0..{self.codebook_size - 1}")
-        self.history.append((row, column, int(self.codes[row, column])))
+        self.history.append(self.codes.clone())
         self.codes[row, column] = code
+
+    def replace(self, codes: torch.Tensor) -> None:
+        """The whole grid at once (a completion by the prior), undone in one step."""
+        if codes.shape != self.codes.shape or codes.min() < 0 or codes.max() >= self.codebook_size:
+            raise VQVAEError(f"a replacement must be a {tuple(self.codes.shape)} grid of codes 0..{self.codebook_size - 1}")
+        self.history.append(self.codes.clone())
+        self.codes = codes.detach().clone()
 
     def undo(self) -> None:
         if self.history:
-            row, column, previous = self.history.pop()
-            self.codes[row, column] = previous
+            self.codes = self.history.pop()
 
     def reset(self) -> None:
         self.codes = self.original.clone()
