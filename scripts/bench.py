@@ -62,6 +62,7 @@ from torchvision import transforms
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_timing import median_seconds  # noqa: E402
 from vqvae.config import ModelConfig  # noqa: E402
 from vqvae.data.datasets import bundled_mnist, to_float  # noqa: E402
 from vqvae.models.autoencoder import VQVAE, conv_decoder, conv_encoder  # noqa: E402
@@ -297,20 +298,12 @@ def full_size_speed(repeats: int = 5) -> tuple[float, float, str]:
         x = F.pad(x, (0, -x.shape[-1] % multiple, 0, -x.shape[-2] % multiple), mode="replicate")
         return model.decode(model.encode(x))
 
-    def median(fn):
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-        return sorted(times)[len(times) // 2]
-
     result = ours()
     h, w = result.codes.shape[-2:]
     name = "pretrained/pokemon-ema" if folder.is_dir() else "the pokemon preset's model, untrained"
     note = (f"{len(jpeg) / 1e6:.1f} MB JPEG, quality 90 -> {result.reconstruction.shape[-1]} x "
             f"{result.reconstruction.shape[-2]} pixels, {w} x {h} codes, {result.psnr:.1f} dB; {name}; median of {repeats}")
-    return median(ours), median(baseline), note
+    return median_seconds(ours, repeats), median_seconds(baseline, repeats), note
 
 
 def full_size_rows() -> list[dict]:

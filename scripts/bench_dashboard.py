@@ -17,6 +17,7 @@ from PIL import Image
 from torchvision import transforms
 
 from bench import REPO, row, run_baseline
+from bench_timing import median_seconds
 from vqvae.data.datasets import bundled_mnist
 from vqvae.presets import preset
 
@@ -45,15 +46,7 @@ def upload_speed(repeats: int = 20) -> tuple[float, float]:
         with torch.no_grad():
             fresh.decode(fresh.encode(x))
 
-    def median(fn):
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-        return sorted(times)[len(times) // 2]
-
-    return median(ours), median(baseline)
+    return median_seconds(ours, repeats), median_seconds(baseline, repeats)
 
 
 def page_render_times(active: str | None = None) -> dict[str, tuple[float, float]]:

@@ -12,11 +12,9 @@ click, with the models cached, on the bundled models (the Pokémon ones are the 
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from bench_timing import median_seconds
 from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.plots import code_map, entropy_map, walk_changes
 from vqvae.data.checkpoints import load_prior, load_vqvae
@@ -27,16 +25,6 @@ from vqvae.models.stepping import StepSampler
 from vqvae.models.walk import walk
 
 TOP_SHOWN, WALK_STEPS, REPEATS = 8, 10, 20
-
-
-def median_seconds(work, repeats: int = REPEATS) -> float:
-    work()  # warm
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def step_seconds(name: str) -> float:
@@ -53,7 +41,7 @@ def step_seconds(name: str) -> float:
         entropy_map(stepper.entropy, stepper.position, prior.config.codebook_size).to_json()
         stepper.decoded()
 
-    return median_seconds(one_click)
+    return median_seconds(one_click, REPEATS, warm=True)
 
 
 def walk_seconds(name: str, images: torch.Tensor) -> tuple[float, float]:
@@ -75,7 +63,7 @@ def walk_seconds(name: str, images: torch.Tensor) -> tuple[float, float]:
         changed = [int((a != b).sum()) for a, b in zip(codes[1:], codes[:-1])]
         walk_changes(changed, codes[0].numel()).to_json()
 
-    return median_seconds(batched), median_seconds(one_at_a_time)
+    return median_seconds(batched, REPEATS, warm=True), median_seconds(one_at_a_time, REPEATS, warm=True)
 
 
 def edit_seconds(name: str, images: torch.Tensor) -> tuple[float, float]:
@@ -96,7 +84,7 @@ def edit_seconds(name: str, images: torch.Tensor) -> tuple[float, float]:
         enlarge(model.decode(codes), 280)
         code_map(codes[0], usage).to_json()
 
-    return median_seconds(edited), median_seconds(from_the_picture)
+    return median_seconds(edited, REPEATS, warm=True), median_seconds(from_the_picture, REPEATS, warm=True)
 
 
 def interaction_rows(row) -> list[dict]:
