@@ -139,11 +139,12 @@ def _manager(root: str) -> RunManager:
     return RunManager(root)
 
 
-def priors_trained_for() -> dict[str, str]:
+def priors_trained_for(listed: list | None = None) -> dict[str, str]:
     """Each prior -> the VQ-VAE it was trained on, as the sidebar names it: the bundled ones
-    first (pretrained/NAME-prior holds NAME's prior), then the finished prior runs."""
+    first (pretrained/NAME-prior holds NAME's prior), then the finished prior runs (of
+    `listed`, the run manager's list when the page already has it)."""
     trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models() if name.endswith("-prior")}
-    runs = [i for i in run_manager().list() if i.kind == "prior" and i.state == "done"]
+    runs = [i for i in (run_manager().list() if listed is None else listed) if i.kind == "prior" and i.state == "done"]
     return trained_for | {str(i.path): vqvae_of_prior_run(i.path) for i in runs}
 
 

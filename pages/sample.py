@@ -30,8 +30,9 @@ st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code g
             "time, left to right, top to bottom; the VQ-VAE decodes the grid as it fills in.")
 
 manager = run_manager()
-prior_runs = [i for i in manager.list() if i.kind == "prior"]
-trained_for = priors_trained_for()
+listed = manager.list()
+prior_runs = [i for i in listed if i.kind == "prior"]
+trained_for = priors_trained_for(listed)
 priors = list(trained_for)
 training = [i for i in prior_runs if i.active]
 if training:

@@ -27,7 +27,7 @@ from vqvae.models.autoencoder import VQVAE
 from vqvae.models.metrics import perplexity, psnr
 from vqvae.presets import preset
 from vqvae.training.evaluate import evaluate
-from vqvae.training.loop import epoch_order
+from vqvae.training.loop import cosine_lr, epoch_order
 from vqvae.training.vqvae_trainer import Trainer
 
 PATCH, HIDDEN, K, D, BATCH, LR = 2, 256, 128, 32, 128, 1e-3  # the tutorial's Pokémon recipe (D: the CLI's default)
@@ -107,7 +107,7 @@ def train_preset(data, seconds: float) -> dict:
             if elapsed >= seconds:
                 break
             for group in trainer.optimizer.param_groups:  # the preset's own cosine, over its epochs
-                group["lr"] = t.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, steps / total_steps)))
+                group["lr"] = cosine_lr(t.lr, steps, total_steps)
             images = data.train[order[b : b + t.batch_size]]
             images = augment(images, torch.Generator().manual_seed(t.seed * 1_000_003 + steps), m.image_size // 16)
             trainer.train_step(to_float(images, trainer.device))

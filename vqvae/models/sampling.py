@@ -88,8 +88,12 @@ class Sampling:
 
 
 def _draw(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
-    """logits [N, K] -> codes [N], by inverting the CDF at one uniform number per row."""
-    probs = sampling.probabilities(logits)
+    """logits [N, K] -> codes [N], drawn as `sampling` says."""
+    return draw_from(sampling.probabilities(logits), generator)
+
+
+def draw_from(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """probabilities [N, K] -> codes [N], by inverting the CDF at one uniform number per row."""
     u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64, device=probs.device)
     cdf = probs.cumsum(-1)
     code = torch.searchsorted(cdf, u * cdf[:, -1:]).clamp_max(probs.shape[-1] - 1)

@@ -14,7 +14,7 @@ import torch
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN
-from vqvae.models.sampling import Sampling, _draw, check_same_codebook, sample_labels
+from vqvae.models.sampling import Sampling, check_same_codebook, draw_from, sample_labels
 
 
 class StepSampler:
@@ -59,8 +59,7 @@ class StepSampler:
             raise VQVAEError("every position is drawn: start again for a new sample")
         if self._probs is None:
             i, j = self.position
-            self._logits = self.prior(self.codes, self.labels)[:, :, i, j]  # [1, K]
-            self._probs = self.sampling.probabilities(self._logits)[0]
+            self._probs = self.sampling.probabilities(self.prior(self.codes, self.labels)[:, :, i, j])[0]
         return self._probs
 
     def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +73,7 @@ class StepSampler:
         """Fill the next position: drawn from the distribution, or `code` when the user
         picked one (any code the filters kept). Returns the code."""
         probs = self.distribution()
-        drawn = int(_draw(self._logits, self.sampling, self.generator)[0])  # drawn even when picked
+        drawn = int(draw_from(probs[None], self.generator)[0])  # drawn even when picked
         if code is not None:
             if not 0 <= code < len(probs) or probs[code] <= 0:
                 raise VQVAEError(f"code {code} cannot be drawn here: pick one of the codes the prior offers")

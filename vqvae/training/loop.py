@@ -56,6 +56,11 @@ def loop_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Cal
     return cfg.validate()
 
 
+def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
+    """The learning rate at `step` on a half cosine from base_lr to 0 over total_steps (0 after)."""
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total_steps))))
+
+
 class EpochLoop:
     """One run's epochs over shuffled batches of its training set, with the bookkeeping.
 
@@ -91,9 +96,9 @@ class EpochLoop:
         """Set the learning rate on a half cosine from base_lr down to 0 over the run's steps.
         A function of the step, so a resumed run continues on its curve (and one given more
         epochs, on a longer one)."""
-        progress = self.counters["step"] / max(1, self.epochs * self.steps_per_epoch)
+        lr = cosine_lr(base_lr, self.counters["step"], self.epochs * self.steps_per_epoch)
         for group in self.optimizer.param_groups:
-            group["lr"] = base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+            group["lr"] = lr
 
     def end_epoch(self, items_per_s: float) -> dict[str, str]:
         """Evaluate, log the epoch line, save checkpoints; returns the progress bar's postfix."""

@@ -215,8 +215,8 @@ def held_out_of_vqvae(path: str | Path, model: VQVAE) -> tuple[ImageData, str, s
     of the model's channels (MNIST or Pokémon) stands in, and the notice says so."""
     c = model.config
     try:
-        dataset = data_source_of_vqvae(path, model)[0]
-        return data_of_vqvae(path, model), dataset, None
+        dataset, root, center_crop, download = data_source_of_vqvae(path, model)
+        return load_data(dataset, c.in_channels, c.image_size, root, center_crop, download), dataset, None
     except VQVAEError as exc:
         stand_in = "mnist" if c.in_channels == 1 else "pokemon"
         return (load_data(stand_in, c.in_channels, c.image_size), stand_in,
