@@ -143,7 +143,7 @@ def priors_trained_for(listed: list | None = None) -> dict[str, str]:
     """Each prior -> the VQ-VAE it was trained on, as the sidebar names it: the bundled ones
     first (pretrained/NAME-prior holds NAME's prior), then the finished prior runs (of
     `listed`, the run manager's list when the page already has it)."""
-    trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models() if name.endswith("-prior")}
+    trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models("prior")}
     runs = [i for i in (run_manager().list() if listed is None else listed) if i.kind == "prior" and i.state == "done"]
     return trained_for | {str(i.path): vqvae_of_prior_run(i.path) for i in runs}
 
@@ -161,7 +161,7 @@ def device() -> str:
 def vqvae_choices(unfinished: bool = False) -> list[str]:
     """Bundled VQ-VAEs, the Hub default when one is set, and every finished VQ-VAE run (every
     VQ-VAE run with unfinished=True, for a page that watches them train)."""
-    choices = [name for name in hub.bundled_models() if not name.endswith("-prior")]
+    choices = hub.bundled_models("vqvae")
     default = hub.default_model("vqvae")
     if default not in choices:
         choices.insert(0, default)

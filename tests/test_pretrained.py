@@ -17,8 +17,10 @@ from vqvae.training.prior_trainer import PriorTrainer, dataset_of_prior, encode_
 from vqvae.training.vqvae_trainer import held_out_of_vqvae
 
 BUNDLED = sorted(p for p in (REPO / "pretrained").iterdir() if (p / "model.safetensors").is_file())
+VQVAES = [REPO / "pretrained" / name for name in hub.bundled_models("vqvae")]
+PRIORS = [REPO / "pretrained" / name for name in hub.bundled_models("prior")]
 REQUIRED = {"mnist-plain", "mnist-ema", "mnist-plain-prior", "mnist-ema-prior", "pokemon-plain", "pokemon-ema",
-            "pokemon-ema-prior"}
+            "pokemon-ema-prior", "mnist-classifier"}
 
 
 def card_number(folder, pattern: str) -> float:
@@ -33,7 +35,7 @@ def test_the_required_models_are_bundled_and_small():
     assert total < 25 * 2**20
 
 
-@pytest.mark.parametrize("folder", [p for p in BUNDLED if not p.name.endswith("-prior")], ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", VQVAES, ids=lambda p: p.name)
 def test_a_bundled_vqvae_reaches_its_cards_psnr(folder):
     model = load_vqvae(folder)  # strict, safetensors only
     stated = card_number(folder, r"\| PSNR \| ([\d.]+) dB \|")
@@ -47,7 +49,7 @@ def test_a_bundled_vqvae_reaches_its_cards_psnr(folder):
     assert (folder / "reconstructions.png").is_file() and "](reconstructions.png)" in (folder / "README.md").read_text()
 
 
-@pytest.mark.parametrize("folder", [p for p in BUNDLED if p.name.endswith("-prior")], ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", PRIORS, ids=lambda p: p.name)
 def test_a_bundled_prior_reaches_its_cards_nll(folder):
     prior, vqvae = load_prior(folder), load_vqvae(vqvae_of_prior(folder))
     dataset = dataset_of_prior(folder)
@@ -62,7 +64,8 @@ def test_a_bundled_prior_reaches_its_cards_nll(folder):
 
 
 def test_each_prior_brings_the_vqvae_of_the_same_name():
-    for prior in (p for p in BUNDLED if p.name.endswith("-prior")):
+    assert {p.name for p in PRIORS} == {p.name for p in BUNDLED if p.name.endswith("-prior")}
+    for prior in PRIORS:
         vqvae = REPO / "pretrained" / prior.name.removesuffix("-prior")
         assert (prior / "vqvae" / "model.safetensors").read_bytes() == (vqvae / "model.safetensors").read_bytes()
 

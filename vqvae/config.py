@@ -246,7 +246,28 @@ class PriorTrainConfig(_Section):
         return self
 
 
-KIND_NAMES = {"vqvae": "VQ-VAE", "prior": "prior"}
+@dataclass
+class ClassifierConfig(_Section):
+    """A small CNN that names the class of an image (stored in its checkpoint): the judge of
+    a prior's samples (vqvae.training.sample_quality). Its penultimate layer, `feature_dim`
+    wide, gives the features the Fréchet distance compares."""
+
+    in_channels: int = setting(1, "image channels", flag=None, choices=(1, 3))
+    image_size: int = setting(28, "side of the (square) images in pixels", flag=None, low=8, high=MAX_IMAGE_SIZE)
+    n_classes: int = setting(10, "classes it tells apart", flag=None, low=2)
+    width: int = setting(32, "channels of the first conv stage (the second has twice as many)", flag=None, low=1)
+    feature_dim: int = setting(128, "width of the penultimate layer", flag=None, low=2)
+    dataset: str = setting("mnist", "the data set it was trained on", flag=None)
+
+    def validate(self) -> "ClassifierConfig":
+        self.check_settings()
+        if self.image_size < 8:
+            raise VQVAEError(f"the classifier halves the image three times: it needs at least 8 pixels, "
+                             f"not {self.image_size}")
+        return self
+
+
+KIND_NAMES = {"vqvae": "VQ-VAE", "prior": "prior", "classifier": "classifier"}
 
 
 class _RunSettings:
@@ -315,9 +336,11 @@ class RunConfig(_RunSettings):
 
 def run_kind(config) -> str | None:
     """What a config.json describes: "vqvae" or "prior" (a run's config, or a checkpoint's
-    model config), else None (not ours, or damaged)."""
+    model config), "classifier" (a classifier's checkpoint), else None (not ours, or damaged)."""
     if not isinstance(config, dict):
         return None
+    if "feature_dim" in config:
+        return "classifier"
     if "prior" in config or "n_blocks" in config:
         return "prior"
     if "model" in config or "arch" in config:

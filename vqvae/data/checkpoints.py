@@ -9,7 +9,7 @@
 
 A run keeps RUN/checkpoints/best and RUN/checkpoints/last, each swapped in whole
 (`write_folder_atomically`); X.old is the previous one, which a reader falls back on.
-`load_vqvae` and `load_prior` load a model from any reference: a folder, a run, a bundled
+`load_vqvae`, `load_prior` and `load_classifier` load a model from any reference: a folder, a run, a bundled
 name or the Hub.
 """
 
@@ -25,11 +25,12 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from vqvae.config import run_kind
+from vqvae.config import KIND_NAMES, run_kind
 from vqvae.distributed import is_writer
 from vqvae.errors import VQVAEError
 from vqvae.files import fsync_dir, is_number, read_json
 from vqvae.models.autoencoder import VQVAE
+from vqvae.models.classifier import Classifier
 from vqvae.models.pixelcnn import GatedPixelCNN
 
 CONFIG = "config.json"
@@ -172,10 +173,11 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
     return meta
 
 
-WRONG_KIND = {  # what loading one kind of model from a folder holding the other says
-    "vqvae": "{path} holds a PixelCNN prior, not a VQ-VAE: pass a VQ-VAE run or checkpoint "
-             "(a prior's own VQ-VAE is in its vqvae/ folder)",
-    "prior": "{path} holds a VQ-VAE, not a prior: pass a prior run folder (python -m vqvae train-prior)",
+MODEL_WORDS = {"vqvae": "a VQ-VAE", "prior": "a PixelCNN prior", "classifier": "a classifier"}
+WHAT_TO_PASS = {  # what loading one kind of model from a folder holding another says to do
+    "vqvae": "pass a VQ-VAE run or checkpoint (a prior's own VQ-VAE is in its vqvae/ folder)",
+    "prior": "pass a prior run folder (python -m vqvae train-prior)",
+    "classifier": "pass a classifier folder such as pretrained/mnist-classifier",
 }
 
 
@@ -191,18 +193,25 @@ def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPix
     return _load(path, "prior", GatedPixelCNN, device)
 
 
+def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> Classifier:
+    """A sample-quality classifier from a folder in Hub layout or a bundled name."""
+    return _load(path, "classifier", Classifier, device)
+
+
 def _load(path: str | Path, kind: str, model_class, device):
     """Any problem with the files becomes one VQVAEError line."""
     from vqvae.data.hub import locate  # hub.py uses this module to export
 
     folder = resolve_checkpoint(locate(path, kind, fallback=False).path)
-    if run_kind(read_json(folder / CONFIG)) not in (kind, None):
-        raise VQVAEError(WRONG_KIND[kind].format(path=path))
+    found = run_kind(read_json(folder / CONFIG))
+    if found not in (kind, None):
+        raise VQVAEError(f"{path} holds {MODEL_WORDS[found]}, not a {KIND_NAMES[kind]}: "
+                         f"{WHAT_TO_PASS[kind]}")
     try:
         return model_class.from_pretrained(str(folder), map_location=str(device))
     except VQVAEError:
         raise
     except Exception as exc:  # safetensors, JSON, shape and key errors alike
         detail = " ".join(str(exc).split()) or type(exc).__name__  # one line, naming the bad keys
-        raise VQVAEError(f"{'prior ' if kind == 'prior' else ''}checkpoint {folder} is corrupt or does not match its "
+        raise VQVAEError(f"{'' if kind == 'vqvae' else kind + ' '}checkpoint {folder} is corrupt or does not match its "
                          f"config ({detail[:200]}): retrain it or pick another") from None

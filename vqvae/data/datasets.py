@@ -108,6 +108,17 @@ def bundled_pokemon() -> ImageData:
                      labels[held_out])
 
 
+BUNDLED_SETS = {"mnist": bundled_mnist, "pokemon": bundled_pokemon}
+
+
+def bundled_data(dataset: str) -> ImageData:
+    """The bundled split of a data set (what the classifier trains and is checked on, whatever
+    fuller copy of the set may be present)."""
+    if dataset not in BUNDLED_SETS:
+        raise VQVAEError(f"no bundled copy of {dataset!r}: the bundled data sets are {', '.join(BUNDLED_SETS)}")
+    return BUNDLED_SETS[dataset]()
+
+
 def pokemon_types() -> list[str]:
     """The 18 primary types, in label order."""
     try:

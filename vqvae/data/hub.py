@@ -26,7 +26,9 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token, snapshot_download
 from huggingface_hub import constants as hub_constants
 
+from vqvae.config import run_kind
 from vqvae.errors import VQVAEError
+from vqvae.files import read_json
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "pretrained"
 # The Hub folder the dashboard tries first for each kind of model, before the bundled one.
@@ -45,8 +47,13 @@ class Located:
     notice: str = ""  # one line for the user when the model is not the one asked for
 
 
-def bundled_models() -> list[str]:
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "model.safetensors").is_file()) if BUNDLED_DIR.is_dir() else []
+def bundled_models(kind: str | None = None) -> list[str]:
+    """The names of the bundled models: all of them, or those of one kind ("vqvae", "prior",
+    "classifier"), as their config.json says."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    found = sorted(p for p in BUNDLED_DIR.iterdir() if (p / "model.safetensors").is_file())
+    return [p.name for p in found if kind is None or run_kind(read_json(p / "config.json")) == kind]
 
 
 def default_model(kind: str) -> str:
