@@ -1,7 +1,7 @@
 """VQ-VAE Lab's library: models, codebooks, the prior, data, training and checkpoints (no Streamlit here)."""
 
 from vqvae.config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
-from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN
@@ -9,9 +9,10 @@ from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer, nearest_c
 from vqvae.models.sampling import sample_images, stream_samples
 from vqvae.presets import PRESETS, preset
 from vqvae.training.prior_trainer import train_prior
+from vqvae.training.sample_quality import score
 
 __all__ = [
     "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "PriorConfig", "PriorRunConfig", "PriorTrainConfig",
     "preset", "VQVAEError", "VQVAE", "load_vqvae", "GatedPixelCNN", "load_prior", "sample_images",
-    "stream_samples", "train_prior", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
+    "stream_samples", "train_prior", "load_classifier", "score", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
 ]

@@ -1,4 +1,4 @@
-"""The command line: `python -m vqvae train|eval|train-prior|sample|push|download ...`.
+"""The command line: `python -m vqvae train|eval|train-prior|sample|score|push|download ...`.
 
 Mistakes a user can make print one line and exit with status 2; tracebacks are for bugs.
 """
@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--nrow", type=int, help="images per row of the grid")
     sa.add_argument("--device", default="auto")
     sa.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sc = sub.add_parser("score", help="how good a class-conditional prior's samples are, judged by the bundled "
+                                      "classifier (label accuracy, Fréchet distance)")
+    sc.add_argument("--prior", required=True, help="a prior run or checkpoint folder, or a bundled name (mnist-ema-prior)")
+    sc.add_argument("--n", type=int, default=1000, help="samples to draw, the classes in turn (default 1000)")
+    sc.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    sc.add_argument("--device", default="auto")
 
     pu = sub.add_parser("push", help="upload a run's best checkpoint, model card and pictures to a Hugging Face Hub repo")
     pu.add_argument("model", help="a run folder, a checkpoint folder or a bundled name")
@@ -271,6 +280,31 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from vqvae import files
+    from vqvae.training.sample_quality import score
+
+    if args.json is not None and args.json.suffix.lower() != ".json":
+        raise VQVAEError(f"--json names the JSON file to write: give it a .json name, not {args.json.name}")
+    result = score(args.prior, args.n, args.temperature, args.seed, args.device)
+    if args.json is not None:
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            files.atomic_write_json(args.json, result)
+        except OSError as exc:
+            raise VQVAEError(f"cannot write {args.json} ({exc.strerror}): choose another --json") from None
+    print(f"{args.prior}: {result['n']} samples at temperature {result['temperature']:g}, judged by "
+          f"{result['classifier']} ({100 * result['classifier_accuracy']:.1f} % on {result['held_out_images']} "
+          f"held-out images)")
+    print(f"  {'':<24}{'label accuracy':>16}{'Fréchet distance':>18}")
+    print(f"  {'samples':<24}{result['label_accuracy']:>16.3f}{result['frechet_distance']:>18.2f}")
+    print(f"  {'reconstructions (ceiling)':<24}{result['reconstruction_label_accuracy']:>16.3f}"
+          f"{result['reconstruction_frechet_distance']:>18.2f}")
+    if args.json is not None:
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -326,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "eval": cmd_eval, "train-prior": cmd_train_prior, "sample": cmd_sample,
-                    "push": cmd_push, "download": cmd_download}
+                    "score": cmd_score, "push": cmd_push, "download": cmd_download}
         return commands[args.command](args)
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
