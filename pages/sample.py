@@ -16,8 +16,10 @@ from pages.common import (
     run_manager,
     sidebar,
 )
+from pages.live import POLL_S
 from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.plots import entropy_map
+from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, scorable, start_scoring
 from vqvae.data.datasets import class_names
 from vqvae.errors import VQVAEError
 from vqvae.models.sampling import Sampling, grid_columns, stream_samples
@@ -61,6 +63,62 @@ except VQVAEError as exc:
 if found.notice:
     st.info(found.notice)
 c = prior.config
+
+
+def show_score(kept: dict) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Label accuracy", f"{kept['label_accuracy']:.1%}",
+                   help="how often the classifier names the class that was asked for")
+    cols[1].metric("Fréchet distance", f"{kept['frechet_distance']:.2f}",
+                   help="between the classifier's features of the samples and of real held-out images: lower is better")
+    cols[2].metric("Ceiling: reconstructions", f"{kept['reconstruction_label_accuracy']:.1%} · "
+                                              f"{kept['reconstruction_frechet_distance']:.2f}",
+                   help="the same two numbers for the held-out images' VQ-VAE reconstructions: the best a prior "
+                        "over these codes can do")
+    cols[3].metric("Judge's accuracy", f"{kept['classifier_accuracy']:.1%}",
+                   help="the classifier, trained on real training images only, on the real held-out images")
+    st.caption(f"{kept['n']} samples, the classes in turn, temperature {kept['temperature']:g}, seed {kept['seed']}, "
+               f"judged by the bundled {kept.get('classifier', 'classifier')}; `python -m vqvae score --prior ...` "
+               f"gives the same numbers.")
+
+
+@st.fragment(run_every=POLL_S)
+def scoring_progress(path: Path) -> None:
+    job = score_job(path)
+    if job is None or job.state != "running":
+        st.rerun()  # the whole page: the score (or why it failed) shows in its place
+    st.caption(f"Scoring this prior in the background: {SETTINGS['n']} samples judged by the classifier "
+               f"(seconds on a CPU; the page stays usable)...")
+
+
+def sample_quality(prior_folder: Path) -> None:
+    """The prior's sample-quality score: kept from an earlier visit, else computed in the
+    background this once."""
+    with st.expander("Sample quality", expanded=True):
+        reason = scorable(prior_folder)
+        if reason:
+            st.caption(f"No score for this prior: {reason}.")
+            return
+        try:
+            path = score_file(run_manager().root, prior_folder)
+        except VQVAEError as exc:
+            st.caption(f"No score for this prior: {exc}")
+            return
+        kept = read_score(path)
+        if kept is not None:
+            show_score(kept)
+            return
+        job = score_job(path)
+        if job is not None and job.state == "failed":
+            st.error(job.message)
+            st.button("Score again", on_click=start_scoring, args=(prior_folder, path, device()))
+            return
+        if job is None or job.state == "done":  # done but unreadable: the file was removed or damaged since
+            start_scoring(prior_folder, path, device())
+        scoring_progress(path)
+
+
+sample_quality(found.path)
 cols = st.columns(4)
 n = cols[0].number_input("Images", 1, 100, 20, key="sample-n")
 temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")

@@ -1,0 +1,114 @@
+"""Sample-quality scores of priors for the dashboard: computed once, in a background thread,
+and kept as JSON files named by what they depend on, so a page shows them at once next time.
+
+    RUNS_ROOT/.scores/<key>.json   what `python -m vqvae score --json` writes, for one prior
+
+The key is a hash of the weights of the prior, of its VQ-VAE and of the classifier, and of
+the score's settings: a retrained prior gets a new score, an unchanged one keeps its own.
+A file that cannot be read back as a score counts as missing, and is computed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+from vqvae import files
+from vqvae.data import checkpoints
+from vqvae.errors import VQVAEError
+from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
+from vqvae.training.sample_quality import DEFAULT_N, classifier_for, score
+
+SCORES = ".scores"
+SETTINGS = {"n": DEFAULT_N, "temperature": 1.0, "seed": 0}  # what the page shows: the issue's standard score
+NUMBERS = ("label_accuracy", "frechet_distance", "reconstruction_label_accuracy", "reconstruction_frechet_distance",
+           "classifier_accuracy")
+_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime) -> sha256: a rerun does not hash megabytes again
+
+
+def _digest(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _DIGESTS[key]
+
+
+def scorable(prior_folder: Path) -> str | None:
+    """Why the prior cannot be scored (one line), or None when it can."""
+    try:
+        classifier_for(dataset_of_prior(prior_folder))
+    except VQVAEError as exc:
+        return str(exc)
+    return None
+
+
+def score_file(root: Path, prior_folder: Path) -> Path:
+    """Where the score of this prior (as its weights are now) is kept."""
+    weights = [checkpoints.resolve_checkpoint(prior_folder), checkpoints.resolve_checkpoint(vqvae_of_prior(prior_folder)),
+               classifier_for(dataset_of_prior(prior_folder))]
+    text = "|".join([_digest(folder / checkpoints.WEIGHTS) for folder in weights]
+                    + [f"{k}={v}" for k, v in sorted(SETTINGS.items())])
+    return Path(root) / SCORES / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+
+
+def read_score(path: Path) -> dict | None:
+    """The score kept in `path`, or None when it is missing or not a whole score."""
+    saved = files.read_json(path)
+    if not isinstance(saved, dict) or not all(files.is_number(saved.get(k)) for k in NUMBERS):
+        return None
+    return saved
+
+
+class ScoreJob:
+    """One score being computed in a background thread. state: "running", "done" or "failed"
+    (message says why)."""
+
+    def __init__(self, prior_folder: Path, path: Path, device: str):
+        self.prior_folder, self.path, self.device = prior_folder, path, device
+        self.state, self.message = "running", None
+        self._thread = threading.Thread(target=self._run, name=f"score-{path.stem}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            result = score(self.prior_folder, device=self.device, **SETTINGS)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            files.atomic_write_json(self.path, dict(result, prior=str(self.prior_folder)))
+        except VQVAEError as exc:
+            self.message, self.state = str(exc), "failed"
+        except OSError as exc:
+            self.message, self.state = (f"cannot keep the score in {self.path.parent} ({exc.strerror}): check the "
+                                        f"runs folder's permissions and free space"), "failed"
+        except Exception as exc:  # a bug: say so on the page rather than leave it "running" forever
+            self.message, self.state = f"scoring failed unexpectedly ({type(exc).__name__}: {exc})", "failed"
+        else:
+            self.state = "done"
+
+    def start(self) -> ScoreJob:
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the job has ended (within timeout seconds)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+_JOBS: dict[Path, ScoreJob] = {}
+_LOCK = threading.Lock()
+
+
+def score_job(path: Path) -> ScoreJob | None:
+    """The latest job computing the score kept in `path` in this process, or None."""
+    return _JOBS.get(Path(path))
+
+
+def start_scoring(prior_folder: Path, path: Path, device: str = "auto") -> ScoreJob:
+    """Compute a prior's score in the background into `path`; while one for the same file
+    runs, that one is returned (reruns and other tabs start nothing new)."""
+    with _LOCK:
+        job = _JOBS.get(Path(path))
+        if job is None or job.state != "running":
+            job = _JOBS[Path(path)] = ScoreJob(Path(prior_folder), Path(path), device).start()
+        return job
