@@ -38,3 +38,8 @@ def test_quick_bench_writes_every_row(tmp_path):
         sampling = rows[f"sampling {side}x{side}"]
         assert sampling["unit"] == "s" and sampling["ours"] > 0 and sampling["baseline"] > 0
         assert "identical codes" in sampling["note"], sampling  # the fast sampler is exact
+    quality = rows["sample quality: label accuracy, same CPU time"]  # against the tutorial's prior recipe
+    assert 0 < quality["ours"] <= 1 and 0 < quality["baseline"] <= 1 and "15 blocks x 128 channels" in quality["note"]
+    assert rows["sample quality: Fréchet distance, same CPU time"]["unit"] == "FD"
+    bundled = rows["sample quality: bundled mnist-ema-prior label accuracy"]
+    assert bundled["ours"] > 0.5 and bundled["baseline"] >= 0.95 and bundled["target"] == ">= 0.95"
