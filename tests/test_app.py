@@ -200,6 +200,28 @@ def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
     assert by_label(app.selectbox, "Prior").value == "mnist-plain-prior"
 
 
+def test_the_sample_page_scores_the_prior_once_in_the_background_and_keeps_the_score(app, tmp_path):
+    from vqvae.dashboard.scores import read_score, score_file, score_job
+    from vqvae.data.hub import BUNDLED_DIR
+
+    app.run()
+    app.switch_page("pages/sample.py").run()
+    assert not app.exception, app.exception
+    assert any("Scoring this prior in the background" in c.value for c in app.caption)
+    path = score_file(tmp_path / "runs", BUNDLED_DIR / "mnist-ema-prior")
+    assert score_job(path).wait(300) and read_score(path) is not None, score_job(path).message
+    app.run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Label accuracy"].endswith("%") and float(metrics["Fréchet distance"]) > 0
+    # another session (a reload, another tab) shows the kept score at once
+    again = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    again.run()
+    again.switch_page("pages/sample.py").run()
+    assert {m.label: m.value for m in again.metric}["Label accuracy"] == metrics["Label accuracy"]
+    by_label(again.selectbox, "Prior").set_value("pokemon-ema-prior").run()  # no classifier for Pokémon: said
+    assert not again.exception and any("No score for this prior" in c.value for c in again.caption)
+
+
 def test_the_sample_page_trains_a_prior_for_the_active_model_in_the_background(app, tmp_path, tiny_image_folder):
     manager = RunManager(tmp_path / "runs")
     vqvae = manager.start(tiny_run_config(dataset="folder", data=str(tiny_image_folder), epochs=1, batch_size=8),
