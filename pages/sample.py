@@ -117,8 +117,6 @@ def sample_quality(prior_folder: Path) -> None:
             start_scoring(prior_folder, path, device())
         scoring_progress(path)
 
-
-sample_quality(found.path)
 cols = st.columns(4)
 n = cols[0].number_input("Images", 1, 100, 20, key="sample-n")
 temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")
@@ -236,3 +234,5 @@ else:
         show(images, nrow, caption)
         st.download_button("Download the grid (PNG)", png_bytes(images, nrow), file_name="samples.png", mime="image/png",
                            on_click="ignore")
+
+sample_quality(found.path)
