@@ -43,7 +43,7 @@ if training:
 matching = [p for p, vqvae in trained_for.items() if active and vqvae in (active.ref, str(active.found.path))]
 if active and not matching and not training:
     st.info(f"No prior was trained for the active model {Path(active.ref).name}: train one in the background "
-            "(about 10 minutes on a 2-core CPU for MNIST), or sample from another model's prior, which decodes with "
+            "(about a quarter of an hour on a 2-core CPU for MNIST), or sample from another model's prior, which decodes with "
             "its own VQ-VAE.")
     if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
         try:

@@ -32,7 +32,9 @@ def card_number(folder, pattern: str) -> float:
 def test_the_required_models_are_bundled_and_small():
     assert REQUIRED <= {p.name for p in BUNDLED}
     total = sum(f.stat().st_size for f in (REPO / "pretrained").rglob("*") if f.is_file())
-    assert total < 25 * 2**20
+    # 25 MB until issue 14: the MNIST priors grew to 96 channels (8 MB each) for samples a
+    # classifier reads as the digit asked for; every model retrained by train_all fits in 35.
+    assert total < 35 * 2**20
 
 
 @pytest.mark.parametrize("folder", VQVAES, ids=lambda p: p.name)

@@ -60,12 +60,16 @@ def preset(name: str) -> RunConfig:
 # (about 100 s an epoch here) and 384 channels, head 256 for faces. The MNIST prior was
 # chosen by measurement (see README): without shifted copies a 64-channel prior overfits
 # the 9,000 code grids after 6 epochs at 2.51 nats per code; with the 9 one-pixel shifts
-# it reaches about 2.15 in 3 epochs (11 minutes on 2 CPU cores).
+# it reaches about 2.15 in 3 epochs. Judged by its samples (issue 14: a classifier names
+# the digit asked for, a Fréchet distance to real digits), 64 channels with a head of 32
+# gave 0.93 label accuracy; a head of 128 (the 32-wide head squeezed 128 logits through 32
+# numbers) and 8 epochs 0.95; 96 channels, head 128 and 5 epochs 0.96 at a Fréchet distance
+# under 3x the VQ-VAE's own (about 17 minutes on 2 CPU cores).
 PRIOR_PRESETS: dict[str, PriorRunConfig] = {
-    "mnist": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
-                            PriorTrainConfig(shift=1, epochs=3, batch_size=64, lr=1e-3)),
-    "fashion": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
-                              PriorTrainConfig(shift=1, epochs=3, batch_size=64, lr=1e-3)),
+    "mnist": PriorRunConfig(PriorConfig(channels=96, head=128, n_blocks=8),
+                            PriorTrainConfig(shift=1, epochs=5, batch_size=64, lr=1e-3)),
+    "fashion": PriorRunConfig(PriorConfig(channels=96, head=128, n_blocks=8),
+                              PriorTrainConfig(shift=1, epochs=5, batch_size=64, lr=1e-3)),
     # 640 code grids of 16 x 16 are few: the 9 one-pixel shifts of each image make 5,760.
     "pokemon": PriorRunConfig(PriorConfig(channels=64, head=32, n_blocks=8),
                               PriorTrainConfig(shift=1, epochs=20, batch_size=32, lr=1e-3)),
