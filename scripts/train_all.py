@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vqvae.data import checkpoints
+from vqvae import files  # noqa: E402
+from vqvae.data import checkpoints  # noqa: E402
 from vqvae.data.datasets import bundled_data, default_data_root, load_data  # noqa: E402
 from vqvae.data.hub import export_folder  # noqa: E402
 from vqvae.errors import VQVAEError  # noqa: E402
@@ -34,7 +35,7 @@ from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
 from vqvae.training import runs  # noqa: E402
 from vqvae.training.classifier_trainer import export_classifier, train_classifier  # noqa: E402
 from vqvae.training.prior_trainer import train_prior  # noqa: E402
-from vqvae.training.sample_quality import CLASSIFIERS  # noqa: E402
+from vqvae.training.sample_quality import CLASSIFIERS, quality_card, score  # noqa: E402
 from vqvae.training.vqvae_trainer import train  # noqa: E402
 
 # preset -> where its data lives when it is not the bundled MNIST (None: the preset's own data set)
@@ -105,6 +106,17 @@ def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: st
     return train_prior(cfg, run_dir, progress=progress)
 
 
+def add_sample_quality(prior: Path, device: str) -> None:
+    """Append the prior's sample-quality score to its model card (a notice when it cannot be had)."""
+    try:
+        result = score(prior, device=device)
+    except VQVAEError as exc:
+        print(f"{prior.name}: no sample-quality score in its card ({exc})", file=sys.stderr)
+        return
+    card = prior / "README.md"
+    files.atomic_write_bytes(card, (card.read_text() + quality_card(result)).encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "pretrained",
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{job.name}: {status['state']}; run this script again to resume", file=sys.stderr)
                 return 1
             export_folder(run_dir, dest)
+            if job.prior and job.preset in CLASSIFIERS:  # the card says how good its samples are
+                add_sample_quality(dest, args.device)
             print(f"{job.name}: exported to {dest}")
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -139,3 +139,19 @@ def score(prior_ref: str | Path, n: int = DEFAULT_N, temperature: float = 1.0, s
     vqvae = load_vqvae(vqvae_of_prior(folder), dev)
     result = score_models(prior, vqvae, load_classifier(classifier_folder, dev), n, temperature, seed)
     return dict(result, prior=str(prior_ref), classifier=classifier_folder.name)
+
+
+def quality_card(result: dict) -> str:
+    """A model card section with a prior's score (appended by scripts/train_all.py)."""
+    return f"""
+## Sample quality
+
+{result['n']:,} samples at temperature {result['temperature']:g} (seed {result['seed']}), the classes in turn, judged
+by the bundled {result['classifier']} ({100 * result['classifier_accuracy']:.1f} % on the real held-out images;
+`python -m vqvae score --prior PRIOR` gives these numbers):
+
+| images | label accuracy | Fréchet distance |
+|---|---|---|
+| samples | {result['label_accuracy']:.3f} | {result['frechet_distance']:.2f} |
+| the VQ-VAE's reconstructions of the held-out images (the ceiling) | {result['reconstruction_label_accuracy']:.3f} | {result['reconstruction_frechet_distance']:.2f} |
+"""
