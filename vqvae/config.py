@@ -12,6 +12,7 @@ plus the code that uses it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
@@ -19,7 +20,7 @@ from typing import ClassVar
 from vqvae.errors import VQVAEError
 
 ARCHITECTURES = ("conv", "patch")
-QUANTIZERS = ("plain", "ema")
+QUANTIZERS = ("plain", "ema", "fsq")
 # "ze": decoder input z_e + sg(z_q - z_e), the paper's estimator.
 # "zq": z_q + (z_e - sg(z_e)), the second tutorial's: same values, but the
 #       reconstruction gradient also reaches the codebook.
@@ -122,7 +123,11 @@ class ModelConfig(_Section):
     code_dim: int = setting(32, "numbers in each code vector", title="Code dimension D", short="-D", low=1, high=MAX_WIDTH,
                             stops=(2, 4, 8, 16, 32, 64, 128), why="a wider code than any tutorial's by 8x")
     quantizer: str = setting("ema", "plain: the codebook learns by a loss; EMA: codes move to the running mean of "
-                                    "their vectors", title="Quantizer", choices=QUANTIZERS)
+                                    "their vectors; FSQ: each number rounded to a few levels (--fsq-levels)",
+                             title="Quantizer", choices=QUANTIZERS)
+    fsq_levels: str = setting("8,5,5,5", "FSQ: the levels of each code dimension, comma-separated; their product is "
+                                         "the number of codes (8,5,5,5: 1,000), their count the code dimension",
+                              title="FSQ levels")
     beta: float = setting(0.25, "commitment weight (default 0.25)", title="Commitment weight beta", low=0.0,
                           ui=(0.0, 2.0, 0.05))
     ema_decay: float = setting(0.99, "decay of the EMA codebook's running averages (0 to 1)")
@@ -134,6 +139,11 @@ class ModelConfig(_Section):
     dead_code_window: int = setting(100, "steps unused before a code counts as dead", low=1)
     restart_dead_codes: bool = setting(False, "re-seed codes unused for a while from recent encoder outputs",
                                        title="Restart dead codes")
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The FSQ levels as numbers (validate() has checked them)."""
+        return tuple(int(part) for part in self.fsq_levels.split(","))
 
     @property
     def downsample(self) -> int:
@@ -162,7 +172,29 @@ class ModelConfig(_Section):
             )
         if not 0 < self.ema_decay < 1:
             raise VQVAEError(f"EMA decay must lie strictly between 0 and 1, not {self.ema_decay}")
+        if self.quantizer == "fsq":
+            self._derive_fsq_sizes()
         return self
+
+    def _derive_fsq_sizes(self) -> None:
+        """FSQ's codes are the grid of its levels: K and D follow from them (and the codebook's
+        own settings, init, restarts, beta and EMA decay, have nothing to act on)."""
+        parts = [part.strip() for part in self.fsq_levels.split(",") if part.strip()]
+        if not parts:
+            raise VQVAEError("FSQ needs at least one level count: give --fsq-levels such as 8,5,5,5")
+        if not all(part.isdigit() for part in parts):
+            raise VQVAEError(f"FSQ levels must be whole numbers separated by commas, not {self.fsq_levels!r}: "
+                             f"for example 8,5,5,5")
+        levels = [int(part) for part in parts]
+        if min(levels) < 2:
+            raise VQVAEError(f"each FSQ level count must be at least 2 (1 level carries nothing), not {min(levels)}: "
+                             f"fix --fsq-levels {self.fsq_levels}")
+        size = math.prod(levels)
+        if size > MAX_CODEBOOK_SIZE:
+            raise VQVAEError(f"FSQ levels {self.fsq_levels} make {size:,} codes, more than the {MAX_CODEBOOK_SIZE:,} "
+                             f"the product serves: use fewer or smaller levels")
+        self.fsq_levels = ",".join(map(str, levels))
+        self.codebook_size, self.code_dim = size, len(levels)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from torch import nn
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.hub_mixin import SafetensorsHubMixin
-from vqvae.models.quantize import QuantizerOutput, make_quantizer, nearest_code
+from vqvae.models.quantize import QuantizerOutput, make_quantizer
 
 
 class ResidualBlock(nn.Module):
@@ -148,7 +148,7 @@ class VQVAE(
         the nearest code at each position [B, h, w] (int64)."""
         b, _, h, w = z.shape
         flat = rearrange(z, "b d h w -> (b h w) d")
-        return rearrange(nearest_code(flat, self.codebook), "(b h w) -> b h w", b=b, h=h, w=w)
+        return rearrange(self.quantizer.nearest(flat), "(b h w) -> b h w", b=b, h=h, w=w)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

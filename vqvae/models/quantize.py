@@ -1,7 +1,8 @@
-"""Vector quantisers: the nearest-code search, a codebook trained by its loss (plain),
-and a codebook trained by exponential moving averages (EMA).
+"""Quantisers: the nearest-code search, a codebook trained by its loss (plain), a codebook
+trained by exponential moving averages (EMA), and finite scalar quantisation (FSQ), whose
+codes are a fixed grid.
 
-Both take encoder outputs z_e [B, D, h, w] and return the straight-through z_q, the
+Each takes encoder outputs z_e [B, D, h, w] and returns the straight-through z_q, the
 code indices [B, h, w], the loss terms and the code-usage statistics of the batch.
 """
 
@@ -74,6 +75,10 @@ class Quantizer(nn.Module):
     def codebook(self) -> torch.Tensor:
         raise NotImplementedError
 
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """The code index of each vector z [N, D] -> [N] (int64)."""
+        return nearest_code(z, self.codebook)
+
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Code vectors for indices [...] -> [..., D], through F.embedding so a trainable
         codebook gets its gradient (never weight.data[idx], which cuts it out)."""
@@ -90,7 +95,7 @@ class Quantizer(nn.Module):
         z = rearrange(z_e, "b d h w -> (b h w) d")
         if self.training and not bool(self.initialized):
             self._init_from_data(z.float())
-        indices = nearest_code(z, self.codebook)
+        indices = self.nearest(z)
         z_q = self.lookup(indices).to(z.dtype)
 
         codebook_loss = F.mse_loss(z_q, z.detach()) if self.codebook.requires_grad else z.new_zeros(())
@@ -192,7 +197,88 @@ class EMAVectorQuantizer(Quantizer):
         self.embed.copy_(self.embed_sum / smoothed.unsqueeze(1))
 
 
-def make_quantizer(config) -> Quantizer:
+class FSQuantizer(nn.Module):
+    """Finite scalar quantisation (Mentzer et al. 2023): each of the D = len(levels) numbers
+    is bounded with tanh to L_i values and rounded, straight through; the codes are the
+    grid of prod(levels) points, with no codebook to learn, no loss and nothing to restart.
+
+    bound(z) = tanh(z + tan(offset / h)) * h - offset, h = (L - 1)(1 - eps) / 2, offset
+    1/2 for an even L (so the L integers it rounds to are -L/2 .. L/2 - 1), 0 for an odd one;
+    z_q = round(bound(z)) / (L // 2), as in the paper's code (its appendix A.1). A code's
+    index reads its digits round(bound(z)) + L // 2 in the mixed radix of the levels, first
+    dimension lowest.
+    """
+
+    EPS = 1e-3
+
+    def __init__(self, levels: tuple[int, ...], dead_code_window: int = 100):
+        super().__init__()
+        self.levels_list = tuple(int(level) for level in levels)
+        self.codebook_size = math.prod(self.levels_list)
+        self.code_dim = len(self.levels_list)
+        self.dead_code_window = dead_code_window
+        levels = torch.tensor(self.levels_list, dtype=torch.long)
+        self.register_buffer("levels", levels, persistent=False)
+        self.register_buffer("basis", torch.cumprod(torch.cat([levels.new_ones(1), levels[:-1]]), 0), persistent=False)
+        self.register_buffer("steps_unused", torch.zeros(self.codebook_size, dtype=torch.long))
+
+    def bound(self, z: torch.Tensor) -> torch.Tensor:
+        levels = self.levels.to(z.dtype)
+        half = (levels - 1) * (1 - self.EPS) / 2
+        offset = torch.where(self.levels % 2 == 0, 0.5, 0.0).to(z.dtype)
+        return torch.tanh(z + torch.tan(offset / half)) * half - offset
+
+    def quantize(self, z: torch.Tensor) -> torch.Tensor:
+        """z [N, D] -> the nearest grid point, normalised to [-1, 1], straight through."""
+        bounded = self.bound(z)
+        rounded = bounded + (bounded.round() - bounded).detach()
+        return rounded / (self.levels // 2).to(z.dtype)
+
+    def indices_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """Grid points [N, D] (normalised) -> indices [N]."""
+        digits = (codes * (self.levels // 2)).round().long() + self.levels // 2
+        return (digits * self.basis).sum(-1)
+
+    def codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Indices [...] -> grid points [..., D], normalised."""
+        digits = (indices.unsqueeze(-1) // self.basis) % self.levels
+        return (digits - self.levels // 2).float() / (self.levels // 2).float()
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """Every code's vector [K, D]: the grid, so the pages' atlas, usage and code maps serve."""
+        return self.codes_from_indices(torch.arange(self.codebook_size, device=self.levels.device))
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self.indices_from_codes(self.quantize(z.detach().float()))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.codes_from_indices(indices)
+
+    def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
+        b, _, h, w = z_e.shape
+        z = rearrange(z_e, "b d h w -> (b h w) d")
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z_q = self.quantize(z.float())
+        indices = self.indices_from_codes(z_q.detach())
+        counts = torch.bincount(indices, minlength=self.codebook_size)
+        if self.training:
+            with torch.no_grad():
+                used = _all_reduce_sum(counts.clone()) > 0
+                self.steps_unused.add_(1).masked_fill_(used, 0)
+        zero = z.new_zeros(())
+        return QuantizerOutput(
+            z_q=rearrange(z_q.to(z.dtype), "(b h w) d -> b d h w", b=b, h=h, w=w),
+            indices=rearrange(indices, "(b h w) -> b h w", b=b, h=h, w=w),
+            codebook_loss=zero, commitment_loss=zero, loss=zero,
+            perplexity=perplexity(counts),
+            codes_used=(counts > 0).sum(),
+            dead_codes=(self.steps_unused >= self.dead_code_window).sum(),
+        )
+
+
+def make_quantizer(config) -> Quantizer | FSQuantizer:
     """The quantizer a ModelConfig asks for."""
     common = dict(
         beta=config.beta,
@@ -201,6 +287,8 @@ def make_quantizer(config) -> Quantizer:
         dead_code_window=config.dead_code_window,
         restart_dead_codes=config.restart_dead_codes,
     )
+    if config.quantizer == "fsq":
+        return FSQuantizer(config.levels, config.dead_code_window)
     if config.quantizer == "ema":
         return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps, **common)
     return VectorQuantizer(config.codebook_size, config.code_dim, **common)
