@@ -19,12 +19,15 @@ def torchrun(*args, timeout: float = 600) -> subprocess.CompletedProcess:
                           env=os.environ.copy())
 
 
-@pytest.mark.parametrize("quantizer", ["plain", "ema"])
-def test_two_ranks_end_with_identical_weights_and_codebooks(quantizer, tmp_path):
+@pytest.mark.parametrize("quantizer, extra", [("plain", ()), ("ema", ()),
+                                              ("ema", ("--codebook-init", "kmeans", "--ema-bias-correction")),
+                                              ("fsq", ("--fsq-levels", "4,3,3"))],
+                         ids=["plain", "ema", "kmeans-bias-corrected-ema", "fsq"])
+def test_two_ranks_end_with_identical_weights_and_codebooks(quantizer, extra, tmp_path):
     out = tmp_path / quantizer
     result = torchrun("train", "--out", out, "--quantizer", quantizer, "--hidden", 16, "--codebook-size", 16,
                       "--code-dim", 4, "--epochs", 1, "--batch-size", 600, "--restart-dead-codes",
-                      "--dead-code-window", 3, "--log-every", 5, "--no-progress")
+                      "--dead-code-window", 3, "--log-every", 5, "--no-progress", *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     status = runs.read_status(out)
     assert status["state"] == "done" and status["ranks"] == 2

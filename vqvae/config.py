@@ -24,8 +24,11 @@ QUANTIZERS = ("plain", "ema", "fsq")
 # "ze": decoder input z_e + sg(z_q - z_e), the paper's estimator.
 # "zq": z_q + (z_e - sg(z_e)), the second tutorial's: same values, but the
 #       reconstruction gradient also reaches the codebook.
-STRAIGHT_THROUGH = ("ze", "zq")
-CODEBOOK_INITS = ("uniform", "data")
+# "rotation": the rotation trick (Fifty et al. 2024): z_q in the forward pass; backward, the
+#       gradient turned by the rotation that takes z_e's direction to z_q's and scaled by
+#       |z_q| / |z_e|, so it tells the encoder where within a code's cell z_e lies.
+STRAIGHT_THROUGH = ("ze", "zq", "rotation")
+CODEBOOK_INITS = ("uniform", "data", "kmeans")
 RECON_LOSSES = ("mse", "l1")
 
 # What the product can serve. The prior's code cache stores codes as int16 (limit 32,767);
@@ -132,10 +135,14 @@ class ModelConfig(_Section):
                           ui=(0.0, 2.0, 0.05))
     ema_decay: float = setting(0.99, "decay of the EMA codebook's running averages (0 to 1)")
     ema_eps: float = setting(1e-5, "Laplace smoothing of the EMA cluster sizes", flag=None, low=0.0)
-    codebook_init: str = setting("uniform", "uniform(-1/K, 1/K), or sampled from the first batch's encoder outputs",
+    ema_bias_correction: bool = setting(False, "EMA: start the running sums at zero and divide them by 1 - decay^t, as "
+                                               "Adam does, so the first steps are not pulled towards the initial codes",
+                                        title="Bias-corrected EMA")
+    codebook_init: str = setting("uniform", "uniform(-1/K, 1/K); data: sampled from the first batch's encoder outputs; "
+                                            "kmeans: those, then a few Lloyd iterations over them",
                                  choices=CODEBOOK_INITS)
     straight_through: str = setting("ze", "ze: z_e + sg(z_q - z_e); zq: z_q + (z_e - sg(z_e)), which also trains the "
-                                          "codebook by the reconstruction", choices=STRAIGHT_THROUGH)
+                                          "codebook by the reconstruction; rotation: the rotation trick", choices=STRAIGHT_THROUGH)
     dead_code_window: int = setting(100, "steps unused before a code counts as dead", low=1)
     restart_dead_codes: bool = setting(False, "re-seed codes unused for a while from recent encoder outputs",
                                        title="Restart dead codes")

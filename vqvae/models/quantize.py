@@ -67,8 +67,8 @@ class Quantizer(nn.Module):
         self.restart_dead_codes = restart_dead_codes
         # Training steps since each code was last chosen (saved, so resumes count on).
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
-        # Data-dependent initialisation happens on the first training batch.
-        self.register_buffer("initialized", torch.tensor(codebook_init != "data"))
+        # Data-dependent initialisation (data, kmeans) happens on the first training batch.
+        self.register_buffer("initialized", torch.tensor(codebook_init == "uniform"))
 
     # Subclasses provide the codebook [K, D] and how it learns.
     @property
@@ -103,6 +103,8 @@ class Quantizer(nn.Module):
         loss = codebook_loss + self.beta * commitment_loss
         if self.straight_through == "zq":
             z_st = z_q + (z - z.detach())
+        elif self.straight_through == "rotation":
+            z_st = rotation_trick(z, z_q.detach())
         else:
             z_st = z + (z_q - z).detach()
 
@@ -127,8 +129,12 @@ class Quantizer(nn.Module):
 
     @torch.no_grad()
     def _init_from_data(self, z: torch.Tensor) -> None:
-        """Seed the codebook with encoder outputs of the first batch (same on every rank)."""
-        self._set_codes(torch.arange(self.codebook_size, device=z.device), _sample_rows(z, self.codebook_size))
+        """Seed the codebook with encoder outputs of the first batch, moved by a few Lloyd
+        iterations for kmeans (same on every rank)."""
+        codes = _sample_rows(z, self.codebook_size)
+        if self.codebook_init == "kmeans":
+            codes = kmeans(z, codes, KMEANS_ITERATIONS)
+        self._set_codes(torch.arange(self.codebook_size, device=z.device), codes)
         self.initialized.fill_(True)
 
     @torch.no_grad()
@@ -137,6 +143,38 @@ class Quantizer(nn.Module):
         if dead.numel():
             self._set_codes(dead, _sample_rows(z, dead.numel()))
             self.steps_unused[dead] = 0
+
+
+KMEANS_ITERATIONS = 10
+
+
+@torch.no_grad()
+def kmeans(z: torch.Tensor, centers: torch.Tensor, iterations: int) -> torch.Tensor:
+    """Lloyd's iterations from `centers` [K, D] over the rows of z [N, D]; a centre that
+    draws no row stays where it is. Sums and counts are summed over the ranks of a
+    distributed run, so every rank moves its centres alike."""
+    for _ in range(iterations):
+        nearest = nearest_code(z, centers)
+        counts = _all_reduce_sum(torch.bincount(nearest, minlength=len(centers)).to(z.dtype))
+        sums = _all_reduce_sum(torch.zeros_like(centers).index_add_(0, nearest, z))
+        centers = torch.where(counts.unsqueeze(1) > 0, sums / counts.clamp_min(1).unsqueeze(1), centers)
+    return centers
+
+
+def rotation_trick(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """z [N, D] -> z_q in value, with the gradient of the rotation trick (Fifty et al. 2024):
+    lambda R z, where R (taken as a constant) rotates z's direction e onto z_q's direction q,
+    R = I - 2 r r^T + 2 q e^T with r = (e + q) / |e + q|, and lambda = |z_q| / |z|. So
+    dL/dz = lambda R^T dL/dz_q: the gradient turns with the code instead of being copied."""
+    with torch.no_grad():
+        z_norm = z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        q_norm = z_q.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        e, q = z / z_norm, z_q / q_norm
+        r = e + q
+        r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-12)  # e = -q: r = 0, and R z is still |z| q
+        scale = q_norm / z_norm
+    rotated = z - 2 * (z * r).sum(1, keepdim=True) * r + 2 * (z * e).sum(1, keepdim=True) * q
+    return scale * rotated
 
 
 class VectorQuantizer(Quantizer):
@@ -165,16 +203,25 @@ class EMAVectorQuantizer(Quantizer):
     N starts at 1 and m at the initial codes (not both at 0): a code that is never
     chosen then keeps its place, where with N = 0 it would be divided by eps and
     fly off to a point no encoder output can reach.
+
+    With bias_correction (the fourth tutorial) N and m start at 0 and are read divided by
+    1 - g^t, as Adam reads its moments, so the first steps follow the data instead of being
+    held near the initial codes; a code no vector has reached keeps its place.
     """
 
-    def __init__(self, codebook_size: int, code_dim: int, decay: float = 0.99, eps: float = 1e-5, **kwargs):
+    def __init__(self, codebook_size: int, code_dim: int, decay: float = 0.99, eps: float = 1e-5,
+                 bias_correction: bool = False, **kwargs):
         super().__init__(codebook_size, code_dim, **kwargs)
         self.decay = decay
         self.eps = eps
+        self.bias_correction = bias_correction
         embed = torch.empty(codebook_size, code_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
         self.register_buffer("embed", embed)
-        self.register_buffer("cluster_size", torch.ones(codebook_size))
-        self.register_buffer("embed_sum", embed.clone())
+        start = 0.0 if bias_correction else 1.0
+        self.register_buffer("cluster_size", torch.full((codebook_size,), start))
+        self.register_buffer("embed_sum", embed * start)
+        if bias_correction:  # only then: checkpoints of the plain EMA keep their keys
+            self.register_buffer("ema_steps", torch.zeros((), dtype=torch.long))
 
     @property
     def codebook(self) -> torch.Tensor:
@@ -183,8 +230,9 @@ class EMAVectorQuantizer(Quantizer):
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
         vectors = vectors.to(self.embed.dtype)  # encoder outputs are bf16 under CUDA autocast
         self.embed[which] = vectors
-        self.embed_sum[which] = vectors
-        self.cluster_size[which] = 1.0
+        start = 0.0 if self.bias_correction else 1.0  # bias-corrected: the code's averages start afresh
+        self.embed_sum[which] = vectors * start
+        self.cluster_size[which] = start
 
     def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         sums = torch.zeros_like(self.embed).index_add_(0, indices, z)
@@ -192,9 +240,17 @@ class EMAVectorQuantizer(Quantizer):
         g = self.decay
         self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
         self.embed_sum.mul_(g).add_(sums, alpha=1 - g)
-        n = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
-        self.embed.copy_(self.embed_sum / smoothed.unsqueeze(1))
+        sizes, sums = self.cluster_size, self.embed_sum
+        if self.bias_correction:
+            self.ema_steps.add_(1)
+            correction = 1 - g ** self.ema_steps.double()
+            sizes, sums = (sizes / correction).to(sizes.dtype), (sums / correction).to(sums.dtype)
+        n = sizes.sum()
+        smoothed = (sizes + self.eps) / (n + self.codebook_size * self.eps) * n
+        codes = sums / smoothed.unsqueeze(1)
+        if self.bias_correction:  # a code no vector has reached yet has no average: it stays
+            codes = torch.where(self.cluster_size.unsqueeze(1) > 0, codes, self.embed)
+        self.embed.copy_(codes)
 
 
 class FSQuantizer(nn.Module):
@@ -290,7 +346,8 @@ def make_quantizer(config) -> Quantizer | FSQuantizer:
     if config.quantizer == "fsq":
         return FSQuantizer(config.levels, config.dead_code_window)
     if config.quantizer == "ema":
-        return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps, **common)
+        return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps,
+                                  bias_correction=config.ema_bias_correction, **common)
     return VectorQuantizer(config.codebook_size, config.code_dim, **common)
 
 
