@@ -79,3 +79,60 @@ def test_a_bias_corrected_ema_model_saves_and_resumes_its_step_count(tmp_path):
     again = VQVAE.from_pretrained(str(tmp_path / "m"))
     assert int(again.quantizer.ema_steps) == 1 and torch.equal(again.codebook, model.codebook)
     assert "quantizer.ema_steps" not in VQVAE(ModelConfig(hidden=16, res_hidden=8)).state_dict()  # old checkpoints load
+
+
+def test_a_cosine_codebook_picks_the_code_of_highest_cosine_similarity():
+    torch.manual_seed(0)
+    model = VQVAE(ModelConfig(hidden=16, res_hidden=8, codebook_size=16, code_dim=4, cosine_codebook=True)).eval()
+    images = torch.rand(4, 1, 28, 28)
+    out = model(images)  # in eval mode: the EMA codebook does not move after the search
+    assert torch.allclose(model.codebook.norm(dim=1), torch.ones(16))
+    z = model.encode_continuous(images).permute(0, 2, 3, 1).reshape(-1, 4)
+    similarity = F.normalize(z, dim=1) @ model.codebook.T
+    assert torch.equal(out.indices.flatten(), similarity.argmax(1))
+    assert torch.allclose(out.quantized.z_q.norm(dim=1), torch.ones(4, 7, 7), atol=1e-5)  # the decoder sees unit codes
+    assert torch.allclose(model.decode(model.encode(images)), model(images).reconstruction.clamp(0, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("quantizer", ["plain", "ema"])
+def test_a_low_dimensional_lookup_searches_in_d_numbers_and_decodes_in_D(quantizer, tmp_path):
+    torch.manual_seed(0)
+    config = ModelConfig(hidden=16, res_hidden=8, codebook_size=16, code_dim=8, lookup_dim=2, quantizer=quantizer,
+                         cosine_codebook=True)
+    model = VQVAE(config).eval()
+    images = torch.rand(4, 1, 28, 28)
+    out = model(images)
+    assert model.codebook.shape == (16, 2) and out.quantized.z_q.shape == (4, 8, 7, 7)
+    low = F.normalize(model.quantizer.down(model.encode_continuous(images).permute(0, 2, 3, 1).reshape(-1, 8)), dim=1)
+    assert torch.equal(out.indices.flatten(), (low @ model.codebook.T).argmax(1))
+    out = model.train()(images)
+    F.mse_loss(out.reconstruction, images).backward()
+    assert model.quantizer.up.weight.grad.abs().sum() > 0 and model.quantizer.down.weight.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path / "m", config=model.config)
+    again = VQVAE.from_pretrained(str(tmp_path / "m"))
+    assert torch.equal(again.encode(images), model.eval().encode(images))
+
+
+@pytest.mark.parametrize("settings, said", [
+    (dict(quantizer="fsq", cosine_codebook=True), "FSQ has no codebook"),
+    (dict(quantizer="fsq", lookup_dim=2), "FSQ has no codebook"),
+    (dict(code_dim=8, lookup_dim=8), "must be smaller than the code dimension"),
+    (dict(code_dim=1, cosine_codebook=True), "at least 2 numbers"),
+], ids=["cosine fsq", "lookup fsq", "lookup too wide", "cosine of one number"])
+def test_settings_a_variant_cannot_serve_are_refused_in_one_line(settings, said):
+    from vqvae.errors import VQVAEError
+
+    with pytest.raises(VQVAEError, match=said):
+        ModelConfig(**settings).validate()
+
+
+def test_the_cli_refuses_a_cosine_fsq_with_status_2(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run([sys.executable, "-m", "vqvae", "train", "--out", str(tmp_path / "run"), "--quantizer", "fsq",
+                             "--cosine-codebook"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "FSQ has no codebook" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

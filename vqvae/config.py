@@ -143,7 +143,13 @@ class ModelConfig(_Section):
                                  choices=CODEBOOK_INITS)
     straight_through: str = setting("ze", "ze: z_e + sg(z_q - z_e); zq: z_q + (z_e - sg(z_e)), which also trains the "
                                           "codebook by the reconstruction; rotation: the rotation trick", choices=STRAIGHT_THROUGH)
-    dead_code_window: int = setting(100, "steps unused before a code counts as dead", low=1)
+    cosine_codebook: bool = setting(False, "compare codes and encoder outputs l2-normalised: the nearest code by "
+                                           "cosine similarity", title="Cosine codebook")
+    lookup_dim: int | None = setting(None, "search for the nearest code in this many dimensions: a learnt map down "
+                                           "from the code dimension and back up (Improved VQGAN uses 8 or 4)",
+                                     title="Lookup dimension", low=1)
+    dead_code_window: int = setting(100, "steps unused before a code counts as dead (the threshold of the dead-code "
+                                         "count and of restarts)", title="Dead after (steps)", low=1)
     restart_dead_codes: bool = setting(False, "re-seed codes unused for a while from recent encoder outputs",
                                        title="Restart dead codes")
 
@@ -180,7 +186,16 @@ class ModelConfig(_Section):
         if not 0 < self.ema_decay < 1:
             raise VQVAEError(f"EMA decay must lie strictly between 0 and 1, not {self.ema_decay}")
         if self.quantizer == "fsq":
+            if self.cosine_codebook or self.lookup_dim:
+                raise VQVAEError("FSQ has no codebook to search by cosine or in a lower dimension: drop "
+                                 "--cosine-codebook and --lookup-dim, or use --quantizer plain or ema")
             self._derive_fsq_sizes()
+        if self.lookup_dim is not None and self.lookup_dim >= self.code_dim:
+            raise VQVAEError(f"the lookup dimension {self.lookup_dim} must be smaller than the code dimension "
+                             f"{self.code_dim}: lower --lookup-dim, or drop it to search in the code dimension")
+        if self.cosine_codebook and (self.lookup_dim or self.code_dim) < 2:
+            raise VQVAEError("a cosine codebook needs vectors of at least 2 numbers (1-number vectors normalise to "
+                             "+-1): raise --code-dim (or --lookup-dim), or drop --cosine-codebook")
         return self
 
     def _derive_fsq_sizes(self) -> None:

@@ -16,7 +16,6 @@ from einops import rearrange
 from plotly.colors import qualitative
 
 from vqvae.models.autoencoder import VQVAE
-from vqvae.models.quantize import nearest_code
 
 # 48 distinct colours; code k gets PALETTE[k % 48]. With K > 48 colours repeat, so the
 # hover, not the colour, names a code; the colour only ties a cluster to its centre.
@@ -95,15 +94,18 @@ class Projection:
 
 @torch.no_grad()
 def encoder_outputs(model: VQVAE, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images [N, C, H, W] -> (z_e rows [N h w, D] float32, their nearest codes [N h w]),
-    both on the CPU in (image, row, column) order; the codes are the ones model.encode picks."""
+    """uint8 images [N, C, H, W] -> (encoder outputs as the codes see them [N h w, d] float32,
+    their nearest codes [N h w]), both on the CPU in (image, row, column) order. The vectors
+    are in the quantizer's search space (z_e itself for a plain or EMA codebook; normalised
+    or projected for the cosine and low-dimensional ones, bounded for FSQ), so codes and
+    outputs share one space; the codes are the ones model.encode picks."""
     model.eval()
     device = model.codebook.device
     vectors, codes = [], []
     for chunk in images.split(batch_size):
         z = rearrange(model.encode_continuous(chunk.to(device).float().div_(255)), "b d h w -> (b h w) d").float()
-        vectors.append(z.cpu())
-        codes.append(nearest_code(z, model.codebook).cpu())
+        vectors.append(model.quantizer.search_vectors(z).float().cpu())
+        codes.append(model.quantizer.nearest(z).cpu())
     return torch.cat(vectors), torch.cat(codes)
 
 

@@ -53,10 +53,19 @@ class QuantizerOutput:
 
 
 class Quantizer(nn.Module):
-    """What both codebooks share: search, straight-through, statistics, dead-code restarts."""
+    """What both codebooks share: search, straight-through, statistics, dead-code restarts,
+    and where the search happens.
+
+    Codes are compared with encoder outputs in the *search space*: z_e itself; with
+    `cosine`, z_e and the codes l2-normalised (the nearest code by cosine similarity); with
+    `lookup_dim` d, z_e projected to d numbers by a learnt linear map (Improved VQGAN's
+    low-dimensional lookup), the codebook living there too and a second map taking the
+    chosen code back up to D for the decoder. The codebook, the losses and the restarts all
+    live in the search space."""
 
     def __init__(self, codebook_size: int, code_dim: int, beta: float = 0.25, straight_through: str = "ze",
-                 codebook_init: str = "uniform", dead_code_window: int = 100, restart_dead_codes: bool = False):
+                 codebook_init: str = "uniform", dead_code_window: int = 100, restart_dead_codes: bool = False,
+                 cosine: bool = False, lookup_dim: int | None = None):
         super().__init__()
         self.codebook_size = codebook_size
         self.code_dim = code_dim
@@ -65,24 +74,44 @@ class Quantizer(nn.Module):
         self.codebook_init = codebook_init
         self.dead_code_window = dead_code_window
         self.restart_dead_codes = restart_dead_codes
+        self.cosine = cosine
+        self.search_dim = lookup_dim or code_dim
+        if lookup_dim:  # only then: checkpoints without a lookup keep their keys
+            self.down = nn.Linear(code_dim, lookup_dim)
+            self.up = nn.Linear(lookup_dim, code_dim)
         # Training steps since each code was last chosen (saved, so resumes count on).
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
         # Data-dependent initialisation (data, kmeans) happens on the first training batch.
         self.register_buffer("initialized", torch.tensor(codebook_init == "uniform"))
 
-    # Subclasses provide the codebook [K, D] and how it learns.
+    # Subclasses provide the stored codebook [K, search_dim] and how it learns.
     @property
-    def codebook(self) -> torch.Tensor:
+    def stored_codebook(self) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The codes in the search space [K, search_dim] (unit length with cosine)."""
+        return F.normalize(self.stored_codebook, dim=1) if self.cosine else self.stored_codebook
+
+    def search_vectors(self, z: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs z [N, D] -> the vectors the codes are compared with [N, search_dim]."""
+        if self.search_dim != self.code_dim:
+            z = self.down(z)
+        return F.normalize(z, dim=1) if self.cosine else z
+
+    def to_decoder(self, z: torch.Tensor) -> torch.Tensor:
+        """Search-space vectors [..., search_dim] -> what the decoder takes [..., D]."""
+        return self.up(z) if self.search_dim != self.code_dim else z
+
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """The code index of each vector z [N, D] -> [N] (int64)."""
-        return nearest_code(z, self.codebook)
+        """The code index of each encoder output z [N, D] -> [N] (int64)."""
+        return nearest_code(self.search_vectors(z), self.codebook)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        """Code vectors for indices [...] -> [..., D], through F.embedding so a trainable
-        codebook gets its gradient (never weight.data[idx], which cuts it out)."""
-        return F.embedding(indices, self.codebook)
+        """What the decoder gets for code indices [...] -> [..., D]. Through F.embedding, so a
+        trainable codebook gets its gradient (never weight.data[idx], which cuts it out)."""
+        return self.to_decoder(F.embedding(indices, self.codebook))
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
         raise NotImplementedError
@@ -92,13 +121,13 @@ class Quantizer(nn.Module):
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
         b, _, h, w = z_e.shape
-        z = rearrange(z_e, "b d h w -> (b h w) d")
+        z = self.search_vectors(rearrange(z_e, "b d h w -> (b h w) d"))
         if self.training and not bool(self.initialized):
             self._init_from_data(z.float())
-        indices = self.nearest(z)
-        z_q = self.lookup(indices).to(z.dtype)
+        indices = nearest_code(z, self.codebook)
+        z_q = F.embedding(indices, self.codebook).to(z.dtype)
 
-        codebook_loss = F.mse_loss(z_q, z.detach()) if self.codebook.requires_grad else z.new_zeros(())
+        codebook_loss = F.mse_loss(z_q, z.detach()) if self.stored_codebook.requires_grad else z.new_zeros(())
         commitment_loss = F.mse_loss(z, z_q.detach())
         loss = codebook_loss + self.beta * commitment_loss
         if self.straight_through == "zq":
@@ -117,7 +146,7 @@ class Quantizer(nn.Module):
                 if self.restart_dead_codes:
                     self._restart_dead(z.float())
         return QuantizerOutput(
-            z_q=rearrange(z_st, "(b h w) d -> b d h w", b=b, h=h, w=w),
+            z_q=rearrange(self.to_decoder(z_st), "(b h w) d -> b d h w", b=b, h=h, w=w),
             indices=rearrange(indices, "(b h w) -> b h w", b=b, h=h, w=w),
             codebook_loss=codebook_loss,
             commitment_loss=commitment_loss,
@@ -182,11 +211,11 @@ class VectorQuantizer(Quantizer):
 
     def __init__(self, codebook_size: int, code_dim: int, **kwargs):
         super().__init__(codebook_size, code_dim, **kwargs)
-        self.embedding = nn.Embedding(codebook_size, code_dim)
+        self.embedding = nn.Embedding(codebook_size, self.search_dim)
         nn.init.uniform_(self.embedding.weight, -1 / codebook_size, 1 / codebook_size)
 
     @property
-    def codebook(self) -> torch.Tensor:
+    def stored_codebook(self) -> torch.Tensor:
         return self.embedding.weight
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
@@ -215,7 +244,7 @@ class EMAVectorQuantizer(Quantizer):
         self.decay = decay
         self.eps = eps
         self.bias_correction = bias_correction
-        embed = torch.empty(codebook_size, code_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
+        embed = torch.empty(codebook_size, self.search_dim).uniform_(-1 / codebook_size, 1 / codebook_size)
         self.register_buffer("embed", embed)
         start = 0.0 if bias_correction else 1.0
         self.register_buffer("cluster_size", torch.full((codebook_size,), start))
@@ -224,7 +253,7 @@ class EMAVectorQuantizer(Quantizer):
             self.register_buffer("ema_steps", torch.zeros((), dtype=torch.long))
 
     @property
-    def codebook(self) -> torch.Tensor:
+    def stored_codebook(self) -> torch.Tensor:
         return self.embed
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
@@ -305,6 +334,10 @@ class FSQuantizer(nn.Module):
         """Every code's vector [K, D]: the grid, so the pages' atlas, usage and code maps serve."""
         return self.codes_from_indices(torch.arange(self.codebook_size, device=self.levels.device))
 
+    def search_vectors(self, z: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs [N, D] -> bounded and scaled like the codes, before the rounding."""
+        return self.bound(z.float()) / (self.levels // 2)
+
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=z.device.type, enabled=False):
             return self.indices_from_codes(self.quantize(z.detach().float()))
@@ -342,6 +375,8 @@ def make_quantizer(config) -> Quantizer | FSQuantizer:
         codebook_init=config.codebook_init,
         dead_code_window=config.dead_code_window,
         restart_dead_codes=config.restart_dead_codes,
+        cosine=config.cosine_codebook,
+        lookup_dim=config.lookup_dim,
     )
     if config.quantizer == "fsq":
         return FSQuantizer(config.levels, config.dead_code_window)
