@@ -224,8 +224,10 @@ def sidebar(needs_model: bool = True) -> Active | None:
 
 def setting_widget(where, section, name: str, value, key: str):
     """The widget of a config setting, made from its declaration (vqvae.config.setting): a
-    toggle for a switch, a radio for choices, a select-slider for stops, else a slider or a
-    number box within its range; title and help from there too. Returns its value."""
+    toggle for a switch, a radio for choices, a select-slider for stops, a text box for
+    text, else a slider or a number box within its range (0 standing for "none" when the
+    setting may be None); title and help from there too. Returns its value as the setting
+    takes it."""
     info = setting_info(section, name)
     title, tip = info.get("title") or info["label"], info.get("help") or None
     if info["type"] is bool:
@@ -237,10 +239,22 @@ def setting_widget(where, section, name: str, value, key: str):
         stops = list(info["stops"])
         nearest = min(stops, key=lambda stop: abs(stop - value))
         return where.select_slider(title, stops, nearest, key=key, help=tip, format_func=lambda v: f"{v:g}")
+    if info["type"] is str:
+        return where.text_input(title, value, key=key, help=tip)
     low, high, step = info.get("ui") or (info.get("low"), info.get("high"), None)
     if info["type"] is float:
         return where.slider(title, float(low), float(high), float(value), float(step), key=key, help=tip)
-    return where.number_input(title, int(low), int(high), int(value), key=key, help=tip)
+    if info["optional"]:
+        tip = f"{tip} (0: none)" if tip else "0: none"
+        chosen = where.number_input(title, 0, int(high) if high is not None else None, int(value or 0), key=key, help=tip)
+        return chosen or None
+    return where.number_input(title, int(low), int(high) if high is not None else None, int(value), key=key, help=tip)
+
+
+def widget_value(section, name: str, key: str):
+    """What a setting_widget's key holds, as the setting takes it (0 is None for an optional number)."""
+    value = st.session_state[key]
+    return None if setting_info(section, name)["optional"] and value == 0 else value
 
 
 def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):

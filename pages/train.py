@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import ACTIVE, data_problem, run_manager, setting_widget, sidebar
+from pages.common import ACTIVE, data_problem, run_manager, setting_widget, sidebar, widget_value
 from pages.live import POLL_S, watch
 from vqvae.dashboard.run_manager import describe
 from vqvae.data import download
@@ -89,12 +89,19 @@ FORM = [[("model", "arch"), ("model", "quantizer"), ("model", "restart_dead_code
         [("train", "epochs"), ("train", "lr"), ("train", "seed")]]
 
 
+# The codebook variants (issue 15), in a fold of their own: each starts at the preset's value.
+VARIANTS = [[("model", "fsq_levels"), ("model", "codebook_init"), ("model", "straight_through")],
+            [("model", "ema_bias_correction"), ("model", "cosine_codebook"), ("model", "lookup_dim")],
+            [("model", "dead_code_window")]]
+
+
 def chosen_config():
     """The preset with the form's values: the run the Start button launches."""
     cfg = preset(name)
-    for column in FORM:
+    for column in FORM + VARIANTS:
         for section, setting in column:
-            setattr(getattr(cfg, section), setting, st.session_state[f"{form}-{setting}"])
+            settings = getattr(cfg, section)
+            setattr(settings, setting, widget_value(type(settings), setting, f"{form}-{setting}"))
     cfg.train.data = folder or cfg.train.data
     return cfg
 
@@ -104,6 +111,7 @@ def start_run() -> None:
     button already know the new run)."""
     cfg = chosen_config()
     try:
+        cfg.validate()  # a bad setting (FSQ levels "8,1") is said here, before any run folder exists
         run = manager.start(cfg, name=f"{name}-{cfg.model.arch}-{cfg.model.quantizer}-K{cfg.model.codebook_size}")
     except VQVAEError as exc:
         st.session_state["train-error"] = str(exc)
@@ -132,6 +140,12 @@ with st.container(border=True):  # not a form: every choice is kept at once, acr
             settings = getattr(base, section)
             value = start_values.get(setting, getattr(settings, setting))
             setting_widget(where, type(settings), setting, value, key=f"{form}-{setting}")
+    with st.expander("Codebook variants: FSQ levels, k-means init, the rotation trick, bias-corrected EMA, "
+                     "cosine and low-dimensional lookup"):
+        for where, column in zip(st.columns(3), VARIANTS):
+            for section, setting in column:
+                settings = getattr(base, section)
+                setting_widget(where, type(settings), setting, getattr(settings, setting), key=f"{form}-{setting}")
     st.button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
     st.button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
               help="the last run's settings exactly, only the codebook size changed; its curves overlay")

@@ -139,6 +139,25 @@ def test_train_form_launches_a_run_and_its_metrics_appear(app, tmp_path):
     assert app.sidebar.selectbox[0].value == str(run)
 
 
+def test_the_train_page_starts_a_codebook_variant_and_refuses_bad_levels_before_any_run(app, tmp_path):
+    app.run()
+    app.switch_page("pages/train.py").run()
+    by_label(app.radio, "Quantizer").set_value("fsq")
+    by_label(app.text_input, "FSQ levels").set_value("8,1").run()
+    by_label(app.button, "Start a run").click().run()
+    assert not app.exception and "at least 2" in app.error[0].value
+    assert not (tmp_path / "runs").exists() or not run_folders(tmp_path)  # nothing was started
+    by_label(app.text_input, "FSQ levels").set_value("5,4,3").run()
+    by_label(app.number_input, "Epochs").set_value(1)
+    by_label(app.button, "Start a run").click().run()
+    assert not app.exception, app.exception
+    [run] = run_folders(tmp_path)
+    model = settings_of(run)["model"]
+    assert (model["quantizer"], model["fsq_levels"], model["codebook_size"], model["code_dim"]) == ("fsq", "5,4,3", 60, 3)
+    assert model["lookup_dim"] is None  # 0 in the box means none
+    RunManager(tmp_path / "runs").cancel(run)
+
+
 def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
     app.run()
     app.switch_page("pages/train.py").run()

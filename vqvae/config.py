@@ -56,9 +56,10 @@ def setting(default, help: str = "", *, label: str | None = None, title: str | N
 
 
 def setting_info(section, name: str) -> dict:
-    """The metadata of a setting (see `setting`), with its label and its value type filled in."""
+    """The metadata of a setting (see `setting`), with its label, its value type and whether
+    it may be None (optional) filled in."""
     f = next(f for f in fields(section) if f.name == name)
-    return dict(f.metadata, label=f.metadata.get("label") or name, type=value_type(f))
+    return dict(f.metadata, label=f.metadata.get("label") or name, type=value_type(f), optional="None" in str(f.type))
 
 
 def value_type(f) -> type:
