@@ -1,0 +1,50 @@
+"""Matched sets of codebook variants (issue 15, part 2's library): equal bits per image,
+only the variant's settings changed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import pytest
+
+from vqvae.errors import VQVAEError
+from vqvae.presets import preset
+from vqvae.training.variants import VARIANTS, bits_per_image, fsq_levels_for, matched_set
+
+
+@pytest.mark.parametrize("size", [2**b for b in range(2, 15)] + [1000])
+def test_fsq_levels_multiply_to_the_codebook_size_when_any_can(size):
+    levels = fsq_levels_for(size)
+    assert math.prod(levels) == size and all(2 <= level <= 8 for level in levels)
+
+
+@pytest.mark.parametrize("name", ["mnist", "pokemon"])
+def test_every_variant_matches_the_presets_bits_and_changes_only_its_settings(name):
+    base = preset(name)
+    names = list(VARIANTS)
+    for group in (names[i:i + 4] for i in range(0, len(names), 4)):
+        group = group if len(group) >= 2 else [*group, "ema"]
+        for matched in matched_set(base, group):
+            assert matched.bits == pytest.approx(bits_per_image(base.model.codebook_size, base.model.grid_size))
+            assert not matched.note
+            assert asdict(matched.config.train) == asdict(base.train)  # same data, seed, epochs
+            changed = {k for k, v in asdict(matched.config.model).items() if v != getattr(base.model, k)}
+            allowed = set(VARIANTS[matched.name]) | ({"fsq_levels", "codebook_size", "code_dim"}
+                                                     if matched.name == "fsq" else set())
+            assert changed <= allowed, (matched.name, changed)
+
+
+def test_a_codebook_size_no_levels_can_reach_is_said():
+    base = preset("mnist")
+    base.model.codebook_size = 127
+    notes = [m.note for m in matched_set(base, ["ema", "fsq"])]
+    assert notes[0] == "" and "no levels of 2 to 8 multiply to exactly 127" in notes[1]
+
+
+@pytest.mark.parametrize("names, said", [(["ema"], "2 to 4"), (["ema", "ema"], "repeats"),
+                                         (["ema", "plain", "fsq", "ema, cosine", "ema, rotation trick"], "2 to 4"),
+                                         (["ema", "vq-gan"], "unknown variant")])
+def test_a_bad_set_is_refused_in_one_line(names, said):
+    with pytest.raises(VQVAEError, match=said):
+        matched_set(preset("mnist"), names)

@@ -1,0 +1,91 @@
+"""The codebook variants set side by side (the Compare page, the bench), and how a set of
+them is matched: same data, seed, architecture and epochs, and equal code bits per image.
+
+A variant is a name and the ModelConfig settings it changes; everything else comes from
+the preset. The VQ variants keep the preset's K; FSQ's K is the product of its levels, so
+levels are picked to multiply to that K, and the match says when none do exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass
+
+from vqvae.config import RunConfig
+from vqvae.errors import VQVAEError
+
+# name -> the settings it changes; "ema" is the reference the others are read against.
+VARIANTS: dict[str, dict] = {
+    "plain": dict(quantizer="plain"),
+    "ema": dict(quantizer="ema"),
+    "ema, bias-corrected": dict(quantizer="ema", ema_bias_correction=True),
+    "ema, k-means init": dict(quantizer="ema", codebook_init="kmeans"),
+    "ema, dead-code restarts": dict(quantizer="ema", restart_dead_codes=True),
+    "ema, rotation trick": dict(quantizer="ema", straight_through="rotation"),
+    "ema, cosine": dict(quantizer="ema", cosine_codebook=True),
+    "ema, low-dim lookup": dict(quantizer="ema", lookup_dim=4),
+    "fsq": dict(quantizer="fsq"),
+}
+REFERENCE = "ema"
+MAX_LEVEL, MAX_DIMS = 8, 6  # the FSQ paper's levels stay within 8, its codes within 6 dimensions
+
+
+def bits_per_image(codebook_size: int, grid_size: int) -> float:
+    """What one image's code grid costs: h w log2 K bits."""
+    return grid_size * grid_size * math.log2(codebook_size)
+
+
+def fsq_levels_for(codebook_size: int) -> tuple[int, ...]:
+    """FSQ levels whose product is codebook_size, or as near as levels of 2..8 in at most 6
+    dimensions get (in log2); among equals, the fewest dimensions, then the most even
+    levels (128: 8,4,4; 1,000: 8,5,5,5, the paper's; 1,024: 8,8,4,4)."""
+    target = math.log2(codebook_size)
+
+    def cost(levels: tuple[int, ...]) -> tuple:
+        return abs(math.log2(math.prod(levels)) - target), len(levels), max(levels) - min(levels)
+
+    candidates = (levels for dims in range(1, MAX_DIMS + 1)
+                  for levels in itertools.combinations_with_replacement(range(MAX_LEVEL, 1, -1), dims))
+    return min(candidates, key=cost)
+
+
+@dataclass
+class Matched:
+    """One variant of a matched set: its name, its run settings and what its codes cost."""
+
+    name: str
+    config: RunConfig
+    bits: float  # code bits per image
+    note: str = ""  # why its bits differ from the reference's, when they do
+
+
+def matched_set(base: RunConfig, names: list[str]) -> list[Matched]:
+    """The run settings of each named variant: `base` (a preset with its epochs and seed
+    chosen) with only the variant's settings changed, at the bits per image of base's K."""
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise VQVAEError(f"unknown variant(s) {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
+    if not 2 <= len(names) <= 4 or len(set(names)) != len(names):
+        raise VQVAEError(f"compare 2 to 4 different variants, not {len(names)}{' with repeats' if len(set(names)) != len(names) else ''}")
+    m = base.model
+    target = bits_per_image(m.codebook_size, m.grid_size)
+    out = []
+    for name in names:
+        cfg = copy.deepcopy(base)
+        for key, value in VARIANTS[name].items():
+            setattr(cfg.model, key, value)
+        if cfg.model.lookup_dim is not None and cfg.model.lookup_dim >= cfg.model.code_dim:
+            cfg.model.lookup_dim = max(1, cfg.model.code_dim // 2)  # a lookup must be below the code dimension
+        if cfg.model.quantizer == "fsq":
+            cfg.model.fsq_levels = ",".join(map(str, fsq_levels_for(m.codebook_size)))
+        cfg.validate()
+        bits = bits_per_image(cfg.model.codebook_size, cfg.model.grid_size)
+        note = ""
+        if abs(bits - target) > 1e-9:
+            note = (f"{name}: levels {cfg.model.fsq_levels} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
+                    f"an image against {target:,.0f}: no levels of 2 to {MAX_LEVEL} multiply to exactly "
+                    f"{m.codebook_size:,}")
+        out.append(Matched(name, cfg, bits, note))
+    return out
