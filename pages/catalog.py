@@ -20,7 +20,7 @@ PAGES = [
     PageEntry("overview", "Overview", ":material/school:", "What a VQ-VAE does"),
     PageEntry("reconstruct", "Reconstruct", ":material/image:", "Reconstruct a picture"),
     PageEntry("train", "Train", ":material/model_training:", "Train a VQ-VAE"),
-    PageEntry("compare", "Compare", ":material/compare:", "Plain vs EMA codebook"),
+    PageEntry("compare", "Compare", ":material/compare:", "Compare codebooks"),
     PageEntry("sample", "Sample", ":material/casino:", "Sample from the prior"),
     PageEntry("codebook", "Codebook", ":material/grid_view:", "The codebook"),
     PageEntry("walk", "Walk", ":material/timeline:", "Walk in code space"),

@@ -1,5 +1,6 @@
-"""Compare: a plain codebook against an EMA codebook, side by side: curves on shared axes,
-code usage, dead codes, the same held-out images reconstructed, and a metrics table."""
+"""Compare: two to four codebooks side by side (plain, EMA and the variants of
+vqvae.training.variants): a matched set trained at equal code bits per image, curves on
+shared axes, code usage, dead codes, the same held-out images reconstructed, a metrics table."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pages.common import (
     vqvae_choices,
 )
 from pages.live import watch
+from vqvae import files
 from vqvae.config import ModelConfig, TrainConfig
 from vqvae.dashboard.plots import usage_bars
 from vqvae.data.datasets import to_float
@@ -31,30 +33,37 @@ from vqvae.errors import VQVAEError
 from vqvae.presets import preset
 from vqvae.training import runs
 from vqvae.training.evaluate import reconstruct
+from vqvae.training.variants import VARIANTS, matched_set
 
-SIDES = {"A": "plain", "B": "ema"}  # widget key suffix -> quantizer of the bundled model it starts on
 PAIR_DATASETS = {"MNIST": "mnist", "Pokémon (colour)": "pokemon"}  # the bundled data sets, each with a bundled pair
-PAIR_EPOCHS = {"mnist": 5, "pokemon": 30}  # a first pair in minutes on a CPU
-SAMPLES = 8  # held-out images reconstructed by both
+SET_EPOCHS = {"mnist": 5, "pokemon": 30}  # a first set in minutes on a CPU
+SAMPLES = 8  # held-out images reconstructed by each
+MODELS = "compare-models"  # the models on the page, 2 to 4
+LETTERS = "ABCD"
 
 active = sidebar(needs_model=False)
 manager = run_manager()
-st.title("Plain vs EMA codebook")
+st.title("Compare codebooks")
 st.markdown(
     "The **plain** codebook learns its vectors by gradient descent on a codebook loss; the **EMA** codebook "
-    "moves each vector to the running mean of the encoder outputs assigned to it. A code that no output picks "
-    "is *dead*: it never learns again. Compare how many codes each keeps alive and what that does to quality."
+    "moves each vector to the running mean of the encoder outputs assigned to it; **FSQ** rounds each number "
+    "to a few levels and has no codebook to learn. A code that no output picks is *dead*: it never learns "
+    "again. Train up to four of them, or their variants, at the same cost in bits, and see how many codes "
+    "each keeps alive and what that does to quality."
 )
 
 choices = vqvae_choices(unfinished=True)
 
 
+def bundled_pair(dataset: str) -> list[str]:
+    return [name for name in (f"{dataset}-plain", f"{dataset}-ema") if name in choices]
+
+
 def show_bundled_pair() -> None:
     """A new data set picked: its bundled pair (when there is one) takes the page."""
-    dataset = PAIR_DATASETS[st.session_state["compare-data"]]
-    for side, quantizer in SIDES.items():
-        if f"{dataset}-{quantizer}" in choices:
-            st.session_state[f"compare-{side}"] = f"{dataset}-{quantizer}"
+    pair = bundled_pair(PAIR_DATASETS[st.session_state["compare-data"]])
+    if pair:
+        st.session_state[MODELS] = pair
 
 
 if "compare-data" not in st.session_state:  # the active model's data set, when it has a bundled pair
@@ -62,34 +71,61 @@ if "compare-data" not in st.session_state:  # the active model's data set, when 
     st.session_state["compare-data"] = next((shown for shown, name in PAIR_DATASETS.items()
                                             if active_title and shown.startswith(active_title)), "MNIST")
 shown = st.radio("Data set", list(PAIR_DATASETS), horizontal=True, key="compare-data", on_change=show_bundled_pair,
-                 help="the data set of the pair to train; picking one shows its bundled pair below")
+                 help="the data set of the set to train; picking one shows its bundled pair below")
 dataset = PAIR_DATASETS[shown]
-with st.form("pair"):
-    st.markdown(f"**Train a matched pair on {shown}**: same data, architecture, K, seed and epochs; only the "
-                "quantizer differs.")
-    pair = preset(dataset)
-    a, b, c = st.columns(3)
-    size = setting_widget(a, ModelConfig, "codebook_size", pair.model.codebook_size, key=f"pair-{dataset}-K")
-    epochs = setting_widget(b, TrainConfig, "epochs", PAIR_EPOCHS[dataset], key=f"pair-{dataset}-epochs")
-    seed = setting_widget(c, TrainConfig, "seed", pair.train.seed, key=f"pair-{dataset}-seed")
-    launch = st.form_submit_button("Train the pair", type="primary")
-if launch:
-    pair.model.codebook_size, pair.train.epochs, pair.train.seed = size, epochs, seed
-    try:
-        for side, quantizer in SIDES.items():
-            pair.model.quantizer = quantizer
-            run = manager.start(pair, name=f"pair-{dataset}-K{size}-seed{seed}-{quantizer}")
-            st.session_state[f"compare-{side}"] = str(run)  # the new pair takes the page
-    except VQVAEError as exc:
-        st.error(str(exc))
 
-refs = []
-for column, (side, quantizer) in zip(st.columns(2), SIDES.items()):
-    if st.session_state.get(f"compare-{side}") not in choices:
-        default = f"{dataset}-{quantizer}"
-        st.session_state[f"compare-{side}"] = default if default in choices else choices[0]
-    refs.append(column.selectbox(f"Model {side}", choices, format_func=model_label, key=f"compare-{side}"))
-labels = {Path(r): f"{side}: {Path(r).name}" for side, r in zip(SIDES, refs)}
+
+def train_set(matched: list, seed: int) -> None:
+    """Button callback: start every run of the matched set; they take the page."""
+    started = []
+    try:
+        for m in matched:
+            slug = "".join(c if c.isalnum() else "-" for c in m.name).strip("-")
+            started.append(str(manager.start(m.config, name=f"set-{dataset}-K{m.config.model.codebook_size}"
+                                                           f"-seed{seed}-{slug}")))
+    except VQVAEError as exc:
+        st.session_state["compare-error"] = str(exc)
+    if started:
+        st.session_state[MODELS] = started
+
+
+with st.container(border=True):
+    st.markdown(f"**Train a matched set on {shown}**: same data, architecture, seed and epochs, and the same code "
+                "bits per image; only the codebook differs.")
+    base = preset(dataset)
+    a, b, c = st.columns(3)
+    size = setting_widget(a, ModelConfig, "codebook_size", base.model.codebook_size, key=f"set-{dataset}-K")
+    epochs = setting_widget(b, TrainConfig, "epochs", SET_EPOCHS[dataset], key=f"set-{dataset}-epochs")
+    seed = setting_widget(c, TrainConfig, "seed", base.train.seed, key=f"set-{dataset}-seed")
+    names = st.multiselect("Variants", list(VARIANTS), default=["plain", "ema"], max_selections=4,
+                           key=f"set-{dataset}-variants", help="two to four; FSQ's levels are chosen to make K codes")
+    base.model.codebook_size, base.train.epochs, base.train.seed = size, epochs, seed
+    try:
+        matched = matched_set(base, names)
+    except VQVAEError as exc:
+        matched = []
+        st.caption(str(exc))
+    if matched:
+        st.dataframe(pd.DataFrame([{"variant": m.name, "quantizer": m.config.model.quantizer,
+                                    "codes": m.config.model.codebook_size,
+                                    "FSQ levels": m.config.model.fsq_levels if m.config.model.quantizer == "fsq" else "",
+                                    "code bits per image": round(m.bits, 1)} for m in matched]), hide_index=True)
+        for m in matched:
+            if m.note:
+                st.info(m.note)
+    st.button("Train the matched set", type="primary", disabled=not matched, on_click=train_set, args=(matched, seed))
+    if "compare-error" in st.session_state:
+        st.error(st.session_state.pop("compare-error"))
+
+kept = [ref for ref in st.session_state.get(MODELS, []) if ref in choices]
+if MODELS not in st.session_state or len(kept) < len(st.session_state[MODELS]):  # new, or a model went away
+    st.session_state[MODELS] = kept if len(kept) >= 2 else bundled_pair(dataset) or choices[:2]
+refs = st.multiselect("Models", choices, key=MODELS, max_selections=4, format_func=model_label,
+                      help="two to four: bundled models, finished runs, and runs still training")
+if len(refs) < 2:
+    st.info("Pick two to four models to compare.")
+    st.stop()
+labels = {Path(r): f"{letter}: {Path(r).name}" for letter, r in zip(LETTERS, refs)}
 
 run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.kind_of_run(Path(r))]
 if run_dirs:
@@ -113,12 +149,22 @@ except VQVAEError as exc:
 st.subheader("Code usage on the held-out images")
 st.plotly_chart(usage_bars({labels[Path(r)]: u for r, u in zip(refs, usages)}), key="compare-usage")
 st.subheader("The same held-out images")
-columns = st.columns(2)
+columns = st.columns(len(refs))
 for column, ref, model in zip(columns, refs, models):
     images = held_out(ref, device()).images[:SAMPLES]
     recon = reconstruct(model, images).reconstruction
-    column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=SAMPLES), caption=f"{labels[Path(ref)]}: originals, reconstructions",
-                 width="stretch")
+    nrow = SAMPLES if len(refs) <= 2 else SAMPLES // 2  # originals then reconstructions, each in whole rows
+    column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=nrow),
+                 caption=f"{labels[Path(ref)]}: originals, reconstructions", width="stretch")
+
+def training_minutes(path: Path) -> float | None:
+    """Wall-clock minutes from a finished run's start to its end (evaluation included); None
+    for a bundled model or when the run folder does not say."""
+    if not path.is_dir() or runs.kind_of_run(path) is None:
+        return None
+    started, ended = (files.read_json(path / runs.JOB) or {}).get("started"), runs.read_status(path).get("updated")
+    return round((ended - started) / 60, 1) if files.is_number(started) and files.is_number(ended) else None
+
 
 st.subheader("Final numbers (held-out)")
 rows = []
@@ -127,5 +173,6 @@ for ref, model, usage, m in zip(refs, models, usages, metrics):
     rows.append({"model": labels[Path(ref)], "quantizer": c.quantizer, "K": c.codebook_size,
                  "PSNR (dB)": round(m["val_psnr"], 2), "MSE": round(m["val_mse"], 5),
                  "perplexity": round(m["perplexity"], 1), "perplexity / K": round(m["perplexity"] / c.codebook_size, 3),
-                 "codes used": int((usage > 0).sum()), "dead codes": int((usage == 0).sum())})
+                 "codes used": int((usage > 0).sum()), "dead codes": int((usage == 0).sum()),
+                 "training (min)": training_minutes(Path(ref))})
 st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -26,6 +26,7 @@ CHARTS = [
     ("perplexity", "perplexity (per batch)", "step", False),
     ("codebook", "codebook loss (plain codebook)", "step", True),
     ("codes_used", "codes used (per batch)", "step", False),
+    ("dead_codes", "dead codes (unused for the dead-code window)", "step", False),
 ]
 
 

@@ -184,9 +184,9 @@ def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tm
     app.run()
     app.switch_page("pages/compare.py").run()
     assert not app.exception, app.exception
-    assert len(app.dataframe[0].value) == 2  # the bundled pair, compared at once
+    assert len(app.dataframe[-1].value) == 2  # the bundled pair, compared at once
     by_label(app.number_input, "Epochs").set_value(1)
-    by_label(app.button, "Train the pair").click().run()
+    by_label(app.button, "Train the matched set").click().run()
     assert not app.exception, app.exception
     runs = run_folders(tmp_path)
     assert len(runs) == 2
@@ -197,8 +197,33 @@ def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tm
     assert all(manager.wait(r, timeout=300).state == "done" for r in runs)
     app.run()
     assert not app.exception, app.exception
-    table = app.dataframe[0].value
+    table = app.dataframe[-1].value
     assert sorted(table["quantizer"]) == ["ema", "plain"] and (table["PSNR (dB)"] > 10).all()
+    assert (table["training (min)"] > 0).all()
+
+
+def test_compare_trains_up_to_four_variants_at_equal_bits(app, tmp_path):
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    by_label(app.multiselect, "Variants").set_value(["ema", "fsq", "ema, k-means init"]).run()
+    assert not app.exception, app.exception
+    plan = app.dataframe[0].value
+    assert list(plan["variant"]) == ["ema", "fsq", "ema, k-means init"]
+    assert list(plan["codes"]) == [128, 128, 128] and plan["FSQ levels"][1] == "8,4,4"
+    assert len(set(plan["code bits per image"])) == 1  # 49 codes of 7 bits each
+    by_label(app.number_input, "Epochs").set_value(1)
+    by_label(app.button, "Train the matched set").click().run()
+    assert not app.exception, app.exception
+    started = run_folders(tmp_path)
+    settings = [settings_of(r)["model"] for r in started]
+    assert sorted(m["quantizer"] for m in settings) == ["ema", "ema", "fsq"]
+    assert sorted(m["codebook_init"] for m in settings if m["quantizer"] == "ema") == ["data", "kmeans"]
+    assert sorted(app.session_state["compare-models"]) == sorted(map(str, started))  # the set takes the page
+    manager = RunManager(tmp_path / "runs")
+    for run in started:
+        manager.cancel(run)
+    by_label(app.multiselect, "Variants").set_value(["ema"]).run()  # one is not a comparison
+    assert "2 to 4" in app.caption[0].value and by_label(app.button, "Train the matched set").disabled
 
 
 def test_a_data_set_that_is_missing_says_what_to_place_where(app, tmp_path, monkeypatch):

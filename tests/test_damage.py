@@ -9,7 +9,7 @@ damaged too without editing this file). Each case copies the healthy run into it
 folder, damages one file, puts an untouched copy beside it, then:
 
 1. renders every dashboard page in one AppTest session, with the damaged run as the
-   newest (watched by Train), the sidebar's active model, Compare's model A, and the
+   newest (watched by Train), the sidebar's active model, Compare's first model, and the
    Sample page's prior where the page offers it: no uncaught exception on any page;
 2. runs the CLI in-process (eval, and train / train-prior --resume; sample for a prior):
    exit 0 or 2, no exception out of main(), no "Traceback" on stderr;
@@ -219,7 +219,7 @@ def render_pages(kind: str, damaged: Path, healthy: Path) -> list[str]:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     if kind == "vqvae":
         at.session_state["active_vqvae"] = str(damaged)  # kept only while it is listed as finished
-        at.session_state["compare-A"] = str(damaged)
+        at.session_state["compare-models"] = [str(damaged), "mnist-ema"]
 
     def visit(page: str, action=None) -> bool:
         try:
