@@ -1,6 +1,7 @@
 """Benchmark: the library beside a straightforward reimplementation of the tutorial's pipeline.
 
-    python scripts/bench.py [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality]
+    python scripts/bench.py [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
+                             | --variants EPOCHS]
                             [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on
@@ -37,6 +38,10 @@ Rows:
 - full-size reconstruction (also alone with --full-size): a 4000 x 3000 colour JPEG read,
   fitted to the 256-pixel cap, encoded and decoded by a cached colour conv model, against
   PIL's full decode (no draft), a resize and the same model.
+- codebook variants (also alone with --variants EPOCHS): every variant of
+  vqvae.training.variants on the mnist preset for 10 epochs at equal code bits, against the
+  data-initialised EMA preset: held-out PSNR, perplexity / K, steps to 22 dB; FSQ's codes
+  in use and k-means against data init as targets (scripts/bench_variants.py).
 - sampling step in step mode and 10-step walk (also alone with --interaction): the
   server-side work behind one click on the bundled models (scripts/bench_interaction.py).
 - nearest-code memory: peak resident memory added by one nearest-code search for
@@ -67,6 +72,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_quality import bundled_rows, quality_rows, sample_quality_rows, train_ours  # noqa: E402
 from bench_timing import median_seconds  # noqa: E402
+from bench_variants import variant_rows  # noqa: E402
 from vqvae.config import ModelConfig  # noqa: E402
 from vqvae.data.datasets import bundled_mnist, to_float  # noqa: E402
 from vqvae.models.autoencoder import VQVAE, conv_decoder, conv_encoder  # noqa: E402
@@ -346,6 +352,8 @@ def main() -> int:
     parser.add_argument("--pokemon", action="store_true", help="only the Pokémon row (issue 13; about 4 minutes)")
     parser.add_argument("--full-size", action="store_true", help="only the full-size reconstruction row (issue 13; seconds)")
     parser.add_argument("--interaction", action="store_true", help="only the step-mode and walk rows (issue 14; seconds)")
+    parser.add_argument("--variants", type=int, metavar="EPOCHS", help="only the codebook-variant rows, each variant "
+                                                                        "trained this many epochs (issue 15; 10: about 15 minutes)")
     parser.add_argument("--quality", action="store_true", help="only the sample-quality rows (issue 14; about 25 minutes, "
                                                                "3 with --quick)")
     args = parser.parse_args()
@@ -356,9 +364,10 @@ def main() -> int:
     # The runs of a few rows alone: flag -> (title, the rows)
     alone = {"pokemon": ("Pokémon", lambda: pokemon_rows(row, args.quick)), "full_size": ("full size", full_size_rows),
              "interaction": ("interaction", lambda: interaction_rows(row)),
-             "quality": ("sample quality", lambda: sample_quality_rows(row, args.quick)), "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
+             "quality": ("sample quality", lambda: sample_quality_rows(row, args.quick)),
+             "variants": ("codebook variants", lambda: variant_rows(row, args.variants)), "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
     for flag, (title, make_rows) in alone.items():
-        if getattr(args, flag):
+        if getattr(args, flag):  # (--variants takes its epochs: any positive number)
             started = time.perf_counter()
             rows = make_rows()
             print_table(rows, f"VQ-VAE Lab bench ({title}) on {machine_name()}; {time.perf_counter() - started:.0f} s\n")
@@ -422,6 +431,8 @@ def main() -> int:
                              f"{batch / fast:.1f} images/s fast, {batch / naive:.2f} naive; "
                              + ("identical codes" if identical else "WARNING: the samplers drew different codes")))
         rows[-1]["met"] = rows[-1]["ratio"] >= (1.7 if side == 7 else 4)
+    # The codebook variants at equal bits: three of them for one epoch in a quick run.
+    rows += variant_rows(row, 1, ["ema", "fsq", "ema, k-means init"]) if args.quick else variant_rows(row, 10)
     rows += pokemon_rows(row, args.quick)
     rows += full_size_rows()
     rows += interaction_rows(row)

@@ -43,3 +43,7 @@ def test_quick_bench_writes_every_row(tmp_path):
     assert rows["sample quality: Fréchet distance, same CPU time"]["unit"] == "FD"
     bundled = rows["sample quality: bundled mnist-ema-prior label accuracy"]
     assert bundled["ours"] > 0.5 and bundled["baseline"] >= 0.95 and bundled["target"] == ">= 0.95"
+    variant = rows["variant fsq: held-out PSNR after 1 epoch"]  # the codebook variants at equal bits
+    assert variant["unit"] == "dB" and variant["ours"] > 10 and "codes in use" in variant["note"]
+    assert rows["FSQ codes in use after 1 epoch"]["target"] == ">= 0.95"
+    assert rows["steps to 22 dB, k-means EMA against data-initialised EMA"]["unit"] == "steps"

@@ -69,23 +69,25 @@ def matched_set(base: RunConfig, names: list[str]) -> list[Matched]:
         raise VQVAEError(f"unknown variant(s) {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     if not 2 <= len(names) <= 4 or len(set(names)) != len(names):
         raise VQVAEError(f"compare 2 to 4 different variants, not {len(names)}{' with repeats' if len(set(names)) != len(names) else ''}")
+    return [matched_variant(base, name) for name in names]
+
+
+def matched_variant(base: RunConfig, name: str) -> Matched:
+    """One variant's run settings at the bits per image of base's K (see matched_set)."""
     m = base.model
     target = bits_per_image(m.codebook_size, m.grid_size)
-    out = []
-    for name in names:
-        cfg = copy.deepcopy(base)
-        for key, value in VARIANTS[name].items():
-            setattr(cfg.model, key, value)
-        if cfg.model.lookup_dim is not None and cfg.model.lookup_dim >= cfg.model.code_dim:
-            cfg.model.lookup_dim = max(1, cfg.model.code_dim // 2)  # a lookup must be below the code dimension
-        if cfg.model.quantizer == "fsq":
-            cfg.model.fsq_levels = ",".join(map(str, fsq_levels_for(m.codebook_size)))
-        cfg.validate()
-        bits = bits_per_image(cfg.model.codebook_size, cfg.model.grid_size)
-        note = ""
-        if abs(bits - target) > 1e-9:
-            note = (f"{name}: levels {cfg.model.fsq_levels} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
-                    f"an image against {target:,.0f}: no levels of 2 to {MAX_LEVEL} multiply to exactly "
-                    f"{m.codebook_size:,}")
-        out.append(Matched(name, cfg, bits, note))
-    return out
+    cfg = copy.deepcopy(base)
+    for key, value in VARIANTS[name].items():
+        setattr(cfg.model, key, value)
+    if cfg.model.lookup_dim is not None and cfg.model.lookup_dim >= cfg.model.code_dim:
+        cfg.model.lookup_dim = max(1, cfg.model.code_dim // 2)  # a lookup must be below the code dimension
+    if cfg.model.quantizer == "fsq":
+        cfg.model.fsq_levels = ",".join(map(str, fsq_levels_for(m.codebook_size)))
+    cfg.validate()
+    bits = bits_per_image(cfg.model.codebook_size, cfg.model.grid_size)
+    note = ""
+    if abs(bits - target) > 1e-9:
+        note = (f"{name}: levels {cfg.model.fsq_levels} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
+                f"an image against {target:,.0f}: no levels of 2 to {MAX_LEVEL} multiply to exactly "
+                f"{m.codebook_size:,}")
+    return Matched(name, cfg, bits, note)
