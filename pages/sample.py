@@ -100,7 +100,7 @@ def sample_quality(prior_folder: Path) -> None:
             st.caption(f"No score for this prior: {reason}.")
             return
         try:
-            path = score_file(run_manager().root, prior_folder)
+            path = score_file(prior_folder)
         except VQVAEError as exc:
             st.caption(f"No score for this prior: {exc}")
             return

@@ -24,6 +24,10 @@ os.environ["MKL_NUM_THREADS"] = "1"
 # No torchvision copies of any data set: "mnist" always means the bundled split.
 _EMPTY_DATA_ROOT = tempfile.mkdtemp(prefix="vqvae-tests-empty-data-")
 os.environ["VQVAE_DATA"] = _EMPTY_DATA_ROOT
+# Sample-quality scores kept for the whole session: a page that shows the bundled prior's
+# score computes it once, not in every test (each has its own runs folder).
+_SCORES = tempfile.mkdtemp(prefix="vqvae-tests-scores-")
+os.environ["VQVAE_SCORES"] = _SCORES
 
 # Hugging Face: a private, empty cache and home (no saved token), and an endpoint that
 # refuses at once, so no test ever reaches the network; tests that want a Hub serve one
@@ -51,6 +55,7 @@ from vqvae.training.vqvae_trainer import train  # noqa: E402
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_EMPTY_DATA_ROOT, ignore_errors=True)
+    shutil.rmtree(_SCORES, ignore_errors=True)
     shutil.rmtree(_HF_HOME, ignore_errors=True)
 
 

@@ -4,7 +4,6 @@ bundled models and do their job."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -15,25 +14,10 @@ from pages.catalog import PAGES as CATALOG
 from vqvae.dashboard.run_manager import RunManager
 
 
-@pytest.fixture(scope="session")
-def bundled_score(tmp_path_factory):
-    """The bundled prior's sample-quality score, computed once for the session."""
-    from vqvae.dashboard.scores import score_file, start_scoring
-    from vqvae.data.hub import BUNDLED_DIR
-
-    prior = BUNDLED_DIR / "mnist-ema-prior"
-    job = start_scoring(prior, score_file(tmp_path_factory.mktemp("scores"), prior), "cpu")
-    assert job.wait(600) and job.state == "done", job.message
-    return job.path
-
-
 @pytest.fixture
-def app(tmp_path, monkeypatch, request, bundled_score):
+def app(tmp_path, monkeypatch):
     monkeypatch.setenv("VQVAE_RUNS", str(tmp_path / "runs"))  # no runs of the developer's leak in
     monkeypatch.chdir(REPO)
-    if "scores_the_prior" not in request.node.name:  # kept, as after a first visit: no test scores again
-        (tmp_path / "runs" / ".scores").mkdir(parents=True)
-        shutil.copyfile(bundled_score, tmp_path / "runs" / ".scores" / bundled_score.name)
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
 
 
@@ -260,15 +244,17 @@ def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
     assert by_label(app.selectbox, "Prior").value == "mnist-plain-prior"
 
 
-def test_the_sample_page_scores_the_prior_once_in_the_background_and_keeps_the_score(app, tmp_path):
+def test_the_sample_page_scores_the_prior_once_in_the_background_and_keeps_the_score(app, tmp_path, monkeypatch):
     from vqvae.dashboard.scores import read_score, score_file, score_job
     from vqvae.data.hub import BUNDLED_DIR
 
+    monkeypatch.delenv("VQVAE_SCORES")  # not the session's kept scores: in this runs folder, computed anew
     app.run()
     app.switch_page("pages/sample.py").run()
     assert not app.exception, app.exception
     assert any("Scoring this prior in the background" in c.value for c in app.caption)
-    path = score_file(tmp_path / "runs", BUNDLED_DIR / "mnist-ema-prior")
+    path = score_file(BUNDLED_DIR / "mnist-ema-prior")
+    assert path.parent == tmp_path / "runs" / ".scores"
     assert score_job(path).wait(300) and read_score(path) is not None, score_job(path).message
     app.run()
     metrics = {m.label: m.value for m in app.metric}

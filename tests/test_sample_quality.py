@@ -136,7 +136,7 @@ def test_the_dashboard_keeps_a_score_and_computes_a_damaged_one_again(tmp_path):
     folder = tmp_path / "mnist-ema-prior"
     shutil.copytree(hub.BUNDLED_DIR / "mnist-ema-prior", folder)
     assert scorable(folder) is None and "pick an MNIST prior" in scorable(hub.BUNDLED_DIR / "pokemon-ema-prior")
-    path = score_file(tmp_path / "runs", folder)
+    path = score_file(folder, tmp_path / "scores")
     assert read_score(path) is None
     job = start_scoring(folder, path, "cpu")
     assert start_scoring(folder, path, "cpu") is job  # a second page asking starts nothing new
@@ -148,7 +148,7 @@ def test_the_dashboard_keeps_a_score_and_computes_a_damaged_one_again(tmp_path):
     # retrained weights are a different prior: a different file
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
-    assert score_file(tmp_path / "runs", folder) != path
+    assert score_file(folder, tmp_path / "scores") != path
 
 
 @pytest.mark.parametrize("name", ["mnist-ema-prior", "mnist-plain-prior"])

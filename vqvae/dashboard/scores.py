@@ -2,6 +2,7 @@
 and kept as JSON files named by what they depend on, so a page shows them at once next time.
 
     RUNS_ROOT/.scores/<key>.json   what `python -m vqvae score --json` writes, for one prior
+                                   ($VQVAE_SCORES moves the folder)
 
 The key is a hash of the weights of the prior, of its VQ-VAE and of the classifier, and of
 the score's settings: a retrained prior gets a new score, an unchanged one keeps its own.
@@ -11,16 +12,19 @@ A file that cannot be read back as a score counts as missing, and is computed ag
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
 from vqvae import files
+from vqvae.dashboard.run_manager import default_root
 from vqvae.data import checkpoints
 from vqvae.errors import VQVAEError
 from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
 from vqvae.training.sample_quality import DEFAULT_N, classifier_for, score
 
 SCORES = ".scores"
+SCORES_ENV = "VQVAE_SCORES"
 SETTINGS = {"n": DEFAULT_N, "temperature": 1.0, "seed": 0}  # what the page shows: the issue's standard score
 NUMBERS = ("label_accuracy", "frechet_distance", "reconstruction_label_accuracy", "reconstruction_frechet_distance",
            "classifier_accuracy")
@@ -44,13 +48,19 @@ def scorable(prior_folder: Path) -> str | None:
     return None
 
 
-def score_file(root: Path, prior_folder: Path) -> Path:
-    """Where the score of this prior (as its weights are now) is kept."""
+def scores_folder() -> Path:
+    """Where scores are kept: $VQVAE_SCORES, else .scores in the runs folder."""
+    return Path(os.environ.get(SCORES_ENV) or default_root() / SCORES)
+
+
+def score_file(prior_folder: Path, folder: Path | None = None) -> Path:
+    """Where the score of this prior (as its weights are now) is kept, in `folder` (default
+    scores_folder())."""
     weights = [checkpoints.resolve_checkpoint(prior_folder), checkpoints.resolve_checkpoint(vqvae_of_prior(prior_folder)),
                classifier_for(dataset_of_prior(prior_folder))]
     text = "|".join([_digest(folder / checkpoints.WEIGHTS) for folder in weights]
                     + [f"{k}={v}" for k, v in sorted(SETTINGS.items())])
-    return Path(root) / SCORES / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+    return Path(folder or scores_folder()) / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
 
 
 def read_score(path: Path) -> dict | None:
