@@ -19,7 +19,7 @@ from pages.common import (
 from pages.live import POLL_S
 from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.plots import entropy_map
-from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, scorable, start_scoring
+from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, start_scoring
 from vqvae.data.datasets import class_names
 from vqvae.errors import VQVAEError
 from vqvae.models.sampling import Sampling, grid_columns, stream_samples
@@ -95,14 +95,10 @@ def sample_quality(prior_folder: Path) -> None:
     """The prior's sample-quality score: kept from an earlier visit, else computed in the
     background this once."""
     with st.expander("Sample quality", expanded=True):
-        reason = scorable(prior_folder)
-        if reason:
-            st.caption(f"No score for this prior: {reason}.")
-            return
-        try:
+        try:  # a prior of a data set with no classifier (Pokémon) is said here too
             path = score_file(prior_folder)
         except VQVAEError as exc:
-            st.caption(f"No score for this prior: {exc}")
+            st.caption(f"No score for this prior: {exc}.")
             return
         kept = read_score(path)
         if kept is not None:

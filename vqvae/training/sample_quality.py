@@ -30,6 +30,7 @@ from vqvae.models.classifier import Classifier
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import sample_images
 from vqvae.training.classifier_trainer import predict
+from vqvae.training.evaluate import reconstruct
 from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
 
 CLASSIFIERS = {"mnist": "mnist-classifier"}  # data set -> its bundled classifier
@@ -76,11 +77,10 @@ def judge(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
 
 @torch.no_grad()
 def reconstructions(vqvae: VQVAE, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """uint8 images -> their VQ-VAE reconstructions, float in [0, 1] on the CPU."""
+    """uint8 images -> their VQ-VAE reconstructions, float in [0, 1] on the CPU (the codes
+    decoded, as every page reconstructs), a batch at a time."""
     vqvae.eval()
-    device = vqvae.codebook.device
-    return torch.cat([vqvae(chunk.to(device).float() / 255).reconstruction.float().clamp(0, 1).cpu()
-                      for chunk in images.split(batch_size)])
+    return torch.cat([reconstruct(vqvae, chunk).reconstruction.cpu() for chunk in images.split(batch_size)])
 
 
 @torch.no_grad()
@@ -114,8 +114,8 @@ def score_models(prior: GatedPixelCNN, vqvae: VQVAE, classifier: Classifier, n: 
                          f"VQ-VAE makes {v.image_size} px of {v.in_channels}: pick a prior of the classifier's data set")
     started = time.perf_counter()
     data = bundled_data(c.dataset)  # the split the classifier was trained and checked on
-    classifier_accuracy, reference = predict(classifier, data.val)
-    classifier_accuracy = (classifier_accuracy == data.val_labels).double().mean().item()
+    named, reference = predict(classifier, data.val)
+    classifier_accuracy = (named == data.val_labels).double().mean().item()
     recon_accuracy, recon_fd = judge(classifier, reconstructions(vqvae, data.val), data.val_labels, reference)
     samples, labels = draw_samples(prior, vqvae, n, temperature, seed)
     label_accuracy, fd = judge(classifier, samples, labels, reference)
