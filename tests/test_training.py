@@ -246,3 +246,48 @@ def test_sigterm_mid_epoch_then_resume(tmp_path, uninterrupted):
     assert status["step"] == 2 * SPE and status["epoch"] == 2
     assert_steps_continue(out)
     assert_same_run(out, uninterrupted)
+
+
+class _CountingLoop:
+    """An EpochLoop over 12 one-item batches whose losses come from a list, noting the steps
+    at which the loop reads them (each read waits for the device on a GPU)."""
+
+    @staticmethod
+    def make(out, losses):
+        from vqvae.training.loop import EpochLoop
+
+        class Loop(EpochLoop):
+            def __init__(self):
+                self.out, self.epochs, self.n_train, self.batch_size, self.seed, self.log_every = out, 1, 12, 1, 0, 5
+                self.counters = {"epoch": 0, "batch": 0, "step": 0}
+                self.losses, self.read_at = iter(losses), []
+
+            def step(self, batch):
+                return torch.tensor([next(self.losses)])
+
+            def named(self, stats):
+                self.read_at.append(self.counters["step"])
+                return {"loss": stats.item()}
+
+            def end_epoch(self, items_per_s):
+                return {}
+
+            def final_fields(self):
+                return {}
+
+        return Loop()
+
+
+def test_the_loop_reads_the_losses_only_on_the_steps_it_logs(tmp_path):
+    loop = _CountingLoop.make(tmp_path, [1.0] * 12)
+    assert loop.run(lambda: False, progress=False)["state"] == "done"
+    assert loop.read_at == [5, 10, 12]  # log_every 5, and the epoch's last step; never in between
+    assert [r["step"] for r in read_metrics(tmp_path, "step")] == [5, 10, 12]
+
+
+def test_a_diverged_run_stops_at_the_next_logged_step_in_one_line(tmp_path):
+    from vqvae.errors import VQVAEError
+
+    loop = _CountingLoop.make(tmp_path, [1.0] * 6 + [math.nan] * 6)
+    with pytest.raises(VQVAEError, match="training diverged by step 10 .*lower the learning rate"):
+        loop.run(lambda: False, progress=False)

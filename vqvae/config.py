@@ -160,6 +160,23 @@ class ModelConfig(_Section):
         return tuple(int(part) for part in self.fsq_levels.split(","))
 
     @property
+    def codebook_words(self) -> str:
+        """The quantizer and the variant settings it runs with, in words (model cards, labels):
+        "ema codebook, rotation trick", "FSQ, levels 8,4,4"."""
+        if self.quantizer == "fsq":
+            return f"FSQ, levels {self.fsq_levels}"
+        words = [f"{self.quantizer} codebook"]
+        words += [word for on, word in (
+            (self.quantizer == "ema" and self.ema_bias_correction, "bias-corrected"),
+            (self.codebook_init == "kmeans", "k-means init"),
+            (self.straight_through == "rotation", "rotation trick"),
+            (self.straight_through == "zq", "straight-through on z_q"),
+            (self.cosine_codebook, "cosine"),
+            (self.lookup_dim is not None, f"lookup in {self.lookup_dim} dimensions"),
+            (self.restart_dead_codes, "dead-code restarts")) if on]
+        return ", ".join(words)
+
+    @property
     def downsample(self) -> int:
         return 2**self.stages if self.arch == "conv" else self.patch
 

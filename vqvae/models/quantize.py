@@ -83,6 +83,7 @@ class Quantizer(nn.Module):
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
         # Data-dependent initialisation (data, kmeans) happens on the first training batch.
         self.register_buffer("initialized", torch.tensor(codebook_init == "uniform"))
+        self._host_initialized: bool | None = None  # the buffer as last read or set here (None: read it)
 
     # Subclasses provide the stored codebook [K, search_dim] and how it learns.
     @property
@@ -122,7 +123,7 @@ class Quantizer(nn.Module):
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
         b, _, h, w = z_e.shape
         z = self.search_vectors(rearrange(z_e, "b d h w -> (b h w) d"))
-        if self.training and not bool(self.initialized):
+        if self.training and not self._is_initialized():
             self._init_from_data(z.float())
         indices = nearest_code(z, self.codebook)
         z_q = F.embedding(indices, self.codebook).to(z.dtype)
@@ -165,6 +166,18 @@ class Quantizer(nn.Module):
             codes = kmeans(z, codes, KMEANS_ITERATIONS)
         self._set_codes(torch.arange(self.codebook_size, device=z.device), codes)
         self.initialized.fill_(True)
+        self._host_initialized = True
+
+    def _is_initialized(self) -> bool:
+        """The `initialized` buffer, read from the device once instead of at every step (on
+        a GPU each read waits for all the work queued before it)."""
+        if self._host_initialized is None:
+            self._host_initialized = bool(self.initialized)
+        return self._host_initialized
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._host_initialized = None  # a loaded checkpoint brings its own flag
+        super()._load_from_state_dict(*args, **kwargs)
 
     @torch.no_grad()
     def _restart_dead(self, z: torch.Tensor) -> None:

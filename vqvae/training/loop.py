@@ -64,7 +64,7 @@ def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
 class EpochLoop:
     """One run's epochs over shuffled batches of its training set, with the bookkeeping.
 
-    A subclass sets the attributes below and implements `step`, `end_epoch`,
+    A subclass sets the attributes below and implements `step`, `named`, `end_epoch`,
     `evaluate_and_save`, `card` and `final_fields`; `counters` (epoch, batch, step, ...)
     is what its checkpoints save beside the model and the optimiser state.
     """
@@ -81,6 +81,7 @@ class EpochLoop:
     optimizer: torch.optim.Optimizer
     postfix_keys: tuple[str, ...] = ("loss",)
     counts_per_batch: tuple[str, ...] = ()  # step stats that grow with the batch, left out for a short last batch
+    epoch_seconds: float = 0.0  # the training time of the epoch just ended (evaluation not counted)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -88,8 +89,14 @@ class EpochLoop:
         full, rest = divmod(self.n_train, self.batch_size)
         return full + (1 if rest >= distributed.world() else 0)
 
-    def step(self, batch: torch.Tensor) -> dict[str, float]:
-        """One optimiser step on the training items `batch` (indices); returns its losses."""
+    def step(self, batch: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on the training items `batch` (indices); returns its losses as
+        one tensor left on the device (reading it waits for the device: `named` does, and
+        only on the steps that are logged)."""
+        raise NotImplementedError
+
+    def named(self, stats: torch.Tensor) -> dict[str, float]:
+        """The losses of `step` by name, as numbers."""
         raise NotImplementedError
 
     def follow_cosine(self, base_lr: float) -> None:
@@ -181,14 +188,16 @@ class EpochLoop:
             order = epoch_order(self.n_train, self.seed, c["epoch"])
             started, seen = time.perf_counter(), 0
             for b in range(c["batch"], per_epoch):
-                losses = self.step(distributed.shard(order[b * self.batch_size : (b + 1) * self.batch_size]))
-                if not all(math.isfinite(v) for v in losses.values()):
-                    raise VQVAEError(f"training diverged at step {c['step'] + 1} (loss {losses['loss']}): lower the learning rate")
+                stats = self.step(distributed.shard(order[b * self.batch_size : (b + 1) * self.batch_size]))
                 seen += min(self.batch_size, self.n_train - b * self.batch_size)
                 c["step"] += 1
                 c["batch"] = b + 1
                 bar.update(1)
                 if c["step"] % self.log_every == 0 or b == per_epoch - 1:
+                    losses = self.named(stats)  # the one wait for the device in log_every steps
+                    if not all(math.isfinite(v) for v in losses.values()):
+                        raise VQVAEError(f"training diverged by step {c['step']} (loss {losses['loss']}): "
+                                         f"lower the learning rate")
                     logged = losses
                     if (b + 1) * self.batch_size > self.n_train:  # a short last batch: its counts would read as a collapse
                         logged = {k: v for k, v in losses.items() if k not in self.counts_per_batch}
@@ -199,7 +208,8 @@ class EpochLoop:
                     bar.close()
                     self.save_last()
                     return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
-            items_per_s = seen / max(time.perf_counter() - started, 1e-9)
+            self.epoch_seconds = time.perf_counter() - started
+            items_per_s = seen / max(self.epoch_seconds, 1e-9)
             c["epoch"] += 1
             c["batch"] = 0
             bar.set_postfix(self.end_epoch(items_per_s))

@@ -142,6 +142,10 @@ class PriorTrainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def train_step(self, codes: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        return self.named(self.step_loss(codes, labels))
+
+    def step_loss(self, codes: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """One optimiser step; its loss left on the device (no wait for it)."""
         self.model.train()
         with autocast(self.device, self.amp):
             logits = self.train_model(codes, labels)
@@ -149,6 +153,10 @@ class PriorTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        return loss.detach()
+
+    @staticmethod
+    def named(loss: torch.Tensor) -> dict[str, float]:
         nll = loss.item()
         return {"loss": nll, "bits_per_code": bits(nll)}
 
@@ -265,13 +273,16 @@ class _PriorLoop(EpochLoop):
                           epoch=self.counters["epoch"], message="", data=codes.name,
                           uniform_nll=self.uniform_nll, unigram_nll=self.unigram_nll)
 
-    def step(self, batch: torch.Tensor) -> dict[str, float]:
+    def step(self, batch: torch.Tensor) -> torch.Tensor:
         t = self.cfg.train
         if t.cosine:
             self.follow_cosine(t.lr)
         batch = batch.to(self.train_codes.device)
         labels = self.train_labels[batch] if self.train_labels is not None else None
-        return self.trainer.train_step(self.train_codes[batch], labels)
+        return self.trainer.step_loss(self.train_codes[batch], labels)
+
+    def named(self, stats: torch.Tensor) -> dict[str, float]:
+        return self.trainer.named(stats)
 
     def end_epoch(self, items_per_s: float) -> dict[str, str]:
         self.evaluate_and_save(items_per_s)

@@ -40,8 +40,15 @@ class Trainer:
         # The EMA codebook is a buffer, so the optimiser never sees it.
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
 
+    STATS = ("loss", "recon", "codebook", "commitment", "perplexity", "codes_used", "dead_codes")
+
     def train_step(self, images: torch.Tensor) -> dict[str, float]:
         """images: float [B, C, H, W] in [0, 1] on the device. Returns the step's loss terms."""
+        return self.named(self.step_stats(images))
+
+    def step_stats(self, images: torch.Tensor) -> torch.Tensor:
+        """One optimiser step; its loss terms (STATS) as one float tensor left on the device,
+        so that a loop logging every few steps never waits for the device in between."""
         self.model.train()
         with autocast(self.device, self.amp):
             out = self.train_model(images)
@@ -56,12 +63,15 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         q = out.quantized
-        names = ("loss", "recon", "codebook", "commitment", "perplexity", "codes_used", "dead_codes")
-        values = torch.stack([loss, recon_loss, q.codebook_loss, q.commitment_loss, q.perplexity,
-                              q.codes_used, q.dead_codes]).float().tolist()  # one device sync, not seven
-        stats = dict(zip(names, values))
-        stats["codes_used"], stats["dead_codes"] = int(stats["codes_used"]), int(stats["dead_codes"])
-        return stats
+        return torch.stack([loss, recon_loss, q.codebook_loss, q.commitment_loss, q.perplexity,
+                            q.codes_used, q.dead_codes]).detach().float()
+
+    @classmethod
+    def named(cls, stats: torch.Tensor) -> dict[str, float]:
+        """step_stats by name (one wait for the device, not seven); the counts as ints."""
+        named = dict(zip(cls.STATS, stats.tolist()))
+        named["codes_used"], named["dead_codes"] = int(named["codes_used"]), int(named["dead_codes"])
+        return named
 
 
 def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
@@ -125,14 +135,17 @@ class _VQVAELoop(EpochLoop):
                           total_steps=t.epochs * self.steps_per_epoch, step=self.c["step"], epoch=self.c["epoch"],
                           message="", data=data.name, skipped_files=data.skipped, device=str(device))
 
-    def step(self, batch: torch.Tensor) -> dict[str, float]:
+    def step(self, batch: torch.Tensor) -> torch.Tensor:
         if self.cfg.train.cosine:
             self.follow_cosine(self.cfg.train.lr)
         images = self.train_images[batch.to(self.train_images.device)]
         if self.cfg.train.augment:  # drawn from (seed, step), so a resumed run sees the same batches
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.c["step"])
             images = augment(images, generator, max(1, self.cfg.model.image_size // 16))
-        return self.trainer.train_step(to_float(images, self.trainer.device))
+        return self.trainer.step_stats(to_float(images, self.trainer.device))
+
+    def named(self, stats: torch.Tensor) -> dict[str, float]:
+        return self.trainer.named(stats)
 
     def final_fields(self) -> dict:
         final = runs.read_metrics(self.out, "epoch")
@@ -152,7 +165,8 @@ class _VQVAELoop(EpochLoop):
         self.last_eval = ev
         dead = int(self.trainer.model.quantizer.steps_unused.ge(self.cfg.model.dead_code_window).sum())
         runs.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
-                                       "dead_codes": dead, "images_per_s": images_per_s})
+                                       "dead_codes": dead, "images_per_s": images_per_s,
+                                       "seconds": self.epoch_seconds})
         self.save_preview()
         if c["best_val_mse"] is None or ev["val_mse"] < c["best_val_mse"]:
             c["best_val_mse"] = ev["val_mse"]
@@ -227,7 +241,7 @@ def model_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None) 
     m = cfg.model
     lines = [
         "---", "library_name: vqvae", "tags:", "- vq-vae", "- vector-quantization", "---", "",
-        f"# VQ-VAE ({m.arch}, {m.quantizer} codebook, K = {m.codebook_size})", "",
+        f"# VQ-VAE ({m.arch}, {m.codebook_words}, K = {m.codebook_size})", "",
         f"Trained with VQ-VAE Lab (`python -m vqvae train`) on {data_name} for {step} steps"
         + (f" (preset `{cfg.preset}`)." if cfg.preset else "."), "",
         f"- images: {m.in_channels} x {m.image_size} x {m.image_size} -> codes {m.grid_size} x {m.grid_size}"
