@@ -159,12 +159,11 @@ def device() -> str:
 
 
 def vqvae_choices(unfinished: bool = False) -> list[str]:
-    """Bundled VQ-VAEs, the Hub default when one is set, and every finished VQ-VAE run (every
-    VQ-VAE run with unfinished=True, for a page that watches them train)."""
-    choices = hub.bundled_models("vqvae")
+    """The default model first (the bundled mnist-ema, or the Hub's when one is set), the other
+    bundled VQ-VAEs, and every finished VQ-VAE run (every VQ-VAE run with unfinished=True,
+    for a page that watches them train)."""
     default = hub.default_model("vqvae")
-    if default not in choices:
-        choices.insert(0, default)
+    choices = [default] + [name for name in hub.bundled_models("vqvae") if name != default]
     choices += [str(i.path) for i in run_manager().list() if i.kind == "vqvae" and (unfinished or i.state == "done")]
     return choices
 
@@ -216,7 +215,7 @@ def sidebar(needs_model: bool = True) -> Active | None:
         st.sidebar.info(found.notice)
     c = model.config
     title = dataset_title(ref)
-    st.sidebar.caption(f"{c.quantizer} codebook, K = {c.codebook_size}, codes {c.grid_size} x {c.grid_size}, "
+    st.sidebar.caption(f"{c.codebook_words}, K = {c.codebook_size}, codes {c.grid_size} x {c.grid_size}, "
                        f"{'colour' if c.in_channels == 3 else 'grayscale'} {c.image_size} px"
                        f"{f', trained on {title}' if title else ''}, from {found.source}")
     return Active(model, ref, found)

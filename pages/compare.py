@@ -25,17 +25,17 @@ from pages.common import (
     vqvae_choices,
 )
 from pages.live import watch
-from vqvae import files
 from vqvae.config import ModelConfig, TrainConfig
 from vqvae.dashboard.plots import usage_bars
+from vqvae.data import hub
 from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
 from vqvae.training import runs
 from vqvae.training.evaluate import reconstruct
-from vqvae.training.variants import VARIANTS, matched_set
+from vqvae.training.variants import VARIANTS, bundled_set, comparison_name, matched_set, variant_slug
 
-PAIR_DATASETS = {"MNIST": "mnist", "Pokémon (colour)": "pokemon"}  # the bundled data sets, each with a bundled pair
+SET_DATASETS = {"MNIST": "mnist", "Pokémon (colour)": "pokemon"}  # the bundled data sets, each with a bundled set
 SET_EPOCHS = {"mnist": 5, "pokemon": 30}  # a first set in minutes on a CPU
 SAMPLES = 8  # held-out images reconstructed by each
 MODELS = "compare-models"  # the models on the page, 2 to 4
@@ -55,24 +55,20 @@ st.markdown(
 choices = vqvae_choices(unfinished=True)
 
 
-def bundled_pair(dataset: str) -> list[str]:
-    return [name for name in (f"{dataset}-plain", f"{dataset}-ema") if name in choices]
-
-
-def show_bundled_pair() -> None:
-    """A new data set picked: its bundled pair (when there is one) takes the page."""
-    pair = bundled_pair(PAIR_DATASETS[st.session_state["compare-data"]])
-    if pair:
-        st.session_state[MODELS] = pair
+def show_bundled_set() -> None:
+    """A new data set picked: its bundled comparison (when there is one) takes the page."""
+    models = bundled_set(SET_DATASETS[st.session_state["compare-data"]], choices)
+    if models:
+        st.session_state[MODELS] = models
 
 
 if "compare-data" not in st.session_state:  # the active model's data set, when it has a bundled pair
     active_title = dataset_title(active.ref) if active else None
-    st.session_state["compare-data"] = next((shown for shown, name in PAIR_DATASETS.items()
+    st.session_state["compare-data"] = next((shown for shown, name in SET_DATASETS.items()
                                             if active_title and shown.startswith(active_title)), "MNIST")
-shown = st.radio("Data set", list(PAIR_DATASETS), horizontal=True, key="compare-data", on_change=show_bundled_pair,
-                 help="the data set of the set to train; picking one shows its bundled pair below")
-dataset = PAIR_DATASETS[shown]
+shown = st.radio("Data set", list(SET_DATASETS), horizontal=True, key="compare-data", on_change=show_bundled_set,
+                 help="the data set of the set to train; picking one shows its bundled comparison below")
+dataset = SET_DATASETS[shown]
 
 
 def train_set(matched: list, seed: int) -> None:
@@ -80,9 +76,8 @@ def train_set(matched: list, seed: int) -> None:
     started = []
     try:
         for m in matched:
-            slug = "".join(c if c.isalnum() else "-" for c in m.name).strip("-")
             started.append(str(manager.start(m.config, name=f"set-{dataset}-K{m.config.model.codebook_size}"
-                                                           f"-seed{seed}-{slug}")))
+                                                           f"-seed{seed}-{variant_slug(m.name)}")))
     except VQVAEError as exc:
         st.session_state["compare-error"] = str(exc)
     if started:
@@ -119,18 +114,34 @@ with st.container(border=True):
 
 kept = [ref for ref in st.session_state.get(MODELS, []) if ref in choices]
 if MODELS not in st.session_state or len(kept) < len(st.session_state[MODELS]):  # new, or a model went away
-    st.session_state[MODELS] = kept if len(kept) >= 2 else bundled_pair(dataset) or choices[:2]
+    st.session_state[MODELS] = kept if len(kept) >= 2 else bundled_set(dataset, choices) or choices[:2]
 refs = st.multiselect("Models", choices, key=MODELS, max_selections=4, format_func=model_label,
                       help="two to four: bundled models, finished runs, and runs still training")
 if len(refs) < 2:
     st.info("Pick two to four models to compare.")
     st.stop()
+if set(refs) <= {comparison_name(dataset, name) for name in VARIANTS}:
+    st.caption("The bundled comparison: trained by `scripts/train_all.py` as one matched set (same data, "
+               "architecture, seed and epochs, equal code bits per image). Train your own set above.")
 labels = {Path(r): f"{letter}: {Path(r).name}" for letter, r in zip(LETTERS, refs)}
 
+
+def model_folder(ref: str) -> Path | None:
+    """The folder of a model on the page (a run's, a bundled or downloaded model's); None
+    when it cannot be found (its loading below says why)."""
+    try:
+        return hub.locate(ref).path
+    except VQVAEError:
+        return None
+
+
+folders = {ref: model_folder(ref) for ref in refs}
 run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.kind_of_run(Path(r))]
-if run_dirs:
+histories = {labels[Path(r)]: folder for r, folder in folders.items()  # finished models that carry their curves
+             if folder is not None and Path(r) not in run_dirs and (folder / runs.METRICS).is_file()}
+if run_dirs or histories:
     st.subheader("Training curves")
-    watch(run_dirs, key="compare", labels=labels)
+    watch(run_dirs, key="compare", labels=labels, histories=histories)
 
 pending = [info for info in map(manager.info, run_dirs) if info.state != "done"]
 for info in pending:  # its state is on its progress line above, which stays live
@@ -157,13 +168,9 @@ for column, ref, model in zip(columns, refs, models):
     column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=nrow),
                  caption=f"{labels[Path(ref)]}: originals, reconstructions", width="stretch")
 
-def training_minutes(path: Path) -> float | None:
-    """Wall-clock minutes from a finished run's start to its end (evaluation included); None
-    for a bundled model or when the run folder does not say."""
-    if not path.is_dir() or runs.kind_of_run(path) is None:
-        return None
-    started, ended = (files.read_json(path / runs.JOB) or {}).get("started"), runs.read_status(path).get("updated")
-    return round((ended - started) / 60, 1) if files.is_number(started) and files.is_number(ended) else None
+def training_minutes(folder: Path | None) -> float | None:
+    seconds = runs.training_seconds(folder) if folder is not None else None
+    return None if seconds is None else round(seconds / 60, 1)
 
 
 st.subheader("Final numbers (held-out)")
@@ -174,5 +181,5 @@ for ref, model, usage, m in zip(refs, models, usages, metrics):
                  "PSNR (dB)": round(m["val_psnr"], 2), "MSE": round(m["val_mse"], 5),
                  "perplexity": round(m["perplexity"], 1), "perplexity / K": round(m["perplexity"] / c.codebook_size, 3),
                  "codes used": int((usage > 0).sum()), "dead codes": int((usage == 0).sum()),
-                 "training (min)": training_minutes(Path(ref))})
+                 "training (min)": training_minutes(folders[ref])})
 st.dataframe(pd.DataFrame(rows), hide_index=True)

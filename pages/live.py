@@ -105,11 +105,13 @@ def readable_png(path: str, size: int, mtime_ns: int) -> bytes | None:
     return files.read_png(Path(path))
 
 
-def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) -> None:
+def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None,
+          histories: dict[str, Path] | None = None) -> None:
     """Progress bars, the six curves of every run in `paths` on shared axes, and the newest
-    reconstruction grid of each; live while any of them is active."""
+    reconstruction grid of each; live while any of them is active. `histories` (label ->
+    folder) adds the curves a finished model carries in its folder (a bundled one's)."""
     manager = run_manager()
-    labels = labels or {}
+    labels, histories = labels or {}, histories or {}
     polling = any(manager.info(p).active for p in paths)
 
     @st.fragment(run_every=POLL_S if polling else None)
@@ -119,6 +121,7 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None) ->
             progress_line(info)
         names = [labels.get(i.path) or short_label(i) for i in infos]
         sources = tuple((name, str(i.path), metrics_size(i.path)) for name, i in zip(names, infos))
+        sources += tuple((label, str(folder), metrics_size(folder)) for label, folder in histories.items())
         if not any(size for _, _, size in sources):
             st.caption("The curves fill in from the first logged steps.")
         # drawn empty too, so the browser has loaded Plotly before the first point arrives

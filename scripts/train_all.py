@@ -6,8 +6,11 @@
 For each VQ-VAE preset whose data is found (the bundled MNIST and Pokémon always;
 Fashion-MNIST, CIFAR-10 and CelebA-HQ when present under the data root) it trains the VQ-VAE
 with a plain and with an EMA codebook (same seed and settings apart from the quantizer), then
-a PixelCNN prior on each one's codes (the EMA one's only, for Pokémon), and exports each run's best checkpoint to OUT/NAME in Hub layout
-with its model card and pictures. Names: `<preset>-<plain|ema>` and `<preset>-<plain|ema>-prior`.
+a PixelCNN prior on each one's codes (the EMA one's only, for Pokémon), and exports each
+run's best checkpoint to OUT/NAME in Hub layout with its model card, pictures and training
+curves. Names: `<preset>-<plain|ema>` and `<preset>-<plain|ema>-prior`. For MNIST it also
+trains the Compare page's bundled comparison: four codebook variants as one matched set
+(`mnist-compare-plain`, `-ema`, `-ema-rotation-trick`, `-fsq`; vqvae.training.variants).
 It also trains the classifier that scores MNIST priors' samples (`mnist-classifier`, on the
 bundled training split only; about two minutes).
 
@@ -36,25 +39,29 @@ from vqvae.training import runs  # noqa: E402
 from vqvae.training.classifier_trainer import export_classifier, train_classifier  # noqa: E402
 from vqvae.training.prior_trainer import train_prior  # noqa: E402
 from vqvae.training.sample_quality import CLASSIFIERS, quality_card, score  # noqa: E402
+from vqvae.training.variants import comparison_name, matched_variant  # noqa: E402
 from vqvae.training.vqvae_trainer import train  # noqa: E402
 
 # preset -> where its data lives when it is not the bundled MNIST (None: the preset's own data set)
 PRESET_DATA = {"mnist": None, "pokemon": None, "fashion": None, "cifar10": None, "celeba64": "celeba_hq", "celeba128": "celeba_hq"}
 QUANTIZERS = ("plain", "ema")
 CLASSIFIER_EPOCHS = 15  # 99.4 % held-out on the bundled MNIST split (98 % after 2)
-PRIOR_QUANTIZERS = {"pokemon": ("ema",)}  # which VQ-VAEs get a prior, where not both (pretrained/ stays under 25 MB)
+PRIOR_QUANTIZERS = {"pokemon": ("ema",)}  # which VQ-VAEs get a prior, where not both (pretrained/ stays small)
+# preset -> the codebook variants of its bundled comparison (the Compare page opens on it):
+# the two of the tutorials, the rotation trick and FSQ, at the same code bits.
+COMPARISONS = {"mnist": ("plain", "ema", "ema, rotation trick", "fsq")}
 
 
 @dataclass
 class Job:
     name: str
     preset: str
-    quantizer: str  # "" for a classifier
+    variant: str  # a name of vqvae.training.variants.VARIANTS ("plain", "ema", ...); "" for a classifier
     kind: str  # "vqvae", "prior" or "classifier"
 
     @property
     def vqvae_name(self) -> str:
-        return f"{self.preset}-{self.quantizer}"
+        return f"{self.preset}-{self.variant}"
 
     @property
     def prior(self) -> bool:
@@ -62,10 +69,12 @@ class Job:
 
 
 def planned_jobs(presets: list[str]) -> list[Job]:
-    """The classifiers that judge samples, the VQ-VAEs (plain and EMA), then their priors."""
+    """The classifiers that judge samples, the VQ-VAEs (plain and EMA), their priors, then the
+    bundled comparisons."""
     jobs = [Job(CLASSIFIERS[p], p, "", "classifier") for p in presets if p in CLASSIFIERS]
     jobs += [Job(f"{p}-{q}", p, q, "vqvae") for p in presets for q in QUANTIZERS]
-    return jobs + [Job(f"{p}-{q}-prior", p, q, "prior") for p in presets for q in PRIOR_QUANTIZERS.get(p, QUANTIZERS)]
+    jobs += [Job(f"{p}-{q}-prior", p, q, "prior") for p in presets for q in PRIOR_QUANTIZERS.get(p, QUANTIZERS)]
+    return jobs + [Job(comparison_name(p, v), p, v, "vqvae") for p in presets for v in COMPARISONS.get(p, ())]
 
 
 def data_missing(name: str) -> str | None:
@@ -85,8 +94,7 @@ def scaled(epochs: int, scale: float) -> int:
 
 
 def run_vqvae(job: Job, run_dir: Path, scale: float, device: str, progress: bool) -> dict:
-    cfg = preset(job.preset)
-    cfg.model.quantizer = job.quantizer
+    cfg = matched_variant(preset(job.preset), job.variant).config  # the preset, only its codebook changed
     cfg.train.epochs = scaled(cfg.train.epochs, scale)
     cfg.train.device = device
     if PRESET_DATA[job.preset]:

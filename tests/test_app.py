@@ -184,7 +184,7 @@ def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tm
     app.run()
     app.switch_page("pages/compare.py").run()
     assert not app.exception, app.exception
-    assert len(app.dataframe[-1].value) == 2  # the bundled pair, compared at once
+    assert len(app.dataframe[-1].value) == 4  # the bundled comparison, compared at once
     by_label(app.number_input, "Epochs").set_value(1)
     by_label(app.button, "Train the matched set").click().run()
     assert not app.exception, app.exception
@@ -200,6 +200,20 @@ def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tm
     table = app.dataframe[-1].value
     assert sorted(table["quantizer"]) == ["ema", "plain"] and (table["PSNR (dB)"] > 10).all()
     assert (table["training (min)"] > 0).all()
+
+
+def test_compare_opens_on_the_bundled_comparison_with_its_curves_and_numbers(app):
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    names = ["mnist-compare-plain", "mnist-compare-ema", "mnist-compare-ema-rotation-trick", "mnist-compare-fsq"]
+    assert app.session_state["compare-models"] == names
+    assert any("bundled comparison" in c.value for c in app.caption)
+    traces = {trace.get("name") for chart in app.get("plotly_chart") for trace in json.loads(chart.proto.spec)["data"]}
+    assert {f"{letter}: {name}" for letter, name in zip("ABCD", names)} <= traces  # every model's curves, before any training
+    table = app.dataframe[-1].value
+    assert list(table["quantizer"]) == ["plain", "ema", "ema", "fsq"] and set(table["K"]) == {128}
+    assert (table["PSNR (dB)"] >= 22).all() and (table["training (min)"] > 0).all()
 
 
 def test_compare_trains_up_to_four_variants_at_equal_bits(app, tmp_path):

@@ -16,6 +16,7 @@ from fake_hub import fake_hub, repo_files
 from vqvae import VQVAEError
 from vqvae.data import hub
 from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.training import runs
 from vqvae.training.prior_trainer import dataset_of_prior, train_prior, vqvae_of_prior
 from vqvae.training.vqvae_trainer import dataset_of_vqvae
 
@@ -43,10 +44,14 @@ def fresh_cache(tmp_path, monkeypatch):
     return tmp_path / "hf-cache"
 
 
-def test_exported_folders_stand_alone(exported):
+def test_exported_folders_stand_alone(exported, trained_run):
     vq = exported / "mnist-ema"
-    assert sorted(p.name for p in vq.iterdir()) == ["README.md", "config.json", "model.safetensors", "reconstructions.png",
-                                                    "training.json"]
+    assert sorted(p.name for p in vq.iterdir()) == ["README.md", "config.json", "metrics.jsonl", "model.safetensors",
+                                                    "reconstructions.png", "training.json"]
+    # its training curves and time travel with it: the Compare page draws a bundled model's as a run's
+    epochs = runs.read_metrics(vq, "epoch")
+    assert epochs and epochs == runs.read_metrics(trained_run, "epoch")
+    assert runs.training_seconds(vq) == pytest.approx(sum(r["seconds"] for r in epochs)) and runs.training_seconds(vq) > 0
     assert "![reconstructions.png](reconstructions.png)" in (vq / "README.md").read_text()
     # the data set travels with the model: the pages show its held-out images, the Sample page its class names
     assert dataset_of_vqvae(vq) == "mnist" and dataset_of_prior(exported / "mnist-ema-prior") == "mnist"
@@ -154,7 +159,7 @@ def test_push_uploads_the_folder_with_its_card(exported, monkeypatch, tmp_path):
     url = hub.push(exported / "mnist-ema-prior", "lab/models", "mnist-ema-prior", token="hf_test")
     assert calls["created"] == ("lab/models", {"private": False, "exist_ok": True})
     assert calls["where"] == ("lab/models", "mnist-ema-prior")
-    assert calls["files"] == ["README.md", "config.json", "model.safetensors", "samples.png", "training.json",
+    assert calls["files"] == ["README.md", "config.json", "metrics.jsonl", "model.safetensors", "samples.png", "training.json",
                               "vqvae/README.md", "vqvae/config.json", "vqvae/model.safetensors"]
     assert url.endswith("lab/models/tree/main/mnist-ema-prior")
     with pytest.raises(VQVAEError, match="not a Hub repo id"):

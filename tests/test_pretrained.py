@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+from dataclasses import asdict
 import sys
 
 import pytest
 
 from conftest import REPO
+from vqvae.config import RunConfig
+from vqvae.presets import preset
 from vqvae.data import hub
 from vqvae.data.checkpoints import load_prior, load_vqvae
 from vqvae.data.datasets import bundled_mnist, class_names, load_data
 from vqvae.training.evaluate import evaluate
+from vqvae.training import runs
+from vqvae.training.variants import bits_per_image, comparison_name, matched_variant
 from vqvae.training.prior_trainer import PriorTrainer, dataset_of_prior, encode_splits, vqvae_of_prior
 from vqvae.training.vqvae_trainer import held_out_of_vqvae
 
 BUNDLED = sorted(p for p in (REPO / "pretrained").iterdir() if (p / "model.safetensors").is_file())
 VQVAES = [REPO / "pretrained" / name for name in hub.bundled_models("vqvae")]
 PRIORS = [REPO / "pretrained" / name for name in hub.bundled_models("prior")]
+COMPARISON = [comparison_name("mnist", variant) for variant in ("plain", "ema", "ema, rotation trick", "fsq")]
 REQUIRED = {"mnist-plain", "mnist-ema", "mnist-plain-prior", "mnist-ema-prior", "pokemon-plain", "pokemon-ema",
-            "pokemon-ema-prior", "mnist-classifier"}
+            "pokemon-ema-prior", "mnist-classifier", *COMPARISON}
 
 
 def card_number(folder, pattern: str) -> float:
@@ -63,6 +70,22 @@ def test_a_bundled_prior_reaches_its_cards_nll(folder):
     assert measured == pytest.approx(stated, abs=0.02)
     assert measured < card_number(folder, r"\| unigram \(training code frequencies\) \| ([\d.]+) \|")
     assert (folder / "samples.png").is_file() and "](samples.png)" in (folder / "README.md").read_text()
+
+
+def test_the_bundled_comparison_is_a_matched_set_that_carries_its_curves():
+    """Issue 15: the Compare page opens on it, curves and all, before anyone trains."""
+    base = preset("mnist")
+    for name, variant in zip(COMPARISON, ("plain", "ema", "ema, rotation trick", "fsq")):
+        folder = REPO / "pretrained" / name
+        trained = RunConfig.from_dict(json.loads((folder / "training.json").read_text()))
+        assert asdict(trained.model) == asdict(matched_variant(base, variant).config.model), name
+        assert asdict(trained.train) == asdict(base.train), name  # same data, seed, epochs
+        model = trained.model
+        assert bits_per_image(model.codebook_size, model.grid_size) == bits_per_image(128, 7)  # equal code bits
+        epochs = runs.read_metrics(folder, "epoch")
+        assert [r["epoch"] for r in epochs] == list(range(1, base.train.epochs + 1)), name
+        assert runs.read_metrics(folder, "step") and runs.training_seconds(folder) > 0
+        assert max(r["val_psnr"] for r in epochs) >= 22  # issue 15: every variant reaches 22 dB in 20 epochs
 
 
 def test_each_prior_brings_the_vqvae_of_the_same_name():

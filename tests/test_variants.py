@@ -10,7 +10,7 @@ import pytest
 
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
-from vqvae.training.variants import VARIANTS, bits_per_image, fsq_levels_for, matched_set
+from vqvae.training.variants import VARIANTS, bits_per_image, bundled_set, comparison_name, fsq_levels_for, matched_set, variant_slug
 
 
 @pytest.mark.parametrize("size", [2**b for b in range(2, 15)] + [1000])
@@ -48,3 +48,16 @@ def test_a_codebook_size_no_levels_can_reach_is_said():
 def test_a_bad_set_is_refused_in_one_line(names, said):
     with pytest.raises(VQVAEError, match=said):
         matched_set(preset("mnist"), names)
+
+
+def test_variant_names_become_model_names_and_the_bundled_set_is_found_by_them():
+    assert [variant_slug(name) for name in ("ema", "ema, rotation trick", "ema, k-means init", "ema, low-dim lookup")] \
+        == ["ema", "ema-rotation-trick", "ema-k-means-init", "ema-low-dim-lookup"]
+    assert len({variant_slug(name) for name in VARIANTS}) == len(VARIANTS)  # no two variants share a model name
+    assert comparison_name("mnist", "ema, rotation trick") == "mnist-compare-ema-rotation-trick"
+    bundled = ["mnist-compare-fsq", "mnist-ema", "mnist-classifier", "mnist-plain", "mnist-compare-plain",
+               "pokemon-ema", "pokemon-plain", "mnist-ema-prior"]
+    assert bundled_set("mnist", bundled) == ["mnist-compare-plain", "mnist-compare-fsq"]  # in the order of VARIANTS
+    assert bundled_set("pokemon", bundled) == ["pokemon-plain", "pokemon-ema"]  # no comparison: the pair
+    assert bundled_set("fashion", bundled) == []
+    assert len(bundled_set("mnist", [comparison_name("mnist", name) for name in VARIANTS])) == 4  # the page's most

@@ -181,11 +181,13 @@ PICTURES = {"samples": ("samples.png", "Samples (one column per class when class
 
 def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
     """A run's best checkpoint as a standalone model folder in Hub layout: config.json,
-    model.safetensors, README.md, training.json (the run's config: its data set and settings), a prior's vqvae/ subfolder, and the run's newest sample or
-    reconstruction grid, shown in the model card. Swapped in whole."""
+    model.safetensors, README.md, training.json (the run's config: its data set and settings),
+    metrics.jsonl (its training curves, for the Compare page), a prior's vqvae/ subfolder, and
+    the run's newest sample or reconstruction grid, shown in the model card. Swapped in whole."""
     from vqvae.data import checkpoints
     from vqvae.data.datasets import DATASET_NOTES
     from vqvae.files import read_json
+    from vqvae.training.runs import METRICS
 
     source = checkpoints.resolve_checkpoint(run_or_checkpoint)
     run = next((r for r in (Path(run_or_checkpoint), source.parent.parent) if (r / checkpoints.CONFIG).is_file()
@@ -202,6 +204,8 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
             shutil.copyfile(source / name, tmp / name)
         if run:  # the data set and settings it was trained with, for the pages and a retrain
             shutil.copyfile(run / checkpoints.CONFIG, tmp / checkpoints.TRAINING)
+        if run and (run / METRICS).is_file():  # its curves, read back as a run's are (a damaged line is skipped)
+            shutil.copyfile(run / METRICS, tmp / METRICS)
         card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
         trained = (read_json(run / checkpoints.CONFIG) or {}).get("train") if run else None
         note = DATASET_NOTES.get(trained.get("dataset")) if isinstance(trained, dict) else None

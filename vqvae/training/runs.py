@@ -89,6 +89,16 @@ def read_metrics(run_dir: Path, kind: str | None = None) -> list[dict]:
     return records
 
 
+def training_seconds(folder: Path) -> float | None:
+    """How long the run (or the exported model) in `folder` trained: its epochs' seconds
+    summed from metrics.jsonl, evaluation not counted. None when the records do not say
+    (no epoch yet, or written before epochs were timed)."""
+    epochs = read_metrics(folder, "epoch")
+    if not epochs or not all("seconds" in r for r in epochs):
+        return None
+    return float(sum(r["seconds"] for r in epochs))
+
+
 def _is_record(record) -> bool:
     return (isinstance(record, dict) and isinstance(record.get("kind"), str)
             and all(is_number(v) for k, v in record.items() if k != "kind"))

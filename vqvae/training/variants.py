@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import re
 from dataclasses import dataclass
 
 from vqvae.config import RunConfig
@@ -30,6 +31,25 @@ VARIANTS: dict[str, dict] = {
 }
 REFERENCE = "ema"
 MAX_LEVEL, MAX_DIMS = 8, 6  # the FSQ paper's levels stay within 8, its codes within 6 dimensions
+
+
+def variant_slug(name: str) -> str:
+    """A variant's name as model and run names carry it: "ema, rotation trick" -> "ema-rotation-trick"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def comparison_name(dataset: str, variant: str) -> str:
+    """The name scripts/train_all.py gives a model of a data set's bundled comparison."""
+    return f"{dataset}-compare-{variant_slug(variant)}"
+
+
+def bundled_set(dataset: str, bundled: list[str]) -> list[str]:
+    """The bundled models the Compare page opens on for `dataset`: its bundled comparison (a
+    matched set with its curves) in the order of VARIANTS, at most four; else its plain and
+    EMA pair."""
+    comparison = [comparison_name(dataset, name) for name in VARIANTS]
+    found = [name for name in comparison if name in bundled][:4]
+    return found or [name for name in (f"{dataset}-plain", f"{dataset}-ema") if name in bundled]
 
 
 def bits_per_image(codebook_size: int, grid_size: int) -> float:
