@@ -136,7 +136,8 @@ def test_load_vqvae_on_paths_without_checkpoints(tmp_path):
     "device",
     [
         "cpu",
-        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
+        pytest.param("cuda", marks=[pytest.mark.cuda,
+                                    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]),
     ],
 )
 def test_load_vqvae_puts_the_model_on_the_requested_device(tiny_run, device):

@@ -93,3 +93,15 @@ def test_bad_sampling_settings_are_one_line(sampling, says):
     with pytest.raises(VQVAEError) as info:
         sampling.check()
     assert says in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("side", [7, 16])
+def test_in_float32_the_column_cached_sampler_draws_the_naive_codes(side):
+    """Issue 16: the cache changes the work, not the draw, at the precision priors run in."""
+    torch.manual_seed(0)
+    config = PriorConfig(codebook_size=64, channels=32, head=32, n_blocks=5, n_classes=10)
+    model = GatedPixelCNN(config).eval()  # float32
+    labels = torch.tensor([0, 3, 7, 9])
+    _, naive = final_codes(sample_naive, model, 4, side, side, labels=labels)
+    _, fast = final_codes(sample, model, 4, side, side, labels=labels)
+    assert torch.equal(naive, fast) and len(fast.unique()) > 10

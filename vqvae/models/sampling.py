@@ -5,7 +5,8 @@ Two samplers draw the same codes for the same seed:
 - `sample_naive` runs the whole network on the whole grid once per position (h*w passes);
 - `sample` does not recompute what cannot change: rows below the current one never matter,
   the vertical stack of finished rows is computed once per row and kept, and the
-  horizontal stack is run only on the current row, up to the current column.
+  horizontal stack runs one column at a time, each block keeping the few columns its
+  kernel reads (on CUDA, each position's work is one replayed graph).
 Both draw one uniform number per image and position from the same generator and invert
 the same CDF, so their codes agree wherever their logits agree.
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
-from vqvae.models.pixelcnn import GatedPixelCNN, gate, shift_right
+from vqvae.models.pixelcnn import GatedPixelCNN, gate
 
 
 @dataclass
@@ -114,10 +115,72 @@ def sample_naive(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Samplin
         yield Progress(p + 1, h * w, codes)
 
 
+class _ColumnStep:
+    """The horizontal stack and the head at one position, on buffers whose shapes never
+    change: block l keeps the last k_l + 1 columns of its input row (all its kernel reads),
+    so a position costs one column's work wherever it is, and on CUDA the whole step is
+    captured once as a graph and replayed (one launch instead of dozens of small ones)."""
+
+    def __init__(self, model: GatedPixelCNN, n: int, conditions: list, graphs: bool):
+        self.model, self.conditions = model, conditions
+        weight = model.embedding.weight
+        c = weight.shape[1]
+        self.windows = [torch.zeros(n, c, 1, b.half + 1, dtype=weight.dtype, device=weight.device) for b in model.blocks]
+        self.above = torch.zeros(len(model.blocks), n, 2 * c, 1, 1, dtype=weight.dtype, device=weight.device)
+        self.not_first = torch.zeros((), dtype=weight.dtype, device=weight.device)  # 0 at column 0 (mask A reads nothing)
+        self.graph = self._capture() if graphs else None
+
+    def _compute(self) -> torch.Tensor:
+        column = None
+        for l, block in enumerate(self.model.blocks):
+            window = self.windows[l]
+            if block.mask_a:  # columns j-1-k .. j-1 of the codes' embeddings, so no code sees itself
+                h_pre = block.horizontal(window) * self.not_first
+            else:  # columns j-k .. j of the previous block's output, column j just made
+                window.copy_(torch.cat([window[..., 1:], column], dim=-1))
+                h_pre = block.horizontal(window)
+            h_out = block.horizontal_out(gate(h_pre + self.above[l] + self.conditions[l]))
+            column = h_out if block.mask_a else window[..., -1:] + h_out
+        return self.model.head(column)[:, :, 0, 0]
+
+    def _capture(self):
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # warm-up off the capture, as CUDA graphs ask
+            for _ in range(2):
+                self._compute()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.logits = self._compute()
+        return graph
+
+    def new_row(self, from_above: list[torch.Tensor]) -> None:
+        self.from_above = from_above
+        for window in self.windows:
+            window.zero_()
+
+    def __call__(self, j: int) -> torch.Tensor:
+        """The logits [N, K] at column j of the current row."""
+        for l, above in enumerate(self.from_above):
+            self.above[l].copy_(above[..., j : j + 1])
+        self.not_first.fill_(1.0 if j > 0 else 0.0)
+        if self.graph is None:
+            return self._compute()
+        self.graph.replay()
+        return self.logits
+
+    def drawn(self, embedded: torch.Tensor) -> None:
+        """The embedding [N, C] of the code just drawn: the first block reads it from the next column on."""
+        window = self.windows[0]
+        window.copy_(torch.cat([window[..., 1:], embedded[:, :, None, None]], dim=-1))
+
+
 @torch.no_grad()
 def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
-           generator: torch.Generator | None = None, labels: torch.Tensor | None = None):
-    """The fast sampler (same codes as sample_naive for the same generator)."""
+           generator: torch.Generator | None = None, labels: torch.Tensor | None = None, graphs: bool = True):
+    """The fast sampler (same codes as sample_naive for the same generator). `graphs`: on
+    CUDA, replay each position's work from a captured graph."""
     device = model.embedding.weight.device
     blocks = model.blocks
     conditions = [b.condition(labels)[:, :, None, None] if b.condition is not None else 0 for b in blocks]
@@ -125,6 +188,7 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sa
     x = model.embed(codes)  # [N, C, h, w], rows filled in as codes are drawn
     # streams[l] = the vertical stream entering block l, row by row (streams[0] is the input).
     streams = [x] + [torch.zeros_like(x) for _ in blocks]
+    step = _ColumnStep(model, n, conditions, graphs and device.type == "cuda")
     for i in range(h):
         # What the horizontal stack of row i takes from above: block l's vertical
         # pre-activation at row i - 1, computed once from the finished rows.
@@ -140,19 +204,12 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sa
             v_pre = block.vertical(window)  # [N, 2C, 1, w]: row i - 1
             streams[l + 1][:, :, i - 1 : i, :] = gate(v_pre + conditions[l])
             from_above.append(block.vertical_to_horizontal(v_pre))
+        step.new_row(from_above)
         for j in range(w):
-            hrow = x[:, :, i : i + 1, : j + 1]
-            for l, block in enumerate(blocks):
-                k = block.half
-                h_pre = block.horizontal(F.pad(hrow, (k, 0, 0, 0)))
-                if block.mask_a:
-                    h_pre = shift_right(h_pre)
-                h_pre = h_pre + from_above[l][..., : j + 1] + conditions[l]
-                h_out = block.horizontal_out(gate(h_pre))
-                hrow = h_out if block.mask_a else hrow + h_out
-            logits = model.head(hrow[..., j : j + 1])[:, :, 0, 0]
-            codes[:, i, j] = _draw(logits, sampling, generator)
-            x[:, :, i, j] = model.embedding(codes[:, i, j])
+            codes[:, i, j] = _draw(step(j), sampling, generator)
+            embedded = model.embedding(codes[:, i, j])
+            x[:, :, i, j] = embedded
+            step.drawn(embedded)
             yield Progress(i * w + j + 1, h * w, codes)
 
 

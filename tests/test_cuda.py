@@ -1,0 +1,56 @@
+"""The GPU path (issue 16), run by scripts/gpu_check.py on a machine with a CUDA GPU
+(`pytest -m cuda`); skipped elsewhere. Only torch-side modules: the GPU machines have no
+Streamlit and no Plotly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_run_config, wait_for
+from vqvae.config import PriorConfig
+from vqvae.dashboard.run_manager import RunManager
+from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.models.sampling import Sampling, sample, sample_naive
+from vqvae.training import runs
+from vqvae.training.vqvae_trainer import train
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.parametrize("graphs", [True, False], ids=["cuda graphs", "eager"])
+def test_the_cached_sampler_on_the_gpu_draws_the_naive_codes_in_float32(graphs, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # float32 means float32 here
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    torch.manual_seed(0)
+    model = GatedPixelCNN(PriorConfig(codebook_size=128, channels=64, head=64, n_blocks=6, n_classes=10)).to(CUDA).eval()
+    labels = torch.arange(8, device=CUDA) % 10
+    grids = []
+    for sampler, kwargs in ((sample_naive, {}), (sample, {"graphs": graphs})):
+        progress = None
+        for progress in sampler(model, 8, 16, 16, Sampling(), torch.Generator(CUDA).manual_seed(1), labels, **kwargs):
+            pass
+        grids.append(progress.codes.cpu())
+    assert torch.equal(*grids) and len(grids[1].unique()) > 10
+
+
+def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path):
+    status = train(tiny_run_config(device="cuda", epochs=2), tmp_path / "run", progress=False)
+    assert status["state"] == "done" and runs.read_status(tmp_path / "run")["device"].startswith("cuda")
+    epochs = runs.read_metrics(tmp_path / "run", "epoch")
+    assert epochs[-1]["val_psnr"] > epochs[0]["val_psnr"] > 10 and all(r["seconds"] > 0 for r in epochs)
+
+
+def test_the_run_manager_queues_gpu_runs_and_cancels_them(tmp_path):
+    manager = RunManager(tmp_path)  # queues the "cuda" device: one run at a time on the GPU
+    first = manager.start(tiny_run_config(device="cuda", epochs=200), name="first")
+    assert wait_for(lambda: runs.read_status(first).get("state") == "running", timeout=120)
+    second = manager.start(tiny_run_config(device="cuda", epochs=1), name="second")
+    assert wait_for(lambda: manager.info(second).state == "queued", timeout=60)
+    third = manager.start(tiny_run_config(device="cuda", epochs=1), name="third")
+    manager.cancel(third)
+    assert manager.wait(third).state == "cancelled"
+    manager.cancel(first)
+    assert manager.wait(first).state == "cancelled"
+    assert manager.wait(second, timeout=300).state == "done"
