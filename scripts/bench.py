@@ -1,7 +1,7 @@
 """Benchmark: the library beside a straightforward reimplementation of the tutorial's pipeline.
 
     python scripts/bench.py [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
-                             | --variants EPOCHS]
+                             | --variants EPOCHS [--variants-data pokemon]]
                             [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on
@@ -38,10 +38,11 @@ Rows:
 - full-size reconstruction (also alone with --full-size): a 4000 x 3000 colour JPEG read,
   fitted to the 256-pixel cap, encoded and decoded by a cached colour conv model, against
   PIL's full decode (no draft), a resize and the same model.
-- codebook variants (also alone with --variants EPOCHS): every variant of
-  vqvae.training.variants on the mnist preset for 10 epochs at equal code bits, against the
-  data-initialised EMA preset: held-out PSNR, perplexity / K, steps to 22 dB; FSQ's codes
-  in use and k-means against data init as targets (scripts/bench_variants.py).
+- codebook variants (also alone with --variants EPOCHS [--variants-data pokemon]): every
+  variant of vqvae.training.variants on the mnist preset for 10 epochs at equal code bits,
+  against the data-initialised EMA preset: held-out PSNR, perplexity / K, steps to 22 dB;
+  FSQ's codes in use and k-means against data init as targets; then the same on pokemon
+  without targets (scripts/bench_variants.py).
 - sampling step in step mode and 10-step walk (also alone with --interaction): the
   server-side work behind one click on the bundled models (scripts/bench_interaction.py).
 - nearest-code memory: peak resident memory added by one nearest-code search for
@@ -145,7 +146,7 @@ class Curve:
 @torch.no_grad()
 def baseline_eval(model: BaselineVQVAE, val: torch.Tensor) -> tuple[float, float]:
     model.eval()
-    x = val.float() / 255
+    x = val.to(model.codebook.weight.device).float() / 255
     recon, idx, _ = model(x)
     counts = torch.bincount(idx, minlength=model.codebook.num_embeddings).float()
     p = counts / counts.sum()
@@ -154,16 +155,23 @@ def baseline_eval(model: BaselineVQVAE, val: torch.Tensor) -> tuple[float, float
     return psnr(F.mse_loss(recon.clamp(0, 1), x).item()), ppl
 
 
-def run_baseline(data, epochs: int, target_db: float, seed: int = 0) -> Curve:
+def run_baseline(data, epochs: int, target_db: float, seed: int = 0, device: torch.device = torch.device("cpu"),
+                 max_seconds: float | None = None) -> Curve:
+    """The tutorial's pipeline on `device` (each batch copied there, as the tutorial does),
+    stopped after `epochs` or once `max_seconds` of training have passed."""
     torch.manual_seed(seed)
-    model = BaselineVQVAE(BASELINE_CONFIG)
+    model = BaselineVQVAE(BASELINE_CONFIG).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(PILDigits(data.train), batch_size=64, shuffle=True, num_workers=1, persistent_workers=True)
     check_every = max(1, len(loader) // 4)
-    trained, hit, seen = 0.0, None, 0
+    trained, hit, seen, done = 0.0, None, 0, 0
     for _ in range(epochs):
+        if max_seconds is not None and trained >= max_seconds:
+            break
+        done += 1
         started, step = time.perf_counter(), 0
         for x in loader:
+            x = x.to(device)
             recon, _, vq_loss = model(x)
             loss = F.mse_loss(recon, x) + vq_loss
             opt.zero_grad()
@@ -172,15 +180,22 @@ def run_baseline(data, epochs: int, target_db: float, seed: int = 0) -> Curve:
             step += 1
             seen += len(x)
             if hit is None and step % check_every == 0:
-                trained += time.perf_counter() - started
+                trained += _synced(device) - started
                 if baseline_eval(model, data.val)[0] >= target_db:
                     hit = trained
-                started = time.perf_counter()
-        trained += time.perf_counter() - started
+                started = _synced(device)
+        trained += _synced(device) - started
         if hit is None and baseline_eval(model, data.val)[0] >= target_db:
             hit = trained
     final, ppl = baseline_eval(model, data.val)
-    return Curve(hit, final, ppl, seen / trained, epochs)
+    return Curve(hit, final, ppl, seen / trained, done)
+
+
+def _synced(device: torch.device) -> float:
+    """The clock once the device has finished what was queued (GPU work is asynchronous)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def run_ours(data, quantizer: str, epochs: int, target_db: float) -> Curve:
@@ -354,6 +369,8 @@ def main() -> int:
     parser.add_argument("--interaction", action="store_true", help="only the step-mode and walk rows (issue 14; seconds)")
     parser.add_argument("--variants", type=int, metavar="EPOCHS", help="only the codebook-variant rows, each variant "
                                                                         "trained this many epochs (issue 15; 10: about 15 minutes)")
+    parser.add_argument("--variants-data", choices=("mnist", "pokemon"), default="mnist",
+                        help="the data set of --variants (pokemon: about 4 minutes a variant for 10 epochs)")
     parser.add_argument("--quality", action="store_true", help="only the sample-quality rows (issue 14; about 25 minutes, "
                                                                "3 with --quick)")
     args = parser.parse_args()
@@ -365,7 +382,7 @@ def main() -> int:
     alone = {"pokemon": ("Pokémon", lambda: pokemon_rows(row, args.quick)), "full_size": ("full size", full_size_rows),
              "interaction": ("interaction", lambda: interaction_rows(row)),
              "quality": ("sample quality", lambda: sample_quality_rows(row, args.quick)),
-             "variants": ("codebook variants", lambda: variant_rows(row, args.variants)), "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
+             "variants": ("codebook variants", lambda: variant_rows(row, args.variants, dataset=args.variants_data)), "reliability": ("reliability", reliability_rows), "dashboard": ("dashboard", lambda: dashboard_rows(bundled_mnist()))}
     for flag, (title, make_rows) in alone.items():
         if getattr(args, flag):  # (--variants takes its epochs: any positive number)
             started = time.perf_counter()
@@ -433,6 +450,8 @@ def main() -> int:
         rows[-1]["met"] = rows[-1]["ratio"] >= (1.7 if side == 7 else 4)
     # The codebook variants at equal bits: three of them for one epoch in a quick run.
     rows += variant_rows(row, 1, ["ema", "fsq", "ema, k-means init"]) if args.quick else variant_rows(row, 10)
+    if not args.quick:
+        rows += variant_rows(row, 10, dataset="pokemon")
     rows += pokemon_rows(row, args.quick)
     rows += full_size_rows()
     rows += interaction_rows(row)

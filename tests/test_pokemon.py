@@ -11,7 +11,7 @@ import torch
 from conftest import folder_snapshot, run_cli, tiny_model_config
 from vqvae import RunConfig, TrainConfig
 from vqvae.data.checkpoints import load_vqvae
-from vqvae.data.datasets import augment, bundled_pokemon, load_data, pokemon_types
+from vqvae.data.datasets import augment, bundled_pokemon, load_data, pokemon_types, shift_images
 from vqvae.training.vqvae_trainer import train
 
 
@@ -39,6 +39,17 @@ def test_augmentation_flips_and_moves_and_is_repeatable():
     flipped_only = augment(images, torch.Generator().manual_seed(0), max_shift=0)
     for original, result in zip(images, flipped_only):  # with no shift, each is itself or its mirror image
         assert torch.equal(result, original) or torch.equal(result, original.flip(-1))
+
+
+def test_augmentation_moves_every_image_as_shift_images_does():
+    """The batch is moved in one go on its device; each image as if moved alone."""
+    images = bundled_pokemon().train[:32]
+    generator = torch.Generator().manual_seed(5)
+    flips = torch.rand(32, generator=generator) < 0.5
+    moves = torch.randint(-4, 5, (32, 2), generator=generator).tolist()
+    expected = torch.stack([shift_images(im.flip(-1) if flip else im, dy, dx)
+                            for im, flip, (dy, dx) in zip(images, flips, moves)])
+    assert torch.equal(augment(images, torch.Generator().manual_seed(5), max_shift=4), expected)
 
 
 def tiny_pokemon(epochs: int) -> RunConfig:

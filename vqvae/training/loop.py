@@ -82,6 +82,7 @@ class EpochLoop:
     postfix_keys: tuple[str, ...] = ("loss",)
     counts_per_batch: tuple[str, ...] = ()  # step stats that grow with the batch, left out for a short last batch
     epoch_seconds: float = 0.0  # the training time of the epoch just ended (evaluation not counted)
+    index_device: torch.device = torch.device("cpu")  # where the training items are: the epoch's order goes there once
 
     @property
     def steps_per_epoch(self) -> int:
@@ -185,7 +186,8 @@ class EpochLoop:
         bar = tqdm(total=self.epochs * per_epoch, initial=c["step"], disable=not progress or not distributed.is_writer(), unit="step",
                    dynamic_ncols=True, file=sys.stderr, desc=self.out.name)
         while c["epoch"] < self.epochs:
-            order = epoch_order(self.n_train, self.seed, c["epoch"])
+            # Moved once an epoch: a batch of indices copied at every step would wait for the GPU each time.
+            order = epoch_order(self.n_train, self.seed, c["epoch"]).to(self.index_device)
             started, seen = time.perf_counter(), 0
             for b in range(c["batch"], per_epoch):
                 stats = self.step(distributed.shard(order[b * self.batch_size : (b + 1) * self.batch_size]))

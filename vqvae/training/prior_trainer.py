@@ -263,6 +263,7 @@ class _PriorLoop(EpochLoop):
         self.trainer = PriorTrainer(GatedPixelCNN(p), t.lr, device, t.amp)
         self.model, self.model_config, self.optimizer = self.trainer.model, p, self.trainer.optimizer
         self.train_codes = codes.train.to(device)
+        self.index_device = device
         self.train_labels = codes.train_labels.to(device) if p.n_classes else None
         self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_nll": None}
         if resume:

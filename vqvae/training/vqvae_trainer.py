@@ -120,6 +120,7 @@ class _VQVAELoop(EpochLoop):
         self.trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp)
         self.model, self.model_config, self.optimizer = model, m, self.trainer.optimizer
         self.train_images = _on_device_if_it_fits(data.train, device)  # no loader, no PIL
+        self.index_device = self.train_images.device
         # What a resume must find unchanged: the same images in the same order.
         data_id = f"{data.name}: {len(data.train)} train / {len(data.val)} held-out"
         self.c = self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_mse": None, "data": data_id}

@@ -1,0 +1,343 @@
+"""The GPU path, measured in one go (issue 16): the CUDA tests and the GPU bench rows.
+
+    python scripts/gpu_check.py --out DIR [--device auto|cuda|cpu] [--quick]
+
+Made for a GPU machine lent for minutes: one command, at most about 8 minutes, and only
+what such a machine has (torch, torchvision, einops, huggingface_hub, safetensors, pillow,
+tqdm, pytest: no Streamlit, no Plotly, no network). It writes DIR/gpu_check.json and
+DIR/gpu_check.md: the device, the versions, the CUDA tests' outcome, and every row with
+ours, the baseline, their ratio and the target. `--device cpu --quick` runs the same code
+small on the CPU in under a minute; the test suite runs that, so the script never rots.
+
+Rows (ours and the baseline in the same run, on the same device):
+- training throughput, MNIST preset: ours as `train` runs it (the uint8 images resident on
+  the device, batches drawn and converted there, bf16 autocast, the losses read only every
+  20 steps), at the preset's batch of 32 and at a GPU batch of 256 with the learning rate
+  scaled by sqrt(8), against the first tutorial's pipeline (a per-item PIL DataLoader with
+  one worker, fp32, batch 64, each batch copied to the device);
+- the same with channels_last and with torch.compile (GPU only), to keep what wins;
+- time to 22 dB on the held-out MNIST digits: the same pipelines (held-out PSNR checked
+  every quarter epoch, checks not counted);
+- sampling 16 x 16 and 7 x 7, batch 64: the cached sampler (CUDA graphs on a GPU) against
+  the naive one, same random prior (the mnist prior preset's size), same seed, fp32, and
+  whether they drew the same codes; and the cached one under bf16 autocast;
+- one epoch of the `pokemon` preset (timed);
+- a Train-page retrain to 18 dB: the run manager starts `train` in the background as the
+  Train page does (the MNIST preset, only K changed), from start() to the first epoch at 18 dB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench import print_table, row, run_baseline  # noqa: E402
+from vqvae.config import PriorConfig  # noqa: E402
+from vqvae.data.datasets import ImageData, augment, bundled_mnist, bundled_pokemon, to_float  # noqa: E402
+from vqvae.dashboard.run_manager import RunManager  # noqa: E402
+from vqvae.device import autocast, pick_device  # noqa: E402
+from vqvae.models.autoencoder import VQVAE  # noqa: E402
+from vqvae.models.pixelcnn import GatedPixelCNN  # noqa: E402
+from vqvae.models.sampling import Sampling, sample, sample_naive  # noqa: E402
+from vqvae.presets import preset, prior_preset  # noqa: E402
+from vqvae.training import runs  # noqa: E402
+from vqvae.training.evaluate import evaluate  # noqa: E402
+from vqvae.training.loop import epoch_order  # noqa: E402
+from vqvae.training.vqvae_trainer import Trainer  # noqa: E402
+
+GPU_BATCH = 256  # the GPU batch of the MNIST preset (8x its 32), lr scaled by sqrt(8)
+LOG_EVERY = 20  # as TrainConfig.log_every: the steps at which train() reads the losses
+
+
+class Sizes:
+    """How big each measurement is: full on a GPU, small with --quick (CPU smoke run)."""
+
+    def __init__(self, quick: bool):
+        self.quick = quick
+        self.throughput_steps = 8 if quick else 300
+        self.target_db = 12.0 if quick else 22.0
+        self.max_epochs = 1 if quick else 20
+        self.baseline_seconds = 20 if quick else 150
+        self.sampling_batch = 2 if quick else 64
+        self.prior = PriorConfig(codebook_size=128, channels=16, head=16, n_blocks=3) if quick else prior_preset("mnist").prior
+        self.pokemon_steps = 2 if quick else None  # None: a whole epoch
+        self.retrain_db = 10.0 if quick else 18.0
+
+
+def synced(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def subset(data: ImageData, n_train: int, n_val: int) -> ImageData:
+    return ImageData(data.name, data.train[:n_train], data.val[:n_val], data.train_labels[:n_train],
+                     data.val_labels[:n_val])
+
+
+# --- training ------------------------------------------------------------------------------
+def mnist_trainer(device: torch.device, batch: int, channels_last: bool = False, compiled: bool = False):
+    cfg = preset("mnist")
+    lr = cfg.train.lr * math.sqrt(batch / cfg.train.batch_size)  # Adam's square-root rule for a larger batch
+    torch.manual_seed(cfg.train.seed)
+    model = VQVAE(cfg.model)
+    trainer = Trainer(model, lr, device, cfg.train.recon_loss)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compiled:
+        trainer.train_model = torch.compile(model)
+    return trainer
+
+
+def train_ours(trainer: Trainer, data: ImageData, batch: int, device: torch.device, *, steps: int | None = None,
+               epochs: int = 1, target_db: float | None = None, channels_last: bool = False) -> dict:
+    """Train as `train` does (resident uint8 images, device-side order and conversion, the
+    losses read every LOG_EVERY steps) for `steps` steps or `epochs` epochs; images/s, and
+    the training seconds to target_db (held-out PSNR checked every quarter epoch)."""
+    images = data.train.to(device)
+    per_epoch = len(images) // batch
+    check_every = max(1, per_epoch // 4)
+    seen, done, trained, hit = 0, 0, 0.0, None
+    started = synced(device)
+    for epoch in range(epochs if steps is None else math.ceil(steps / per_epoch)):
+        order = epoch_order(len(images), 0, epoch).to(device)
+        for b in range(per_epoch):
+            x = to_float(images[order[b * batch : (b + 1) * batch]], device)
+            stats = trainer.step_stats(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+            seen, done = seen + batch, done + 1
+            if done % LOG_EVERY == 0:
+                trainer.named(stats)
+            if target_db is not None and hit is None and done % check_every == 0:
+                trained += synced(device) - started
+                if evaluate(trainer.model, data.val)["val_psnr"] >= target_db:
+                    hit = trained
+                started = synced(device)
+            if steps is not None and done >= steps:
+                break
+        if target_db is not None and hit is not None:
+            break
+    trained += synced(device) - started
+    return {"images_per_s": seen / trained, "seconds_to_target": hit, "steps": done,
+            "psnr": evaluate(trainer.model, data.val)["val_psnr"]}
+
+
+def throughput_rows(data: ImageData, device: torch.device, sizes: Sizes) -> tuple[list[dict], float]:
+    warm = 3 if sizes.quick else 20
+    measured = {}
+    variants = [("preset batch 32", 32, {}), (f"GPU batch {GPU_BATCH}", GPU_BATCH, {})]
+    if device.type == "cuda":
+        variants += [(f"GPU batch {GPU_BATCH}, channels_last", GPU_BATCH, {"channels_last": True}),
+                     (f"GPU batch {GPU_BATCH}, torch.compile", GPU_BATCH, {"compiled": True})]
+    for name, batch, options in variants:
+        trainer = mnist_trainer(device, batch, **options)
+        last = {"channels_last": options.get("channels_last", False)}
+        train_ours(trainer, data, batch, device, steps=warm, **last)  # cudnn autotuning, compilation
+        measured[name] = train_ours(trainer, data, batch, device, steps=sizes.throughput_steps, **last)["images_per_s"]
+    baseline = run_baseline(subset(data, 64 * (sizes.throughput_steps + 2), len(data.val)), 1, 99.0, device=device)
+    rows = []
+    for name, images_per_s in measured.items():
+        gpu_batch = name == f"GPU batch {GPU_BATCH}"
+        rows.append(row(f"training throughput, MNIST preset, {name}", images_per_s, baseline.images_per_s, "images/s",
+                        target=">= 50,000" if gpu_batch and device.type == "cuda" else None,
+                        note="baseline: the tutorial's pipeline (PIL DataLoader, 1 worker, fp32, batch 64, copied per batch)"))
+        rows[-1]["met"] = images_per_s >= 50_000
+    return rows, baseline.images_per_s
+
+
+def time_to_target_rows(data: ImageData, device: torch.device, sizes: Sizes) -> list[dict]:
+    results = {}
+    for name, batch in (("preset batch 32", 32), (f"GPU batch {GPU_BATCH}", GPU_BATCH)):
+        results[name] = train_ours(mnist_trainer(device, batch), data, batch, device, epochs=sizes.max_epochs,
+                                   target_db=sizes.target_db)
+    base = run_baseline(data, sizes.max_epochs, sizes.target_db, device=device, max_seconds=sizes.baseline_seconds)
+    base_seconds = base.seconds_to_target
+    note = f"baseline: the tutorial's pipeline, {base.final_psnr:.2f} dB after {base.epochs} epochs"
+    if base_seconds is None:  # never reached: its whole training time is a lower bound
+        base_seconds = base.epochs * len(data.train) / base.images_per_s
+        note += f"; never {sizes.target_db:g} dB, so its full training time stands in (the ratio is a lower bound)"
+    rows = []
+    for name, r in results.items():
+        rows.append(row(f"time to {sizes.target_db:g} dB, MNIST, {name}", r["seconds_to_target"], base_seconds, "s",
+                        bigger_is_better=False, target=">= 5x" if not sizes.quick else None,
+                        note=note + f"; ours {r['psnr']:.2f} dB after {r['steps']} steps"))
+        rows[-1]["met"] = rows[-1]["ratio"] is not None and rows[-1]["ratio"] >= 5
+    return rows
+
+
+def pokemon_row(device: torch.device, sizes: Sizes) -> dict:
+    """One epoch of the pokemon preset as train() runs it (augmentation on the device)."""
+    cfg = preset("pokemon")
+    t, data = cfg.train, bundled_pokemon()
+    torch.manual_seed(t.seed)
+    trainer = Trainer(VQVAE(cfg.model), t.lr, device, t.recon_loss)
+    images = data.train.to(device)
+    per_epoch = len(images) // t.batch_size
+    order = epoch_order(len(images), t.seed, 0).to(device)
+    steps = sizes.pokemon_steps or per_epoch
+    started = synced(device)
+    for b in range(steps):
+        batch = augment(images[order[b * t.batch_size : (b + 1) * t.batch_size]],
+                        torch.Generator().manual_seed(b), max(1, cfg.model.image_size // 16))
+        stats = trainer.step_stats(to_float(batch, device))
+        if (b + 1) % LOG_EVERY == 0:
+            trainer.named(stats)
+    seconds = synced(device) - started
+    what = "one epoch" if steps == per_epoch else f"{steps} steps"
+    return row(f"pokemon preset, {what} (first, cold)", seconds, None, "s", bigger_is_better=False,
+               note=f"{steps * t.batch_size} images of 64 x 64, K {cfg.model.codebook_size}, augmented on the device")
+
+
+def retrain_row(device: torch.device, sizes: Sizes, workdir: Path) -> dict:
+    """The Train page's retrain: the run manager starts `train` in the background (the MNIST
+    preset, only K changed); seconds from start() to the first epoch at the target."""
+    cfg = preset("mnist")
+    cfg.model.codebook_size, cfg.train.epochs, cfg.train.device = 64, 5, device.type
+    if sizes.quick:  # small enough for a CPU smoke run
+        cfg.model.hidden, cfg.model.res_hidden, cfg.train.epochs = 16, 16, 1
+    manager = RunManager(workdir / "runs")
+    started = time.perf_counter()
+    run = manager.start(cfg, name="retrain-K64")
+    reached = None
+    while reached is None and manager.info(run).active:
+        if any(r.get("val_psnr", 0) >= sizes.retrain_db for r in runs.read_metrics(run, "epoch")):
+            reached = time.perf_counter() - started
+        time.sleep(0.05)
+    if reached is None and any(r.get("val_psnr", 0) >= sizes.retrain_db for r in runs.read_metrics(run, "epoch")):
+        reached = time.perf_counter() - started
+    manager.cancel(run)
+    info = manager.wait(run, timeout=60)
+    note = f"run ended {info.state}" + (f": {info.message}" if info.message else "")
+    return row(f"Train-page retrain (K 64) to {sizes.retrain_db:g} dB, from start", reached, None, "s",
+               bigger_is_better=False, note=note + "; includes the background process's start and CUDA set-up")
+
+
+# --- sampling ------------------------------------------------------------------------------
+def sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
+    torch.manual_seed(0)
+    model = GatedPixelCNN(sizes.prior).to(device).eval()
+    n = sizes.sampling_batch
+    rows = []
+    for side, target in ((16, 10), (7, 5)):
+        timings, grids = {}, {}
+        runs_of = [("naive", sample_naive, False), ("cached", sample, False), ("cached, bf16", sample, True)]
+        for name, sampler, bf16 in runs_of:
+            if bf16 and device.type != "cuda":
+                continue
+            for attempt in ("warm", "timed"):  # the first pass pays for graph capture and autotuning
+                started = synced(device)
+                with autocast(device, bf16):
+                    for progress in sampler(model, n, side, side, Sampling(), torch.Generator(device).manual_seed(1)):
+                        pass
+                timings[name], grids[name] = synced(device) - started, progress.codes.cpu()
+                if sizes.quick and name == "naive":
+                    break
+        same = torch.equal(grids["naive"], grids["cached"])
+        p = sizes.prior
+        rows.append(row(f"sampling {side}x{side}, batch {n}, cached against naive (fp32)", timings["cached"],
+                        timings["naive"], "s", bigger_is_better=False,
+                        target=f">= {target}x" if device.type == "cuda" else None,
+                        note=f"prior K {p.codebook_size}, {p.channels} channels, {p.n_blocks} blocks, random weights; "
+                             + ("identical codes" if same else "WARNING: the samplers drew different codes")))
+        rows[-1]["met"] = same and rows[-1]["ratio"] is not None and rows[-1]["ratio"] >= target
+        if "cached, bf16" in timings:
+            rows.append(row(f"sampling {side}x{side}, batch {n}, cached in bf16 against naive (fp32)",
+                            timings["cached, bf16"], timings["naive"], "s", bigger_is_better=False,
+                            note="bf16 autocast: codes may differ from fp32's"))
+    return rows
+
+
+# --- the check -----------------------------------------------------------------------------
+def cuda_tests() -> dict:
+    """`pytest -m cuda` on the files that hold the CUDA tests (only torch-side imports)."""
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider",
+               "tests/test_cuda.py", "tests/test_checkpoints.py"]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return {"returncode": result.returncode, "summary": lines[-1] if lines else "", "seconds": time.perf_counter() - started,
+            "tail": "\n".join(lines[-30:])}
+
+
+def versions(device: torch.device) -> dict:
+    found = {"python": platform.python_version(), "torch": torch.__version__}
+    try:
+        import torchvision
+
+        found["torchvision"] = torchvision.__version__
+    except Exception as exc:  # noqa: BLE001 (what the machine lacks is reported, not fatal)
+        found["torchvision"] = f"not importable ({type(exc).__name__})"
+    if device.type == "cuda":
+        found |= {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+                  "device": torch.cuda.get_device_name(device)}
+    else:
+        found["device"] = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return found
+
+
+def markdown(report: dict) -> str:
+    v = report["versions"]
+    lines = [f"# GPU check, {report['date']}", "",
+             f"Device: **{v['device']}**; " + ", ".join(f"{k} {val}" for k, val in v.items() if k != "device")
+             + f"; {'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s.", "",
+             f"CUDA tests (`pytest -m cuda`): {report['cuda_tests']['summary']} (exit status "
+             f"{report['cuda_tests']['returncode']})", "",
+             "| row | ours | baseline | ratio | unit | target | met |", "|---|---:|---:|---:|---|---|---|"]
+    for r in report["rows"]:
+        met = "-" if r["target"] is None else ("yes" if r.get("met") else "NO")
+        fmt = lambda x: "-" if x is None else f"{x:,.2f}"  # noqa: E731
+        lines.append(f"| {r['name']} | {fmt(r['ours'])} | {fmt(r['baseline'])} | {fmt(r['ratio'])} | {r['unit']} | "
+                     f"{r['target'] or '-'} | {met} |")
+    lines += [""] + [f"- {r['name']}: {r['note']}" for r in report["rows"] if r["note"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="where gpu_check.json and gpu_check.md go")
+    parser.add_argument("--device", default="auto", help="auto (default), cuda or cpu")
+    parser.add_argument("--quick", action="store_true", help="everything small: a smoke run (under a minute on a CPU)")
+    args = parser.parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        args.out.mkdir(parents=True, exist_ok=True)
+    except Exception as exc:  # noqa: BLE001 (a bad device or folder: one line)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sizes = Sizes(args.quick)
+    started = time.perf_counter()
+    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "versions": versions(device), "rows": []}
+    report["cuda_tests"] = cuda_tests()
+    data = bundled_mnist() if not args.quick else subset(bundled_mnist(), 2000, 200)
+    steps = [("training throughput", lambda: throughput_rows(data, device, sizes)[0]),
+             ("sampling", lambda: sampling_rows(device, sizes)),
+             ("time to target", lambda: time_to_target_rows(data, device, sizes)),
+             ("pokemon", lambda: [pokemon_row(device, sizes)]),
+             ("retrain", lambda: [retrain_row(device, sizes, args.out)])]
+    for name, measure in steps:  # one failing part is reported; the others still run
+        try:
+            report["rows"] += measure()
+        except Exception as exc:  # noqa: BLE001
+            report["rows"].append(row(f"{name}: FAILED", None, None, "-", note=f"{type(exc).__name__}: {exc}"))
+        print(f"{name} done at {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    report["seconds"] = time.perf_counter() - started
+    (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2))
+    (args.out / "gpu_check.md").write_text(markdown(report))
+    print_table(report["rows"], f"GPU check on {report['versions']['device']}; {report['seconds']:.0f} s; "
+                                f"CUDA tests: {report['cuda_tests']['summary']}\n")
+    return 0 if report["cuda_tests"]["returncode"] in (0, 5) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
