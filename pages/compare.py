@@ -25,9 +25,9 @@ from pages.common import (
     vqvae_choices,
 )
 from pages.live import watch
+from vqvae import files
 from vqvae.config import ModelConfig, TrainConfig
 from vqvae.dashboard.plots import usage_bars
-from vqvae.data import hub
 from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
@@ -127,10 +127,12 @@ labels = {Path(r): f"{letter}: {Path(r).name}" for letter, r in zip(LETTERS, ref
 
 
 def model_folder(ref: str) -> Path | None:
-    """The folder of a model on the page (a run's, a bundled or downloaded model's); None
-    when it cannot be found (its loading below says why)."""
+    """The folder of a model on the page (a run's, a bundled or downloaded model's, as its
+    cached loading found it); None when it cannot be loaded (the page says why below)."""
+    if Path(ref).is_dir():
+        return Path(ref)
     try:
-        return hub.locate(ref).path
+        return cached_vqvae(ref, device())[1].path
     except VQVAEError:
         return None
 
@@ -169,7 +171,14 @@ for column, ref, model in zip(columns, refs, models):
                  caption=f"{labels[Path(ref)]}: originals, reconstructions", width="stretch")
 
 def training_minutes(folder: Path | None) -> float | None:
-    seconds = runs.training_seconds(folder) if folder is not None else None
+    """The epochs' training time; for a run from before epochs were timed, the wall-clock
+    time from its start to its end (evaluation included); None when neither is known."""
+    if folder is None:
+        return None
+    seconds = runs.training_seconds(folder)
+    if seconds is None and runs.kind_of_run(folder):
+        started, ended = (files.read_json(folder / runs.JOB) or {}).get("started"), runs.read_status(folder).get("updated")
+        seconds = ended - started if files.is_number(started) and files.is_number(ended) else None
     return None if seconds is None else round(seconds / 60, 1)
 
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +61,7 @@ from vqvae.training.vqvae_trainer import Trainer  # noqa: E402
 
 GPU_BATCH = 256  # the GPU batch of the MNIST preset (8x its 32), lr scaled by sqrt(8)
 LOG_EVERY = 20  # as TrainConfig.log_every: the steps at which train() reads the losses
+CUDA_TESTS_S = 240  # the CUDA tests take about a minute on a GPU; never more than this
 
 
 class Sizes:
@@ -126,7 +129,7 @@ def train_ours(trainer: Trainer, data: ImageData, batch: int, device: torch.devi
                 started = synced(device)
             if steps is not None and done >= steps:
                 break
-        if target_db is not None and hit is not None:
+        if (target_db is not None and hit is not None) or (steps is not None and done >= steps):
             break
     trained += synced(device) - started
     return {"images_per_s": seen / trained, "seconds_to_target": hit, "steps": done,
@@ -140,13 +143,18 @@ def throughput_rows(data: ImageData, device: torch.device, sizes: Sizes) -> tupl
     if device.type == "cuda":
         variants += [(f"GPU batch {GPU_BATCH}, channels_last", GPU_BATCH, {"channels_last": True}),
                      (f"GPU batch {GPU_BATCH}, torch.compile", GPU_BATCH, {"compiled": True})]
+    failed = []
     for name, batch, options in variants:
-        trainer = mnist_trainer(device, batch, **options)
-        last = {"channels_last": options.get("channels_last", False)}
-        train_ours(trainer, data, batch, device, steps=warm, **last)  # cudnn autotuning, compilation
-        measured[name] = train_ours(trainer, data, batch, device, steps=sizes.throughput_steps, **last)["images_per_s"]
+        try:  # torch.compile may fail on a machine without a compiler: said in its row, the others still measured
+            trainer = mnist_trainer(device, batch, **options)
+            last = {"channels_last": options.get("channels_last", False)}
+            train_ours(trainer, data, batch, device, steps=warm, **last)  # cudnn autotuning, compilation
+            measured[name] = train_ours(trainer, data, batch, device, steps=sizes.throughput_steps, **last)["images_per_s"]
+        except Exception as exc:  # noqa: BLE001
+            failed.append(row(f"training throughput, MNIST preset, {name}: FAILED", None, None, "images/s",
+                              note=f"{type(exc).__name__}: {str(exc)[:300]}"))
     baseline = run_baseline(subset(data, 64 * (sizes.throughput_steps + 2), len(data.val)), 1, 99.0, device=device)
-    rows = []
+    rows = failed
     for name, images_per_s in measured.items():
         gpu_batch = name == f"GPU batch {GPU_BATCH}"
         rows.append(row(f"training throughput, MNIST preset, {name}", images_per_s, baseline.images_per_s, "images/s",
@@ -225,6 +233,17 @@ def retrain_row(device: torch.device, sizes: Sizes, workdir: Path) -> dict:
 
 # --- sampling ------------------------------------------------------------------------------
 def sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
+    """fp32 here means fp32: TF32 (cuDNN's default for convolutions) would let the two
+    samplers' differently shaped convolutions round differently."""
+    kept = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return _sampling_rows(device, sizes)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = kept
+
+
+def _sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
     torch.manual_seed(0)
     model = GatedPixelCNN(sizes.prior).to(device).eval()
     n = sizes.sampling_batch
@@ -235,7 +254,7 @@ def sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
         for name, sampler, bf16 in runs_of:
             if bf16 and device.type != "cuda":
                 continue
-            for attempt in ("warm", "timed"):  # the first pass pays for graph capture and autotuning
+            for attempt in ("warm", "timed"):  # the first pass pays for graph capture (kept) and autotuning
                 started = synced(device)
                 with autocast(device, bf16):
                     for progress in sampler(model, n, side, side, Sampling(), torch.Generator(device).manual_seed(1)):
@@ -264,9 +283,16 @@ def cuda_tests() -> dict:
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider",
                "tests/test_cuda.py", "tests/test_checkpoints.py"]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    lines = (result.stdout + result.stderr).strip().splitlines()
-    return {"returncode": result.returncode, "summary": lines[-1] if lines else "", "seconds": time.perf_counter() - started,
+    # Its own session: on a timeout the whole group goes, the runs its run-manager test started included.
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, returncode = proc.communicate(timeout=CUDA_TESTS_S)[0], proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, returncode = proc.communicate()[0] + f"\ntimed out after {CUDA_TESTS_S} s", -9
+    lines = output.strip().splitlines()
+    return {"returncode": returncode, "summary": lines[-1] if lines else "", "seconds": time.perf_counter() - started,
             "tail": "\n".join(lines[-30:])}
 
 

@@ -4,6 +4,8 @@ Streamlit and no Plotly."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -27,12 +29,15 @@ def test_the_cached_sampler_on_the_gpu_draws_the_naive_codes_in_float32(graphs, 
     model = GatedPixelCNN(PriorConfig(codebook_size=128, channels=64, head=64, n_blocks=6, n_classes=10)).to(CUDA).eval()
     labels = torch.arange(8, device=CUDA) % 10
     grids = []
-    for sampler, kwargs in ((sample_naive, {}), (sample, {"graphs": graphs})):
-        progress = None
-        for progress in sampler(model, 8, 16, 16, Sampling(), torch.Generator(CUDA).manual_seed(1), labels, **kwargs):
-            pass
-        grids.append(progress.codes.cpu())
-    assert torch.equal(*grids) and len(grids[1].unique()) > 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a graph that cannot be captured warns and runs eagerly: not here
+        # the cached sampler twice: the second grid replays the graph the first one captured
+        for sampler, kwargs in ((sample_naive, {}), (sample, {"graphs": graphs}), (sample, {"graphs": graphs})):
+            progress = None
+            for progress in sampler(model, 8, 16, 16, Sampling(), torch.Generator(CUDA).manual_seed(1), labels, **kwargs):
+                pass
+            grids.append(progress.codes.cpu())
+    assert torch.equal(grids[0], grids[1]) and torch.equal(grids[0], grids[2]) and len(grids[1].unique()) > 10
 
 
 def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path):
@@ -54,3 +59,14 @@ def test_the_run_manager_queues_gpu_runs_and_cancels_them(tmp_path):
     manager.cancel(first)
     assert manager.wait(first).state == "cancelled"
     assert manager.wait(second, timeout=300).state == "done"
+
+
+def test_the_cached_sampler_captures_its_graph_under_bf16_autocast_too():
+    torch.manual_seed(0)
+    model = GatedPixelCNN(PriorConfig(codebook_size=128, channels=64, head=64, n_blocks=6)).to(CUDA).eval()
+    with warnings.catch_warnings(), torch.autocast("cuda", dtype=torch.bfloat16):
+        warnings.simplefilter("error")
+        for progress in sample(model, 4, 7, 7, Sampling(), torch.Generator(CUDA).manual_seed(1)):
+            pass
+    codes = progress.codes
+    assert codes.shape == (4, 7, 7) and 0 <= int(codes.min()) and int(codes.max()) < 128 and len(codes.unique()) > 5

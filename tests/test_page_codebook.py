@@ -35,7 +35,7 @@ def atlas_image(app: AppTest):
     return images[0].proto.imgs[0]
 
 
-@pytest.mark.parametrize("name", ["mnist-ema", "mnist-plain"])
+@pytest.mark.parametrize("name", ["mnist-ema", "mnist-plain", "mnist-compare-fsq"])  # FSQ: its implicit codes
 def test_page_shows_atlas_usage_and_projection(app, name):
     codebook_page(app, name)
     assert app.title[0].value == "The codebook"

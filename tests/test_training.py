@@ -291,3 +291,14 @@ def test_a_diverged_run_stops_at_the_next_logged_step_in_one_line(tmp_path):
     loop = _CountingLoop.make(tmp_path, [1.0] * 6 + [math.nan] * 6)
     with pytest.raises(VQVAEError, match="training diverged by step 10 .*lower the learning rate"):
         loop.run(lambda: False, progress=False)
+
+
+def test_a_run_cancelled_after_diverging_keeps_no_diverged_weights(tmp_path):
+    from vqvae.errors import VQVAEError
+
+    loop = _CountingLoop.make(tmp_path, [1.0] * 6 + [math.nan] * 6)
+    saved = []
+    loop.save_last = lambda: saved.append(loop.counters["step"])
+    with pytest.raises(VQVAEError, match="training diverged by step 7"):
+        loop.run(lambda: loop.counters["step"] >= 7, progress=False)  # cancelled right after the first NaN step
+    assert saved == []

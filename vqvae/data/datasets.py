@@ -278,7 +278,7 @@ def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int) ->
     rows = (torch.arange(h, device=images.device) + s - moves[:, :1])[:, :, None]  # [N, h, 1]
     cols = (torch.arange(w, device=images.device) + s - moves[:, 1:])[:, None, :]  # [N, 1, w]
     batch = torch.arange(n, device=images.device)[:, None, None]
-    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).to(images.dtype)  # [N, h, w, C] -> [N, C, h, w]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous().to(images.dtype)  # [N, h, w, C] -> [N, C, h, w]
 
 
 def shift_images(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

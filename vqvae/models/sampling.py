@@ -21,6 +21,9 @@ what they keep, and both with k = 1 or a tiny p become the argmax.
 from __future__ import annotations
 
 import math
+import threading
+import warnings
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -121,14 +124,21 @@ class _ColumnStep:
     so a position costs one column's work wherever it is, and on CUDA the whole step is
     captured once as a graph and replayed (one launch instead of dozens of small ones)."""
 
-    def __init__(self, model: GatedPixelCNN, n: int, conditions: list, graphs: bool):
-        self.model, self.conditions = model, conditions
+    def __init__(self, model: GatedPixelCNN, n: int, graphs: bool):
+        self.model = model
         weight = model.embedding.weight
-        c = weight.shape[1]
-        self.windows = [torch.zeros(n, c, 1, b.half + 1, dtype=weight.dtype, device=weight.device) for b in model.blocks]
-        self.above = torch.zeros(len(model.blocks), n, 2 * c, 1, 1, dtype=weight.dtype, device=weight.device)
-        self.not_first = torch.zeros((), dtype=weight.dtype, device=weight.device)  # 0 at column 0 (mask A reads nothing)
-        self.graph = self._capture() if graphs else None
+        c, blocks = weight.shape[1], len(model.blocks)
+        like = dict(dtype=weight.dtype, device=weight.device)
+        self.windows = [torch.zeros(n, c, 1, b.half + 1, **like) for b in model.blocks]
+        self.above = torch.zeros(blocks, n, 2 * c, 1, 1, **like)  # each block's from_above at the current column
+        self.conditions = torch.zeros(blocks, n, 2 * c, 1, 1, **like)  # each block's class embedding (0: none)
+        self.not_first = torch.zeros((), **like)  # 0 at column 0, where mask A reads nothing
+        self.graph = None
+        if graphs:
+            try:
+                self.graph = self._capture()
+            except RuntimeError as exc:  # a driver or build that cannot capture: the same work, eagerly
+                warnings.warn(f"sampling without CUDA graphs ({exc})", RuntimeWarning, stacklevel=3)
 
     def _compute(self) -> torch.Tensor:
         column = None
@@ -144,26 +154,40 @@ class _ColumnStep:
         return self.model.head(column)[:, :, 0, 0]
 
     def _capture(self):
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):  # warm-up off the capture, as CUDA graphs ask
-            for _ in range(2):
-                self._compute()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.logits = self._compute()
+        device = self.model.embedding.weight.device
+        # Under autocast, its cache of weights cast to bf16 would be made outside the graph and
+        # freed after it: the graph must make its own casts (cache off), as CUDA graphs ask.
+        amp = torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), enabled=torch.is_autocast_enabled("cuda"),
+                             cache_enabled=False)
+        with torch.cuda.device(device):
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with amp, torch.cuda.stream(stream):  # warm-up off the capture, as CUDA graphs ask
+                for _ in range(2):
+                    self._compute()
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: another session's thread may use the GPU while this one captures
+            with amp, torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.logits = self._compute()
         return graph
 
+    def start(self, conditions: list) -> None:
+        """A new grid: each block's class embedding [N, 2C, 1, 1] (or 0)."""
+        for l, condition in enumerate(conditions):
+            if torch.is_tensor(condition):
+                self.conditions[l].copy_(condition)
+            else:
+                self.conditions[l].zero_()
+
     def new_row(self, from_above: list[torch.Tensor]) -> None:
-        self.from_above = from_above
+        self.from_above = torch.stack(from_above)  # [blocks, N, 2C, 1, w]: one copy a position, not one a block
         for window in self.windows:
             window.zero_()
 
     def __call__(self, j: int) -> torch.Tensor:
         """The logits [N, K] at column j of the current row."""
-        for l, above in enumerate(self.from_above):
-            self.above[l].copy_(above[..., j : j + 1])
+        self.above.copy_(self.from_above[..., j : j + 1])
         self.not_first.fill_(1.0 if j > 0 else 0.0)
         if self.graph is None:
             return self._compute()
@@ -176,11 +200,41 @@ class _ColumnStep:
         window.copy_(torch.cat([window[..., 1:], embedded[:, :, None, None]], dim=-1))
 
 
+# Captured steps kept for the next grid of the same model and batch (capturing costs a device
+# synchronisation and a garbage collection). A sampler takes one out and puts it back when it
+# ends, so two sessions sampling the same model at once never share buffers.
+_CAPTURED: "weakref.WeakKeyDictionary[GatedPixelCNN, dict[tuple, list[_ColumnStep]]]" = weakref.WeakKeyDictionary()
+_CAPTURED_LOCK = threading.Lock()
+
+
+def _captured_key(model: GatedPixelCNN, n: int) -> tuple:
+    # The weights' addresses: a graph reads them where they were at capture (moved or cast: capture again).
+    return (n, torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"),
+            tuple(p.data_ptr() for p in model.parameters()))
+
+
+def _take_step(model: GatedPixelCNN, n: int, graphs: bool) -> tuple[_ColumnStep, tuple | None]:
+    if not graphs:
+        return _ColumnStep(model, n, graphs=False), None
+    key = _captured_key(model, n)
+    with _CAPTURED_LOCK:
+        kept = _CAPTURED.setdefault(model, {}).get(key)
+        if kept:
+            return kept.pop(), key
+    return _ColumnStep(model, n, graphs=True), key
+
+
+def _give_back(model: GatedPixelCNN, step: _ColumnStep, key: tuple | None) -> None:
+    if key is not None and step.graph is not None:
+        with _CAPTURED_LOCK:
+            _CAPTURED.setdefault(model, {}).setdefault(key, []).append(step)
+
+
 @torch.no_grad()
 def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
            generator: torch.Generator | None = None, labels: torch.Tensor | None = None, graphs: bool = True):
     """The fast sampler (same codes as sample_naive for the same generator). `graphs`: on
-    CUDA, replay each position's work from a captured graph."""
+    CUDA, replay each position's work from a captured graph (kept for the next grid)."""
     device = model.embedding.weight.device
     blocks = model.blocks
     conditions = [b.condition(labels)[:, :, None, None] if b.condition is not None else 0 for b in blocks]
@@ -188,29 +242,36 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sa
     x = model.embed(codes)  # [N, C, h, w], rows filled in as codes are drawn
     # streams[l] = the vertical stream entering block l, row by row (streams[0] is the input).
     streams = [x] + [torch.zeros_like(x) for _ in blocks]
-    step = _ColumnStep(model, n, conditions, graphs and device.type == "cuda")
-    for i in range(h):
-        # What the horizontal stack of row i takes from above: block l's vertical
-        # pre-activation at row i - 1, computed once from the finished rows.
-        from_above = []
-        for l, block in enumerate(blocks):
-            if i == 0:
-                from_above.append(block.vertical_to_horizontal(
-                    torch.zeros(n, 2 * x.shape[1], 1, w, dtype=x.dtype, device=device)))
-                continue
-            k = block.half
-            top = max(0, i - 1 - k)
-            window = F.pad(streams[l][:, :, top:i, :], (k, k, k - (i - 1 - top), 0))
-            v_pre = block.vertical(window)  # [N, 2C, 1, w]: row i - 1
-            streams[l + 1][:, :, i - 1 : i, :] = gate(v_pre + conditions[l])
-            from_above.append(block.vertical_to_horizontal(v_pre))
-        step.new_row(from_above)
-        for j in range(w):
-            codes[:, i, j] = _draw(step(j), sampling, generator)
-            embedded = model.embedding(codes[:, i, j])
-            x[:, :, i, j] = embedded
-            step.drawn(embedded)
-            yield Progress(i * w + j + 1, h * w, codes)
+    step, key = _take_step(model, n, graphs and device.type == "cuda")
+    step.start(conditions)
+    finished = False
+    try:
+        for i in range(h):
+            # What the horizontal stack of row i takes from above: block l's vertical
+            # pre-activation at row i - 1, computed once from the finished rows.
+            from_above = []
+            for l, block in enumerate(blocks):
+                if i == 0:
+                    from_above.append(block.vertical_to_horizontal(
+                        torch.zeros(n, 2 * x.shape[1], 1, w, dtype=x.dtype, device=device)))
+                    continue
+                k = block.half
+                top = max(0, i - 1 - k)
+                window = F.pad(streams[l][:, :, top:i, :], (k, k, k - (i - 1 - top), 0))
+                v_pre = block.vertical(window)  # [N, 2C, 1, w]: row i - 1
+                streams[l + 1][:, :, i - 1 : i, :] = gate(v_pre + conditions[l])
+                from_above.append(block.vertical_to_horizontal(v_pre))
+            step.new_row(from_above)
+            for j in range(w):
+                codes[:, i, j] = _draw(step(j), sampling, generator)
+                embedded = model.embedding(codes[:, i, j])
+                x[:, :, i, j] = embedded
+                step.drawn(embedded)
+                yield Progress(i * w + j + 1, h * w, codes)
+        finished = True
+    finally:
+        if finished:  # (a grid left half-drawn, by a page rerun say, just drops its step)
+            _give_back(model, step, key)
 
 
 def sample_images(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,

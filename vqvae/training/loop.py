@@ -100,6 +100,14 @@ class EpochLoop:
         """The losses of `step` by name, as numbers."""
         raise NotImplementedError
 
+    def finite(self, stats: torch.Tensor) -> dict[str, float]:
+        """named(stats), or the one-line error that ends a run whose losses are no longer finite."""
+        losses = self.named(stats)
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise VQVAEError(f"training diverged by step {self.counters['step']} (loss {losses['loss']}): "
+                             f"lower the learning rate")
+        return losses
+
     def follow_cosine(self, base_lr: float) -> None:
         """Set the learning rate on a half cosine from base_lr down to 0 over the run's steps.
         A function of the step, so a resumed run continues on its curve (and one given more
@@ -196,10 +204,7 @@ class EpochLoop:
                 c["batch"] = b + 1
                 bar.update(1)
                 if c["step"] % self.log_every == 0 or b == per_epoch - 1:
-                    losses = self.named(stats)  # the one wait for the device in log_every steps
-                    if not all(math.isfinite(v) for v in losses.values()):
-                        raise VQVAEError(f"training diverged by step {c['step']} (loss {losses['loss']}): "
-                                         f"lower the learning rate")
+                    losses = self.finite(stats)  # the one wait for the device in log_every steps
                     logged = losses
                     if (b + 1) * self.batch_size > self.n_train:  # a short last batch: its counts would read as a collapse
                         logged = {k: v for k, v in losses.items() if k not in self.counts_per_batch}
@@ -208,6 +213,7 @@ class EpochLoop:
                     runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
                 if distributed.any_rank(cancelled()):
                     bar.close()
+                    self.finite(stats)  # never save weights a diverged step has left
                     self.save_last()
                     return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
             self.epoch_seconds = time.perf_counter() - started
