@@ -39,6 +39,7 @@ OPTIMIZER = "optimizer.safetensors"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_METRICS = "metrics.json"
 TRAINING = "training.json"  # an exported model's run config: what it was trained on, and how
+METRICS = "metrics.jsonl"  # a run's step and epoch lines; an exported model keeps its run's (its curves)
 CHECKPOINT_FILES = {CONFIG, WEIGHTS, "README.md", OPTIMIZER, TRAINER_STATE, CHECKPOINT_METRICS}
 
 

@@ -187,7 +187,6 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
     from vqvae.data import checkpoints
     from vqvae.data.datasets import DATASET_NOTES
     from vqvae.files import read_json
-    from vqvae.training.runs import METRICS
 
     source = checkpoints.resolve_checkpoint(run_or_checkpoint)
     run = next((r for r in (Path(run_or_checkpoint), source.parent.parent) if (r / checkpoints.CONFIG).is_file()
@@ -204,8 +203,8 @@ def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
             shutil.copyfile(source / name, tmp / name)
         if run:  # the data set and settings it was trained with, for the pages and a retrain
             shutil.copyfile(run / checkpoints.CONFIG, tmp / checkpoints.TRAINING)
-        if run and (run / METRICS).is_file():  # its curves, read back as a run's are (a damaged line is skipped)
-            shutil.copyfile(run / METRICS, tmp / METRICS)
+        if run and (run / checkpoints.METRICS).is_file():  # its curves, read back as a run's are (a damaged line is skipped)
+            shutil.copyfile(run / checkpoints.METRICS, tmp / checkpoints.METRICS)
         card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
         trained = (read_json(run / checkpoints.CONFIG) or {}).get("train") if run else None
         note = DATASET_NOTES.get(trained.get("dataset")) if isinstance(trained, dict) else None

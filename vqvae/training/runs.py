@@ -35,6 +35,7 @@ from vqvae.config import PriorRunConfig, RunConfig, run_kind
 from vqvae.data.checkpoints import (
     CHECKPOINT_FILES,
     CONFIG,
+    METRICS,
     TRAINER_STATE,
     TRAINING,
     checkpoint_metrics,
@@ -46,7 +47,6 @@ from vqvae.files import atomic_write_bytes, atomic_write_json, is_number, read_j
 
 MARKER = "run.json"
 STATUS = "status.json"
-METRICS = "metrics.jsonl"
 JOB = "job.json"
 LOG = "log.txt"
 REQUEST = "request.json"
