@@ -95,17 +95,11 @@ def mnist_trainer(device: torch.device, batch: int, channels_last: bool = False,
     cfg = preset("mnist")
     lr = cfg.train.lr * math.sqrt(batch / cfg.train.batch_size)  # Adam's square-root rule for a larger batch
     torch.manual_seed(cfg.train.seed)
-    model = VQVAE(cfg.model)
-    trainer = Trainer(model, lr, device, cfg.train.recon_loss)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if compiled:
-        trainer.train_model = torch.compile(model)
-    return trainer
+    return Trainer(VQVAE(cfg.model), lr, device, cfg.train.recon_loss, channels_last=channels_last, compile=compiled)
 
 
 def train_ours(trainer: Trainer, data: ImageData, batch: int, device: torch.device, *, steps: int | None = None,
-               epochs: int = 1, target_db: float | None = None, channels_last: bool = False) -> dict:
+               epochs: int = 1, target_db: float | None = None) -> dict:
     """Train as `train` does (resident uint8 images, device-side order and conversion, the
     losses read every LOG_EVERY steps) for `steps` steps or `epochs` epochs; images/s, and
     the training seconds to target_db (held-out PSNR checked every quarter epoch)."""
@@ -118,7 +112,7 @@ def train_ours(trainer: Trainer, data: ImageData, batch: int, device: torch.devi
         order = epoch_order(len(images), 0, epoch).to(device)
         for b in range(per_epoch):
             x = to_float(images[order[b * batch : (b + 1) * batch]], device)
-            stats = trainer.step_stats(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+            stats = trainer.step_stats(x)  # (in the trainer's memory format: channels_last when asked)
             seen, done = seen + batch, done + 1
             if done % LOG_EVERY == 0:
                 trainer.named(stats)
@@ -147,9 +141,8 @@ def throughput_rows(data: ImageData, device: torch.device, sizes: Sizes) -> tupl
     for name, batch, options in variants:
         try:  # torch.compile may fail on a machine without a compiler: said in its row, the others still measured
             trainer = mnist_trainer(device, batch, **options)
-            last = {"channels_last": options.get("channels_last", False)}
-            train_ours(trainer, data, batch, device, steps=warm, **last)  # cudnn autotuning, compilation
-            measured[name] = train_ours(trainer, data, batch, device, steps=sizes.throughput_steps, **last)["images_per_s"]
+            train_ours(trainer, data, batch, device, steps=warm)  # cudnn autotuning, compilation
+            measured[name] = train_ours(trainer, data, batch, device, steps=sizes.throughput_steps)["images_per_s"]
         except Exception as exc:  # noqa: BLE001
             failed.append(row(f"training throughput, MNIST preset, {name}: FAILED", None, None, "images/s",
                               note=f"{type(exc).__name__}: {str(exc)[:300]}"))

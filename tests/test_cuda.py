@@ -40,8 +40,9 @@ def test_the_cached_sampler_on_the_gpu_draws_the_naive_codes_in_float32(graphs, 
     assert torch.equal(grids[0], grids[1]) and torch.equal(grids[0], grids[2]) and len(grids[1].unique()) > 10
 
 
-def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path):
-    status = train(tiny_run_config(device="cuda", epochs=2), tmp_path / "run", progress=False)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path, channels_last):
+    status = train(tiny_run_config(device="cuda", epochs=2, channels_last=channels_last), tmp_path / "run", progress=False)
     assert status["state"] == "done" and runs.read_status(tmp_path / "run")["device"].startswith("cuda")
     epochs = runs.read_metrics(tmp_path / "run", "epoch")
     assert epochs[-1]["val_psnr"] > epochs[0]["val_psnr"] > 10 and all(r["seconds"] > 0 for r in epochs)

@@ -255,6 +255,10 @@ class TrainConfig(_Section):
     seed: int = setting(0, "seeds the weights, the codebook and the shuffles", title="Seed", low=0, ui=(0, 2**31 - 1, 1))
     device: str = setting("auto", "auto (default), cpu, cuda or mps")
     amp: bool = setting(True, "bf16 autocast on CUDA")
+    channels_last: bool = setting(False, "CUDA: the model and its images channels-last in memory (faster "
+                                         "convolutions where the GPU's kernels prefer it: scripts/gpu_check.py measures it)")
+    compile: bool = setting(False, "CUDA: torch.compile the model for training (compiling first takes a while: "
+                                   "scripts/gpu_check.py measures whether it pays)")
     log_every: int = setting(20, "steps between step lines in metrics.jsonl", low=1)
     augment: bool = setting(False, "flip each training image left-right half the time and move it by up to 1/16 of "
                                    "its side (held-out images never are)")

@@ -30,13 +30,19 @@ class Trainer:
     vqvae.training.evaluate.evaluate)."""
 
     def __init__(self, model: VQVAE, lr: float, device: torch.device, recon_loss: str = "mse",
-                 data_variance: float = 1.0, amp: bool = True):
+                 data_variance: float = 1.0, amp: bool = True, channels_last: bool = False, compile: bool = False):
+        """channels_last and compile act on CUDA only (elsewhere they are measured not to pay,
+        or need a compiler the machine may lack)."""
         self.model = model.to(device)
         self.device = device
         self.recon_loss = recon_loss
         self.data_variance = data_variance
         self.amp = amp
+        self.memory_format = torch.channels_last if channels_last and device.type == "cuda" else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         self.train_model = distributed.wrap(self.model)  # DDP under torchrun
+        if compile and device.type == "cuda":
+            self.train_model = torch.compile(self.train_model)
         # The EMA codebook is a buffer, so the optimiser never sees it.
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
 
@@ -50,6 +56,7 @@ class Trainer:
         """One optimiser step; its loss terms (STATS) as one float tensor left on the device,
         so that a loop logging every few steps never waits for the device in between."""
         self.model.train()
+        images = images.contiguous(memory_format=self.memory_format)
         with autocast(self.device, self.amp):
             out = self.train_model(images)
             recon = out.reconstruction.float()
@@ -117,7 +124,8 @@ class _VQVAELoop(EpochLoop):
         self.preview = data.val[: t.preview_images]
         torch.manual_seed(t.seed)
         model = VQVAE(m)
-        self.trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp)
+        self.trainer = Trainer(model, t.lr, device, t.recon_loss, data.variance() if t.divide_by_variance else 1.0, t.amp,
+                               t.channels_last, t.compile)
         self.model, self.model_config, self.optimizer = model, m, self.trainer.optimizer
         self.train_images = _on_device_if_it_fits(data.train, device)  # no loader, no PIL
         self.index_device = self.train_images.device
