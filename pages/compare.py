@@ -84,9 +84,10 @@ def train_set(matched: list, seed: int) -> None:
         st.session_state[MODELS] = started
 
 
-with st.container(border=True):
-    st.markdown(f"**Train a matched set on {shown}**: same data, architecture, seed and epochs, and the same code "
-                "bits per image; only the codebook differs.")
+# Folded: the page opens on results (the bundled comparison, or the set last trained), not on a form.
+with st.expander(f"Train a matched set on {shown}"):
+    st.markdown("Same data, architecture, seed and epochs, and the same code bits per image; only the codebook "
+                "differs.")
     base = preset(dataset)
     a, b, c = st.columns(3)
     size = setting_widget(a, ModelConfig, "codebook_size", base.model.codebook_size, key=f"set-{dataset}-K")
@@ -122,7 +123,7 @@ if len(refs) < 2:
     st.stop()
 if set(refs) <= {comparison_name(dataset, name) for name in VARIANTS}:
     st.caption("The bundled comparison: trained by `scripts/train_all.py` as one matched set (same data, "
-               "architecture, seed and epochs, equal code bits per image). Train your own set above.")
+               "architecture, seed and epochs, equal code bits per image). Train your own set with the fold above.")
 labels = {Path(r): f"{letter}: {Path(r).name}" for letter, r in zip(LETTERS, refs)}
 
 
