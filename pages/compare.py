@@ -187,7 +187,7 @@ st.subheader("Final numbers (held-out)")
 rows = []
 for ref, model, usage, m in zip(refs, models, usages, metrics):
     c = model.config
-    rows.append({"model": labels[Path(ref)], "quantizer": c.quantizer, "K": c.codebook_size,
+    rows.append({"model": labels[Path(ref)], "quantizer": c.quantizer, "codebook": c.codebook_words, "K": c.codebook_size,
                  "PSNR (dB)": round(m["val_psnr"], 2), "MSE": round(m["val_mse"], 5),
                  "perplexity": round(m["perplexity"], 1), "perplexity / K": round(m["perplexity"] / c.codebook_size, 3),
                  "codes used": int((usage > 0).sum()), "dead codes": int((usage == 0).sum()),

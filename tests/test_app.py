@@ -213,6 +213,7 @@ def test_compare_opens_on_the_bundled_comparison_with_its_curves_and_numbers(app
     assert {f"{letter}: {name}" for letter, name in zip("ABCD", names)} <= traces  # every model's curves, before any training
     table = app.dataframe[-1].value
     assert list(table["quantizer"]) == ["plain", "ema", "ema", "fsq"] and set(table["K"]) == {128}
+    assert table["codebook"][2] == "ema codebook, rotation trick" and table["codebook"][3] == "FSQ, levels 8,4,4"
     assert (table["PSNR (dB)"] >= 22).all() and (table["training (min)"] > 0).all()
 
 
