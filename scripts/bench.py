@@ -180,18 +180,18 @@ def run_baseline(data, epochs: int, target_db: float, seed: int = 0, device: tor
             step += 1
             seen += len(x)
             if hit is None and step % check_every == 0:
-                trained += _synced(device) - started
+                trained += synced(device) - started
                 if baseline_eval(model, data.val)[0] >= target_db:
                     hit = trained
-                started = _synced(device)
-        trained += _synced(device) - started
+                started = synced(device)
+        trained += synced(device) - started
         if hit is None and baseline_eval(model, data.val)[0] >= target_db:
             hit = trained
     final, ppl = baseline_eval(model, data.val)
     return Curve(hit, final, ppl, seen / trained, done)
 
 
-def _synced(device: torch.device) -> float:
+def synced(device: torch.device) -> float:
     """The clock once the device has finished what was queued (GPU work is asynchronous)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -341,17 +341,19 @@ def fmt(v, digits=2):
     return str(v)
 
 
-def print_table(rows: list[dict], header: str) -> None:
-    print(header)
-    print("| row | ours | baseline | ratio | unit | target | met |")
-    print("|---|---:|---:|---:|---|---|---|")
+def table_lines(rows: list[dict]) -> list[str]:
+    """The rows as a Markdown table, then each row's note (the bench's and the GPU check's)."""
+    lines = ["| row | ours | baseline | ratio | unit | target | met |", "|---|---:|---:|---:|---|---|---|"]
     for r in rows:
         met = "-" if r["target"] is None else ("yes" if r.get("met") else "NO")
-        print(f"| {r['name']} | {fmt(r['ours'])} | {fmt(r['baseline'])} | {fmt(r['ratio'])} | {r['unit']} | "
-              f"{r['target'] or '-'} | {met} |")
-    for r in rows:
-        if r["note"]:
-            print(f"- {r['name']}: {r['note']}")
+        lines.append(f"| {r['name']} | {fmt(r['ours'])} | {fmt(r['baseline'])} | {fmt(r['ratio'])} | {r['unit']} | "
+                     f"{r['target'] or '-'} | {met} |")
+    return lines + [f"- {r['name']}: {r['note']}" for r in rows if r["note"]]
+
+
+def print_table(rows: list[dict], header: str) -> None:
+    print(header)
+    print("\n".join(table_lines(rows)))
 
 
 def machine_name() -> str:

@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench import print_table, row, run_baseline  # noqa: E402
+from bench import print_table, row, run_baseline, synced, table_lines  # noqa: E402
 from vqvae.config import PriorConfig  # noqa: E402
 from vqvae.data.datasets import ImageData, augment, bundled_mnist, bundled_pokemon, to_float  # noqa: E402
 from vqvae.dashboard.run_manager import RunManager  # noqa: E402
@@ -77,12 +77,6 @@ class Sizes:
         self.prior = PriorConfig(codebook_size=128, channels=16, head=16, n_blocks=3) if quick else prior_preset("mnist").prior
         self.pokemon_steps = 2 if quick else None  # None: a whole epoch
         self.retrain_db = 10.0 if quick else 18.0
-
-
-def synced(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def subset(data: ImageData, n_train: int, n_val: int) -> ImageData:
@@ -311,15 +305,8 @@ def markdown(report: dict) -> str:
              f"Device: **{v['device']}**; " + ", ".join(f"{k} {val}" for k, val in v.items() if k != "device")
              + f"; {'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s.", "",
              f"CUDA tests (`pytest -m cuda`): {report['cuda_tests']['summary']} (exit status "
-             f"{report['cuda_tests']['returncode']})", "",
-             "| row | ours | baseline | ratio | unit | target | met |", "|---|---:|---:|---:|---|---|---|"]
-    for r in report["rows"]:
-        met = "-" if r["target"] is None else ("yes" if r.get("met") else "NO")
-        fmt = lambda x: "-" if x is None else f"{x:,.2f}"  # noqa: E731
-        lines.append(f"| {r['name']} | {fmt(r['ours'])} | {fmt(r['baseline'])} | {fmt(r['ratio'])} | {r['unit']} | "
-                     f"{r['target'] or '-'} | {met} |")
-    lines += [""] + [f"- {r['name']}: {r['note']}" for r in report["rows"] if r["note"]]
-    return "\n".join(lines) + "\n"
+             f"{report['cuda_tests']['returncode']})", ""]
+    return "\n".join(lines + table_lines(report["rows"])) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
