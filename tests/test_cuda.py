@@ -15,7 +15,7 @@ from vqvae.dashboard.run_manager import RunManager
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import Sampling, sample, sample_naive
 from vqvae.training import runs
-from vqvae.training.vqvae_trainer import train
+from vqvae.training.vqvae_trainer import _VQVAELoop, train
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 CUDA = torch.device("cuda")
@@ -46,6 +46,34 @@ def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path, c
     assert status["state"] == "done" and runs.read_status(tmp_path / "run")["device"].startswith("cuda")
     epochs = runs.read_metrics(tmp_path / "run", "epoch")
     assert epochs[-1]["val_psnr"] > epochs[0]["val_psnr"] > 10 and all(r["seconds"] > 0 for r in epochs)
+
+
+@pytest.mark.parametrize("variant", [
+    {"quantizer": "ema", "ema_bias_correction": True, "codebook_init": "kmeans", "restart_dead_codes": True},
+    {"quantizer": "plain", "restart_dead_codes": True, "dead_code_window": 1, "augment": True, "cosine": True},
+    {"quantizer": "fsq", "fsq_levels": "4,4"},
+], ids=["ema", "plain", "fsq"])
+def test_training_steps_on_the_gpu_never_wait_for_it(tmp_path, monkeypatch, variant):
+    """Between logged steps nothing is read back from the GPU: every read (.item(), nonzero,
+    bincount, a bool of a tensor) would stall the host until the queued work is done."""
+    steps = []
+    original = _VQVAELoop.step
+
+    def strict_step(self, batch):
+        if self.c["step"] == 0:  # the first step may read the codebook's initialised flag, once
+            return original(self, batch)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            stats = original(self, batch)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        steps.append(self.c["step"])
+        return stats
+
+    monkeypatch.setattr(_VQVAELoop, "step", strict_step)
+    status = train(tiny_run_config(device="cuda", epochs=1, log_every=50, **variant), tmp_path / "run", progress=False)
+    assert status["state"] == "done", status.get("message")
+    assert len(steps) > 50
 
 
 def test_the_run_manager_queues_gpu_runs_and_cancels_them(tmp_path):

@@ -16,6 +16,7 @@ from einops import rearrange
 from plotly.colors import qualitative
 
 from vqvae.models.autoencoder import VQVAE
+from vqvae.models.metrics import code_usage
 
 # 48 distinct colours; code k gets PALETTE[k % 48]. With K > 48 colours repeat, so the
 # hover, not the colour, names a code; the colour only ties a cluster to its centre.
@@ -168,7 +169,7 @@ def project(model: VQVAE, images: torch.Tensor, max_points: int = 5000, seed: in
         point_codes=nearest[sample].numpy(),
         point_index=sample.numpy(),
         explained=explained.float().numpy(),
-        usage=torch.bincount(nearest, minlength=len(codebook)).numpy(),
+        usage=code_usage(nearest, len(codebook)).numpy(),
         code_distance=nearest_distance(codebook, vectors).float().numpy(),
     )
 

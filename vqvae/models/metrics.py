@@ -22,8 +22,12 @@ def perplexity(counts: torch.Tensor) -> torch.Tensor:
 
 
 def code_usage(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
-    """How often each code occurs in an index tensor of any shape -> [K] int64."""
-    return torch.bincount(indices.reshape(-1), minlength=codebook_size)
+    """How often each code occurs in an index tensor of any shape -> [K] int64.
+
+    Counted by index_add_, not bincount: on a GPU bincount reads the largest index back to
+    the host to size its output, a wait for the device at every training step."""
+    flat = indices.reshape(-1)
+    return torch.zeros(codebook_size, dtype=torch.long, device=flat.device).index_add_(0, flat, torch.ones_like(flat))
 
 
 def bits(nats: float) -> float:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vqvae.models.metrics import perplexity
+from vqvae.models.metrics import code_usage, perplexity
 
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -115,6 +115,7 @@ class Quantizer(nn.Module):
         return self.to_decoder(F.embedding(indices, self.codebook))
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Code k becomes vectors[k] where which[k] (a bool mask [K]); the others stay."""
         raise NotImplementedError
 
     def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
@@ -138,7 +139,7 @@ class Quantizer(nn.Module):
         else:
             z_st = z + (z_q - z).detach()
 
-        counts = torch.bincount(indices, minlength=self.codebook_size)
+        counts = code_usage(indices, self.codebook_size)
         if self.training:
             with torch.no_grad():
                 self._ema_update(z.float(), indices, counts)
@@ -164,7 +165,7 @@ class Quantizer(nn.Module):
         codes = _sample_rows(z, self.codebook_size)
         if self.codebook_init == "kmeans":
             codes = kmeans(z, codes, KMEANS_ITERATIONS)
-        self._set_codes(torch.arange(self.codebook_size, device=z.device), codes)
+        self._set_codes(torch.ones(self.codebook_size, dtype=torch.bool, device=z.device), codes)
         self.initialized.fill_(True)
         self._host_initialized = True
 
@@ -181,10 +182,12 @@ class Quantizer(nn.Module):
 
     @torch.no_grad()
     def _restart_dead(self, z: torch.Tensor) -> None:
-        dead = (self.steps_unused >= self.dead_code_window).nonzero().squeeze(1)
-        if dead.numel():
-            self._set_codes(dead, _sample_rows(z, dead.numel()))
-            self.steps_unused[dead] = 0
+        """Each dead code moves to an encoder output of this batch (distinct ones while the
+        batch has enough). Masked rather than indexed by the dead codes: finding which codes
+        are dead (nonzero) would wait for the GPU at every step."""
+        dead = self.steps_unused >= self.dead_code_window
+        self._set_codes(dead, _sample_rows(z, self.codebook_size))
+        self.steps_unused.masked_fill_(dead, 0)
 
 
 KMEANS_ITERATIONS = 10
@@ -197,7 +200,7 @@ def kmeans(z: torch.Tensor, centers: torch.Tensor, iterations: int) -> torch.Ten
     distributed run, so every rank moves its centres alike."""
     for _ in range(iterations):
         nearest = nearest_code(z, centers)
-        counts = _all_reduce_sum(torch.bincount(nearest, minlength=len(centers)).to(z.dtype))
+        counts = _all_reduce_sum(code_usage(nearest, len(centers)).to(z.dtype))
         sums = _all_reduce_sum(torch.zeros_like(centers).index_add_(0, nearest, z))
         centers = torch.where(counts.unsqueeze(1) > 0, sums / counts.clamp_min(1).unsqueeze(1), centers)
     return centers
@@ -232,7 +235,8 @@ class VectorQuantizer(Quantizer):
         return self.embedding.weight
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
-        self.embedding.weight[which] = vectors.to(self.embedding.weight.dtype)
+        weight = self.embedding.weight
+        weight.copy_(torch.where(which.unsqueeze(1), vectors.to(weight.dtype), weight))
 
 
 class EMAVectorQuantizer(Quantizer):
@@ -271,10 +275,10 @@ class EMAVectorQuantizer(Quantizer):
 
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
         vectors = vectors.to(self.embed.dtype)  # encoder outputs are bf16 under CUDA autocast
-        self.embed[which] = vectors
         start = 0.0 if self.bias_correction else 1.0  # bias-corrected: the code's averages start afresh
-        self.embed_sum[which] = vectors * start
-        self.cluster_size[which] = start
+        self.embed.copy_(torch.where(which.unsqueeze(1), vectors, self.embed))
+        self.embed_sum.copy_(torch.where(which.unsqueeze(1), vectors * start, self.embed_sum))
+        self.cluster_size.masked_fill_(which, start)
 
     def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         sums = torch.zeros_like(self.embed).index_add_(0, indices, z)
@@ -364,7 +368,7 @@ class FSQuantizer(nn.Module):
         with torch.autocast(device_type=z.device.type, enabled=False):
             z_q = self.quantize(z.float())
         indices = self.indices_from_codes(z_q.detach())
-        counts = torch.bincount(indices, minlength=self.codebook_size)
+        counts = code_usage(indices, self.codebook_size)
         if self.training:
             with torch.no_grad():
                 used = _all_reduce_sum(counts.clone()) > 0

@@ -203,7 +203,8 @@ class EpochLoop:
                 c["step"] += 1
                 c["batch"] = b + 1
                 bar.update(1)
-                if c["step"] % self.log_every == 0 or b == per_epoch - 1:
+                logs_now = c["step"] % self.log_every == 0 or b == per_epoch - 1
+                if logs_now:
                     losses = self.finite(stats)  # the one wait for the device in log_every steps
                     logged = losses
                     if (b + 1) * self.batch_size > self.n_train:  # a short last batch: its counts would read as a collapse
@@ -211,7 +212,9 @@ class EpochLoop:
                     runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
                     bar.set_postfix({k: f"{losses[k]:.4g}" for k in self.postfix_keys})
                     runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
-                if distributed.any_rank(cancelled()):
+                # Under torchrun the ranks agree on a cancel through an all-reduce, which waits for
+                # the device: so they ask at the logged steps only (alone, the flag costs nothing).
+                if (logs_now or not distributed.active()) and distributed.any_rank(cancelled()):
                     bar.close()
                     self.finite(stats)  # never save weights a diverged step has left
                     self.save_last()
