@@ -166,4 +166,5 @@ def test_figure_sizes_codes_by_usage_and_colours_outputs_like_their_code(model, 
     assert [int(row[1]) for row in codes.customdata] == p.usage.tolist()  # hover shows the usage
     colour_of_code = dict(zip(range(16), codes.marker.color))
     assert list(outputs.marker.color) == [colour_of_code[int(k)] for k in p.point_codes]
+    assert outputs.marker.colorscale == codes.marker.colorscale and len(set(colour_of_code.values())) == 16
     assert "%" in figure.layout.xaxis.title.text
