@@ -138,6 +138,23 @@ def test_psnr_counts_the_picture_not_the_padding():
     assert torch.equal(everything.codes, result.codes)  # the codes are the same either way
 
 
+def test_edited_codes_are_measured_against_the_picture_with_its_padding_left_out():
+    model = colour_model(CONV)
+    upload = read_image_full(encoded(noise(97, 301), "PNG"), 3, model.config.downsample)
+    own = reconstruct(model, upload.images, upload.picture_size)
+    same = reconstruct(model, upload.images, upload.picture_size, codes=own.codes)
+    assert same.mse == pytest.approx(own.mse, rel=1e-6) and torch.equal(same.codes, own.codes)
+    edited_codes = own.codes.clone()
+    edited_codes[0, 0, 0] = (int(edited_codes[0, 0, 0]) + 1) % model.config.codebook_size
+    edited = reconstruct(model, upload.images, upload.picture_size, codes=edited_codes)
+    height, width = upload.picture_size
+    by_hand = float((edited.reconstruction - upload.images.float() / 255)[..., :height, :width].pow(2).mean())
+    assert edited.mse == pytest.approx(by_hand, rel=1e-5)
+    assert edited.mse != own.mse and not torch.equal(edited.reconstruction, own.reconstruction)  # an untrained model: a small change
+    with pytest.raises(VQVAEError, match="do not fit these images"):
+        reconstruct(model, upload.images, upload.picture_size, codes=own.codes[..., :-1])
+
+
 def test_a_picture_size_outside_the_images_is_one_line():
     model = colour_model(CONV)
     with pytest.raises(VQVAEError, match="must lie inside the images"):

@@ -113,7 +113,7 @@ def test_uploads_are_read_at_full_size_by_default_and_the_switch_fits_them_to_th
     assert "scaled from 301 x 97 to 256 x 82" in notes and "(256 x 82 -> 256 x 84)" in notes
     numbers = metrics(page)
     assert numbers["Code grid"] == "64 x 21"  # 256 x 84 pixels, a code per 4 x 4
-    assert numbers["Code bits"] == f"{64 * 21 * 7}"
+    assert numbers["Code bits"] == f"{64 * 21 * 7:,}"
     assert numbers["Compression"] == f"{256 * 82 * 8 / (64 * 21 * 7):.0f}x"  # the picture's bits, not the padding's
     assert float(numbers["PSNR"].split()[0]) > 10
 
@@ -186,13 +186,20 @@ def test_a_selected_cell_takes_another_code_the_picture_follows_and_undo_restore
     choice = [e for e in page.selectbox if e.label.startswith("Replacement code")][0]
     new = next(int(o.split()[1]) for o in choice.options if int(o.split()[1]) != int(before[3, 4]))
     choice.set_value(new)
+    unedited = metrics(page)
     [b for b in page.button if b.label == "Put it there"][0].click().run()
     assert not page.exception, page.exception
     assert int(edits.codes[3, 4]) == new and int(edits.changed.sum()) == 1
+    # the numbers and the download are the edited picture's, and say what the edit cost
+    psnr = next(m for m in page.metric if m.label == "PSNR")
+    assert psnr.value != unedited["PSNR"] and psnr.delta.endswith("dB from the edits")
+    assert float(psnr.value.split()[0]) - float(unedited["PSNR"].split()[0]) == pytest.approx(float(psnr.delta.split()[0]), abs=0.011)
+    assert page.get("download_button")[0].proto.label == "Download the edited picture (PNG)"
     undo = [b for b in page.button if b.label == "Undo"][0]
     assert not undo.disabled
     undo.click().run()
     assert torch.equal(edits.codes, before)
+    assert metrics(page) == unedited and not next(m for m in page.metric if m.label == "PSNR").delta
 
 
 def test_completing_with_the_prior_keeps_the_codes_before_the_cell(page):

@@ -63,13 +63,23 @@ class Reconstruction:
 
 
 @torch.no_grad()
-def reconstruct(model: VQVAE, images: torch.Tensor, picture_size: tuple[int, int] | None = None) -> Reconstruction:
+def reconstruct(model: VQVAE, images: torch.Tensor, picture_size: tuple[int, int] | None = None,
+                codes: torch.Tensor | None = None) -> Reconstruction:
     """uint8 images [N, C, H, W] (the model's channels, sides multiples of its downsampling)
     -> their Reconstruction. picture_size (height, width): only that top-left part is the
     picture (the rest pads it to the multiple, as `read_image_full` does), so MSE, PSNR and
-    the pixel bits count it alone: padding is easy to paint and would flatter the numbers."""
+    the pixel bits count it alone: padding is easy to paint and would flatter the numbers.
+    codes [N, h, w]: decode these (a user's edited grid) instead of the images' own codes,
+    and measure that picture against the images."""
     x = to_float(images, model.codebook.device)
-    codes = model.encode(x)
+    if codes is None:
+        codes = model.encode(x)
+    else:
+        grid = (x.shape[0], x.shape[-2] // model.config.downsample, x.shape[-1] // model.config.downsample)
+        if tuple(codes.shape) != grid:
+            raise VQVAEError(f"codes of shape {tuple(codes.shape)} do not fit these images (their grid is {grid}): "
+                             f"edit the codes of this picture")
+    codes = codes.to(model.codebook.device)
     recon = model.decode(codes).float()
     height, width = picture_size or x.shape[-2:]
     if not (0 < height <= x.shape[-2] and 0 < width <= x.shape[-1]):
