@@ -114,7 +114,8 @@ def sample_quality(prior_folder: Path) -> None:
         scoring_progress(path)
 
 cols = st.columns(4)
-n = cols[0].number_input("Images", 1, 100, 20, key="sample-n")
+# About 20 images; for a class-conditional prior a whole number of rows, one class per column.
+n = cols[0].number_input("Images", 1, 100, c.n_classes * max(1, 20 // c.n_classes) if c.n_classes else 20, key="sample-n")
 temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")
 seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="sample-seed")
 filters = st.columns(4)
@@ -144,7 +145,12 @@ LAST = "sample-last-grid"  # the newest grid (images, nrow, caption): it stays w
 
 
 def what(n: int, label: int | None) -> str:
-    which = f"of the {kind} {names[label]}" if label is not None else (f"one {kind} per column" if c.n_classes else "")
+    if label is not None:
+        which = f"of the {kind} {names[label]}"
+    elif c.n_classes and n >= c.n_classes:  # grid_columns gives each class a column
+        which = f"one {kind} per column, left to right: {', '.join(names)}"
+    else:
+        which = f"{kind}s in turn" if c.n_classes else ""
     filtered = "".join(f", {name} {value:g}" for name, value in (("top-k", top_k), ("top-p", top_p)) if value)
     return f"{n} sample{'s' if n != 1 else ''} {which}, temperature {temperature:g}{filtered}, seed {seed}"
 

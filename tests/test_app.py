@@ -44,11 +44,14 @@ def test_sampling_reaches_every_code_and_offers_the_grid(app):
     app.run()
     app.switch_page("pages/sample.py").run()
     assert not app.exception, app.exception
+    assert app.number_input[0].value == 20  # two rows of the ten digits
     app.number_input[0].set_value(10)
     app.button[-1].click().run()  # "Sample"
     assert not app.exception, app.exception
     assert app.get("progress")[0].proto.value == 100
     assert app.get("download_button")
+    images, nrow, caption = app.session_state["sample-last-grid"]
+    assert nrow == 10 and "one digit per column, left to right: 0, 1, 2" in caption
 
 
 def test_top_k_1_on_the_sample_page_draws_the_likeliest_codes_whatever_the_seed(app):

@@ -63,6 +63,7 @@ def test_the_sample_page_offers_the_types_of_the_pokemon_prior(app):
     assert labelled(app.selectbox, "Prior").value == "pokemon-ema-prior"
     types = labelled(app.selectbox, "Type")
     assert types.options[1:] == class_names("pokemon") == [name.capitalize() for name in pokemon_types()]
+    assert app.number_input[0].value == 18  # one row of the 18 types, a type per column
     types.set_value(pokemon_types().index("fire"))
     app.number_input[0].set_value(2)
     labelled(app.button, "Sample").click().run()
