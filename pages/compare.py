@@ -145,6 +145,10 @@ histories = {labels[Path(r)]: folder for r, folder in folders.items()  # finishe
 if run_dirs or histories:
     st.subheader("Training curves")
     watch(run_dirs, key="compare", labels=labels, histories=histories)
+without = [labels[Path(r)] for r in refs if Path(r) not in run_dirs and labels[Path(r)] not in histories]
+if without:  # said, so that a missing curve is not taken for a page that failed to draw it
+    st.caption(f"No training curves for {', '.join(without)}: a model carries them only when it was exported with "
+               f"its run's metrics.jsonl (runs trained here and the bundled comparison do).")
 
 pending = [info for info in map(manager.info, run_dirs) if info.state != "done"]
 for info in pending:  # its state is on its progress line above, which stays live

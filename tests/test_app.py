@@ -212,6 +212,7 @@ def test_compare_opens_on_the_bundled_comparison_with_its_curves_and_numbers(app
     names = ["mnist-compare-plain", "mnist-compare-ema", "mnist-compare-ema-rotation-trick", "mnist-compare-fsq"]
     assert app.session_state["compare-models"] == names
     assert any("bundled comparison" in c.value for c in app.caption)
+    assert not any("No training curves" in c.value for c in app.caption)  # all four carry their curves
     traces = {trace.get("name") for chart in app.get("plotly_chart") for trace in json.loads(chart.proto.spec)["data"]}
     assert {f"{letter}: {name}" for letter, name in zip("ABCD", names)} <= traces  # every model's curves, before any training
     table = app.dataframe[-1].value

@@ -76,6 +76,7 @@ def test_the_compare_page_starts_on_the_pokemon_pair(app):
     app.switch_page("pages/compare.py").run()
     assert labelled(app.radio, "Data set").value == "Pokémon (colour)"
     assert labelled(app.multiselect, "Models").value == ["pokemon-plain", "pokemon-ema"]
+    assert any("No training curves for A: pokemon-plain, B: pokemon-ema" in c.value for c in app.caption)
     labelled(app.radio, "Data set").set_value("MNIST").run()  # MNIST has a bundled comparison of four
     assert labelled(app.multiselect, "Models").value == ["mnist-compare-plain", "mnist-compare-ema",
                                                          "mnist-compare-ema-rotation-trick", "mnist-compare-fsq"]
