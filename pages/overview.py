@@ -29,7 +29,11 @@ middle.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device(
 right.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="reconstruction from the codes", width="stretch")
 
 a, b, d = st.columns(3)
-a.metric("codes", f"{result.codes[0].numel()} of {c.codebook_size}", help="positions in the grid, each one of K codes")
+h, w = result.codes.shape[-2:]
+distinct = len(result.codes[0].unique())
+a.metric("codes", f"{w} x {h} = {h * w}", f"{distinct} distinct of K = {c.codebook_size}", delta_color="off",
+         delta_arrow="off", help=f"positions in the grid, each holding one of the K = {c.codebook_size} codes; "
+                                 f"this image uses {distinct} different ones (the grid repeats codes)")
 b.metric("bits", f"{result.code_bits:.0f}", f"{result.ratio:.0f}x fewer than the {result.pixel_bits:,} bits of 8-bit pixels",
          delta_color="off", delta_arrow="off")
 d.metric("PSNR", f"{result.psnr:.2f} dB", help="10 log10(1 / MSE) with pixels in [0, 1]")

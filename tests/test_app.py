@@ -25,8 +25,11 @@ def test_overview_shows_image_codes_and_reconstruction(app):
     app.run()
     assert not app.exception, app.exception
     assert app.title[0].value == "What a VQ-VAE does"
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["codes"] == "49 of 128"
+    metrics = {m.label: m for m in app.metric}
+    codes = metrics["codes"]
+    distinct = int(codes.delta.split()[0])
+    assert codes.value == "7 x 7 = 49" and codes.delta.endswith("distinct of K = 128") and 1 < distinct < 49
+    metrics = {label: m.value for label, m in metrics.items()}
     assert float(metrics["PSNR"].split()[0]) > 20  # the bundled model reconstructs well
     assert app.sidebar.selectbox[0].value == "mnist-ema"
     app.slider[0].set_value(3).run()

@@ -50,7 +50,8 @@ def test_every_page_renders_with_the_pokemon_model_active(app):
 def test_the_pages_show_the_active_models_own_held_out_images(app):
     metrics = {m.label: m.value for m in app.metric}
     k = load_vqvae(BUNDLED_DIR / "pokemon-ema").config.codebook_size
-    assert metrics["codes"] == f"256 of {k}"  # a 16 x 16 grid of Pokémon codes, not MNIST's 7 x 7
+    assert metrics["codes"] == "16 x 16 = 256"  # a 16 x 16 grid of Pokémon codes, not MNIST's 7 x 7
+    assert next(m for m in app.metric if m.label == "codes").delta.endswith(f"distinct of K = {k}")
     app.switch_page("pages/reconstruct.py").run()
     examples = labelled(app.selectbox, "Held-out Pokémon image")
     types = pokemon_types()
