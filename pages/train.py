@@ -30,8 +30,8 @@ WATCHED = "train_watched"  # run folders on the charts, in the order started
 sidebar(needs_model=False)
 manager = run_manager()
 st.title("Train a VQ-VAE")
-st.markdown("Each run is a background process with its own folder under `runs/`: it keeps going when you "
-            "leave the page, and the page finds it again after a reload or a restart.")
+st.markdown(f"Each run is a background process with its own folder under `{manager.root}`: it keeps going when "
+            f"you leave the page, and the page finds it again after a reload or a restart.")
 
 everything = manager.list()
 vqvae_runs = [i for i in everything if i.kind == "vqvae"]
@@ -64,7 +64,7 @@ def download_progress(dataset: str, title: str) -> None:
 
 
 if problem or fetchable:
-    note, action = st.columns([5, 1], vertical_alignment="center") if fetchable else (st, None)
+    note, action = st.columns([3, 1], vertical_alignment="center") if fetchable else (st, None)  # room for the label
     if problem:
         note.warning(f"{problem} ({needs})")
     else:
@@ -148,7 +148,8 @@ with st.container(border=True):  # not a form: every choice is kept at once, acr
                 setting_widget(where, type(settings), setting, getattr(settings, setting), key=f"{form}-{setting}")
     st.button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
     st.button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
-              help="the last run's settings exactly, only the codebook size changed; its curves overlay")
+              help="the last run's settings exactly, only the codebook size changed; its curves overlay"
+                   + ("" if st.session_state.get(WATCHED) else " (start a run first: there is none to retrain yet)"))
 if "train-error" in st.session_state:
     st.error(st.session_state.pop("train-error"))
 
