@@ -11,6 +11,7 @@ from vqvae.models.metrics import perplexity
 
 TILE_PIXELS = 36  # each atlas tile is enlarged to about this many pixels, crisp
 MAX_TILES = 1024  # tiles drawn at once: a larger codebook shows the first MAX_TILES in the chosen order
+SHOWN_TILES = 256  # tiles drawn at first (16 rows), so the usage and the projection are not 64 rows further down
 
 
 @st.cache_resource(show_spinner="Decoding every code...")
@@ -41,13 +42,18 @@ st.markdown(
 )
 
 st.subheader("What each code paints")
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 order = left.radio("Order", ["by code id", "most used first"], horizontal=True, key="codebook_order")
-grid = right.select_slider("Each tile is a code map of", [1, 2, 3], value=1, key="codebook_grid",
-                           format_func=lambda g: f"{g} x {g} copies",
-                           help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
+grid = middle.select_slider("Each tile is a code map of", [1, 2, 3], value=1, key="codebook_grid",
+                            format_func=lambda g: f"{g} x {g} copies",
+                            help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
+counts = sorted({n for n in (64, 128, 256, 512) if n < c.codebook_size} | {min(c.codebook_size, MAX_TILES)})
+if st.session_state.get("codebook_tiles") not in counts:  # kept from a model with another K
+    st.session_state["codebook_tiles"] = min(c.codebook_size, SHOWN_TILES)
+shown = right.select_slider("Codes shown", counts, key="codebook_tiles",
+                            help=f"at most {MAX_TILES:,}, in the chosen order") if len(counts) > 1 else counts[0]
 by_use = order == "most used first"
-codes = (usage_order(usage) if by_use else torch.arange(c.codebook_size))[:MAX_TILES]
+codes = (usage_order(usage) if by_use else torch.arange(c.codebook_size))[:shown]
 tiles = enlarge(cached_atlas(active.ref, device(), grid)[codes], TILE_PIXELS)
 shown_dead = dead[codes]
 if shown_dead.any():

@@ -59,6 +59,18 @@ def test_the_pages_show_the_active_models_own_held_out_images(app):
     assert any(option.startswith("Grass") for option in examples.options)
 
 
+def test_the_codebook_page_shows_16_rows_of_a_large_codebook_until_asked_for_more(app):
+    app.switch_page("pages/codebook.py").run()
+    caption = app.get("image")[0].proto.imgs[0].caption
+    assert "The first 256 of the 1,024 codes" in caption
+    app.select_slider(key="codebook_tiles").set_value(1024).run()
+    assert not app.exception, app.exception
+    assert "Every code decoded alone" in app.get("image")[0].proto.imgs[0].caption
+    app.sidebar.selectbox[0].set_value("mnist-ema").run()  # K = 128: the kept 1,024 is not on its slider
+    assert not app.exception, app.exception
+    assert app.select_slider(key="codebook_tiles").value == 128
+
+
 def test_the_sample_page_offers_the_types_of_the_pokemon_prior(app):
     app.switch_page("pages/sample.py").run()
     assert labelled(app.selectbox, "Prior").value == "pokemon-ema-prior"

@@ -273,7 +273,8 @@ def test_the_codebook_page_serves_the_largest_codebook(largest_codebook_run, mon
     assert not app.exception, app.exception
     assert app.sidebar.selectbox[0].value == str(largest_codebook_run)
     caption = app.get("image")[0].proto.imgs[0].caption
-    assert f"The first 1,024 of the {MAX_CODEBOOK_SIZE:,} codes" in caption
+    assert f"The first 256 of the {MAX_CODEBOOK_SIZE:,} codes" in caption  # 16 rows at first
+    assert app.select_slider(key="codebook_tiles").options[-1] == "1024"  # at most 1,024 tiles
     figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
     bars = [f for f in figures if any(trace.get("type") == "bar" for trace in f["data"])]
     assert bars and plotly_length(bars[0]["data"][0]["x"]) == 1024
