@@ -47,11 +47,11 @@ order = left.radio("Order", ["by code id", "most used first"], horizontal=True, 
 grid = middle.select_slider("Each tile is a code map of", [1, 2, 3], value=1, key="codebook_grid",
                             format_func=lambda g: f"{g} x {g} copies",
                             help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
-counts = sorted({n for n in (64, 128, 256, 512) if n < c.codebook_size} | {min(c.codebook_size, MAX_TILES)})
-if st.session_state.get("codebook_tiles") not in counts:  # kept from a model with another K
+tile_counts = sorted({n for n in (64, 128, 256, 512) if n < c.codebook_size} | {min(c.codebook_size, MAX_TILES)})
+if st.session_state.get("codebook_tiles") not in tile_counts:  # kept from a model with another K
     st.session_state["codebook_tiles"] = min(c.codebook_size, SHOWN_TILES)
-shown = right.select_slider("Codes shown", counts, key="codebook_tiles",
-                            help=f"at most {MAX_TILES:,}, in the chosen order") if len(counts) > 1 else counts[0]
+shown = right.select_slider("Codes shown", tile_counts, key="codebook_tiles",
+                            help=f"at most {MAX_TILES:,}, in the chosen order") if len(tile_counts) > 1 else tile_counts[0]
 by_use = order == "most used first"
 codes = (usage_order(usage) if by_use else torch.arange(c.codebook_size))[:shown]
 tiles = enlarge(cached_atlas(active.ref, device(), grid)[codes], TILE_PIXELS)

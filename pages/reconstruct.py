@@ -108,9 +108,10 @@ edits = st.session_state[EDITS][1]
 original, reconstruction, codes = st.columns(3)
 original.image(picture(images.float() / 255, pixels=shown_pixels), caption="as the model sees it", width=shown_width)
 changed = edits.changed
+of_edits = bool(changed.any())
 # What the page shows, measures and offers to download: the edited grid's picture once a code is changed.
-shown = reconstruct(model, images, picture_size, codes=edits.codes[None]) if changed.any() else result
-if changed.any():  # the edited grid decoded at once, the changed cells outlined
+shown = reconstruct(model, images, picture_size, codes=edits.codes[None]) if of_edits else result
+if of_edits:  # the edited grid decoded at once, the changed cells outlined
     edited = enlarge(shown.reconstruction, shown_pixels)
     cell_pixels = c.downsample * edited.shape[-1] // width
     reconstruction.image(picture(outline_cells(edited, changed, cell_pixels, width=max(1, cell_pixels // 12))),
@@ -135,7 +136,6 @@ grid_column, mse_column, psnr_column, bits_column, ratio_column = st.columns(5)
 grid_column.metric("Code grid", f"{w} x {h}", f"for {width} x {height} pixels", delta_color="off", delta_arrow="off",
                    help=f"codes across x down, one per {c.downsample} x {c.downsample} pixels")
 # After an edit the numbers are the edited picture's, with their change from the model's own reconstruction.
-of_edits = changed.any()
 mse_column.metric("MSE", f"{shown.mse:.4f}", f"{shown.mse - result.mse:+.4f} from the edits" if of_edits else None,
                   delta_color="inverse", help=f"mean squared error per pixel, with pixels in [0, 1], over {counted}")
 psnr_column.metric("PSNR", f"{shown.psnr:.2f} dB", f"{shown.psnr - result.psnr:+.2f} dB from the edits" if of_edits else None,

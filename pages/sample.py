@@ -144,10 +144,10 @@ if c.n_classes:
 LAST = "sample-last-grid"  # the newest grid (images, nrow, caption): it stays when a widget changes
 
 
-def what(n: int, label: int | None) -> str:
+def what(n: int, label: int | None, nrow: int) -> str:
     if label is not None:
         which = f"of the {kind} {names[label]}"
-    elif c.n_classes and n >= c.n_classes:  # grid_columns gives each class a column
+    elif c.n_classes and nrow == c.n_classes:  # grid_columns gave each class a column
         which = f"one {kind} per column, left to right: {', '.join(names)}"
     else:
         which = f"{kind}s in turn" if c.n_classes else ""
@@ -230,7 +230,7 @@ else:
         with torch.no_grad():
             images = vqvae.decode(progress.codes).cpu()
         canvas.empty()
-        st.session_state[LAST] = (images, nrow, what(int(n), label))
+        st.session_state[LAST] = (images, nrow, what(int(n), label, nrow))
     if LAST in st.session_state:
         images, nrow, caption = st.session_state[LAST]
         show(images, nrow, caption)

@@ -147,9 +147,10 @@ with st.container(border=True):  # not a form: every choice is kept at once, acr
                 settings = getattr(base, section)
                 setting_widget(where, type(settings), setting, getattr(settings, setting), key=f"{form}-{setting}")
     st.button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
-    st.button("Retrain the last run with this K", disabled=not st.session_state.get(WATCHED), on_click=retrain,
+    has_run = bool(st.session_state.get(WATCHED))
+    st.button("Retrain the last run with this K", disabled=not has_run, on_click=retrain,
               help="the last run's settings exactly, only the codebook size changed; its curves overlay"
-                   + ("" if st.session_state.get(WATCHED) else " (start a run first: there is none to retrain yet)"))
+                   + ("" if has_run else " (start a run first: there is none to retrain yet)"))
 if "train-error" in st.session_state:
     st.error(st.session_state.pop("train-error"))
 

@@ -276,8 +276,9 @@ class EMAVectorQuantizer(Quantizer):
     def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
         vectors = vectors.to(self.embed.dtype)  # encoder outputs are bf16 under CUDA autocast
         start = 0.0 if self.bias_correction else 1.0  # bias-corrected: the code's averages start afresh
-        self.embed.copy_(torch.where(which.unsqueeze(1), vectors, self.embed))
-        self.embed_sum.copy_(torch.where(which.unsqueeze(1), vectors * start, self.embed_sum))
+        rows = which.unsqueeze(1)
+        self.embed.copy_(torch.where(rows, vectors, self.embed))
+        self.embed_sum.copy_(torch.where(rows, vectors * start, self.embed_sum))
         self.cluster_size.masked_fill_(which, start)
 
     def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
