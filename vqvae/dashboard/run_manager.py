@@ -8,7 +8,11 @@ and restarts of the app: a new RunManager finds them again from disk.
 Runs on a queued device (the GPU by default) take turns: each waits for an exclusive lock
 on ROOT/.gpu.lock before it trains, and says `queued` meanwhile (loop.device_turn does the
 waiting, so the queue needs no page open). Cancel sends SIGTERM: the run saves its last
-checkpoint between two steps and ends `cancelled`.
+checkpoint between two steps and ends `cancelled`; resume starts it again in the same folder
+from that checkpoint (`python -m vqvae train --resume`), under the same log and job.json.
+
+Every spawned process is waited on by a daemon thread of its own, so a run that ends is
+reaped at once (never left a zombie of the app until it exits), whatever the pages ask.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ from vqvae import files
 from vqvae.config import PriorRunConfig, RunConfig, run_kind
 from vqvae.data import checkpoints
 from vqvae.errors import VQVAEError
+from vqvae.files import is_number
 from vqvae.training import runs
 from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
 from vqvae.training.runs import JOB, LOG  # the run-folder layout lives in runs.py
@@ -34,6 +40,7 @@ from vqvae.training.runs import JOB, LOG  # the run-folder layout lives in runs.
 ROOT_ENV = "VQVAE_RUNS"
 REPO = Path(__file__).resolve().parents[2]
 BACKGROUND_NICE = 10
+RESUMABLE_STATES = ("cancelled", "failed", "done")  # a killed run reads failed (runs.read_status settles it)
 
 
 @dataclass
@@ -59,13 +66,14 @@ def default_root() -> Path:
 
 
 class RunManager:
-    """Starts, lists and cancels the runs under `root`. Holds no state of its own beyond the
-    processes it spawned (to reap them): everything else is read from disk."""
+    """Starts, resumes, lists and cancels the runs under `root`. Holds no state of its own
+    beyond the processes it spawned (to reap them): everything else is read from disk."""
 
     def __init__(self, root: str | Path | None = None, queue_devices: tuple[str, ...] = ("cuda",)):
         self.root = Path(root) if root is not None else default_root()
         self.queue_devices = queue_devices
-        self._children: dict[int, subprocess.Popen] = {}
+        self._children: dict[int, subprocess.Popen] = {}  # spawned and not yet reaped
+        self._lock = threading.Lock()  # _children is shared with the reaper threads
 
     def new_run_dir(self, prefix: str) -> Path:
         """A fresh folder that no other tab or process can also get (mkdir is atomic)."""
@@ -96,21 +104,50 @@ class RunManager:
         kind = "prior" if isinstance(config, PriorRunConfig) else "vqvae"
         run_dir = self.new_run_dir(name)
         request = run_dir / runs.REQUEST
-        argv = [sys.executable, "-m", "vqvae", runs.KINDS[kind][1], "--config", str(request), "--out", str(run_dir),
-                "--no-progress"]
-        env = dict(os.environ)
-        if self._resolved_device(config.train.device) in self.queue_devices:
-            env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
         try:
             runs.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
             files.atomic_write_json(request, config.to_dict())
+        except OSError as exc:
+            raise VQVAEError(_cannot_start(run_dir, exc)) from None
+        self._spawn(run_dir, kind, ["--config", str(request)], config.train.device, name)
+        return run_dir
+
+    def resume(self, run_dir: str | Path, epochs: int | None = None) -> Path:
+        """Continue an ended run in the background from its last checkpoint; returns its folder.
+
+        The process runs `python -m vqvae train --resume --out RUN [--epochs N]` (train-prior
+        for a prior) into the same log, and job.json is rewritten with its pid, so the run
+        reads `starting` until that process writes its status. `epochs` raises the run's
+        epoch count (never lowers it). Refused in one line (VQVAEError), nothing spawned, for
+        a folder that is not a run of ours, a run that is still active, one with no last
+        checkpoint, and a done run unless `epochs` is more than it trained."""
+        run_dir = Path(run_dir)
+        info = self.info(run_dir)
+        _check_resumable(info, epochs)
+        config = requested_config(run_dir)
+        device = config.train.device if config is not None else "auto"
+        job = files.read_json(run_dir / JOB) or {}
+        name = job.get("name") if isinstance(job.get("name"), str) else run_dir.name
+        self._spawn(run_dir, info.kind, ["--resume", *(["--epochs", str(epochs)] if epochs is not None else [])],
+                    device, name)
+        return run_dir
+
+    def _spawn(self, run_dir: Path, kind: str, args: list[str], device: str, name: str) -> subprocess.Popen:
+        """Run `python -m vqvae <kind's command> ARGS --out RUN --no-progress` in the background:
+        output appended to RUN/log.txt, a session of its own, a lower priority, queued on
+        the device lock when `device` queues; job.json says its command and pid, and a
+        daemon thread reaps it when it ends."""
+        argv = [sys.executable, "-m", "vqvae", runs.KINDS[kind][1], *args, "--out", str(run_dir), "--no-progress"]
+        env = dict(os.environ)
+        if self._resolved_device(device) in self.queue_devices:
+            env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
+        try:
             with open(run_dir / LOG, "ab") as log:
                 proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
         except OSError as exc:
-            raise VQVAEError(f"cannot start a run in {run_dir} ({exc.strerror}): check the runs folder's "
-                             f"permissions and free space") from None
-        self._children[proc.pid] = proc
+            raise VQVAEError(_cannot_start(run_dir, exc)) from None
+        self._adopt(proc)
         with contextlib.suppress(OSError, AttributeError):  # no priorities on some systems: then just share
             # Below the app's priority, so the pages stay live while a run keeps the cores busy
             # (set before the child's interpreter has started threads, which inherit it).
@@ -118,7 +155,21 @@ class RunManager:
         with contextlib.suppress(OSError):  # without it the run still reports itself through status.json
             files.atomic_write_json(run_dir / JOB, {"command": argv, "kind": kind, "pid": proc.pid,
                                                    "started": time.time(), "name": name})
-        return run_dir
+        return proc
+
+    def _adopt(self, proc: subprocess.Popen) -> None:
+        """Keep `proc` among our children until it ends, and reap it then: a thread blocked in
+        wait() costs nothing while the run lasts, and the app may never ask about it again."""
+        with self._lock:
+            self._children[proc.pid] = proc
+
+        def reap() -> None:
+            proc.wait()
+            with self._lock:
+                if self._children.get(proc.pid) is proc:  # the pid may already be a newer child's
+                    del self._children[proc.pid]
+
+        threading.Thread(target=reap, name=f"reap-{proc.pid}", daemon=True).start()
 
     def start_like(self, run_dir: str | Path, name: str, **changes) -> Path:
         """A new VQ-VAE run with the settings of `run_dir` and only `changes` (ModelConfig or
@@ -142,6 +193,8 @@ class RunManager:
         kind = runs.kind_of_run(run_dir) or "vqvae"
         state = status.get("state") or ("starting" if job else "unknown")
         message = status.get("message", "")
+        if state not in runs.ACTIVE_STATES and _spawned_since(job, status):
+            state, message = "starting", ""  # resumed: its new process has not written its status yet
         pid = _pid(job) or status.get("pid")
         if state == "starting" and not (pid and self._alive(pid)):
             state, message = "failed", last_error(run_dir) or "the run's process ended without a word"
@@ -184,9 +237,10 @@ class RunManager:
             time.sleep(poll)
 
     def _alive(self, pid: int) -> bool:
-        child = self._children.get(pid)
+        with self._lock:
+            child = self._children.get(pid)
         if child is not None:
-            return child.poll() is None  # reaps our own finished children (no zombies)
+            return child.poll() is None  # None too while its reaper is inside wait(): then it is alive
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -207,6 +261,40 @@ class RunManager:
 def _pid(job: dict) -> int | None:
     pid = job.get("pid")
     return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+
+
+def _check_resumable(info: RunInfo, epochs: int | None) -> None:
+    """Raise the one-line reason `resume` cannot continue this run, if there is one."""
+    where = info.name
+    if runs.marker(info.path) is None:
+        raise VQVAEError(f"cannot resume {where}: it is not a VQ-VAE Lab run folder; pick a run from the list")
+    if info.active:
+        raise VQVAEError(f"cannot resume {where}: it is still {info.state}; wait for it to end, or cancel it first")
+    if info.state not in RESUMABLE_STATES:
+        raise VQVAEError(f"cannot resume {where}: its state is {info.state}; only a cancelled, failed or done run "
+                         f"can be resumed")
+    if checkpoints.resolve_checkpoint_or_none(info.path, "last") is None:
+        raise VQVAEError(f"cannot resume {where}: it has no last checkpoint (it stopped before saving one); "
+                         f"start a new run with its settings instead")
+    if epochs is not None and not _count(epochs):
+        raise VQVAEError(f"cannot resume {where}: epochs must be a whole number, 0 or more, not {epochs!r}")
+    planned = planned_epochs(info)
+    if info.state == "done" and (epochs is None or planned is None or epochs <= planned):
+        more = f"more than its {planned} epochs" if planned is not None else "a larger epoch count"
+        raise VQVAEError(f"cannot resume {where}: it is done; give it {more} to train it further")
+
+
+def _spawned_since(job: dict, status: dict) -> bool:
+    """Whether job.json was written after status.json last was: a process started on the run
+    (a resume) that has not said anything yet. A status with no time (rebuilt from the
+    checkpoints) is taken at its word."""
+    started, updated = job.get("started"), status.get("updated")
+    return is_number(started) and is_number(updated) and started > updated
+
+
+def _cannot_start(run_dir: Path, exc: OSError) -> str:
+    return (f"cannot start a run in {run_dir} ({exc.strerror}): check the runs folder's permissions "
+            f"and free space")
 
 
 def requested_config(run_dir: str | Path) -> RunConfig | PriorRunConfig | None:
@@ -250,6 +338,34 @@ def vqvae_of_prior_run(run_dir: str | Path) -> str:
     train = run_config(run_dir).get("train")
     vqvae = train.get("vqvae") if isinstance(train, dict) else None
     return vqvae if isinstance(vqvae, str) else ""
+
+
+def planned_epochs(info: RunInfo) -> int | None:
+    """The epochs the run trains to: its status's, else its saved config's (None if neither says)."""
+    epochs = info.status.get("epochs")
+    if not _count(epochs):
+        train = run_config(info.path).get("train")
+        epochs = train.get("epochs") if isinstance(train, dict) else None
+    return epochs if _count(epochs) else None
+
+
+def _count(value) -> bool:
+    """A whole number, 0 or more (not a bool, which JSON readers also give)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def resumable(info: RunInfo) -> bool:
+    """Whether RunManager.resume can continue this run: a run of ours that ended cancelled,
+    failed (or killed) or done, with a last checkpoint. A done one also needs more epochs
+    than planned_epochs(info), which resume checks."""
+    return (info.state in RESUMABLE_STATES and runs.marker(info.path) is not None
+            and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether the run saved a model to use (best or last): a cancelled or failed run with one
+    can still be made the active model."""
+    return any(checkpoints.resolve_checkpoint_or_none(Path(run_dir), which) is not None for which in ("best", "last"))
 
 
 def describe(info: RunInfo) -> dict:

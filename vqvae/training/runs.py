@@ -145,14 +145,17 @@ def read_status(run_dir: Path) -> dict:
     if status.get("state") in ACTIVE_STATES and not writer_alive(run_dir):
         epoch, epochs = status.get("epoch"), status.get("epochs")
         where = f" at epoch {epoch} of {epochs}" if epoch is not None and epochs else ""
-        status.update(state="failed", message=f"its process ended without a word{where} (killed?): "
-                                              f"python -m vqvae {_command(run_dir)} --resume --out {run_dir} continues it")
+        status.update(state="failed",
+                      message=f"its process ended without a word{where} (killed?): {_resume_advice(run_dir)}")
         _save_settled(run_dir, status)
     return status
 
 
-def _command(run_dir: Path) -> str:
-    return KINDS[kind_of_run(run_dir) or "vqvae"][1]
+def _resume_advice(run_dir: Path) -> str:
+    """How to continue a stopped run: the dashboard first, the command for the terminal."""
+    command = KINDS[kind_of_run(run_dir) or "vqvae"][1]
+    return (f"resume it from its last checkpoint on the Train page, or with "
+            f"python -m vqvae {command} --resume --out {run_dir}")
 
 
 def _status_from_checkpoints(run_dir: Path) -> dict:
@@ -168,7 +171,7 @@ def _status_from_checkpoints(run_dir: Path) -> dict:
     done = is_number(epochs) and epoch >= epochs and not counters.get("batch")
     status = {"state": "done" if done else "failed", "step": step, "epoch": epoch,
               "message": "" if done else f"its status.json was damaged; its last checkpoint is from epoch {epoch}: "
-                                         f"python -m vqvae {_command(run_dir)} --resume --out {run_dir} continues it"}
+                                         f"{_resume_advice(run_dir)}"}
     if is_number(epochs):
         status["epochs"] = epochs
     best = checkpoint_metrics(run_dir, "best")
