@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFile
 
 from conftest import tiny_model_config
-from vqvae.data.uploads import MAX_PIXELS, read_image
+from vqvae.data.uploads import MAX_PIXELS, background_of, read_image, read_image_full
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.training.evaluate import reconstruct
@@ -218,6 +218,74 @@ def test_a_palette_image_with_a_transparent_colour_is_flattened():
     assert upload.mode == "P" and "transparent pixels put on black" in upload.notes
     image = pixels(upload)
     assert image[0, 0] == 0 and image[14, 14] > 200  # the red of index 0 never shows
+
+
+# ---- transparency on the model's own background -------------------------------------------------
+
+
+YELLOW = (255, 220, 0, 255)  # a light drawing: without a background it goes on black
+
+
+def test_transparency_goes_on_the_models_background_when_given():
+    sticker = encoded(stroke_on((0, 0, 0, 0), YELLOW, "RGBA"), "PNG")
+    upload = read_image(sticker, 3, 40, background=(255, 255, 255))
+    assert "transparent pixels put on white, the model's background" in upload.notes
+    image = pixels(upload)
+    assert image[0, 0].tolist() == [255, 255, 255] and image[39, 39].tolist() == [255, 255, 255]
+    assert image[20, 20].tolist() == [255, 220, 0]  # the drawing itself untouched
+    unchanged = read_image(sticker, 3, 40)  # no background: black, as before
+    assert "transparent pixels put on black" in unchanged.notes
+    assert pixels(unchanged)[0, 0].tolist() == [0, 0, 0] and pixels(unchanged)[20, 20].tolist() == [255, 220, 0]
+
+
+def test_read_image_full_puts_transparency_on_the_models_background():
+    im = Image.new("RGBA", (30, 20), (0, 0, 0, 0))
+    ImageDraw.Draw(im).rectangle((10, 5, 19, 14), fill=YELLOW)
+    upload = read_image_full(encoded(im, "PNG"), 3, 8, background=(255, 255, 255))
+    assert upload.images.shape == (1, 3, 24, 32) and upload.picture_size == (20, 30)
+    assert "transparent pixels put on white, the model's background" in upload.notes
+    image = pixels(upload)
+    drawn = np.zeros((24, 32), dtype=bool)
+    drawn[5:15, 10:20] = True
+    assert (image[~drawn] == 255).all()  # where it was transparent, and the padding (its border's colour)
+    assert (image[drawn] == [255, 220, 0]).all()
+    assert (pixels(read_image_full(encoded(im, "PNG"), 3, 8))[0, 0] == 0).all()  # no background: black
+
+
+def test_a_background_of_another_shape_than_the_picture():
+    # One value (a grayscale model's) for an RGBA picture, three for an LA one.
+    gray = read_image(encoded(stroke_on((0, 0, 0, 0), YELLOW, "RGBA"), "PNG"), 1, 40, background=(90,))
+    assert "transparent pixels put on gray level 90, the model's background" in gray.notes
+    assert pixels(gray)[0, 0] == 90 and not gray.inverted
+    la = encoded(stroke_on((0, 0), (200, 255), "LA"), "PNG")
+    coloured = read_image(la, 3, 40, background=(200, 100, 50))
+    assert "transparent pixels put on RGB (200, 100, 50), the model's background" in coloured.notes
+    assert "grayscale copied into the three channels of this colour model" in coloured.notes
+    assert pixels(coloured)[0, 0].tolist() == [200, 100, 50] and pixels(coloured)[20, 20].tolist() == [200] * 3
+    white = read_image(la, 3, 40, background=(255, 255, 255))
+    assert pixels(white)[0, 0].tolist() == [255] * 3 and pixels(white)[20, 20].tolist() == [200] * 3
+    with pytest.raises(VQVAEError, match="1 or 3 values"):
+        read_image(la, 3, 40, background=(255, 255))
+
+
+def test_dark_ink_still_shows_on_a_black_model_background():
+    # MNIST's background is black: a sketch's dark ink is put on white and inverted, as without one.
+    ink = encoded(stroke_on((0, 0, 0, 0), (0, 0, 0, 255), "RGBA"), "PNG")
+    upload = read_image(ink, 1, 28, background=(0,))
+    assert "transparent pixels put on white, as the drawing is dark" in upload.notes and upload.inverted
+    assert torch.equal(upload.images, read_image(ink, 1, 28).images)
+
+
+def test_background_of_is_the_median_border_colour():
+    white = torch.full((4, 3, 16, 12), 255, dtype=torch.uint8)
+    white[:, :, 4:12, 3:9] = torch.tensor([200, 30, 30], dtype=torch.uint8).view(3, 1, 1)  # a red creature inside
+    white[0, :, 0, :5] = 0  # a few dark border pixels do not move the median
+    assert background_of(white) == (255, 255, 255)
+    black = torch.zeros(5, 1, 28, 28, dtype=torch.uint8)
+    black[:, :, 8:20, 8:20] = 255
+    assert background_of(black) == (0,)
+    with pytest.raises(VQVAEError):
+        background_of(torch.zeros(3, 28, 28, dtype=torch.uint8))
 
 
 def test_16_bit_gray_is_scaled_not_clipped():

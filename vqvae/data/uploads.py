@@ -7,7 +7,8 @@ conv and patch models are fully convolutional): scaled down only to a cap, then 
 multiple of the model's downsampling. Both refuse, with a VQVAEError that says what to do, what
 they cannot honestly use: not an image, a truncated or corrupt file, a picture too large to
 decode safely (judged from the header, before any pixel is decoded) or, for read_image, too
-small to scale up into anything. No Pillow exception escapes.
+small to scale up into anything. No Pillow exception escapes. Given the model's background
+colour (`background_of` its held-out images), both put transparent pixels on it.
 (`vqvae.training.evaluate.reconstruct` then runs a model on it.)
 """
 
@@ -55,17 +56,22 @@ class Upload:
     picture_size: tuple[int, int] | None = None
 
 
-def read_image(data: bytes, channels: int, size: int, invert: bool | None = None) -> Upload:
+def read_image(data: bytes, channels: int, size: int, invert: bool | None = None,
+               background: tuple[int, ...] | None = None, min_side: int = MIN_SIDE) -> Upload:
     """The bytes of an uploaded file -> an Upload whose images are uint8 [1, channels, size, size].
 
     The whole picture is kept: it is padded to a square with its background colour (the
     median of its border) and scaled to size x size. invert: None decides by itself (a
     grayscale model gets light strokes on a dark background, as MNIST has them), True or
-    False forces it. Raises VQVAEError for a file it cannot use.
+    False forces it. background: the model's background colour, one uint8 value a channel
+    of the model (see background_of): transparent pixels are put on it; None puts them on
+    black, or on white when the drawing is dark. min_side: a picture with a shorter side is
+    refused (1 takes any picture, scaled up however small). Raises VQVAEError for a file it
+    cannot use.
     """
     notes: list[str] = []
     # every step after _prepared works on at most working_side pixels a side
-    im, upload, upright = _prepared(data, channels, max(WORKING_SIDE, 8 * size), MIN_SIDE, notes)
+    im, upload, upright = _prepared(data, channels, max(WORKING_SIDE, 8 * size), min_side, notes, background)
     background = _border_median(im)
     invert, invert_note = _inversion(invert, channels, background)
     if im.width != im.height:
@@ -79,7 +85,7 @@ def read_image(data: bytes, channels: int, size: int, invert: bool | None = None
 
 
 def read_image_full(data: bytes, channels: int, multiple: int, cap: int = FULL_SIZE_CAP,
-                    invert: bool | None = None) -> Upload:
+                    invert: bool | None = None, background: tuple[int, ...] | None = None) -> Upload:
     """The bytes of an uploaded file -> an Upload whose images are uint8 [1, channels, H, W],
     the picture at its own shape for a fully convolutional model.
 
@@ -87,15 +93,15 @@ def read_image_full(data: bytes, channels: int, multiple: int, cap: int = FULL_S
     padded on the right and at the bottom with its background colour (the median of its
     border) until H and W are multiples of `multiple` (the model's downsampling);
     Upload.picture_size says where the picture ends. Any side of 1 pixel or more is used:
-    padding, not scaling, makes a thin picture fit. invert as for read_image. Raises
-    VQVAEError for a file it cannot use.
+    padding, not scaling, makes a thin picture fit. invert and background as for
+    read_image. Raises VQVAEError for a file it cannot use.
     """
     if cap < multiple:
         raise VQVAEError(f"a cap of {cap} pixels is below the model's downsampling ({multiple}): "
                          f"use a cap of at least {multiple}")
     longest = cap // multiple * multiple  # so the padding cannot push a side past the cap
     notes: list[str] = []
-    im, upload, upright = _prepared(data, channels, longest, 1, notes)
+    im, upload, upright = _prepared(data, channels, longest, 1, notes, background)
     if im.size != upright:
         notes.append(f"scaled from {upright[0]} x {upright[1]} to {im.width} x {im.height} "
                      f"(the longest side capped at {longest} pixels)")
@@ -126,18 +132,21 @@ def _finished(upload: Upload, im: Image.Image, channels: int, invert: bool, inve
     return upload
 
 
-def _prepared(data: bytes, channels: int, working_side: int, min_side: int,
-              notes: list[str]) -> tuple[Image.Image, Upload, tuple[int, int]]:
+def _prepared(data: bytes, channels: int, working_side: int, min_side: int, notes: list[str],
+              background: tuple[int, ...] | None = None) -> tuple[Image.Image, Upload, tuple[int, int]]:
     """The steps both readers share: decoded, upright, 8 bits, at most working_side pixels a
-    side, transparency flattened, in the model's channels. Returns the picture, the Upload
-    describing the file (its images not set yet) and the upright (width, height) as stored."""
+    side, transparency flattened (onto `background` when given), in the model's channels.
+    Returns the picture, the Upload describing the file (its images not set yet) and the
+    upright (width, height) as stored."""
+    background = _checked_background(background, channels)  # before decoding: a bad colour is the caller's mistake
     im, upload = _decode(data, working_side, min_side, notes)
     stored = im.size
     im = _upright(im, notes)
     upright = (upload.width, upload.height) if im.size == stored else (upload.height, upload.width)
     im = eight_bit(im, notes)
     im = _shrunk(im, working_side)
-    im = _flattened(im, notes)
+    # Before _with_channels: the alpha must be composited while it is still there.
+    im = _flattened(im, notes, background)
     return _with_channels(im, channels, notes), upload, upright
 
 
@@ -285,13 +294,16 @@ def _shrunk(im: Image.Image, longest: int) -> Image.Image:
     return im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def _flattened(im: Image.Image, notes: list[str]) -> Image.Image:
+def _flattened(im: Image.Image, notes: list[str], background: tuple[int, ...] | None = None) -> Image.Image:
     """LA or RGBA -> L or RGB, the transparent pixels put on a plain background.
 
-    MNIST's background is black, so black is the natural choice, and right for a light
-    drawing. But a sketch app usually exports dark ink on a transparent sheet, which would
-    vanish on black: when what is drawn (the mostly opaque pixels) is dark, the background
-    is white instead, and the auto-invert then turns it into a light digit on black.
+    Given the model's background (one value a channel of the model), that colour: a colour
+    model trained on artworks on white gets white, not black. Without it, or for a grayscale
+    model whose background is dark: MNIST's background is black, so black is the natural
+    choice, and right for a light drawing. But a sketch app usually exports dark ink on a
+    transparent sheet, which would vanish on black: when what is drawn (the mostly opaque
+    pixels) is dark, the background is white instead, and the auto-invert then turns it
+    into a light digit on black.
     """
     if im.mode not in ("LA", "RGBA"):
         return im
@@ -302,12 +314,62 @@ def _flattened(im: Image.Image, notes: list[str]) -> Image.Image:
         return colour  # fully opaque: the alpha channel changes nothing
     drawn = np.asarray(colour.convert("L"))[alpha_values >= 128]
     dark_drawing = drawn.size > 0 and float(np.median(drawn)) < 128
-    level = 255 if dark_drawing else 0
-    flat = Image.new(colour.mode, colour.size, (level,) * len(colour.getbands()))
+    if background is None or (len(background) == 1 and background[0] < 128 and dark_drawing):
+        level = 255 if dark_drawing else 0
+        fill = (level,) * len(colour.getbands())
+        note = ("transparent pixels put on white, as the drawing is dark" if dark_drawing
+                else "transparent pixels put on black")
+    else:
+        gray_background = len(set(background)) == 1
+        if colour.mode == "L" and not gray_background:
+            # A coloured background for a gray picture: composited in L it would turn gray.
+            colour = colour.convert("RGB")
+        bands = len(colour.getbands())
+        fill = background if len(background) == bands else background[:1] * bands  # gray: the same in L or RGB
+        note = f"transparent pixels put on {_colour_words(background)}, the model's background"
+    flat = Image.new(colour.mode, colour.size, fill)
     flat.paste(colour, mask=alpha)
-    notes.append("transparent pixels put on white, as the drawing is dark" if dark_drawing
-                 else "transparent pixels put on black")
+    notes.append(note)
+    if im.mode == "LA" and flat.mode == "RGB":  # _with_channels will see RGB, so it is said here
+        notes.append("grayscale copied into the three channels of this colour model")
     return flat
+
+
+def _colour_words(colour: tuple[int, ...]) -> str:
+    """A background colour as a person would say it: white, black, gray level 200, RGB (255, 203, 5)."""
+    if set(colour) == {255}:
+        return "white"
+    if set(colour) == {0}:
+        return "black"
+    return f"gray level {colour[0]}" if len(colour) == 1 else f"RGB ({', '.join(map(str, colour))})"
+
+
+def _checked_background(background, channels: int) -> tuple[int, ...] | None:
+    """The model's background as a tuple of 1 or 3 ints in 0..255 (None stays None); 3 values
+    for a grayscale model become their luma, so a coloured background implies a colour model."""
+    if background is None:
+        return None
+    values = tuple(int(v) for v in background)
+    if len(values) not in (1, 3) or not all(0 <= v <= 255 for v in values):
+        raise VQVAEError(f"a background colour is 1 or 3 values in 0..255 (one a channel of the model), "
+                         f"not {tuple(background)}")
+    if channels == 1 and len(values) == 3:
+        r, g, b = values
+        return (round((299 * r + 587 * g + 114 * b) / 1000),)  # ITU-R 601 luma, as Pillow's convert("L")
+    return values
+
+
+def background_of(images: torch.Tensor) -> tuple[int, ...]:
+    """uint8 images [N, C, H, W] -> their background colour, C ints in 0..255: the median, a
+    channel, of every image's outermost rows and columns (Pokemon artworks: about white;
+    MNIST: black)."""
+    if images.dim() != 4 or images.numel() == 0:
+        raise VQVAEError(f"background_of takes a batch of images [N, C, H, W], got {list(images.shape)}")
+    images = images.detach().cpu()
+    # [N, C, 2W + 2H]: corners are counted twice, which a median over thousands of pixels shrugs off
+    border = torch.cat([images[:, :, 0, :], images[:, :, -1, :], images[:, :, :, 0], images[:, :, :, -1]], dim=-1)
+    values = border.transpose(0, 1).reshape(images.shape[1], -1).numpy()
+    return tuple(int(v) for v in np.median(values, axis=1).round())
 
 
 def _with_channels(im: Image.Image, channels: int, notes: list[str]) -> Image.Image:

@@ -19,37 +19,51 @@ from vqvae.models.sampling import Sampling, check_same_codebook, draw_from, samp
 
 class StepSampler:
     """A code grid filled one position at a time; `distribution()` is what the next code
-    will be drawn from, `step()` draws it (or takes the user's pick)."""
+    will be drawn from, `step()` draws it (or takes the user's pick).
+
+    The grid is the model's square grid_size x grid_size, or the shape of `keep` for a
+    completion: the prior is convolutional, so a full-size picture's h x w codes work too."""
 
     def __init__(self, prior: GatedPixelCNN, vqvae: VQVAE, sampling: Sampling = Sampling(), seed: int = 0,
                  label: int | None = None, keep: torch.Tensor | None = None, kept: int = 0):
         """keep [h, w] and kept: start from the first `kept` positions of the code grid `keep`
-        (row by row), as a completion does: the prior draws only what follows them."""
+        (row by row), as a completion does: the prior draws only what follows them, on an
+        h x w grid."""
         check_same_codebook(prior, vqvae)
         self.prior, self.vqvae, self.sampling = prior.eval(), vqvae.eval(), sampling.check()
         device = prior.embedding.weight.device
-        self.side = vqvae.config.grid_size
+        if keep is not None and (keep.dim() != 2 or keep.numel() == 0):
+            raise VQVAEError(f"a completion keeps codes of an [h, w] grid, not one shaped {list(keep.shape)}")
+        self.height, self.width = keep.shape if keep is not None else (vqvae.config.grid_size,) * 2
         self.labels = sample_labels(prior.config.n_classes, 1, label, device)
         self.generator = torch.Generator(device).manual_seed(seed)
-        self.codes = torch.zeros(1, self.side, self.side, dtype=torch.long, device=device)  # unfilled: 0
-        self.entropy = torch.full((self.side, self.side), float("nan"))  # nats, of each filled position
-        self.picked = torch.zeros(self.side, self.side, dtype=torch.bool)  # the user's own choices
+        self.codes = torch.zeros(1, self.height, self.width, dtype=torch.long, device=device)  # unfilled: 0
+        self.entropy = torch.full((self.height, self.width), float("nan"))  # nats, of each filled position
+        self.picked = torch.zeros(self.height, self.width, dtype=torch.bool)  # the user's own choices
         self.done = 0
         if keep is not None:
-            if keep.shape != (self.side, self.side) or not 0 <= kept <= self.total:
-                raise VQVAEError(f"a completion keeps 0..{self.total} positions of a {self.side} x {self.side} grid")
-            self.codes.view(-1)[:kept] = keep.reshape(-1)[:kept].to(device)
+            if not 0 <= kept <= self.total:
+                raise VQVAEError(f"a completion keeps 0..{self.total} positions of a {self.height} x {self.width} grid")
+            kept_codes = keep.reshape(-1)[:kept]
+            if kept and (kept_codes.min() < 0 or kept_codes.max() >= vqvae.config.codebook_size):
+                raise VQVAEError(f"the codes kept must lie in 0..{vqvae.config.codebook_size - 1}")
+            self.codes.view(-1)[:kept] = kept_codes.to(device)
             self.done = kept
         self._probs: torch.Tensor | None = None  # the distribution at position `done`, once computed
 
     @property
+    def side(self) -> int:
+        """The row length (the width); kept for callers written when every grid was square."""
+        return self.width
+
+    @property
     def total(self) -> int:
-        return self.side * self.side
+        return self.height * self.width
 
     @property
     def position(self) -> tuple[int, int]:
         """(row, column) of the next code to draw."""
-        return divmod(self.done, self.side)
+        return divmod(self.done, self.width)
 
     @torch.no_grad()
     def distribution(self) -> torch.Tensor:
@@ -94,9 +108,21 @@ class StepSampler:
 
     def to_row_end(self) -> None:
         """Draw the rest of the current row."""
-        self.run(self.side - self.position[1])
+        self.run(self.width - self.position[1])
 
     @torch.no_grad()
-    def decoded(self) -> torch.Tensor:
-        """The picture [1, C, H, W] in [0, 1] of the codes so far (unfilled positions hold code 0)."""
-        return self.vqvae.decode(self.codes).clamp(0, 1)
+    def decoded(self, blank: bool = False, fill: float | tuple[float, ...] = 0.5) -> torch.Tensor:
+        """The picture [1, C, h * f, w * f] in [0, 1] of the codes so far, f the model's
+        downsampling. Unfilled positions hold code 0, and decode as it; with blank, their
+        f x f cells are painted `fill` instead (one value, or one a channel: the model's
+        background, say), so a person sees what is still to come rather than code 0's picture.
+        The drawn cells are the plain decode's pixels (near an undrawn cell, a conv decoder's
+        pixels there still depend on the code 0 it holds)."""
+        pictures = self.vqvae.decode(self.codes).clamp(0, 1)
+        if not blank or self.done >= self.total:
+            return pictures
+        f = self.vqvae.config.downsample
+        undrawn = torch.arange(self.total, device=pictures.device).view(self.height, self.width) >= self.done
+        cells = undrawn.repeat_interleave(f, 0).repeat_interleave(f, 1)  # [h * f, w * f]
+        paint = torch.as_tensor(fill, dtype=pictures.dtype, device=pictures.device).reshape(-1, 1, 1)
+        return torch.where(cells, paint, pictures)
