@@ -81,3 +81,29 @@ def test_a_completion_keeps_the_prefix_and_draws_the_rest(model_and_codes):
     assert torch.equal(edits.codes, codes)
     with pytest.raises(VQVAEError, match="keeps 0..49 positions"):
         StepSampler(prior, load_vqvae(folder / "vqvae"), keep=codes, kept=50)
+
+
+def test_changed_cells_stay_visible_on_small_cells_and_are_outlined_in_proportion_on_large_ones():
+    from vqvae.models.editing import mark_cells
+
+    cells = torch.zeros(2, 2, dtype=torch.bool)
+    cells[0, 1] = True
+    small = mark_cells(torch.zeros(1, 1, 8, 8), cells, 4)  # a 4-pixel cell: the whole cell tinted
+    assert torch.allclose(small[0, :, 0:4, 4:8], torch.tensor([0.42, 0.075, 0.08]).view(3, 1, 1))
+    assert (small[0, :, :, :4] == 0).all() and (small[0, :, 4:] == 0).all()
+    large = mark_cells(torch.zeros(1, 1, 32, 32), cells, 16)  # outlined, 2 pixels wide (an eighth)
+    assert torch.equal(large[0, :, 1, 20], torch.tensor([0.84, 0.15, 0.16])) and (large[0, :, 2, 20] == 0).all()
+    assert (large[0, :, 16:] == 0).all()
+
+
+def test_a_candidate_is_shown_in_place_among_its_neighbours(model_and_codes):
+    from vqvae.models.editing import candidates_in_place
+
+    model, codes = model_and_codes
+    f = model.config.downsample
+    tiles = candidates_in_place(model, codes, 0, 6, torch.tensor([1, 2, 3]))  # a corner: the window moves inwards
+    assert tiles.shape == (3, model.config.in_channels, 3 * f, 3 * f)
+    changed = codes.clone()
+    changed[0, 6] = 2
+    whole = model.decode(changed[None])
+    assert torch.allclose(tiles[1], whole[0, :, 0 : 3 * f, 4 * f : 7 * f].cpu(), atol=1e-4)  # batched: float noise

@@ -114,3 +114,19 @@ def test_start_like_changes_only_what_is_asked(tmp_path, tiny_image_folder):
     assert manager.info(second).label == "base-K8"
     with pytest.raises(VQVAEError, match="no VQ-VAE run settings"):
         manager.start_like(tmp_path / "nothing-here", name="x")
+
+
+def test_a_process_that_exits_while_a_score_runs_waits_for_it_and_exits_cleanly(tmp_path):
+    """A thread inside torch at interpreter teardown used to abort the app on exit
+    ("terminate called without an active exception", status 134)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    script = ("from pathlib import Path; from vqvae.dashboard.scores import start_scoring; "
+              "from vqvae.data.hub import BUNDLED_DIR; "
+              f"start_scoring(BUNDLED_DIR / 'mnist-ema-prior', Path({str(tmp_path / 'score.json')!r}), 'cpu')")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-2000:]
+    assert files.read_json(tmp_path / "score.json")["label_accuracy"] > 0.5  # it finished, and was kept

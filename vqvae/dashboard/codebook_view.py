@@ -51,8 +51,12 @@ def enlarge(tiles: torch.Tensor, pixels: int = 32) -> torch.Tensor:
     """Tiles [N, C, s, s] -> [N, C, S, S] with S the largest multiple of s not above `pixels`
     (at least s), by repeating pixels: a 4-pixel tile stays crisp instead of being blurred
     by the browser's scaling."""
-    factor = max(1, pixels // tiles.shape[-1])
-    return tiles.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+    return enlarge_by(tiles, max(1, pixels // tiles.shape[-1]))
+
+
+def enlarge_by(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Images [..., H, W] -> [..., factor * H, factor * W], each pixel repeated (nearest neighbour)."""
+    return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 
 def frame(tiles: torch.Tensor, marked: torch.Tensor, colour: tuple[float, float, float] = (0.84, 0.15, 0.16),

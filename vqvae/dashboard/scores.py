@@ -11,6 +11,7 @@ A file that cannot be read back as a score counts as missing, and is computed ag
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import threading
@@ -122,3 +123,12 @@ def start_scoring(prior_folder: Path, path: Path, device: str = "auto") -> Score
         if job is None or job.state != "running":
             job = _JOBS[Path(path)] = ScoreJob(Path(prior_folder), Path(path), device).start()
         return job
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """A thread still inside torch while the interpreter tears down aborts the whole process
+    ("terminate called without an active exception", exit status 134): when the app stops,
+    a running score (seconds) is waited for instead, so the app exits cleanly."""
+    for job in list(_JOBS.values()):
+        job.wait()

@@ -129,6 +129,11 @@ def pokemon_types() -> list[str]:
                          f"(git checkout -- {POKEMON})") from None
 
 
+def class_kind(dataset: str | None) -> str:
+    """What a data set's classes are called, in words: "digit", "type", else "class"."""
+    return {"mnist": "digit", "pokemon": "type"}.get(dataset or "", "class")
+
+
 def class_names(dataset: str | None) -> list[str] | None:
     """What each label of a data set means (label i -> its name), or None for one without labels."""
     if dataset == "mnist":
@@ -149,7 +154,8 @@ def load_data(dataset: str, channels: int, image_size: int, root: str | None = N
     """The named data set, fitted to the model's channels and image size."""
     if dataset == "folder":
         if not root:
-            raise VQVAEError("the folder data set needs --data PATH: a folder of images (searched recursively)")
+            raise VQVAEError("the image-folder data set needs a folder of images (searched recursively): name one in "
+                             "the Train page's Image folder box, or with --data PATH")
         data = image_folder(Path(root), channels, image_size, center_crop)
     elif dataset == "pokemon":  # --data: the user's own copy of the pictures, as an image folder
         data = image_folder(Path(root), channels, image_size, center_crop) if root else bundled_pokemon()
@@ -187,13 +193,13 @@ def torchvision_set(dataset: str, root: Path, download: bool, fallback: bool = T
     cls = getattr(tvd, TORCHVISION_SETS[dataset])
     try:
         train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
-    except Exception as exc:  # RuntimeError "not found", URLError when offline, ...
+    except Exception:  # RuntimeError "not found", URLError when offline, ...
         if dataset == "mnist" and fallback and not download:
             return bundled_mnist()
         reason = "could not be downloaded" if download else "was not found"
         raise VQVAEError(
-            f"{cls.__name__} {reason} under {root} ({type(exc).__name__}): place torchvision's {cls.__name__} files "
-            f"there, point --data at them, or fetch them with `python -m vqvae download {dataset}` (needs a network)"
+            f"{cls.__name__} {reason} under {root}: place torchvision's {cls.__name__} files there, or download them "
+            f"(the Train page's Download button, or `python -m vqvae download {dataset}`; needs a network)"
         ) from None
 
     def as_tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,7 +219,7 @@ def image_folder(root: Path, channels: int, image_size: int, center_crop: int | 
     from PIL import Image, ImageOps
 
     if not root.is_dir():
-        raise VQVAEError(f"data folder {root} does not exist: pass --data with a folder of images")
+        raise VQVAEError(f"the image folder {root} does not exist: name a folder of images")
     files = list(_image_files(root))
     arrays, skipped = [], 0
     for path in files:

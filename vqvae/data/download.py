@@ -12,6 +12,7 @@ touched. `start_download` runs one in a background thread that a page can poll.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import os
 import shutil
@@ -320,3 +321,12 @@ def download_job(dataset: str, root: Path | str | None = None) -> DownloadJob | 
     """The latest download of a data set into root in this process (running or ended), or None."""
     with _LOCK:
         return _JOBS.get(_key(dataset, root))
+
+
+@atexit.register
+def _cancel_at_exit() -> None:
+    """When the app stops, running downloads are cancelled and waited for (their partial files
+    are removed as on any cancel), so no thread is cut off mid-write."""
+    for job in list(_JOBS.values()):
+        job.cancel()
+        job.wait(30)

@@ -59,3 +59,41 @@ def outline_cells(images: torch.Tensor, cells: torch.Tensor, cell_pixels: int, w
         box[..., :width, :] = box[..., -width:, :] = paint
         box[..., :, :width] = box[..., :, -width:] = paint
     return rgb
+
+
+MIN_OUTLINED_CELL = 8  # pixels on screen: a smaller cell cannot hold a visible outline and its inside
+
+
+def mark_cells(images: torch.Tensor, cells: torch.Tensor, cell_pixels: int,
+               colour: tuple[float, float, float] = (0.84, 0.15, 0.16)) -> torch.Tensor:
+    """The changed cells made visible at any scale: images [N, C, H, W] in [0, 1] -> RGB
+    [N, 3, H, W] with each cell marked in cells [h, w] outlined (a border an eighth of the cell
+    wide) when a cell spans at least MIN_OUTLINED_CELL pixels, else tinted half-way to the
+    colour, as a 1-pixel border on a 4-pixel cell would hide the cell it marks."""
+    if cell_pixels >= MIN_OUTLINED_CELL:
+        return outline_cells(images, cells, cell_pixels, max(1, cell_pixels // 8), colour)
+    rgb = images.expand(-1, 3, -1, -1).clone() if images.shape[1] == 1 else images.clone()
+    mask = cells.repeat_interleave(cell_pixels, 0).repeat_interleave(cell_pixels, 1)
+    mask = mask[: rgb.shape[-2], : rgb.shape[-1]].to(rgb.device)
+    paint = torch.tensor(colour, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    return torch.where(mask, (rgb + paint) / 2, rgb)
+
+
+@torch.no_grad()
+def candidates_in_place(vqvae, codes: torch.Tensor, row: int, column: int, candidates: torch.Tensor,
+                        window: int = 3) -> torch.Tensor:
+    """What the picture would be with each candidate code at (row, column): codes [h, w] ->
+    tiles [k, C, window * f, window * f] in [0, 1] on the CPU (f the model's downsampling),
+    each the decoded grid with candidates[i] put there, cropped to the window x window cells
+    around it (shifted inwards at the grid's edges). A code alone is often plain background;
+    among its neighbours it shows what it adds."""
+    h, w = codes.shape
+    device = vqvae.codebook.device
+    grids = codes.to(device).expand(len(candidates), h, w).clone()
+    grids[:, row, column] = candidates.to(device)
+    pictures = vqvae.decode(grids).clamp(0, 1).cpu()
+    f = pictures.shape[-1] // w
+    window_h, window_w = min(window, h), min(window, w)
+    top = min(max(row - window_h // 2, 0), h - window_h)
+    left = min(max(column - window_w // 2, 0), w - window_w)
+    return pictures[:, :, top * f : (top + window_h) * f, left * f : (left + window_w) * f]

@@ -67,6 +67,18 @@ def classifier_for(dataset: str | None) -> Path:
 
 
 @torch.no_grad()
+def suggested_class(classifier: Classifier, images: torch.Tensor) -> int:
+    """The class the classifier names for a picture: uint8 [1, C, H, W] of any size, scaled
+    to the classifier's input (area averaging) -> its class index. A page offers it as the
+    class to complete an upload with, which the user can change."""
+    size = classifier.config.image_size
+    x = images.float() / 255
+    if tuple(x.shape[-2:]) != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="area")
+    return int(predict(classifier, x)[0][0])
+
+
+@torch.no_grad()
 def judge(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
           reference: torch.Tensor) -> tuple[float, float]:
     """(label accuracy, Fréchet distance to the reference features) of images [N, C, S, S]
