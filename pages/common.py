@@ -4,6 +4,7 @@ and turning tensors into pictures. Pages stay thin; the work happens in `vqvae`.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +16,19 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from vqvae.config import setting_info
 from vqvae.dashboard.codebook_view import enlarge
-from vqvae.dashboard.run_manager import RunManager, default_root, vqvae_of_prior_run
+from vqvae.dashboard import url_state
+from vqvae.dashboard.run_manager import RunInfo, RunManager, default_root, has_checkpoint, vqvae_of_prior_run
 from vqvae.data import hub
-from vqvae.data.checkpoints import load_prior, load_vqvae
-from vqvae.data.datasets import DATASET_TITLES, class_names, load_data
+from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
+from vqvae.data.datasets import DATASET_TITLES, class_kind, class_names, load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE, encode_images
 from vqvae.models.metrics import code_usage
+from vqvae.training import runs
 from vqvae.training.evaluate import evaluate
 from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
+from vqvae.training.sample_quality import classifier_for
 from vqvae.training.vqvae_trainer import dataset_of_vqvae, held_out_of_vqvae
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
@@ -54,6 +58,15 @@ def cached_prior(ref: str, device: str):
     return load_prior(found.path, device), load_vqvae(vqvae_of_prior(found.path), device), found
 
 
+@st.cache_resource(show_spinner="Loading the classifier...")
+def cached_classifier(dataset: str, device: str):
+    """The bundled classifier of a data set (MNIST's digits), or None when it has none."""
+    try:
+        return load_classifier(classifier_for(dataset), device)
+    except VQVAEError:
+        return None
+
+
 @dataclass
 class HeldOut:
     """The held-out split of a model's data set, fitted to the model: what its pages show and measure."""
@@ -66,6 +79,10 @@ class HeldOut:
     @property
     def title(self) -> str:
         return DATASET_TITLES.get(self.dataset, self.dataset)
+
+    @property
+    def kind(self) -> str:
+        return class_kind(self.dataset)
 
     def examples(self) -> list[int]:
         """The held-out images a picker offers: the first of each class, or the first 20."""
@@ -113,10 +130,29 @@ def dataset_title(ref: str) -> str | None:
     return DATASET_TITLES.get(dataset, dataset) if dataset else None
 
 
+def short_label(info: RunInfo) -> str:
+    """The name a run was started under (made from its settings) and when it started, from its
+    folder's time stamp ("mnist-conv-ema-K32, Dec 3 21:05"); the folder's tag where the stamp
+    is missing, which also tells apart two runs of one name."""
+    try:
+        started = time.strptime(info.name[:15], "%Y%m%d-%H%M%S")
+    except ValueError:
+        return f"{info.label} ({info.name.rsplit('-', 1)[-1]})"
+    # a folder without its job's name (started from the command line): the name between stamp and tag
+    label = info.name[16:].rsplit("-", 1)[0] if info.label == info.name else info.label
+    return f"{label}, {time.strftime('%b', started)} {started.tm_mday} {time.strftime('%H:%M:%S', started)}"
+
+
 def model_label(ref: str) -> str:
-    """A model's name in a picker, with its data set: "pokemon-ema (Pokémon)"."""
+    """A model's name in a picker, with its data set: "pokemon-ema (Pokémon)"; a run's by the
+    name it was started under and when ("mnist-conv-ema-K32, Dec 3 21:05:17 (MNIST)")."""
     title = dataset_title(ref)
-    return f"{Path(ref).name} ({title})" if title else Path(ref).name
+    return f"{model_name(ref)} ({title})" if title else model_name(ref)
+
+
+def model_name(ref: str) -> str:
+    """A model's name: a bundled or Hub model's own, a run's as short_label gives it."""
+    return short_label(run_manager().info(ref)) if runs.kind_of_run(Path(ref)) else Path(ref).name
 
 
 @st.cache_data(ttl=30, show_spinner="Looking for the data set...")
@@ -160,11 +196,14 @@ def device() -> str:
 
 def vqvae_choices(unfinished: bool = False) -> list[str]:
     """The default model first (the bundled mnist-ema, or the Hub's when one is set), the other
-    bundled VQ-VAEs, and every finished VQ-VAE run (every VQ-VAE run with unfinished=True,
+    bundled VQ-VAEs, and every finished VQ-VAE run (or ended with a checkpoint) (every VQ-VAE run with unfinished=True,
     for a page that watches them train)."""
     default = hub.default_model("vqvae")
     choices = [default] + [name for name in hub.bundled_models("vqvae") if name != default]
-    choices += [str(i.path) for i in run_manager().list() if i.kind == "vqvae" and (unfinished or i.state == "done")]
+    manager = run_manager()
+    # a cancelled or failed run counts once it has a checkpoint: its best so far is a usable model
+    choices += [str(i.path) for i in manager.list() if i.kind == "vqvae" and (
+        unfinished or i.state == "done" or (not i.active and has_checkpoint(i.path)))]
     return choices
 
 
@@ -176,16 +215,63 @@ class Active:
     found: hub.Located
 
 
-KEPT = ("train-", "compare-", "codebook_", "sample", "invert")  # widget keys that survive page changes
+KEPT = ("train-", "compare-", "codebook_", "sample", "invert", "set-")  # widget keys that survive page changes
+IN_URL = "url-keys"  # the keys this session keeps in the page's query parameters -> their defaults
 
 
 def keep_choices() -> None:
     """Streamlit forgets a widget's value when a page without that widget runs; writing the
     value back into session state on every page keeps the user's choices (their settings on
-    Train, Compare, Codebook, Sample) for when they come back."""
+    Train, Compare, Codebook, Sample) for when they come back. The choices bound to the URL
+    (`remember`) are written to the query parameters here too: every run starts with the
+    values the last interaction left, so the URL always holds the current view."""
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(KEPT):
             st.session_state[key] = st.session_state[key]
+    for key, default in st.session_state.get(IN_URL, {}).items():
+        _to_url(key, st.session_state.get(key), default)
+
+
+def _to_url(key: str, value, default) -> None:
+    if value == default or value is None or not url_state.encodable(value):  # a short link: defaults left out
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != (text := url_state.encode(value)):
+        st.query_params[key] = text
+
+
+def remember(key: str, default, allowed=None):
+    """The value of the widget `key`, kept in the URL: a new session (a reload, a copied link)
+    starts from the URL's value when `allowed` (a collection, or a test of a value) accepts
+    it, else from `default`; while the user has not changed it, it follows `default`. Call it
+    before drawing the widget and draw the widget without a default of its own (the value is
+    in session state). Returns the value."""
+    defaults = st.session_state.get(IN_URL, {})
+    if key in defaults and defaults[key] != default and st.session_state.get(key) == defaults[key]:
+        st.session_state[key] = default  # a value the user never changed follows its default (another prior's N)
+    st.session_state[IN_URL] = {**defaults, key: default}
+    if key not in st.session_state and key in st.query_params:
+        value = url_state.decode(st.query_params[key])
+        if _accepts(allowed, value):
+            st.session_state[key] = value
+    if key not in st.session_state or not _accepts(allowed, st.session_state[key]):
+        st.session_state[key] = default
+    _to_url(key, st.session_state[key], default)
+    return st.session_state[key]
+
+
+def _accepts(allowed, value) -> bool:
+    if allowed is None:
+        return True
+    if callable(allowed):
+        try:
+            return bool(allowed(value))
+        except (TypeError, ValueError):
+            return False
+    try:
+        return value in allowed
+    except TypeError:
+        return False
 
 
 def sidebar(needs_model: bool = True) -> Active | None:
@@ -195,8 +281,7 @@ def sidebar(needs_model: bool = True) -> Active | None:
     keep_choices()
     st.sidebar.metric("Device", device().upper())
     choices = vqvae_choices()
-    if st.session_state.get(ACTIVE) not in choices:
-        st.session_state[ACTIVE] = choices[0]
+    remember(ACTIVE, choices[0], choices)
     # Streamlit drops a widget's state when a page without it runs, so the choice lives under
     # ACTIVE (plain session state, which every page keeps) and the widget is set from it.
     st.session_state[ACTIVE_WIDGET] = st.session_state[ACTIVE]
@@ -225,29 +310,42 @@ def setting_widget(where, section, name: str, value, key: str):
     """The widget of a config setting, made from its declaration (vqvae.config.setting): a
     toggle for a switch, a radio for choices, a select-slider for stops, a text box for
     text, else a slider or a number box within its range (0 standing for "none" when the
-    setting may be None); title and help from there too. Returns its value as the setting
-    takes it."""
+    setting may be None); title and help from there too. `value` is where it starts; the
+    user's value is kept in the URL (remember). Returns its value as the setting takes it."""
     info = setting_info(section, name)
     title, tip = info.get("title") or info["label"], info.get("help") or None
-    if info["type"] is bool:
-        return where.toggle(title, value, key=key, help=tip)
-    if info.get("choices"):
-        options = list(info["choices"])
-        return where.radio(title, options, index=options.index(value), horizontal=True, key=key, help=tip)
-    if info.get("stops"):
-        stops = list(info["stops"])
-        nearest = min(stops, key=lambda stop: abs(stop - value))
-        return where.select_slider(title, stops, nearest, key=key, help=tip, format_func=lambda v: f"{v:g}")
-    if info["type"] is str:
-        return where.text_input(title, value, key=key, help=tip)
     low, high, step = info.get("ui") or (info.get("low"), info.get("high"), None)
+    if info.get("stops"):
+        value = min(info["stops"], key=lambda stop: abs(stop - value))
+    elif info["optional"] and info["type"] is int:
+        value, low = int(value or 0), 0
+    remember(key, value, lambda v: _widget_takes(info, v, low, high))
+    if info["type"] is bool:
+        return where.toggle(title, key=key, help=tip)
+    if info.get("choices"):
+        return where.radio(title, list(info["choices"]), horizontal=True, key=key, help=tip)
+    if info.get("stops"):
+        return where.select_slider(title, list(info["stops"]), key=key, help=tip, format_func=lambda v: f"{v:g}")
+    if info["type"] is str:
+        return where.text_input(title, key=key, help=tip)
     if info["type"] is float:
-        return where.slider(title, float(low), float(high), float(value), float(step), key=key, help=tip)
+        return where.slider(title, float(low), float(high), step=float(step), key=key, help=tip)
     if info["optional"]:
         tip = f"{tip} (0: none)" if tip else "0: none"
-        chosen = where.number_input(title, 0, int(high) if high is not None else None, int(value or 0), key=key, help=tip)
-        return chosen or None
-    return where.number_input(title, int(low), int(high) if high is not None else None, int(value), key=key, help=tip)
+        return where.number_input(title, 0, int(high) if high is not None else None, key=key, help=tip) or None
+    return where.number_input(title, int(low), int(high) if high is not None else None, key=key, help=tip)
+
+
+def _widget_takes(info: dict, value, low, high) -> bool:
+    """Whether a setting's widget can show `value` (one read back from a URL, say)."""
+    kind = info["type"]
+    if info.get("choices") or info.get("stops"):
+        return value in (info.get("choices") or info["stops"]) and isinstance(value, (int, float) if kind is float else kind)
+    if kind is bool or kind is str:
+        return isinstance(value, kind)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def widget_value(section, name: str, key: str):

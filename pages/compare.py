@@ -18,8 +18,10 @@ from pages.common import (
     held_out_metrics,
     held_out_usage,
     model_label,
+    model_name,
     picture,
     run_manager,
+    remember,
     setting_widget,
     sidebar,
     vqvae_choices,
@@ -27,7 +29,8 @@ from pages.common import (
 from pages.live import watch
 from vqvae import files
 from vqvae.config import ModelConfig, TrainConfig
-from vqvae.dashboard.plots import usage_bars
+from vqvae.dashboard.plots import model_colours, usage_bars
+from vqvae.dashboard.run_manager import has_checkpoint
 from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
@@ -62,10 +65,9 @@ def show_bundled_set() -> None:
         st.session_state[MODELS] = models
 
 
-if "compare-data" not in st.session_state:  # the active model's data set, when it has a bundled pair
-    active_title = dataset_title(active.ref) if active else None
-    st.session_state["compare-data"] = next((shown for shown, name in SET_DATASETS.items()
-                                            if active_title and shown.startswith(active_title)), "MNIST")
+active_title = dataset_title(active.ref) if active else None  # its data set, when it has a bundled set
+remember("compare-data", next((shown for shown in SET_DATASETS if active_title and shown.startswith(active_title)),
+                              "MNIST"), SET_DATASETS)
 shown = st.radio("Data set", list(SET_DATASETS), horizontal=True, key="compare-data", on_change=show_bundled_set,
                  help="the data set of the set to train; picking one shows its bundled comparison below")
 dataset = SET_DATASETS[shown]
@@ -93,8 +95,8 @@ with st.expander(f"Train a matched set on {shown}"):
     size = setting_widget(a, ModelConfig, "codebook_size", base.model.codebook_size, key=f"set-{dataset}-K")
     epochs = setting_widget(b, TrainConfig, "epochs", SET_EPOCHS[dataset], key=f"set-{dataset}-epochs")
     seed = setting_widget(c, TrainConfig, "seed", base.train.seed, key=f"set-{dataset}-seed")
-    names = st.multiselect("Variants", list(VARIANTS), default=["plain", "ema"], max_selections=4,
-                           key=f"set-{dataset}-variants", help="two to four; FSQ's levels are chosen to make K codes")
+    remember(f"set-{dataset}-variants", ["plain", "ema"], lambda v: isinstance(v, list) and set(v) <= set(VARIANTS))
+    names = st.multiselect("Variants", list(VARIANTS), max_selections=4, key=f"set-{dataset}-variants", help="two to four; FSQ's levels are chosen to make K codes")
     base.model.codebook_size, base.train.epochs, base.train.seed = size, epochs, seed
     try:
         matched = matched_set(base, names)
@@ -113,8 +115,11 @@ with st.expander(f"Train a matched set on {shown}"):
     if "compare-error" in st.session_state:
         st.error(st.session_state.pop("compare-error"))
 
-kept = [ref for ref in st.session_state.get(MODELS, []) if ref in choices]
-if MODELS not in st.session_state or len(kept) < len(st.session_state[MODELS]):  # new, or a model went away
+# The models on the page, kept in the URL: a reload or a copied link comes back to the set the user
+# trained. One that went away (a deleted run) is dropped; fewer than two left: the bundled set.
+remember(MODELS, bundled_set(dataset, choices) or choices[:2], lambda v: isinstance(v, list))
+kept = [ref for ref in st.session_state[MODELS] if ref in choices][:4]
+if kept != st.session_state[MODELS]:
     st.session_state[MODELS] = kept if len(kept) >= 2 else bundled_set(dataset, choices) or choices[:2]
 refs = st.multiselect("Models", choices, key=MODELS, max_selections=4, format_func=model_label,
                       help="two to four: bundled models, finished runs, and runs still training")
@@ -124,7 +129,8 @@ if len(refs) < 2:
 if set(refs) <= {comparison_name(dataset, name) for name in VARIANTS}:
     st.caption("The bundled comparison: trained by `scripts/train_all.py` as one matched set (same data, "
                "architecture, seed and epochs, equal code bits per image). Train your own set with the fold above.")
-labels = {Path(r): f"{letter}: {Path(r).name}" for letter, r in zip(LETTERS, refs)}
+labels = {Path(r): f"{letter}: {model_name(r)}" for letter, r in zip(LETTERS, refs)}
+colours = model_colours(list(labels.values()))  # one colour a model, the same on every chart
 
 
 def model_folder(ref: str) -> Path | None:
@@ -144,16 +150,31 @@ histories = {labels[Path(r)]: folder for r, folder in folders.items()  # finishe
              if folder is not None and Path(r) not in run_dirs and (folder / runs.METRICS).is_file()}
 if run_dirs or histories:
     st.subheader("Training curves")
-    watch(run_dirs, key="compare", labels=labels, histories=histories)
+    watch(run_dirs, key="compare", labels=labels, histories=histories, colours=colours)
 without = [labels[Path(r)] for r in refs if Path(r) not in run_dirs and labels[Path(r)] not in histories]
 if without:  # said, so that a missing curve is not taken for a page that failed to draw it
     st.caption(f"No training curves for {', '.join(without)}: a model carries them only when it was exported with "
                f"its run's metrics.jsonl (runs trained here and the bundled comparison do).")
 
-pending = [info for info in map(manager.info, run_dirs) if info.state != "done"]
-for info in pending:  # its state is on its progress line above, which stays live
-    st.info(f"{info.name} has not finished: its pictures and numbers appear here when it is done.")
-if pending:
+# A member still training shows on the curves only; one that ended without finishing
+# (cancelled, failed, killed) is compared at its best checkpoint, and said to be; one with no
+# checkpoint at all is left out of the pictures and the table, with the reason.
+infos = {ref: manager.info(ref) for ref in refs if Path(ref) in run_dirs}
+training = [ref for ref, info in infos.items() if info.active]
+unusable = [ref for ref, info in infos.items() if not info.active and info.state != "done"
+            and not has_checkpoint(ref)]
+for ref in training:  # its state is on its progress line above, which stays live
+    st.info(f"{labels[Path(ref)]} is still training: its pictures and numbers appear here when it is done.")
+for ref in unusable:
+    ended = "was cancelled" if infos[ref].state == "cancelled" else "failed"
+    st.warning(f"{labels[Path(ref)]} {ended} before its first checkpoint: nothing to compare. "
+               f"{infos[ref].message}".strip())
+unfinished = {ref: info.state for ref, info in infos.items() if ref not in training + unusable and info.state != "done"}
+first_labels = {ref: labels[Path(ref)] for ref in refs}  # before the state is added: the colours' keys
+for ref, state in unfinished.items():
+    labels[Path(ref)] += f" ({state}, epoch {infos[ref].status.get('epoch', 0)} of {infos[ref].status.get('epochs', '?')})"
+refs = [ref for ref in refs if ref not in training + unusable]
+if len(refs) < 1:
     st.stop()
 
 try:
@@ -165,7 +186,9 @@ except VQVAEError as exc:
     st.stop()
 
 st.subheader("Code usage on the held-out images")
-st.plotly_chart(usage_bars({labels[Path(r)]: u for r, u in zip(refs, usages)}), key="compare-usage")
+st.plotly_chart(usage_bars({labels[Path(r)]: u for r, u in zip(refs, usages)},
+                           colours={labels[Path(r)]: colours[first_labels[r]] for r in refs}),
+                key="compare-usage")
 st.subheader("The same held-out images")
 columns = st.columns(len(refs))
 for column, ref, model in zip(columns, refs, models):
@@ -192,8 +215,18 @@ rows = []
 for ref, model, usage, m in zip(refs, models, usages, metrics):
     c = model.config
     rows.append({"model": labels[Path(ref)], "quantizer": c.quantizer, "codebook": c.codebook_words, "K": c.codebook_size,
-                 "PSNR (dB)": round(m["val_psnr"], 2), "MSE": round(m["val_mse"], 5),
-                 "perplexity": round(m["perplexity"], 1), "perplexity / K": round(m["perplexity"] / c.codebook_size, 3),
-                 "codes used": int((usage > 0).sum()), "dead codes": int((usage == 0).sum()),
-                 "training (min)": training_minutes(folders[ref])})
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+                 "PSNR (dB)": m["val_psnr"], "MSE": m["val_mse"], "perplexity": m["perplexity"],
+                 "perplexity / K": m["perplexity"] / c.codebook_size, "codes used": int((usage > 0).sum()),
+                 "dead codes": int((usage == 0).sum()), "training (min)": training_minutes(folders[ref])})
+# Every number at a fixed precision (25.50 beside 25.45, not 25.5), and the long text columns
+# given their width, so every column fits a 1,400-pixel window.
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+    "model": st.column_config.TextColumn(width="medium"),
+    "codebook": st.column_config.TextColumn(width="medium"),
+    "PSNR (dB)": st.column_config.NumberColumn(format="%.2f", width="small"),
+    "MSE": st.column_config.NumberColumn(format="%.5f", width="small"),
+    "perplexity": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "perplexity / K": st.column_config.NumberColumn(format="%.3f", width="small"),
+    "training (min)": st.column_config.NumberColumn(format="%.1f", width="small"),
+    "quantizer": st.column_config.TextColumn(width="small"),
+    **{name: st.column_config.NumberColumn(width="small") for name in ("K", "codes used", "dead codes")}})

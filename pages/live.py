@@ -11,23 +11,32 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import run_manager
+from pages.common import run_manager, short_label
 from vqvae import files
 from vqvae.dashboard.plots import curves
 from vqvae.dashboard.run_manager import RunInfo
 from vqvae.training import runs
 
+WATCHED = "train_watched"  # the run folders on the Train page's charts, in the order started
 POLL_S = 1.0  # the curves of a running job show within about a second of its newest line
-# (metrics key, chart title, record kind, log scale)
-CHARTS = [
-    ("recon", "reconstruction loss", "step", True),
-    ("val_psnr", "held-out PSNR (dB)", "epoch", False),
-    ("commitment", "commitment loss", "step", True),
-    ("perplexity", "perplexity (per batch)", "step", False),
-    ("codebook", "codebook loss (plain codebook)", "step", True),
-    ("codes_used", "codes used (per batch)", "step", False),
-    ("dead_codes", "dead codes (unused for the dead-code window)", "step", False),
-]
+# run kind -> its charts: (metrics key, chart title, record kind, log scale)
+CHARTS = {
+    "vqvae": [
+        ("recon", "reconstruction loss", "step", True),
+        ("val_psnr", "held-out PSNR (dB)", "epoch", False),
+        ("commitment", "commitment loss", "step", True),
+        ("perplexity", "perplexity (per batch)", "step", False),
+        ("codebook", "codebook loss (plain codebook)", "step", True),
+        ("codes_used", "codes used (per batch)", "step", False),
+        ("dead_codes", "dead codes (unused for the dead-code window)", "step", False),
+    ],
+    "prior": [
+        ("val_nll", "prior: held-out NLL (nats per code; lower is better)", "epoch", False),
+        ("loss", "prior: training NLL (nats per code)", "step", False),
+    ],
+}
+# Lines a prior's held-out NLL is read against: what it must beat to have learnt anything.
+BASELINES = {"unigram_nll": "codes' own frequencies (unigram)", "uniform_nll": "uniform over K"}
 
 
 def progress_line(info: RunInfo) -> None:
@@ -47,11 +56,6 @@ def progress_line(info: RunInfo) -> None:
         st.progress(min(step / total, 1.0) if total else 0.0, text=text)
 
 
-def short_label(info: RunInfo) -> str:
-    """The name a run was started under and its folder's tag, which tells apart two runs of one name."""
-    return f"{info.label} ({info.name.rsplit('-', 1)[-1]})"
-
-
 def metrics_size(run_dir: Path) -> int:
     try:
         return (run_dir / runs.METRICS).stat().st_size
@@ -69,26 +73,41 @@ def records_by_kind(path: str, size: int) -> dict[str, list[dict]]:
 
 
 @st.cache_resource(max_entries=32)
-def figures(sources: tuple[tuple[str, str, int], ...]) -> list:
-    """[(metric, figure)] for runs given as (label, folder, size of its metrics.jsonl): the
-    size keys the cache, so a poll that finds nothing new costs no figure building. Once
-    there is data, a chart no run has a nonzero value for (the codebook loss of EMA runs)
-    is left out."""
-    steps = {label: records_by_kind(path, size)["step"] for label, path, size in sources}
-    epochs = {label: records_by_kind(path, size)["epoch"] for label, path, size in sources}
+def figures(sources: tuple[tuple[str, str, int, str], ...], colours: tuple[tuple[str, str], ...] = ()) -> list:
+    """[(metric, figure)] for runs given as (label, folder, size of its metrics.jsonl, kind):
+    the size keys the cache, so a poll that finds nothing new costs no figure building. The
+    charts are those of the kinds shown (VQ-VAE, prior); once there is data, a chart no run
+    has a nonzero value for (the codebook loss of EMA runs) is left out. A prior's held-out
+    NLL is drawn beside its unigram and uniform baselines. colours: (label, colour) pairs, so a
+    page keeps one colour per model across all its charts."""
+    steps = {label: records_by_kind(path, size)["step"] for label, path, size, _ in sources}
+    epochs = {label: records_by_kind(path, size)["epoch"] for label, path, size, _ in sources}
     started = any(steps.values())
     shown = []
-    for metric, title, kind, log_y in CHARTS:
-        series = steps if kind == "step" else epochs
-        if started and not any(r.get(metric) for records in series.values() for r in records):
-            continue
-        shown.append((metric, curves(series, metric, title, log_y=log_y)))
+    for kind in dict.fromkeys(kind for *_, kind in sources):
+        for metric, title, record_kind, log_y in CHARTS[kind]:
+            series = steps if record_kind == "step" else epochs
+            if started and not any(r.get(metric) for records in series.values() for r in records):
+                continue
+            if metric == "val_nll":
+                series = dict(series)
+                for label, records in epochs.items():
+                    for key, name in BASELINES.items():
+                        lines = [{"step": r["step"], metric: r[key]} for r in records if key in r and "step" in r]
+                        if lines:
+                            series[f"{label}: {name}"] = lines
+            shown.append((metric, curves(series, metric, title, log_y=log_y, colours=dict(colours) or None)))
     return shown
 
 
-def newest_preview(run_dir: Path) -> tuple[str, bytes] | None:
-    """(name, PNG bytes) of the newest readable reconstruction grid; a damaged one is passed over."""
-    for png in sorted((run_dir / "previews").glob("epoch_*.png"), reverse=True)[:3]:
+PREVIEWS = {"vqvae": ("previews", "reconstructions of held-out images (top row: originals)"),
+            "prior": ("samples", "samples, the codes drawn by the prior")}  # kind -> (folder, what its grids show)
+
+
+def newest_preview(run_dir: Path, kind: str = "vqvae") -> tuple[str, bytes] | None:
+    """(name, PNG bytes) of the newest readable grid a run saved (a VQ-VAE's reconstructions,
+    a prior's samples); a damaged one is passed over."""
+    for png in sorted((run_dir / PREVIEWS[kind][0]).glob("epoch_*.png"), reverse=True)[:3]:
         try:
             version = png.stat()
         except OSError:
@@ -106,10 +125,11 @@ def readable_png(path: str, size: int, mtime_ns: int) -> bytes | None:
 
 
 def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None,
-          histories: dict[str, Path] | None = None) -> None:
-    """Progress bars, the six curves of every run in `paths` on shared axes, and the newest
-    reconstruction grid of each; live while any of them is active. `histories` (label ->
-    folder) adds the curves a finished model carries in its folder (a bundled one's)."""
+          histories: dict[str, Path] | None = None, colours: dict[str, str] | None = None) -> None:
+    """Progress bars, the curves of every run in `paths` on shared axes (VQ-VAEs' and priors'),
+    and the newest reconstruction or sample grid of each; live while any of them is active. `histories` (label ->
+    folder) adds the curves a finished model carries in its folder (a bundled one's); colours
+    (label -> colour) keeps a page's colours."""
     manager = run_manager()
     labels, histories = labels or {}, histories or {}
     polling = any(manager.info(p).active for p in paths)
@@ -120,20 +140,19 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None,
         for info in infos:
             progress_line(info)
         names = [labels.get(i.path) or short_label(i) for i in infos]
-        sources = tuple((name, str(i.path), metrics_size(i.path)) for name, i in zip(names, infos))
-        sources += tuple((label, str(folder), metrics_size(folder)) for label, folder in histories.items())
-        if not any(size for _, _, size in sources):
+        # two runs of one name started in the same second: their folders' tags tell them apart
+        names = [f"{n} ({i.name.rsplit('-', 1)[-1]})" if names.count(n) > 1 else n for n, i in zip(names, infos)]
+        sources = tuple((name, str(i.path), metrics_size(i.path), i.kind) for name, i in zip(names, infos))
+        sources += tuple((label, str(folder), metrics_size(folder), "vqvae") for label, folder in histories.items())
+        if not any(size for _, _, size, _ in sources):
             st.caption("The curves fill in from the first logged steps.")
         # drawn empty too, so the browser has loaded Plotly before the first point arrives
         columns = st.columns(2)
-        for n, (metric, figure) in enumerate(figures(sources)):
+        for n, (metric, figure) in enumerate(figures(sources, tuple((colours or {}).items()))):
             columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
-        grids = [(name, newest_preview(i.path)) for name, i in zip(names, infos)]
-        grids = [(label, preview) for label, preview in grids if preview is not None]
-        if grids:
-            st.caption("Newest reconstructions of held-out images (top row: originals)")
-            for label, (name, png) in grids:
-                st.image(png, caption=f"{label}: {name}", width="stretch")
+        grids = [(name, i.kind, newest_preview(i.path, i.kind)) for name, i in zip(names, infos)]
+        for label, kind, (name, png) in [grid for grid in grids if grid[2] is not None]:
+            st.image(png, caption=f"{label}: newest {PREVIEWS[kind][1]}, {name}", width="stretch")
         if polling and not any(i.active for i in infos):
             st.rerun()  # all ended: redraw the page once, without polling
 

@@ -8,6 +8,7 @@ import torch
 
 from pages.common import (
     SHOWN_PIXELS,
+    cached_classifier,
     cached_prior,
     device,
     held_out,
@@ -15,15 +16,25 @@ from pages.common import (
     picture,
     png_bytes,
     prior_of,
+    remember,
     sidebar,
 )
-from vqvae.dashboard.codebook_view import atlas, enlarge, usage_order
+from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
 from vqvae.dashboard.plots import code_map
-from vqvae.data.uploads import FORMAT_NAMES, FULL_SIZE_CAP, MAX_PIXELS, UPLOAD_TYPES, read_image, read_image_full
+from vqvae.data.uploads import (
+    FORMAT_NAMES,
+    FULL_SIZE_CAP,
+    MAX_PIXELS,
+    UPLOAD_TYPES,
+    background_of,
+    read_image,
+    read_image_full,
+)
 from vqvae.errors import VQVAEError
-from vqvae.models.editing import CodeEdits, outline_cells
+from vqvae.models.editing import CodeEdits, candidates_in_place, mark_cells, outline_cells
 from vqvae.models.stepping import StepSampler
 from vqvae.training.evaluate import reconstruct
+from vqvae.training.sample_quality import suggested_class
 
 INVERT = {"auto": None, "yes": True, "no": False}
 # Full size by default: the models are fully convolutional, so an upload keeps its shape and
@@ -31,6 +42,15 @@ INVERT = {"auto": None, "yes": True, "no": False}
 # for comparing with what the model trained on. Held-out examples are always at the model's size.
 FULL_SIZE, MODEL_SIZE = "full", "model"
 EDITS, CELL = "reconstruct-edits", "reconstruct-cell"  # (the picture's identity, its CodeEdits); the selected cell
+SELECTED = (0.0, 0.45, 0.70)  # the selected cell's outline: blue, apart from the red of edited cells
+
+
+def selected_points(event) -> list:
+    """The points of a plotly_chart selection event as session state holds it ([] when none)."""
+    try:
+        return list(event["selection"]["points"])
+    except (KeyError, TypeError):
+        return []
 
 
 active = sidebar()
@@ -44,6 +64,12 @@ st.markdown(
     f"{c.codebook_size} (one per {c.downsample} x {c.downsample} pixels), and painted back by the decoder "
     f"from those codes alone."
 )
+
+examples = held_out(active.ref, device())
+shown = examples.examples()
+remember("size", FULL_SIZE, (FULL_SIZE, MODEL_SIZE))
+remember("invert", "auto", INVERT)
+remember("sample", shown[0], shown)  # an index kept from another model's data set falls back to the first
 
 left, middle, right = st.columns([3, 2, 1])
 file = left.file_uploader(
@@ -65,18 +91,19 @@ invert_choice = right.radio(
 
 upload = None
 if file is not None:
+    # A transparent upload goes on the background of the model's own pictures (white for the
+    # Pokémon artworks); a grayscale model keeps its own rule (dark drawings on white, then inverted).
+    background = background_of(examples.images) if c.in_channels == 3 else None
     try:
         if size_choice == FULL_SIZE:
-            upload = read_image_full(file.getvalue(), c.in_channels, c.downsample, FULL_SIZE_CAP, INVERT[invert_choice])
+            upload = read_image_full(file.getvalue(), c.in_channels, c.downsample, FULL_SIZE_CAP,
+                                     INVERT[invert_choice], background=background)
         else:
-            upload = read_image(file.getvalue(), c.in_channels, c.image_size, INVERT[invert_choice])
+            upload = read_image(file.getvalue(), c.in_channels, c.image_size, INVERT[invert_choice],
+                                background=background)
     except VQVAEError as exc:
         st.error(f"{exc} (showing a held-out image below instead)")
 
-examples = held_out(active.ref, device())
-shown = examples.examples()
-if st.session_state.get("sample") not in shown:  # kept from another model's data set
-    st.session_state["sample"] = shown[0]
 sample = st.selectbox(
     f"Held-out {examples.title} image", shown, key="sample", disabled=upload is not None,
     format_func=examples.name_of,
@@ -95,39 +122,56 @@ else:
 
 result = reconstruct(model, images, picture_size)
 height, width = images.shape[-2:]
-# Enlarged by whole pixels until the longest side is about SHOWN_PIXELS (picture() scales by
-# the width alone), and a tall picture kept at that size rather than stretched to the column.
-shown_pixels = SHOWN_PIXELS * width // max(height, width)
-shown_width = "stretch" if width >= height else "content"
+# One whole-pixel enlargement for every picture of the row (the longest side about
+# SHOWN_PIXELS), drawn at exactly that width: the original and the reconstruction stay at one
+# scale, crisp, and can be compared pixel for pixel.
+factor = max(1, SHOWN_PIXELS // max(height, width))
+shown_width = factor * width
 # The user's edits to this picture's codes: kept across reruns, dropped for another picture.
 source = (active.ref, name, tuple(images.shape), int(images.sum()))
 if st.session_state.get(EDITS, (None,))[0] != source:
     st.session_state[EDITS] = source, CodeEdits(result.codes[0].cpu(), c.codebook_size)
     st.session_state.pop(CELL, None)
 edits = st.session_state[EDITS][1]
+h, w = result.codes.shape[-2:]
+# A click on the code map selects a cell (read here, before the pictures are drawn): its patch is
+# outlined in the picture and in the reconstruction, so the three views point at the same place.
+clicked = [(int(p["y"]), int(p["x"])) for p in selected_points(st.session_state.get("code-map")) if "x" in p and "y" in p]
+if clicked and clicked[0][0] < h and clicked[0][1] < w:
+    st.session_state[CELL] = clicked[0]
+cell = st.session_state.get(CELL)
+
+
+def with_selected_cell(pictures: torch.Tensor) -> torch.Tensor:
+    if cell is None or not (cell[0] < h and cell[1] < w):
+        return pictures
+    only = torch.zeros(h, w, dtype=torch.bool)
+    only[cell] = True
+    cell_pixels = c.downsample * factor
+    return outline_cells(pictures, only, cell_pixels, max(1, cell_pixels // 8), colour=SELECTED)
+
+
 original, reconstruction, codes = st.columns(3)
-original.image(picture(images.float() / 255, pixels=shown_pixels), caption="as the model sees it", width=shown_width)
+original.image(picture(with_selected_cell(enlarge_by(images.float() / 255, factor))), width=shown_width,
+               caption="as the model sees it" + (f" (blue: row {cell[0]}, column {cell[1]})" if cell else ""))
 changed = edits.changed
 of_edits = bool(changed.any())
 # What the page shows, measures and offers to download: the edited grid's picture once a code is changed.
 shown = reconstruct(model, images, picture_size, codes=edits.codes[None]) if of_edits else result
-if of_edits:  # the edited grid decoded at once, the changed cells outlined
-    edited = enlarge(shown.reconstruction, shown_pixels)
-    cell_pixels = c.downsample * edited.shape[-1] // width
-    reconstruction.image(picture(outline_cells(edited, changed, cell_pixels, width=max(1, cell_pixels // 12))),
-                         width=shown_width,
-                         caption=f"decoded from your edited codes ({int(changed.sum())} changed, outlined)")
+decoded = enlarge_by(shown.reconstruction, factor)
+if of_edits:  # the edited grid decoded at once; the changed cells marked unless the user hides the marks
+    if reconstruction.toggle("Mark the changed cells", True, key="reconstruct-marks",
+                             help="outlined where a cell is large enough on screen, else tinted red"):
+        decoded = mark_cells(decoded, changed, c.downsample * factor)
+    reconstruction.image(picture(with_selected_cell(decoded)), width=shown_width,
+                         caption=f"decoded from your edited codes ({int(changed.sum())} changed)")
 else:
-    reconstruction.image(picture(result.reconstruction, pixels=shown_pixels), caption="reconstruction from the codes",
+    reconstruction.image(picture(with_selected_cell(decoded)), caption="reconstruction from the codes",
                          width=shown_width)
-h, w = result.codes.shape[-2:]
 usage = held_out_usage(active.ref, device())
 # Sizes read width x height throughout the page, as the notes give pixel sizes.
-event = codes.plotly_chart(code_map(edits.codes, usage, title=f"{w} x {h} codes: click one to edit it", marked=changed),
-                           width="stretch", on_select="rerun", selection_mode="points", key="code-map")
-clicked = [(int(p["y"]), int(p["x"])) for p in (event.selection.points if event else []) if "x" in p and "y" in p]
-if clicked:
-    st.session_state[CELL] = clicked[0]
+codes.plotly_chart(code_map(edits.codes, usage, title=f"{w} x {h} codes: click one to edit it", marked=changed,
+                            selected=cell), width="stretch", on_select="rerun", selection_mode="points", key="code-map")
 if result.picture_size:
     counted = f"the {result.picture_size[1]} x {result.picture_size[0]} picture, not its padding"
 else:
@@ -165,37 +209,65 @@ def edit_section() -> None:
     share = usage / max(int(usage.sum()), 1)
     replacement = left.selectbox("Replacement code (most used first; type a number)", usage_order(usage).tolist(),
                                  key="edit-code", format_func=lambda k: f"code {k} ({share[k]:.1%} of held-out positions)")
-    tile = enlarge(atlas(model, 3, torch.tensor([replacement])), SHOWN_PIXELS // 3)
-    middle.image(picture(tile), caption=f"code {replacement}, as the decoder paints it among copies of itself",
-                 width="content")
+    # In place among its neighbours (the middle cell of 3 x 3), framed: a background code alone is
+    # a plain tile that shows nothing, in context it shows what it would change.
+    tile = candidates_in_place(model, edits.codes, row, column, torch.tensor([int(replacement)]))
+    tile = frame(enlarge(tile, SHOWN_PIXELS // 2), torch.ones(1, dtype=torch.bool), colour=SELECTED)
+    middle.image(picture(tile), width="content",
+                 caption=f"code {replacement} put there, among its neighbours (the middle of 3 x 3 cells)")
     right.button("Put it there", type="primary", on_click=edits.set, args=(row, column, int(replacement)))
     undo, reset = right.columns(2)
     undo.button("Undo", disabled=not edits.history, on_click=edits.undo)
     reset.button("Reset", disabled=not edits.history, on_click=edits.reset)
-    prior_ref = prior_of(active) if (h, w) == (c.grid_size, c.grid_size) else None
+    prior_ref = prior_of(active)
     if prior_ref is None:
-        right.caption("Completing with a prior needs one trained on this model's codes (the Sample page trains one) "
-                      "and a picture at the model's size.")
+        right.caption("Completing with a prior needs one trained on this model's codes: the Sample page trains one.")
         return
-    label = examples.labels[sample] if file is None and examples.labels is not None else 0
-    if right.button(f"Complete with the prior from row {row}, column {column}",
+    prior, _, _ = cached_prior(prior_ref, device())
+    label = completion_class(prior.config.n_classes, right)
+    which = f" as {examples.kind} {class_title(label)}" if label is not None else ""
+    if right.button(f"Complete{which} with the prior from row {row}, column {column}",
                     help="keep the codes before this cell (row by row) and let the prior redraw the rest, "
-                         "as it samples: each code given the ones before it"):
-        prior, _, _ = cached_prior(prior_ref, device())
+                         "as it samples: each code given the ones before it (the prior is convolutional, so any "
+                         "grid size works)"):
         try:
-            stepper = StepSampler(prior, model, seed=int(torch.randint(0, 2**31 - 1, ()).item()),
-                                  label=label if prior.config.n_classes else None, keep=edits.codes,
-                                  kept=row * w + column)
+            stepper = StepSampler(prior, model, seed=int(torch.randint(0, 2**31 - 1, ()).item()), label=label,
+                                  keep=edits.codes, kept=row * w + column)
         except VQVAEError as exc:
             right.error(str(exc))
             return
         canvas = right.empty()
         while stepper.done < stepper.total:
             stepper.to_row_end()  # streamed a row at a time, as the Sample page does
-            canvas.image(picture(stepper.decoded().cpu(), pixels=SHOWN_PIXELS // 2), width="content",
-                         caption=f"{stepper.done} of {stepper.total} codes")
+            canvas.image(picture(stepper.decoded(blank=True).cpu(), pixels=SHOWN_PIXELS // 2), width="content",
+                         caption=f"{stepper.done} of {stepper.total} codes{which}; grey: not drawn yet")
         edits.replace(stepper.codes[0].cpu())
         st.rerun()
+
+
+def class_title(label: int) -> str:
+    names = examples.classes or []
+    return names[label] if 0 <= label < len(names) else str(label)
+
+
+def completion_class(n_classes: int, where) -> int | None:
+    """The class a class-conditional prior completes with, picked by the user: a held-out
+    image's own class to start with; for an upload, the bundled classifier's reading of it
+    when the data set has one (MNIST), else the first class, and the page says which."""
+    if not n_classes:
+        return None
+    if upload is None and examples.labels is not None:
+        start, why = examples.labels[sample], f"this held-out image's own {examples.kind}"
+    else:
+        classifier = cached_classifier(examples.dataset, device())
+        start = suggested_class(classifier, images) if classifier is not None else 0
+        why = ("what the bundled classifier reads in the upload" if classifier is not None
+               else f"no classifier reads {examples.title}: pick the {examples.kind}")
+    key = f"reconstruct-class-{hash(source)}"  # a new picture starts from its own suggestion
+    choice = where.selectbox(f"Complete as {examples.kind}", range(n_classes), index=min(start, n_classes - 1),
+                             key=key, format_func=class_title, help=f"the prior draws codes of this {examples.kind}")
+    where.caption(f"Suggested: {class_title(start)} ({why}).")
+    return int(choice)
 
 
 edit_section()

@@ -13,16 +13,19 @@ from pages.common import (
     picture,
     png_bytes,
     priors_trained_for,
+    remember,
     run_manager,
     sidebar,
 )
-from pages.live import POLL_S
-from vqvae.dashboard.codebook_view import atlas, enlarge
+from pages.live import POLL_S, WATCHED
+from vqvae.dashboard.codebook_view import enlarge, frame
 from vqvae.dashboard.plots import entropy_map
 from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, start_scoring
-from vqvae.data.datasets import class_names
+from vqvae.data.datasets import class_kind, class_names
 from vqvae.errors import VQVAEError
-from vqvae.models.sampling import Sampling, grid_columns, stream_samples
+from vqvae.training import runs
+from vqvae.models.editing import candidates_in_place
+from vqvae.models.sampling import Sampling, grid_columns, sample_labels, stream_samples
 from vqvae.models.stepping import StepSampler
 from vqvae.training.prior_trainer import dataset_of_prior, new_prior_config
 
@@ -47,13 +50,24 @@ if active and not matching and not training:
             "its own VQ-VAE.")
     if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
         try:
-            run = manager.start(new_prior_config(active.found.path), name=f"{active.found.path.name}-prior")
-            st.success(f"Started {run.name}: its progress is on the Train page; it appears here when it is done.")
+            folder = active.found.path  # a run's own name, not its time-stamped folder's
+            of = manager.info(folder).label if runs.kind_of_run(folder) else folder.name
+            run = manager.start(new_prior_config(folder), name=f"prior-of-{of}")
+            st.session_state[WATCHED] = [*st.session_state.get(WATCHED, []), run]
+            st.success(f"Started {run.name}: its progress and curves are on the Train page; it appears here when "
+                       f"it is done.")
         except VQVAEError as exc:
             st.error(str(exc))
 if not priors:
     st.stop()
-ref = st.selectbox("Prior", priors, index=priors.index(matching[0]) if matching else 0, format_func=model_label,
+# The prior follows the active model when that changes (its own prior, when it has one); the
+# user's own pick is kept otherwise, across pages and reloads.
+if active:
+    if st.session_state.get("sample-prior-for") not in (None, active.ref) and matching:
+        st.session_state["sample-prior"] = matching[0]
+    st.session_state["sample-prior-for"] = active.ref
+remember("sample-prior", matching[0] if matching else priors[0], priors)
+ref = st.selectbox("Prior", priors, key="sample-prior", format_func=model_label,
                    help="bundled priors and finished prior runs; each decodes with the VQ-VAE it was trained on")
 try:
     prior, vqvae, found = cached_prior(ref, device())
@@ -115,16 +129,25 @@ def sample_quality(prior_folder: Path) -> None:
 
 cols = st.columns(4)
 # About 20 images; for a class-conditional prior a whole number of rows, one class per column.
-n = cols[0].number_input("Images", 1, 100, c.n_classes * max(1, 20 // c.n_classes) if c.n_classes else 20, key="sample-n")
-temperature = cols[1].slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="sample-temperature", help="below 1: safer; above 1: wilder")
-seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="sample-seed")
+# Each choice is kept in the URL (remember), and its widget reads it from session state.
+remember("sample-n", c.n_classes * max(1, 20 // c.n_classes) if c.n_classes else 20,
+         lambda v: isinstance(v, int) and 1 <= v <= 100)
+remember("sample-temperature", 1.0, lambda v: isinstance(v, (int, float)) and 0.1 <= v <= 2.0)
+remember("sample-seed", 0, lambda v: isinstance(v, int) and 0 <= v < 2**31)
+remember("sample-top-k", 0, lambda v: isinstance(v, int) and 0 <= v <= c.codebook_size)
+remember("sample-top-p", 1.0, lambda v: isinstance(v, (int, float)) and 0.05 <= v <= 1.0)
+n = cols[0].number_input("Images", 1, 100, key="sample-n", step=1)
+temperature = cols[1].slider("Temperature", 0.1, 2.0, step=0.05, key="sample-temperature",
+                             help="below 1: safer; above 1: wilder")
+seed = cols[2].number_input("Seed", 0, 2**31 - 1, key="sample-seed", step=1)
 filters = st.columns(4)
-top_k = filters[0].number_input("Top-k", 0, c.codebook_size, 0, key="sample-top-k",
+top_k = filters[0].number_input("Top-k", 0, c.codebook_size, key="sample-top-k", step=1,
                                 help="draw each code from the k likeliest only; 0 keeps every code, 1 always takes the likeliest")
-top_p = filters[1].slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="sample-top-p",
+top_p = filters[1].slider("Top-p", 0.05, 1.0, step=0.05, key="sample-top-p",
                           help="nucleus sampling: from the fewest likeliest codes whose probability reaches p; 1 keeps every code")
 top_k, top_p = (int(top_k) or None), (float(top_p) if top_p < 1 else None)
 STREAM, STEP = "stream", "step"
+remember("sample-mode", STREAM, (STREAM, STEP))
 mode = filters[2].radio("Mode", [STREAM, STEP], horizontal=True, key="sample-mode",
                         format_func={STREAM: "Whole grids", STEP: "Step through"}.get,
                         help="whole grids: the codes stream in; step through: one image, one position at a time, "
@@ -134,31 +157,46 @@ dataset = dataset_of_prior(found.path)
 names = class_names(dataset)
 if not names or len(names) != c.n_classes:  # labels of unknown meaning: their numbers
     names = [str(i) for i in range(c.n_classes)]
-kind = {"mnist": "digit", "pokemon": "type"}.get(dataset, "class")
+kind = class_kind(dataset)
+EACH = "each in turn"
 if c.n_classes:
-    choice = cols[3].selectbox(kind.capitalize(), ["each in turn", *range(c.n_classes)], key=f"sample-{kind}",
-                               format_func=lambda v: v if isinstance(v, str) else names[v],
-                               help=f"draw every image of one {kind}, or one {kind} per column")
-    label = None if choice == "each in turn" else int(choice)
+    # One image at a time (step through) is always of one class, which the user picks.
+    options = list(range(c.n_classes)) if mode == STEP else [EACH, *range(c.n_classes)]
+    remember("sample-class", options[0], options)
+    choice = cols[3].selectbox(kind.capitalize(), options, key="sample-class",
+                               format_func=lambda v: f"each {kind} in turn" if v == EACH else names[v],
+                               help=f"draw every image of one {kind}, or the {kind}s in turn")
+    label = None if choice == EACH else int(choice)
 
-LAST = "sample-last-grid"  # the newest grid (images, nrow, caption): it stays when a widget changes
+LAST = "sample-last-grid"  # the newest grid: (its settings, images, labels, caption); shown while they are current
+settings = (ref, int(n), float(temperature), int(seed), label, top_k, top_p)
 
 
-def what(n: int, label: int | None, nrow: int) -> str:
+def what(n: int, label: int | None) -> str:
     if label is not None:
-        which = f"of the {kind} {names[label]}"
-    elif c.n_classes and nrow == c.n_classes:  # grid_columns gave each class a column
-        which = f"one {kind} per column, left to right: {', '.join(names)}"
+        which = f" of the {kind} {names[label]}"
+    elif c.n_classes:
+        which = f", the {kind}s in turn (named under each)" if n > 1 else f" of the {kind} {names[0]}"
     else:
-        which = f"{kind}s in turn" if c.n_classes else ""
+        which = ""
     filtered = "".join(f", {name} {value:g}" for name, value in (("top-k", top_k), ("top-p", top_p)) if value)
-    return f"{n} sample{'s' if n != 1 else ''} {which}, temperature {temperature:g}{filtered}, seed {seed}"
+    return f"{n} sample{'s' if n != 1 else ''}{which}, temperature {temperature:g}{filtered}, seed {seed}"
 
 
-def show(images: torch.Tensor, nrow: int, caption: str, where=st):
-    # a few images are enlarged by whole pixels, not stretched blurry across the page
-    where.image(picture(images, nrow, pixels=SHOWN_PIXELS // 2), caption=caption,
-                width="stretch" if len(images) >= nrow else "content")
+FRAME = (0.0, 0.45, 0.70)  # a blue frame sets a black (MNIST) or white (Pokémon) tile off the page
+TILE_PIXELS = 128  # each sample of a grid enlarged by whole pixels to about this (MNIST 4x, 64-px Pokémon 2x)
+
+
+def show(images: torch.Tensor, caption: str | None = None, where=st) -> None:
+    """Each sample enlarged by whole pixels to a readable size (one or two larger), in rows
+    that wrap with the page's width, its class named under it."""
+    tiles = enlarge(images.float().clamp(0, 1).cpu(), SHOWN_PIXELS if len(images) <= 2 else TILE_PIXELS)
+    labels = sample_labels(c.n_classes, len(images), label, "cpu")
+    box = where.container()
+    box.image([t.permute(1, 2, 0).numpy() for t in tiles], width=tiles.shape[-1],
+              caption=[names[i] for i in labels.tolist()] if labels is not None else None)
+    if caption:
+        box.caption(caption)
 
 
 STEPPER, TOP_SHOWN = "sample-stepper", 8  # the step-mode sampler; the likeliest next codes shown
@@ -166,10 +204,10 @@ STEPPER, TOP_SHOWN = "sample-stepper", 8  # the step-mode sampler; the likeliest
 
 def stepper_for_settings() -> StepSampler:
     """The step-mode sampler of these settings: kept across reruns, new when a setting changes."""
-    settings = (ref, float(temperature), top_k, top_p, int(seed), label)
     held = st.session_state.get(STEPPER)
-    if held is None or held[0] != settings:
-        held = settings, StepSampler(prior, vqvae, Sampling(float(temperature), top_k, top_p), int(seed), label)
+    step_settings = (ref, float(temperature), top_k, top_p, int(seed), label)
+    if held is None or held[0] != step_settings:
+        held = step_settings, StepSampler(prior, vqvae, Sampling(float(temperature), top_k, top_p), int(seed), label)
         st.session_state[STEPPER] = held
     return held[1]
 
@@ -187,22 +225,24 @@ def step_mode() -> None:
     buttons[2].button("To the end", disabled=finished, on_click=stepper.run, args=(stepper.total,))
     buttons[3].button("Start again", on_click=lambda: st.session_state.pop(STEPPER, None))
     row, column = stepper.position
-    which = f"of the {kind} {names[label if label is not None else 0]}, " if c.n_classes else ""
+    which = f"of the {kind} {names[label]}, " if label is not None else ""
     left, middle, right = st.columns([2, 3, 3])
-    left.image(picture(stepper.decoded().cpu(), 1, pixels=SHOWN_PIXELS), width="stretch",
+    left.image(picture(stepper.decoded(blank=True).cpu(), 1, pixels=SHOWN_PIXELS), width="content",
                caption=f"{stepper.done} of {stepper.total} codes drawn, {which}"
-                       f"{int(stepper.picked.sum())} of them picked by you")
+                       f"{int(stepper.picked.sum())} of them picked by you; grey: not drawn yet")
     middle.plotly_chart(entropy_map(stepper.entropy, None if finished else (row, column), c.codebook_size),
                         width="stretch")
     if finished:
         right.success("Every position is drawn: start again, or change a setting for a new sample.")
         return
     codes, probs = stepper.top(TOP_SHOWN)
-    codes, probs = codes.tolist(), probs.tolist()
-    shown = [(code, p) for code, p in zip(codes, probs) if p > 0]
-    right.markdown(f"**Next: row {row}, column {column}.** The prior's likeliest codes there:")
-    tiles = enlarge(atlas(vqvae, 3, torch.tensor([code for code, _ in shown])), SHOWN_PIXELS // 4)
-    right.image([t.permute(1, 2, 0).numpy() for t in tiles], width=SHOWN_PIXELS // 4 + 4,
+    shown = [(code, p) for code, p in zip(codes.tolist(), probs.tolist()) if p > 0]
+    right.markdown(f"**Next: row {row}, column {column}.** The prior's likeliest codes there, each shown in "
+                   f"place among the codes drawn so far (the middle cell; 3 x 3 cells around it):")
+    candidates = torch.tensor([code for code, _ in shown])
+    tiles = candidates_in_place(vqvae, stepper.codes[0], row, column, candidates)
+    tiles = frame(enlarge(tiles, SHOWN_PIXELS // 3), torch.ones(len(tiles), dtype=torch.bool), colour=FRAME)
+    right.image([t.permute(1, 2, 0).numpy() for t in tiles], width=tiles.shape[-1] + 4,
                 caption=[f"{code}: {p:.1%}" for code, p in shown])
     chance = {code: p for code, p in shown}
     right.selectbox("Take instead", list(chance), key="sample-pick", format_func=lambda code: f"code {code} ({chance[code]:.1%})",
@@ -219,22 +259,26 @@ else:
         except VQVAEError as exc:
             st.error(str(exc))
             st.stop()
-        nrow = grid_columns(int(n), c.n_classes, label)
+        st.session_state.pop(LAST, None)
         bar, canvas = st.progress(0.0, text="sampling"), st.empty()
         side = vqvae.config.grid_size
         for progress in steps:
             if progress.done % side == 0 or progress.done == progress.total:  # redraw once per row of codes
                 bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes")
                 with torch.no_grad():
-                    show(vqvae.decode(progress.codes), nrow, "decoded so far", canvas)
+                    show(vqvae.decode(progress.codes), "decoded so far", canvas)
         with torch.no_grad():
             images = vqvae.decode(progress.codes).cpu()
         canvas.empty()
-        st.session_state[LAST] = (images, nrow, what(int(n), label, nrow))
-    if LAST in st.session_state:
-        images, nrow, caption = st.session_state[LAST]
-        show(images, nrow, caption)
-        st.download_button("Download the grid (PNG)", png_bytes(images, nrow), file_name="samples.png", mime="image/png",
-                           on_click="ignore")
+        st.session_state[LAST] = (settings, images, what(int(n), label))
+    held = st.session_state.get(LAST)
+    if held is not None and held[0] != settings:  # made with other settings (another prior, say): gone
+        st.session_state.pop(LAST)
+        held = None
+    if held is not None:
+        _, images, caption = held
+        show(images, caption)
+        st.download_button("Download the grid (PNG)", png_bytes(images, grid_columns(len(images), c.n_classes, label)),
+                           file_name="samples.png", mime="image/png", on_click="ignore")
 
 sample_quality(found.path)

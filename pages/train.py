@@ -9,9 +9,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import ACTIVE, data_problem, run_manager, setting_widget, sidebar, widget_value
-from pages.live import POLL_S, watch
-from vqvae.dashboard.run_manager import describe
+from pages.common import (
+    ACTIVE,
+    data_problem,
+    remember,
+    run_manager,
+    setting_widget,
+    short_label,
+    sidebar,
+    widget_value,
+)
+from pages.live import POLL_S, WATCHED, watch
+from vqvae.dashboard.run_manager import describe, has_checkpoint, planned_epochs, resumable
 from vqvae.data import download
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
@@ -25,7 +34,6 @@ DATASETS = {
     "Image folder (CelebA-HQ, ...)": ("celeba64", "a folder of images, e.g. CelebA-HQ"),
 }
 FIRST_RUN_EPOCHS = {"mnist": 5, "fashion": 5, "pokemon": 30}
-WATCHED = "train_watched"  # run folders on the charts, in the order started
 
 sidebar(needs_model=False)
 manager = run_manager()
@@ -35,13 +43,19 @@ st.markdown(f"Each run is a background process with its own folder under `{manag
 
 everything = manager.list()
 vqvae_runs = [i for i in everything if i.kind == "vqvae"]
-if WATCHED not in st.session_state and vqvae_runs:  # a new session: show (and retrain) the newest run
-    st.session_state[WATCHED] = [vqvae_runs[0].path]
+if WATCHED not in st.session_state:  # a new session: the newest VQ-VAE run (to retrain) and any run under way
+    st.session_state[WATCHED] = list(dict.fromkeys([i.path for i in vqvae_runs[:1]] + [i.path for i in everything
+                                                                                     if i.active]))
 
-shown = st.selectbox("Data set", list(DATASETS), help="each comes with its preset's architecture")
+remember("train-dataset", next(iter(DATASETS)), DATASETS)
+shown = st.selectbox("Data set", list(DATASETS), key="train-dataset", help="each comes with its preset's architecture")
 name, needs = DATASETS[shown]
 base = preset(name)
-folder = st.text_input("Image folder", help=needs) if base.train.dataset == "folder" else None
+if base.train.dataset == "folder":
+    remember("train-folder", "", lambda v: isinstance(v, str))
+    folder = st.text_input("Image folder", key="train-folder", help=needs)
+else:
+    folder = None
 problem = data_problem(base.train.dataset, folder or None)
 dataset = base.train.dataset
 # A torchvision set that is not here can be fetched (for MNIST the full set: the bundled split stands in meanwhile).
@@ -77,8 +91,11 @@ if problem or fetchable:
                       help=f"into {download.target_folder(dataset)}; it goes on when you leave the page")
         if job is not None and job.state == "running":
             download_progress(dataset, title)
-        elif job is not None and job.message:
-            st.error(job.message)
+        elif job is not None and job.message and st.session_state.get("download-dismissed") != id(job):
+            # said until dismissed or tried again, not on every later visit
+            note, dismiss = st.columns([5, 1], vertical_alignment="center")
+            note.error(job.message)
+            dismiss.button("Dismiss", on_click=lambda: st.session_state.update({"download-dismissed": id(job)}))
 
 form = "train-" + name  # widget keys: each data set's settings start from its own preset's values
 
@@ -119,9 +136,15 @@ def start_run() -> None:
     st.session_state[WATCHED] = [run]
 
 
+def last_vqvae_watched() -> Path | None:
+    """The newest VQ-VAE run on the charts: the one "Retrain" changes (priors may be watched too)."""
+    return next((Path(p) for p in reversed(st.session_state.get(WATCHED, []))
+                 if manager.info(p).kind == "vqvae"), None)
+
+
 def retrain() -> None:
     """The last run's settings exactly, with the slider's codebook size."""
-    last, size = Path(st.session_state[WATCHED][-1]), st.session_state[f"{form}-codebook_size"]
+    last, size = last_vqvae_watched(), st.session_state[f"{form}-codebook_size"]
     stem = re.sub(r"-K\d+$", "", manager.info(last).label)
     try:
         run = manager.start_like(last, name=f"{stem}-K{size}", codebook_size=size)
@@ -147,7 +170,7 @@ with st.container(border=True):  # not a form: every choice is kept at once, acr
                 settings = getattr(base, section)
                 setting_widget(where, type(settings), setting, getattr(settings, setting), key=f"{form}-{setting}")
     st.button("Start a run", type="primary", disabled=bool(problem), on_click=start_run)
-    has_run = bool(st.session_state.get(WATCHED))
+    has_run = last_vqvae_watched() is not None
     st.button("Retrain the last run with this K", disabled=not has_run, on_click=retrain,
               help="the last run's settings exactly, only the codebook size changed; its curves overlay"
                    + ("" if has_run else " (start a run first: there is none to retrain yet)"))
@@ -165,6 +188,28 @@ if not everything:
     st.stop()
 
 
+def resume_section(info, where) -> None:
+    """Continue a cancelled, failed or killed run from its last checkpoint (or a finished one
+    for more epochs), in the background, on the charts at once."""
+    planned = planned_epochs(info) or 1
+    epochs = where.number_input("Epochs in all", 1, 10_000, planned, key=f"resume-epochs-{info.name}",
+                                help="train until this many epochs; above the run's own to go further")
+    more = info.state != "done" or epochs > planned
+    if not (resumable(info) and more):
+        reason = ("it is still running" if info.active else "it saved no checkpoint to continue from"
+                  if not resumable(info) else f"it is done: raise the epochs above {planned} to go further")
+        where.button("Resume", disabled=True, help=f"cannot resume: {reason}", key="resume-disabled")
+        return
+    if where.button("Resume", type="primary", help="continue from its last checkpoint, in the background"):
+        try:
+            manager.resume(info.path, epochs=int(epochs) if epochs != planned else None)
+        except VQVAEError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[WATCHED] = [*[p for p in st.session_state.get(WATCHED, []) if Path(p) != info.path], info.path]
+        st.rerun()
+
+
 @st.fragment(run_every=POLL_S if any(i.active for i in everything) else None)
 def runs_table():
     rows = pd.DataFrame([describe(i) for i in manager.list()]).convert_dtypes()
@@ -174,17 +219,21 @@ def runs_table():
 
 
 runs_table()
-pick = st.selectbox("Run", [str(i.path) for i in everything], format_func=lambda p: Path(p).name)
+remember("train-run", str(everything[0].path), [str(i.path) for i in everything])
+pick = st.selectbox("Run", [str(i.path) for i in everything], key="train-run",
+                    format_func=lambda p: short_label(manager.info(p)))
 info = manager.info(pick)
-a, b, c = st.columns(3)
+if info.state == "failed":
+    st.error(f"{info.name} failed: {info.message}")
+a, b, c, d = st.columns(4, vertical_alignment="bottom")
 if a.button("Cancel", disabled=not info.active, help="it saves its last checkpoint and ends cancelled"):
     manager.cancel(pick)
     st.rerun()
-if b.button("Show on the charts", disabled=info.kind != "vqvae"):
-    st.session_state[WATCHED] = [*watched, Path(pick)] if Path(pick) not in watched else watched
+if b.button("Show on the charts", disabled=Path(pick) in watched):
+    st.session_state[WATCHED] = [*watched, Path(pick)]
     st.rerun()
-c.button("Make it the active model", disabled=not (info.kind == "vqvae" and info.state == "done"),
-         on_click=lambda: st.session_state.update({ACTIVE: pick}),
-         help="the sidebar's model, used by the other pages")
-if info.state == "failed":
-    st.error(f"{info.name} failed: {info.message}")
+usable = info.kind == "vqvae" and not info.active and has_checkpoint(pick)
+c.button("Make it the active model", disabled=not usable, on_click=lambda: st.session_state.update({ACTIVE: pick}),
+         help="the sidebar's model, used by the other pages" + ("" if info.state == "done" or not usable else
+                                                                 " (its best checkpoint so far)"))
+resume_section(info, d)

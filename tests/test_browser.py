@@ -199,6 +199,23 @@ def colour_jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def own_reconstruction(page, name: str) -> Image.Image:
+    """The reconstruction of the upload `name` (a landscape photo), once the page shows it: the
+    page names the file, and the reconstruction has the photo's landscape shape, which the
+    held-out picture shown before (a square) has not. Any picture will not do: under load the
+    held-out image's reconstruction can still be on the page when the file's name appears."""
+    page.get_by_text(f"{name}:").first.wait_for(timeout=60_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid=stImage]')]
+        .filter(e => e.innerText.includes('reconstruction from the codes')).map(e => e.querySelector('img'))
+        .some(img => img && img.complete && img.naturalWidth > img.naturalHeight)""", timeout=120_000)
+    settle(page)
+    shown = page.locator('[data-testid="stImage"]', has_text="reconstruction from the codes").locator("img").first
+    reply = page.request.get(urllib.parse.urljoin(page.url, shown.get_attribute("src")))
+    painted = Image.open(io.BytesIO(reply.body())).convert("RGB")
+    assert painted.width > painted.height, "the full-size reconstruction keeps the photo's landscape shape"
+    return painted
+
+
 def test_a_colour_model_reconstructs_an_upload_in_colour(dashboard, browser, shots):
     base, _ = dashboard
     folder, _ = shots
@@ -209,15 +226,9 @@ def test_a_colour_model_reconstructs_an_upload_in_colour(dashboard, browser, sho
     page.get_by_text("colour, encoded to a grid").first.wait_for(timeout=60_000)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
         files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": colour_jpeg()}])
-    page.get_by_text("photo.jpg").first.wait_for(timeout=30_000)
-    settle(page)
-    shown = page.locator('[data-testid="stImage"]', has_text="reconstruction from the codes").locator("img").first
-    shown.wait_for(timeout=30_000)
-    reply = page.request.get(urllib.parse.urljoin(page.url, shown.get_attribute("src")))
-    painted = Image.open(io.BytesIO(reply.body())).convert("RGB")
+    painted = own_reconstruction(page, "photo.jpg")
     r, g, b = (sum(channel.histogram()[v] * v for v in range(256)) / (painted.width * painted.height) for channel in painted.split())
     assert max(r, g, b) - min(r, g, b) > 20, f"the reconstruction looks grey: channel means {r:.0f}, {g:.0f}, {b:.0f}"
-    assert painted.width > painted.height, "the full-size reconstruction keeps the photo's landscape shape"
     finish(page, folder / "reconstruct-colour.png")
 
 
@@ -251,7 +262,108 @@ def test_clicking_a_code_and_picking_another_changes_the_picture(dashboard, brow
     page.get_by_role("option").nth(1).click()  # the second most used code
     settle(page)
     page.get_by_role("button", name="Put it there").click()
-    page.get_by_text("edited codes (1 changed, outlined)").first.wait_for(timeout=30_000)
+    page.get_by_text("edited codes (1 changed)").first.wait_for(timeout=30_000)
     settle(page)
     assert page.locator('[data-testid="stImage"] img').nth(1).get_attribute("src") != before
     finish(page, folder / "reconstruct-edit.png")
+
+
+def settings_shown(page) -> dict[str, str]:
+    """What the Sample page's view is: the active model, the prior and the seed as drawn."""
+    sidebar = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE")
+    prior = page.locator('[data-testid="stSelectbox"]', has_text="Prior")
+    shown = "e => [e.innerText, ...[...e.querySelectorAll('input')].map(i => i.value)].join(' ')"  # label and value
+    return {"model": sidebar.evaluate(shown), "prior": prior.first.evaluate(shown),
+            "seed": page.get_by_role("spinbutton", name="Seed").input_value()}
+
+
+def test_a_first_touch_end_to_end_comes_back_after_a_reload_and_from_a_copied_link(dashboard, browser, shots):
+    """Open, pick pokemon-ema, upload a colour photo, hover a cell, edit a code, complete with a
+    chosen type, sample 18 Pokémon in readable rows, reload, open the link in a new browser."""
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "")
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE").click()
+    page.get_by_role("option", name="pokemon-ema (Pokémon)").click()
+    settle(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Reconstruct").click()
+    page.get_by_role("heading", level=1, name="Reconstruct a picture").wait_for(timeout=60_000)
+    page.get_by_text("colour, encoded to a grid").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": colour_jpeg()}])
+    own_reconstruction(page, "photo.jpg")
+    pictures = page.locator('[data-testid="stImage"] img')
+    original, reconstruction = pictures.nth(0).bounding_box(), pictures.nth(1).bounding_box()
+    assert abs(original["width"] - reconstruction["width"]) < 1, "the two pictures are drawn at one scale"
+    page.screenshot(path=str(folder / "first-touch-1-upload.png"), full_page=True)
+
+    # the model's size: a 16 x 16 grid, so the completion below draws a few rows, not thousands of codes
+    page.get_by_text("Model's size").first.click()
+    page.get_by_text("16 x 16 codes: click one to edit it").first.wait_for(timeout=60_000)
+    settle(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]', has_text="click one to edit it").first
+    chart.scroll_into_view_if_needed()
+    grid = chart.locator(".heatmaplayer image").first.bounding_box()  # the square of cells (the plot area is taller)
+    at = (grid["x"] + grid["width"] * 8.5 / 16, grid["y"] + grid["height"] * 14.5 / 16)  # row 14, column 8
+    page.mouse.move(at[0] - 5, at[1] - 5)
+    page.mouse.move(*at, steps=5)
+    hover = page.locator(".hoverlayer .hovertext").first
+    hover.wait_for(timeout=30_000)
+    assert "row 14, column 8" in hover.text_content(), hover.text_content()
+    page.screenshot(path=str(folder / "first-touch-2-hover.png"), full_page=True)
+    page.mouse.click(*at)
+    page.locator("strong", has_text="Row 14, column 8").first.wait_for(timeout=30_000)
+    page.get_by_text("(blue: row 14, column 8)").first.wait_for(timeout=30_000)
+    settle(page)
+    choice = page.get_by_role("combobox", name="Replacement code (most used first; type a number)")
+    choice.click()
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("option").nth(1).click()
+    settle(page)
+    page.get_by_role("button", name="Put it there").click()
+    page.get_by_text("edited codes (1 changed)").first.wait_for(timeout=30_000)
+    settle(page)
+    page.get_by_role("combobox", name="Complete as type").click()
+    page.get_by_role("option", name="Fire", exact=True).click()
+    settle(page)
+    page.get_by_role("button", name=re.compile(r"^Complete as type Fire with the prior from row 14, column 8")).click()
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid=stImage]')].some(
+        e => /edited codes \\((\\d+) changed\\)/.test(e.innerText) && +e.innerText.match(/\\((\\d+) changed/)[1] > 1)""",
+                           timeout=180_000)
+    settle(page)
+    page.screenshot(path=str(folder / "first-touch-3-completed.png"), full_page=True)
+
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Sample").click()
+    page.get_by_role("heading", level=1, name="Sample from the prior").wait_for(timeout=60_000)
+    settle(page)
+    seed = page.get_by_role("spinbutton", name="Seed")
+    seed.fill("7")
+    seed.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Sample", exact=True).click()
+    page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=180_000)
+    settle(page)
+    samples = page.locator('[data-testid="stImage"]', has_text="Fire")  # each sample named by its type
+    assert samples.count() >= 1
+    tiles = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
+    widths = [tiles.nth(i).bounding_box()["width"] for i in range(tiles.count())]
+    assert len(widths) >= 18 and sorted(widths)[-18] >= 100, f"18 readable samples, not a squeezed row: {widths}"
+    page.screenshot(path=str(folder / "first-touch-4-samples.png"), full_page=True)
+
+    view, link = settings_shown(page), page.url
+    assert "pokemon-ema" in view["model"] and "pokemon-ema-prior" in view["prior"] and view["seed"] == "7"
+    page.reload()
+    page.wait_for_selector(CONNECTED, timeout=60_000)
+    page.get_by_role("heading", level=1, name="Sample from the prior").wait_for(timeout=60_000)
+    settle(page)
+    assert settings_shown(page) == view, "a reload brings the same view back"
+    finish(page, folder / "first-touch-5-reloaded.png")
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})  # another browser: no shared state
+    copied = other.new_page()
+    copied.goto(link)
+    copied.wait_for_selector(CONNECTED, timeout=60_000)
+    copied.get_by_role("heading", level=1, name="Sample from the prior").wait_for(timeout=60_000)
+    settle(copied)
+    assert settings_shown(copied) == view, "the copied link opens the same view"
+    finish(copied, folder / "first-touch-6-copied-link.png")
+    other.close()

@@ -75,13 +75,14 @@ def test_the_sample_page_offers_the_types_of_the_pokemon_prior(app):
     app.switch_page("pages/sample.py").run()
     assert labelled(app.selectbox, "Prior").value == "pokemon-ema-prior"
     types = labelled(app.selectbox, "Type")
+    assert types.options[0] == "each type in turn"
     assert types.options[1:] == class_names("pokemon") == [name.capitalize() for name in pokemon_types()]
     assert app.number_input[0].value == 18  # one row of the 18 types, a type per column
     types.set_value(pokemon_types().index("fire"))
     app.number_input[0].set_value(2)
     labelled(app.button, "Sample").click().run()
     assert not app.exception, app.exception
-    images, _, caption = app.session_state["sample-last-grid"]  # the grid shown, with its caption
+    _, images, caption = app.session_state["sample-last-grid"]  # the grid shown, with its caption
     assert images.shape == (2, 3, 64, 64) and "2 samples of the type Fire" in caption
 
 

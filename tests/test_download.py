@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 import torch
 import torchvision.datasets as tvd
 from streamlit.testing.v1 import AppTest
@@ -324,3 +325,26 @@ def test_the_train_page_offers_the_download_and_the_set_becomes_usable(server, m
     assert not app.exception, app.exception
     assert "bundled 10k MNIST split" in app.info[0].value
     assert not button("Download the full MNIST").disabled and not button("Start a run").disabled
+
+
+def test_a_failed_download_is_said_in_page_words_until_dismissed(server, monkeypatch, tmp_path):
+    monkeypatch.setattr(tvd.CIFAR10, "url", f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz")
+    monkeypatch.setenv("VQVAE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VQVAE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(REPO)
+    st.cache_data.clear()  # where each data set was found is cached per process (another test fetched CIFAR-10)
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    app.run()
+    app.switch_page("pages/train.py").run()
+    [s for s in app.selectbox if s.label == "Data set"][0].set_value("CIFAR-10").run()
+    warning = app.warning[0].value
+    assert "Download button" in warning and "(RuntimeError)" not in warning and "--data" not in warning
+    [b for b in app.button if b.label == "Download CIFAR-10"][0].click().run()
+    assert download.download_job("cifar10").wait(10)
+    app.run()
+    assert [e.value for e in app.error] == [download.download_job("cifar10").message]
+    [b for b in app.button if b.label == "Dismiss"][0].click().run()
+    app.switch_page("pages/overview.py").run()
+    app.switch_page("pages/train.py").run()  # a later visit
+    assert not app.exception, app.exception
+    assert not app.error  # it stayed on every later visit before

@@ -162,6 +162,13 @@ def colour_page(colour_run, monkeypatch):
     return app
 
 
+def test_a_transparent_upload_goes_on_the_colour_models_own_white_background(colour_page):
+    sprite = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    sprite.paste((200, 30, 30, 255), (8, 8, 24, 24))
+    upload(colour_page, "sprite.png", encoded(sprite, "PNG"))
+    assert "transparent pixels put on white, the model's background" in colour_page.info[0].value
+
+
 def test_a_colour_model_reconstructs_colour_and_gray_uploads_at_full_size(colour_page):
     upload(colour_page, "photo.jpg", encoded(noise(150, 200), "JPEG", quality=90), "image/jpeg")
     assert not colour_page.error
@@ -207,6 +214,56 @@ def test_completing_with_the_prior_keeps_the_codes_before_the_cell(page):
     before = edits.codes.clone()
     page.session_state["reconstruct-cell"] = (2, 0)
     page.run()
-    [b for b in page.button if b.label.startswith("Complete with the prior")][0].click().run()
+    digit = page.session_state["sample"]  # the held-out image's own digit is where the class starts
+    assert "this held-out image's own digit" in " ".join(c.value for c in page.caption)
+    button = [b for b in page.button if b.label.startswith("Complete as digit")][0]
+    assert button.label.startswith(f"Complete as digit {class_choice(page).value}")
+    button.click().run()
     assert not page.exception, page.exception
     assert torch.equal(edits.codes[:2], before[:2]) and len(edits.history) == 1  # one step to undo
+    assert digit is not None
+
+
+def class_choice(app: AppTest):
+    return next(box for box in app.selectbox if box.label == "Complete as digit")
+
+
+def test_an_upload_is_completed_as_the_class_the_user_picks_starting_from_the_classifiers_reading(page, mnist):
+    seven = next(i for i, label in enumerate(mnist.val_labels.tolist()) if label == 7)
+    upload(page, "seven.png", encoded(Image.fromarray(mnist.val[seven, 0].numpy()), "PNG"))
+    page.session_state["reconstruct-cell"] = (3, 0)
+    page.run()
+    assert "Suggested: 7 (what the bundled classifier reads in the upload)." in [c.value for c in page.caption]
+    choice = class_choice(page)
+    assert choice.value == 7
+    choice.set_value(1).run()
+    completes = [b for b in page.button if b.label.startswith("Complete as digit")]
+    assert completes and completes[0].label.startswith("Complete as digit 1 with the prior from row 3, column 0")
+
+
+def test_a_full_size_upload_can_be_completed_on_its_own_grid(page, mnist):
+    wide = Image.fromarray(mnist.val[0, 0].numpy()).resize((60, 28))  # 15 x 7 codes: not the prior's 7 x 7
+    upload(page, "wide.png", encoded(wide, "PNG"))
+    edits = page.session_state["reconstruct-edits"][1]
+    assert tuple(edits.codes.shape) == (7, 15)
+    before = edits.codes.clone()
+    page.session_state["reconstruct-cell"] = (4, 2)
+    page.run()
+    [b for b in page.button if b.label.startswith("Complete as digit")][0].click().run()
+    assert not page.exception, page.exception
+    assert tuple(edits.codes.shape) == (7, 15) and len(edits.history) == 1
+    assert torch.equal(edits.codes.reshape(-1)[: 4 * 15 + 2], before.reshape(-1)[: 4 * 15 + 2])
+    assert page.toggle(key="reconstruct-marks").value  # the changed cells marked, and the mark can be hidden
+
+
+def test_the_selected_cell_is_pointed_at_in_the_picture_the_reconstruction_and_the_code_map(page):
+    import json
+
+    page.session_state["reconstruct-cell"] = (2, 3)
+    page.run()
+    assert not page.exception, page.exception
+    captions = [caption for image in page.get("image") for caption in image.captions]
+    assert "as the model sees it (blue: row 2, column 3)" in captions
+    figure = json.loads(page.get("plotly_chart")[0].proto.spec)
+    frames = [shape for shape in figure["layout"].get("shapes", []) if shape["line"]["color"] == "#0072B2"]
+    assert [(f["x0"], f["y0"]) for f in frames] == [(2.5, 1.5)]  # column 3, row 2, in the grid's coordinates
