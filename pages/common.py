@@ -132,12 +132,12 @@ def dataset_title(ref: str) -> str | None:
 
 def short_label(info: RunInfo) -> str:
     """The name a run was started under (made from its settings) and when it started, from its
-    folder's time stamp ("mnist-conv-ema-K32, Dec 3 21:05"); the folder's tag where the stamp
-    is missing, which also tells apart two runs of one name."""
+    folder's time stamp ("mnist-conv-ema-K32, Dec 3 21:05:17"); the folder's own name where
+    it has no stamp."""
     try:
         started = time.strptime(info.name[:15], "%Y%m%d-%H%M%S")
-    except ValueError:
-        return f"{info.label} ({info.name.rsplit('-', 1)[-1]})"
+    except ValueError:  # a folder named by hand: its name tells it apart
+        return info.name if info.label == info.name else f"{info.label} ({info.name})"
     # a folder without its job's name (started from the command line): the name between stamp and tag
     label = info.name[16:].rsplit("-", 1)[0] if info.label == info.name else info.label
     return f"{label}, {time.strftime('%b', started)} {started.tm_mday} {time.strftime('%H:%M:%S', started)}"

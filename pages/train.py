@@ -134,6 +134,7 @@ def start_run() -> None:
         st.session_state["train-error"] = str(exc)
         return
     st.session_state[WATCHED] = [run]
+    st.session_state["train-run"] = str(run)  # the run picker below moves to the new run
 
 
 def last_vqvae_watched() -> Path | None:
@@ -152,6 +153,7 @@ def retrain() -> None:
         st.session_state["train-error"] = str(exc)
         return
     st.session_state[WATCHED] = [*st.session_state[WATCHED], run]
+    st.session_state["train-run"] = str(run)
 
 
 with st.container(border=True):  # not a form: every choice is kept at once, across pages too

@@ -252,8 +252,9 @@ def render_pages(kind: str, damaged: Path, healthy: Path) -> list[str]:
                 if images is not None and button is not None and not at.error:
                     images.set_value(2)
                     visit("sample (sampling from the damaged prior)", lambda: button.click().run())
-    offered = [option.split(" (")[0] for option in at.sidebar.selectbox[0].options] if at.sidebar.selectbox else None
-    if kind == "vqvae" and offered is not None and healthy.name not in offered:  # shown as "name (data set)"
+    offered = at.sidebar.selectbox[0].options if at.sidebar.selectbox else None
+    # a run is shown as "its job's name (its folder) (data set)"
+    if kind == "vqvae" and offered is not None and not any(f"({healthy.name})" in option for option in offered):
         problems.append("sidebar: the healthy run is no longer offered as a finished model")
     return problems
 

@@ -32,7 +32,6 @@ from vqvae import files
 from vqvae.config import PriorRunConfig, RunConfig, run_kind
 from vqvae.data import checkpoints
 from vqvae.errors import VQVAEError
-from vqvae.files import is_number
 from vqvae.training import runs
 from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
 from vqvae.training.runs import JOB, LOG  # the run-folder layout lives in runs.py
@@ -128,11 +127,14 @@ class RunManager:
         device = config.train.device if config is not None else "auto"
         job = files.read_json(run_dir / JOB) or {}
         name = job.get("name") if isinstance(job.get("name"), str) else run_dir.name
+        # job.json keeps the time of the status it resumes: until the new process writes its
+        # own, the run reads "starting" (no clock comparison: the status is the same one or not)
         self._spawn(run_dir, info.kind, ["--resume", *(["--epochs", str(epochs)] if epochs is not None else [])],
-                    device, name)
+                    device, name, resumes=info.status.get("updated"))
         return run_dir
 
-    def _spawn(self, run_dir: Path, kind: str, args: list[str], device: str, name: str) -> subprocess.Popen:
+    def _spawn(self, run_dir: Path, kind: str, args: list[str], device: str, name: str,
+               **recorded) -> subprocess.Popen:
         """Run `python -m vqvae <kind's command> ARGS --out RUN --no-progress` in the background:
         output appended to RUN/log.txt, a session of its own, a lower priority, queued on
         the device lock when `device` queues; job.json says its command and pid, and a
@@ -154,7 +156,7 @@ class RunManager:
             os.setpriority(os.PRIO_PROCESS, proc.pid, BACKGROUND_NICE)
         with contextlib.suppress(OSError):  # without it the run still reports itself through status.json
             files.atomic_write_json(run_dir / JOB, {"command": argv, "kind": kind, "pid": proc.pid,
-                                                   "started": time.time(), "name": name})
+                                                   "started": time.time(), "name": name, **recorded})
         return proc
 
     def _adopt(self, proc: subprocess.Popen) -> None:
@@ -285,11 +287,10 @@ def _check_resumable(info: RunInfo, epochs: int | None) -> None:
 
 
 def _spawned_since(job: dict, status: dict) -> bool:
-    """Whether job.json was written after status.json last was: a process started on the run
-    (a resume) that has not said anything yet. A status with no time (rebuilt from the
-    checkpoints) is taken at its word."""
-    started, updated = job.get("started"), status.get("updated")
-    return is_number(started) and is_number(updated) and started > updated
+    """Whether a process was started on the run (a resume) that has not said anything yet:
+    job.json names the status it resumed (its "updated" time), and that status is still the
+    one on disk."""
+    return "resumes" in job and job["resumes"] == status.get("updated")
 
 
 def _cannot_start(run_dir: Path, exc: OSError) -> str:
