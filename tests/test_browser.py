@@ -199,6 +199,18 @@ def colour_jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def pick_pokemon(page) -> None:
+    """Make pokemon-ema the active model in the sidebar."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE").click()
+    page.get_by_role("option", name="pokemon-ema (Pokémon)").click()
+    settle(page)
+
+
+def upload_photo(page) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": colour_jpeg()}])
+
+
 def own_reconstruction(page, name: str) -> Image.Image:
     """The reconstruction of the upload `name` (a landscape photo), once the page shows it: the
     page names the file, and the reconstruction has the photo's landscape shape, which the
@@ -220,12 +232,9 @@ def test_a_colour_model_reconstructs_an_upload_in_colour(dashboard, browser, sho
     base, _ = dashboard
     folder, _ = shots
     page = open_page(browser, base, "reconstruct")
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE").click()
-    page.get_by_role("option", name="pokemon-ema (Pokémon)").click()
-    settle(page)
+    pick_pokemon(page)
     page.get_by_text("colour, encoded to a grid").first.wait_for(timeout=60_000)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": colour_jpeg()}])
+    upload_photo(page)
     painted = own_reconstruction(page, "photo.jpg")
     r, g, b = (sum(channel.histogram()[v] * v for v in range(256)) / (painted.width * painted.height) for channel in painted.split())
     assert max(r, g, b) - min(r, g, b) > 20, f"the reconstruction looks grey: channel means {r:.0f}, {g:.0f}, {b:.0f}"
@@ -283,14 +292,11 @@ def test_a_first_touch_end_to_end_comes_back_after_a_reload_and_from_a_copied_li
     base, _ = dashboard
     folder, _ = shots
     page = open_page(browser, base, "")
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE").click()
-    page.get_by_role("option", name="pokemon-ema (Pokémon)").click()
-    settle(page)
+    pick_pokemon(page)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Reconstruct").click()
     page.get_by_role("heading", level=1, name="Reconstruct a picture").wait_for(timeout=60_000)
     page.get_by_text("colour, encoded to a grid").first.wait_for(timeout=60_000)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": colour_jpeg()}])
+    upload_photo(page)
     own_reconstruction(page, "photo.jpg")
     pictures = page.locator('[data-testid="stImage"] img')
     original, reconstruction = pictures.nth(0).bounding_box(), pictures.nth(1).bounding_box()
