@@ -364,6 +364,26 @@ def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):
     return grid.permute(1, 2, 0).numpy()
 
 
+def kept_upload(where, label: str, key: str, **uploader) -> tuple[str, bytes] | None:
+    """A file uploader that hands its file over and empties itself. The picture in use is
+    kept in session state (its name and bytes: it stays when the user visits another page)
+    and shown as one line with a Remove button; the uploader is drawn anew (a new key) after
+    each file, so a file it refused (over the size limit) does not linger beside the next, and
+    it never shows a list that suggests several files. Returns (name, bytes) or None."""
+    kept, turn = f"{key}-kept", f"{key}-turn"
+    file = where.file_uploader(label, key=f"{key}-{st.session_state.get(turn, 0)}", **uploader)
+    if file is not None:
+        st.session_state[kept] = (file.name, file.getvalue())
+        st.session_state[turn] = st.session_state.get(turn, 0) + 1
+        st.rerun()
+    held = st.session_state.get(kept)
+    if held is not None:
+        line, remove = where.columns([3, 1], vertical_alignment="center")
+        line.caption(f"In use: {held[0]} ({len(held[1]) / 1e6:.2f} MB)")
+        remove.button("Remove", key=f"{key}-remove", on_click=lambda: st.session_state.pop(kept, None))
+    return held
+
+
 def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
     pixels = (picture(images, nrow) * 255).round().astype("uint8")
     buffer = io.BytesIO()

@@ -12,6 +12,7 @@ from pages.common import (
     cached_prior,
     device,
     held_out,
+    kept_upload,
     held_out_usage,
     picture,
     png_bytes,
@@ -20,6 +21,7 @@ from pages.common import (
     sidebar,
 )
 from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
+from vqvae.dashboard.linked_view import linked_view_html
 from vqvae.dashboard.plots import code_map
 from vqvae.data.uploads import (
     FORMAT_NAMES,
@@ -72,10 +74,8 @@ remember("invert", "auto", INVERT)
 remember("sample", shown[0], shown)  # an index kept from another model's data set falls back to the first
 
 left, middle, right = st.columns([3, 2, 1])
-file = left.file_uploader(
-    "Upload a picture", type=list(UPLOAD_TYPES), key="upload",
-    help=f"{FORMAT_NAMES}, up to {MAX_PIXELS / 1e6:.0f} megapixels; never cropped",
-)
+file = kept_upload(left, "Upload a picture", "upload", type=list(UPLOAD_TYPES),
+                   help=f"{FORMAT_NAMES}, up to {MAX_PIXELS / 1e6:.0f} megapixels; never cropped")
 size_choice = middle.radio(
     "Size", [FULL_SIZE, MODEL_SIZE], horizontal=True, key="size",
     format_func={FULL_SIZE: f"Full size (up to {FULL_SIZE_CAP} px)",
@@ -96,10 +96,10 @@ if file is not None:
     background = background_of(examples.images) if c.in_channels == 3 else None
     try:
         if size_choice == FULL_SIZE:
-            upload = read_image_full(file.getvalue(), c.in_channels, c.downsample, FULL_SIZE_CAP,
+            upload = read_image_full(file[1], c.in_channels, c.downsample, FULL_SIZE_CAP,
                                      INVERT[invert_choice], background=background)
         else:
-            upload = read_image(file.getvalue(), c.in_channels, c.image_size, INVERT[invert_choice],
+            upload = read_image(file[1], c.in_channels, c.image_size, INVERT[invert_choice],
                                 background=background)
     except VQVAEError as exc:
         st.error(f"{exc} (showing a held-out image below instead)")
@@ -111,8 +111,8 @@ sample = st.selectbox(
 )
 
 if upload is not None:
-    images, name, picture_size = upload.images, Path(file.name).stem, upload.picture_size
-    st.caption(f"{file.name}: {upload.format}, {upload.width} x {upload.height} pixels, mode {upload.mode}")
+    images, name, picture_size = upload.images, Path(file[0]).stem, upload.picture_size
+    st.caption(f"{file[0]}: {upload.format}, {upload.width} x {upload.height} pixels, mode {upload.mode}")
     if upload.notes:
         st.info("\n".join(f"- {note}" for note in upload.notes))
 else:
@@ -190,6 +190,8 @@ ratio_column.metric("Compression", f"{result.ratio:.0f}x", help=f"bits of the 8-
 st.download_button("Download the edited picture (PNG)" if of_edits else "Download the reconstruction (PNG)",
                    png_bytes(shown.picture, nrow=1), file_name=f"{name}-{'edited' if of_edits else 'reconstruction'}.png",
                    mime="image/png", on_click="ignore")
+with st.expander("Linked view: point at a cell or a pixel, and the same place lights up in all three", expanded=True):
+    st.iframe(linked_view_html(images[0].float() / 255, shown.reconstruction[0], edits.codes, shown_width))
 
 
 def edit_section() -> None:

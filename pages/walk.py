@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, picture, remember, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out, kept_upload, picture, remember, sidebar
 from vqvae.dashboard.plots import walk_changes
 from vqvae.data.uploads import FORMAT_NAMES, UPLOAD_TYPES, read_image
 from vqvae.errors import VQVAEError
@@ -27,13 +27,13 @@ for column, side, default in zip(st.columns(2), ("From", "To"), (0, 1)):
     key = f"walk-{side.lower()}"
     remember(key, shown[min(default, len(shown) - 1)], shown)  # an index of another data set: the default
     picker = column.container()  # above the uploader, drawn once the upload is known
-    file = column.file_uploader(f"... or upload one ({side.lower()})", type=list(UPLOAD_TYPES), key=f"{key}-upload",
+    file = kept_upload(column, f"... or upload one ({side.lower()})", f"{key}-upload", type=list(UPLOAD_TYPES),
                                 help=f"{FORMAT_NAMES}; padded to a square and fitted to the model's "
                                      f"{c.image_size} x {c.image_size}, however small")
     upload = None
     if file is not None:
         try:  # any size: a tiny picture is scaled up, as Reconstruct takes it too
-            upload = read_image(file.getvalue(), c.in_channels, c.image_size, min_side=1)
+            upload = read_image(file[1], c.in_channels, c.image_size, min_side=1)
         except VQVAEError as exc:
             column.error(f"{exc} (using the held-out image instead)")
     index = picker.selectbox(f"{side}: a held-out {examples.title} image", shown, key=key, format_func=examples.name_of,
@@ -41,7 +41,7 @@ for column, side, default in zip(st.columns(2), ("From", "To"), (0, 1)):
                              help="used while no readable picture is uploaded" if upload is None else
                                   "the upload is used: remove it to pick a held-out image")
     if upload is not None:
-        column.caption(f"{file.name}: {upload.format}, {upload.width} x {upload.height} pixels, mode {upload.mode}")
+        column.caption(f"{file[0]}: {upload.format}, {upload.width} x {upload.height} pixels, mode {upload.mode}")
         if upload.notes:
             column.info("\n".join(f"- {note}" for note in upload.notes))
     ends.append((upload.images[0] if upload is not None else examples.images[index]).float() / 255)

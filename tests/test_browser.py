@@ -373,3 +373,24 @@ def test_a_first_touch_end_to_end_comes_back_after_a_reload_and_from_a_copied_li
     assert settings_shown(copied) == view, "the copied link opens the same view"
     finish(copied, folder / "first-touch-6-copied-link.png")
     other.close()
+
+
+def test_pointing_at_a_cell_lights_up_the_same_place_in_all_three_views(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "reconstruct")
+    view = page.frame_locator('[data-testid="stIFrame"]').first
+    panels = view.locator(".panel")
+    panels.nth(2).wait_for(timeout=60_000)
+    settle(page)
+    panels.nth(2).scroll_into_view_if_needed()
+    codes = panels.nth(2).bounding_box()  # the 7 x 7 code grid
+    page.mouse.move(codes["x"] + codes["width"] * 4.5 / 7, codes["y"] + codes["height"] * 2.5 / 7, steps=4)
+    view.get_by_text("row 2, column 4: code").wait_for(timeout=30_000)
+    marks = [panels.nth(i).locator(".mark").bounding_box() for i in range(3)]
+    tops = [(m["x"] - p["x"], m["y"] - p["y"]) for m, p in zip(marks, (panels.nth(i).bounding_box() for i in range(3)))]
+    assert all(abs(x - tops[0][0]) < 1 and abs(y - tops[0][1]) < 1 for x, y in tops), tops  # one place in each
+    picture = panels.nth(0).bounding_box()  # and pointing at the picture finds its cell
+    page.mouse.move(picture["x"] + picture["width"] * 0.5 / 7, picture["y"] + picture["height"] * 6.5 / 7, steps=4)
+    view.get_by_text("row 6, column 0: code").wait_for(timeout=30_000)
+    finish(page, folder / "reconstruct-linked.png")

@@ -170,13 +170,14 @@ def test_compare_shows_a_cancelled_member_at_its_checkpoint_and_names_a_failed_o
 def test_walk_takes_a_tiny_upload_says_what_it_did_and_disables_the_picker_it_overrides(app):
     from PIL import Image
     from test_images import encoded
+    from test_page_reconstruct import uploader
 
     app.run()
     app.switch_page("pages/walk.py").run()
     assert not labelled(app.selectbox, "From: a held-out MNIST image").disabled
     tiny = Image.new("L", (5, 5), 0)
     tiny.putpixel((2, 2), 255)
-    app.file_uploader(key="walk-from-upload").set_value(("dot.png", encoded(tiny, "PNG"), "image/png")).run()
+    uploader(app, "... or upload one (from)").set_value(("dot.png", encoded(tiny, "PNG"), "image/png")).run()
     assert not app.exception, app.exception
     assert not app.error  # refused before: "at least 8 x 8"
     assert app.selectbox(key="walk-from").disabled and not app.selectbox(key="walk-to").disabled

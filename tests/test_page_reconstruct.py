@@ -31,8 +31,13 @@ def digit_png(mnist) -> bytes:
     return encoded(Image.fromarray(mnist.val[0, 0].numpy()), "PNG")
 
 
+def uploader(app: AppTest, label: str):
+    """The uploader with this label (its key changes after each file: it empties itself)."""
+    return next(u for u in app.file_uploader if u.label == label)
+
+
 def upload(app: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
-    app.file_uploader(key="upload").set_value((name, data, mime)).run()
+    uploader(app, "Upload a picture").set_value((name, data, mime)).run()
     assert not app.exception, app.exception
     return app
 
@@ -267,3 +272,16 @@ def test_the_selected_cell_is_pointed_at_in_the_picture_the_reconstruction_and_t
     figure = json.loads(page.get("plotly_chart")[0].proto.spec)
     frames = [shape for shape in figure["layout"].get("shapes", []) if shape["line"]["color"] == "#0072B2"]
     assert [(f["x0"], f["y0"]) for f in frames] == [(2.5, 1.5)]  # column 3, row 2, in the grid's coordinates
+
+
+def test_the_uploader_hands_its_file_over_and_empties_itself_and_the_upload_stays_until_removed(page, digit_png):
+    upload(page, "digit.png", digit_png)
+    assert uploader(page, "Upload a picture").value is None  # empty again: a refused file cannot linger beside it
+    assert any(c.value.startswith("In use: digit.png") for c in page.caption)
+    page.switch_page("pages/overview.py").run()
+    page.switch_page("pages/reconstruct.py").run()
+    assert any(c.value.startswith("digit.png: PNG") for c in page.caption)  # kept across pages
+    next(b for b in page.button if b.label == "Remove").click().run()
+    assert not page.exception, page.exception
+    assert not any(c.value.startswith(("In use:", "digit.png")) for c in page.caption)
+    assert not page.selectbox(key="sample").disabled  # the held-out picture is back

@@ -100,3 +100,23 @@ def test_a_baseline_takes_its_models_colour_and_a_page_can_pin_colours_across_ch
     pinned = model_colours(["A: x", "B: y"])  # the page's order; this chart only has B
     assert curves({"B: y": series["B: prior"]}, "val_nll", "", colours=pinned).data[0].line.color == pinned["B: y"]
     assert usage_bars({"B: y": torch.tensor([1])}, colours=pinned).data[0].marker.color == pinned["B: y"]
+
+
+def test_the_linked_view_holds_both_pictures_and_every_cell_of_the_grid():
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from vqvae.dashboard.linked_view import linked_view_html
+
+    codes = torch.arange(12).reshape(3, 4)
+    original, reconstruction = torch.rand(3, 12, 16), torch.rand(3, 12, 16)
+    page = linked_view_html(original, reconstruction, codes, width=160)
+    pictures = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(pictures) == 2
+    assert Image.open(io.BytesIO(base64.b64decode(pictures[0]))).size == (16, 12)  # the picture itself, crisp
+    assert page.count('<div style="background:') == 12  # one cell a code, coloured
+    assert '"h": 3, "w": 4' in page and '"codes": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]' in page
+    assert 'width:160px;height:120px' in page  # the three at one size, the picture's shape kept
