@@ -19,6 +19,7 @@ from vqvae.dashboard.codebook_view import enlarge
 from vqvae.dashboard import url_state
 from vqvae.dashboard.run_manager import RunInfo, RunManager, default_root, has_checkpoint, vqvae_of_prior_run
 from vqvae.data import hub
+from vqvae.data import checkpoints
 from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
 from vqvae.data.datasets import DATASET_TITLES, class_kind, class_names, load_data
 from vqvae.device import pick_device
@@ -44,9 +45,24 @@ ACTIVE_WIDGET = "active_vqvae_widget"
 SHOWN_PIXELS = 280  # single pictures are enlarged by whole pixels to about this, so they stay crisp
 
 
-@st.cache_resource(show_spinner="Loading the model...")
+def weights_version(ref: str) -> int | None:
+    """When a run's best checkpoint was last written (ns), None for a bundled or Hub model: a
+    run resumed in the same folder gets new weights, which the caches must not hide."""
+    folder = checkpoints.resolve_checkpoint_or_none(Path(ref), "best") if Path(ref).is_dir() else None
+    try:
+        return (folder / checkpoints.WEIGHTS).stat().st_mtime_ns if folder else None
+    except OSError:
+        return None
+
+
 def cached_vqvae(ref: str, device: str):
-    """(model, where it came from) for a model reference; cached per reference and device."""
+    """(model, where it came from) for a model reference; cached per reference, device and
+    version of its weights."""
+    return _vqvae(ref, device, weights_version(ref))
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=32)
+def _vqvae(ref: str, device: str, version: int | None):
     found = hub.locate(ref, "vqvae")
     return load_vqvae(found.path, device), found
 
@@ -107,16 +123,24 @@ def held_out(ref: str, device: str) -> HeldOut:
     return HeldOut(data.val, labels, class_names(dataset) if labels is not None else None, dataset, notice)
 
 
-@st.cache_resource(show_spinner="Counting code usage on the held-out images...")
 def held_out_usage(ref: str, device: str) -> torch.Tensor:
     """How often each code of the model `ref` occurs on its held-out split, [K]."""
+    return _usage(ref, device, weights_version(ref))
+
+
+@st.cache_resource(show_spinner="Counting code usage on the held-out images...", max_entries=32)
+def _usage(ref: str, device: str, version: int | None) -> torch.Tensor:
     model, _ = cached_vqvae(ref, device)
     return code_usage(encode_images(model, held_out(ref, device).images), model.config.codebook_size)
 
 
-@st.cache_resource(show_spinner="Evaluating on the held-out images...")
 def held_out_metrics(ref: str, device: str) -> dict:
     """Held-out MSE, PSNR, perplexity and codes used of the model `ref` on its held-out split."""
+    return _metrics(ref, device, weights_version(ref))
+
+
+@st.cache_resource(show_spinner="Evaluating on the held-out images...", max_entries=32)
+def _metrics(ref: str, device: str, version: int | None) -> dict:
     model, _ = cached_vqvae(ref, device)
     return evaluate(model, held_out(ref, device).images)
 
@@ -201,9 +225,10 @@ def vqvae_choices(unfinished: bool = False) -> list[str]:
     default = hub.default_model("vqvae")
     choices = [default] + [name for name in hub.bundled_models("vqvae") if name != default]
     manager = run_manager()
-    # a cancelled or failed run counts once it has a checkpoint: its best so far is a usable model
+    # a run counts once it has a checkpoint (its best so far is a usable model), also while it is
+    # resumed: the active model does not vanish from the sidebar because it trains on
     choices += [str(i.path) for i in manager.list() if i.kind == "vqvae" and (
-        unfinished or i.state == "done" or (not i.active and has_checkpoint(i.path)))]
+        unfinished or i.state == "done" or has_checkpoint(i.path))]
     return choices
 
 
@@ -225,10 +250,11 @@ def keep_choices() -> None:
     Train, Compare, Codebook, Sample) for when they come back. The choices bound to the URL
     (`remember`) are written to the query parameters here too: every run starts with the
     values the last interaction left, so the URL always holds the current view."""
+    in_url = st.session_state.get(IN_URL, {})
     for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(KEPT):
+        if isinstance(key, str) and (key.startswith(KEPT) or key in in_url):  # every remembered choice too
             st.session_state[key] = st.session_state[key]
-    for key, default in st.session_state.get(IN_URL, {}).items():
+    for key, default in in_url.items():
         _to_url(key, st.session_state.get(key), default)
 
 

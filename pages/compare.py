@@ -95,7 +95,8 @@ with st.expander(f"Train a matched set on {shown}"):
     size = setting_widget(a, ModelConfig, "codebook_size", base.model.codebook_size, key=f"set-{dataset}-K")
     epochs = setting_widget(b, TrainConfig, "epochs", SET_EPOCHS[dataset], key=f"set-{dataset}-epochs")
     seed = setting_widget(c, TrainConfig, "seed", base.train.seed, key=f"set-{dataset}-seed")
-    remember(f"set-{dataset}-variants", ["plain", "ema"], lambda v: isinstance(v, list) and set(v) <= set(VARIANTS))
+    remember(f"set-{dataset}-variants", ["plain", "ema"],  # a link's list must fit the picker (four, no repeats)
+             lambda v: isinstance(v, list) and set(v) <= set(VARIANTS) and len(set(v)) == len(v) <= 4)
     names = st.multiselect("Variants", list(VARIANTS), max_selections=4, key=f"set-{dataset}-variants", help="two to four; FSQ's levels are chosen to make K codes")
     base.model.codebook_size, base.train.epochs, base.train.seed = size, epochs, seed
     try:

@@ -80,11 +80,12 @@ def figures(sources: tuple[tuple[str, str, int, str], ...], colours: tuple[tuple
     has a nonzero value for (the codebook loss of EMA runs) is left out. A prior's held-out
     NLL is drawn beside its unigram and uniform baselines. colours: (label, colour) pairs, so a
     page keeps one colour per model across all its charts."""
-    steps = {label: records_by_kind(path, size)["step"] for label, path, size, _ in sources}
-    epochs = {label: records_by_kind(path, size)["epoch"] for label, path, size, _ in sources}
-    started = any(steps.values())
     shown = []
     for kind in dict.fromkeys(kind for *_, kind in sources):
+        # each kind's charts from its own runs: a VQ-VAE's "loss" is not a prior's NLL
+        steps = {label: records_by_kind(path, size)["step"] for label, path, size, of in sources if of == kind}
+        epochs = {label: records_by_kind(path, size)["epoch"] for label, path, size, of in sources if of == kind}
+        started = any(steps.values())
         for metric, title, record_kind, log_y in CHARTS[kind]:
             series = steps if record_kind == "step" else epochs
             if started and not any(r.get(metric) for records in series.values() for r in records):

@@ -193,13 +193,15 @@ if not everything:
 def resume_section(info, where) -> None:
     """Continue a cancelled, failed or killed run from its last checkpoint (or a finished one
     for more epochs), in the background, on the charts at once."""
-    planned = planned_epochs(info) or 1
-    epochs = where.number_input("Epochs in all", 1, 10_000, planned, key=f"resume-epochs-{info.name}",
+    known = planned_epochs(info)
+    planned = known or 1
+    epochs = where.number_input("Epochs in all", 1, max(10_000, planned), planned, key=f"resume-epochs-{info.name}",
                                 help="train until this many epochs; above the run's own to go further")
-    more = info.state != "done" or epochs > planned
+    more = info.state != "done" or (known is not None and epochs > planned)
     if not (resumable(info) and more):
         reason = ("it is still running" if info.active else "it saved no checkpoint to continue from"
-                  if not resumable(info) else f"it is done: raise the epochs above {planned} to go further")
+                  if not resumable(info) else "its epoch count is unreadable" if known is None
+                  else f"it is done: raise the epochs above {planned} to go further")
         where.button("Resume", disabled=True, help=f"cannot resume: {reason}", key="resume-disabled")
         return
     if where.button("Resume", type="primary", help="continue from its last checkpoint, in the background"):

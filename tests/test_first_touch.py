@@ -230,3 +230,25 @@ def test_a_prior_run_shows_its_progress_and_its_nll_beside_the_baselines(app, tm
     names = [trace["name"] for trace in nll["data"]]
     assert len(names) == 3 and any("unigram" in n for n in names) and any("uniform" in n for n in names)
     assert any("done, epoch 2 of 2" in p.proto.text for p in app.get("progress"))
+
+
+def test_the_size_and_walk_choices_survive_a_visit_to_another_page(app):
+    app.run()
+    app.switch_page("pages/reconstruct.py").run()
+    app.radio(key="size").set_value("model").run()
+    app.switch_page("pages/walk.py").run()
+    app.slider(key="walk-steps").set_value(5).run()
+    app.switch_page("pages/overview.py").run()
+    assert app.query_params.get("size") == "model" and app.query_params.get("walk-steps") == "5"
+    app.switch_page("pages/reconstruct.py").run()
+    assert app.radio(key="size").value == "model"
+    app.switch_page("pages/walk.py").run()
+    assert app.slider(key="walk-steps").value == 5
+
+
+def test_a_link_with_too_many_variants_falls_back_instead_of_breaking_compare(app):
+    app.query_params.update({"set-mnist-variants": '["plain","ema","fsq","ema-kmeans","plain"]'})
+    app.switch_page("pages/compare.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert app.session_state["set-mnist-variants"] == ["plain", "ema"]

@@ -210,12 +210,15 @@ class RunManager:
         if not self.root.is_dir():
             return []
         try:
-            folders = [p for p in self.root.iterdir() if p.is_dir() and any((p / name).is_file() for name in
-                                                                          (runs.MARKER, JOB, runs.STATUS))]
-            folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        except OSError:  # the folder went away while being listed
+            found = [p for p in self.root.iterdir() if p.is_dir() and any((p / name).is_file() for name in
+                                                                        (runs.MARKER, JOB, runs.STATUS))]
+        except OSError:  # the runs folder itself went away
             return []
-        return [self.info(p) for p in folders]
+        dated = []
+        for folder in found:
+            with contextlib.suppress(OSError):  # one folder removed while listed: the others still count
+                dated.append((folder.stat().st_mtime, folder))
+        return [self.info(folder) for _, folder in sorted(dated, key=lambda pair: pair[0], reverse=True)]
 
     def cancel(self, run_dir: str | Path) -> None:
         """Ask a run to stop: it saves its last checkpoint and ends cancelled (a queued run

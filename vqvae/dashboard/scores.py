@@ -129,6 +129,6 @@ def start_scoring(prior_folder: Path, path: Path, device: str = "auto") -> Score
 def _finish_at_exit() -> None:
     """A thread still inside torch while the interpreter tears down aborts the whole process
     ("terminate called without an active exception", exit status 134): when the app stops,
-    a running score (seconds) is waited for instead, so the app exits cleanly."""
+    a running score (seconds) is waited for instead, up to two minutes, so the app exits cleanly."""
     for job in list(_JOBS.values()):
-        job.wait()
+        job.wait(120)  # seconds on a CPU; bounded, so a stuck device cannot hold the exit forever

@@ -182,12 +182,14 @@ def _status_from_checkpoints(run_dir: Path) -> dict:
 
 
 def _save_settled(run_dir: Path, status: dict) -> None:
-    """Save a reader's correction, only into a run of ours and only while no job writes it."""
+    """Save a reader's correction, only into a run of ours and only while no job writes it;
+    `status` gets the time it was saved with, so the reader returns what is on disk."""
     if marker(run_dir) is None:
         return
     with contextlib.suppress(OSError), _lock_if_free(run_dir) as free:
         if free:
-            atomic_write_json(run_dir / STATUS, dict(status, updated=time.time()))
+            status["updated"] = time.time()
+            atomic_write_json(run_dir / STATUS, status)
 
 
 def writer_alive(run_dir: Path) -> bool:
