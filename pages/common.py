@@ -18,19 +18,20 @@ from vqvae.config import setting_info
 from vqvae.dashboard.codebook_view import enlarge
 from vqvae.dashboard import url_state
 from vqvae.dashboard.run_manager import RunInfo, RunManager, default_root, has_checkpoint, vqvae_of_prior_run
-from vqvae.data import hub
-from vqvae.data import checkpoints
-from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
+from vqvae.store import hub
+from vqvae.store import checkpoints
+from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.data.datasets import DATASET_TITLES, class_kind, class_names, load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE, encode_images
 from vqvae.models.metrics import code_usage
-from vqvae.training import runs
+from vqvae.store import run_folder
 from vqvae.training.evaluate import evaluate
-from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
+from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
 from vqvae.training.sample_quality import classifier_for
-from vqvae.training.vqvae_trainer import dataset_of_vqvae, held_out_of_vqvae
+from vqvae.store.provenance import dataset_of_vqvae, held_out_of_vqvae
+from vqvae.store import layout
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
 # in its old pages/-folder mode, which runs the page file alone (no layout, every module in
@@ -50,7 +51,7 @@ def weights_version(ref: str) -> int | None:
     run resumed in the same folder gets new weights, which the caches must not hide."""
     folder = checkpoints.resolve_checkpoint_or_none(Path(ref), "best") if Path(ref).is_dir() else None
     try:
-        return (folder / checkpoints.WEIGHTS).stat().st_mtime_ns if folder else None
+        return (folder / layout.WEIGHTS).stat().st_mtime_ns if folder else None
     except OSError:
         return None
 
@@ -176,7 +177,7 @@ def model_label(ref: str) -> str:
 
 def model_name(ref: str) -> str:
     """A model's name: a bundled or Hub model's own, a run's as short_label gives it."""
-    return short_label(run_manager().info(ref)) if runs.kind_of_run(Path(ref)) else Path(ref).name
+    return short_label(run_manager().info(ref)) if run_folder.kind_of_run(Path(ref)) else Path(ref).name
 
 
 @st.cache_data(ttl=30, show_spinner="Looking for the data set...")

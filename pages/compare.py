@@ -34,9 +34,10 @@ from vqvae.dashboard.run_manager import has_checkpoint
 from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
-from vqvae.training import runs
+from vqvae.store import run_folder
 from vqvae.training.evaluate import reconstruct
 from vqvae.training.variants import VARIANTS, bundled_set, comparison_name, matched_set, variant_slug
+from vqvae.store import layout
 
 SET_DATASETS = {"MNIST": "mnist", "Pokémon (colour)": "pokemon"}  # the bundled data sets, each with a bundled set
 SET_EPOCHS = {"mnist": 5, "pokemon": 30}  # a first set in minutes on a CPU
@@ -146,9 +147,9 @@ def model_folder(ref: str) -> Path | None:
 
 
 folders = {ref: model_folder(ref) for ref in refs}
-run_dirs = [Path(r) for r in refs if Path(r).is_dir() and runs.kind_of_run(Path(r))]
+run_dirs = [Path(r) for r in refs if Path(r).is_dir() and run_folder.kind_of_run(Path(r))]
 histories = {labels[Path(r)]: folder for r, folder in folders.items()  # finished models that carry their curves
-             if folder is not None and Path(r) not in run_dirs and (folder / runs.METRICS).is_file()}
+             if folder is not None and Path(r) not in run_dirs and (folder / layout.METRICS).is_file()}
 if run_dirs or histories:
     st.subheader("Training curves")
     watch(run_dirs, key="compare", labels=labels, histories=histories, colours=colours)
@@ -204,9 +205,9 @@ def training_minutes(folder: Path | None) -> float | None:
     time from its start to its end (evaluation included); None when neither is known."""
     if folder is None:
         return None
-    seconds = runs.training_seconds(folder)
-    if seconds is None and runs.kind_of_run(folder):
-        started, ended = (files.read_json(folder / runs.JOB) or {}).get("started"), runs.read_status(folder).get("updated")
+    seconds = run_folder.training_seconds(folder)
+    if seconds is None and run_folder.kind_of_run(folder):
+        started, ended = (files.read_json(folder / layout.JOB) or {}).get("started"), run_folder.read_status(folder).get("updated")
         seconds = ended - started if files.is_number(started) and files.is_number(ended) else None
     return None if seconds is None else round(seconds / 60, 1)
 

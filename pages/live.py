@@ -15,7 +15,8 @@ from pages.common import run_manager, short_label
 from vqvae import files
 from vqvae.dashboard.plots import curves
 from vqvae.dashboard.run_manager import RunInfo
-from vqvae.training import runs
+from vqvae.store import run_folder
+from vqvae.store import layout
 
 WATCHED = "train_watched"  # the run folders on the Train page's charts, in the order started
 POLL_S = 1.0  # the curves of a running job show within about a second of its newest line
@@ -58,7 +59,7 @@ def progress_line(info: RunInfo) -> None:
 
 def metrics_size(run_dir: Path) -> int:
     try:
-        return (run_dir / runs.METRICS).stat().st_size
+        return (run_dir / layout.METRICS).stat().st_size
     except FileNotFoundError:
         return 0
 
@@ -67,7 +68,7 @@ def metrics_size(run_dir: Path) -> int:
 def records_by_kind(path: str, size: int) -> dict[str, list[dict]]:
     """A run's metrics.jsonl read once per size: a poll re-reads only the runs that grew."""
     by_kind: dict[str, list[dict]] = {"step": [], "epoch": []}
-    for record in runs.read_metrics(Path(path)):
+    for record in run_folder.read_metrics(Path(path)):
         by_kind.setdefault(record.get("kind"), []).append(record)
     return by_kind
 

@@ -85,7 +85,7 @@ from vqvae.presets import preset, prior_preset  # noqa: E402
 from vqvae.training.evaluate import evaluate  # noqa: E402
 from vqvae.training.loop import epoch_order  # noqa: E402
 from vqvae.training.sample_quality import DEFAULT_N  # noqa: E402
-from vqvae.training.vqvae_trainer import Trainer  # noqa: E402
+from vqvae.training.vqvae_trainer import Trainer
 
 
 # --- the baseline, as the tutorial wrote it ---------------------------------------------
@@ -280,7 +280,7 @@ def full_size_speed(repeats: int = 5) -> tuple[float, float, str]:
     The model is loaded once, as the page caches it; its weights do not change the timing."""
     import numpy as np
 
-    from vqvae.data.checkpoints import load_vqvae
+    from vqvae.store.load import load_vqvae
     from vqvae.data.uploads import FULL_SIZE_CAP, read_image_full
     from vqvae.training.evaluate import reconstruct
 

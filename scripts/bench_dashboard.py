@@ -26,7 +26,7 @@ def upload_speed(repeats: int = 20) -> tuple[float, float]:
     """Median seconds to turn an uploaded 28x28 PNG into a reconstruction: ours with the
     model cached (as the page has it) against a page that loads the model per upload and
     converts with PIL + torchvision transforms."""
-    from vqvae.data.checkpoints import load_vqvae
+    from vqvae.store.load import load_vqvae
     from vqvae.data.uploads import read_image
     from vqvae.training.evaluate import reconstruct
 
@@ -126,7 +126,7 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
     """Seconds from pressing retrain (RunManager.start_like with another K, as the Train
     page does) to the first epoch of the new background run at >= target_db held-out."""
     from vqvae.dashboard.run_manager import RunManager
-    from vqvae.training import runs
+    from vqvae.store import run_folder
 
     manager = RunManager(tempfile.mkdtemp(prefix="bench-retrain-"))
     cfg = preset("mnist")
@@ -138,7 +138,7 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
     second = manager.start_like(first, name="mnist-K64", codebook_size=64)
     try:
         while time.perf_counter() - started < 300:
-            if any(r["val_psnr"] >= target_db for r in runs.read_metrics(second, "epoch")):
+            if any(r["val_psnr"] >= target_db for r in run_folder.read_metrics(second, "epoch")):
                 return time.perf_counter() - started
             if not manager.info(second).active:
                 return None

@@ -17,9 +17,9 @@ import torch
 from bench_timing import median_seconds
 from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.plots import code_map, entropy_map, walk_changes
-from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.store.load import load_prior, load_vqvae
 from vqvae.data.datasets import bundled_mnist, bundled_pokemon
-from vqvae.data.hub import BUNDLED_DIR
+from vqvae.store.hub import BUNDLED_DIR
 from vqvae.models.editing import CodeEdits, outline_cells
 from vqvae.models.stepping import StepSampler
 from vqvae.models.walk import walk

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from vqvae.config import PriorConfig
-from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
+from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.data.datasets import bundled_mnist
-from vqvae.data.hub import BUNDLED_DIR
+from vqvae.store.hub import BUNDLED_DIR
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.presets import prior_preset

@@ -54,10 +54,10 @@ from vqvae.models.autoencoder import VQVAE  # noqa: E402
 from vqvae.models.pixelcnn import GatedPixelCNN  # noqa: E402
 from vqvae.models.sampling import Sampling, sample, sample_naive  # noqa: E402
 from vqvae.presets import preset, prior_preset  # noqa: E402
-from vqvae.training import runs  # noqa: E402
+from vqvae.store import run_folder  # noqa: E402
 from vqvae.training.evaluate import evaluate  # noqa: E402
 from vqvae.training.loop import epoch_order  # noqa: E402
-from vqvae.training.vqvae_trainer import Trainer  # noqa: E402
+from vqvae.training.vqvae_trainer import Trainer
 
 GPU_BATCH = 256  # the GPU batch of the MNIST preset (8x its 32), lr scaled by sqrt(8)
 LOG_EVERY = 20  # as TrainConfig.log_every: the steps at which train() reads the losses
@@ -206,10 +206,10 @@ def retrain_row(device: torch.device, sizes: Sizes, workdir: Path) -> dict:
     run = manager.start(cfg, name="retrain-K64")
     reached = None
     while reached is None and manager.info(run).active:
-        if any(r.get("val_psnr", 0) >= sizes.retrain_db for r in runs.read_metrics(run, "epoch")):
+        if any(r.get("val_psnr", 0) >= sizes.retrain_db for r in run_folder.read_metrics(run, "epoch")):
             reached = time.perf_counter() - started
         time.sleep(0.05)
-    if reached is None and any(r.get("val_psnr", 0) >= sizes.retrain_db for r in runs.read_metrics(run, "epoch")):
+    if reached is None and any(r.get("val_psnr", 0) >= sizes.retrain_db for r in run_folder.read_metrics(run, "epoch")):
         reached = time.perf_counter() - started
     manager.cancel(run)
     info = manager.wait(run, timeout=60)

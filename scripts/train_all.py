@@ -30,17 +30,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vqvae import files  # noqa: E402
-from vqvae.data import checkpoints  # noqa: E402
+from vqvae.store import checkpoints  # noqa: E402
 from vqvae.data.datasets import bundled_data, default_data_root, load_data  # noqa: E402
-from vqvae.data.hub import export_folder  # noqa: E402
+from vqvae.store.export import export_folder
 from vqvae.errors import VQVAEError  # noqa: E402
 from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
-from vqvae.training import runs  # noqa: E402
 from vqvae.training.classifier_trainer import export_classifier, train_classifier  # noqa: E402
-from vqvae.training.prior_trainer import train_prior  # noqa: E402
+from vqvae.training.prior_trainer import train_prior
 from vqvae.training.sample_quality import CLASSIFIERS, quality_card, score  # noqa: E402
 from vqvae.training.variants import comparison_name, matched_variant  # noqa: E402
-from vqvae.training.vqvae_trainer import train  # noqa: E402
+from vqvae.training.vqvae_trainer import train
+from vqvae.store import layout
 
 # preset -> where its data lives when it is not the bundled MNIST (None: the preset's own data set)
 PRESET_DATA = {"mnist": None, "pokemon": None, "fashion": None, "cifar10": None, "celeba64": "celeba_hq", "celeba128": "celeba_hq"}
@@ -99,7 +99,7 @@ def run_vqvae(job: Job, run_dir: Path, scale: float, device: str, progress: bool
     cfg.train.device = device
     if PRESET_DATA[job.preset]:
         cfg.train.data = str(default_data_root() / PRESET_DATA[job.preset])
-    if (run_dir / runs.CONFIG).exists():
+    if (run_dir / layout.CONFIG).exists():
         return train(None, run_dir, resume=True, progress=progress)
     return train(cfg, run_dir, progress=progress)
 
@@ -109,7 +109,7 @@ def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: st
     cfg.train.vqvae = str(vqvae_run)
     cfg.train.epochs = scaled(cfg.train.epochs, scale)
     cfg.train.device = device
-    if (run_dir / runs.CONFIG).exists():
+    if (run_dir / layout.CONFIG).exists():
         return train_prior(None, run_dir, resume=True, progress=progress)
     return train_prior(cfg, run_dir, progress=progress)
 
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             dest, run_dir = args.out / job.name, args.runs / job.name
             retrain = args.force and (not args.only or job.name in args.only)  # not the VQ-VAE a prior just needs
-            if (dest / checkpoints.WEIGHTS).is_file() and not retrain:
+            if (dest / layout.WEIGHTS).is_file() and not retrain:
                 print(f"{job.name}: already in {dest} (--force retrains it)")
                 continue
             if retrain and run_dir.exists():

@@ -50,7 +50,7 @@ torch.set_num_threads(1)
 
 from vqvae import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from vqvae.data.datasets import bundled_mnist  # noqa: E402
-from vqvae.training.vqvae_trainer import train  # noqa: E402
+from vqvae.training.vqvae_trainer import train
 
 
 def pytest_sessionfinish(session, exitstatus):

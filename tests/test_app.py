@@ -76,8 +76,8 @@ def test_top_k_1_on_the_sample_page_draws_the_likeliest_codes_whatever_the_seed(
 
 
 def test_step_mode_draws_position_by_position_and_takes_the_users_pick(app):
-    from vqvae.data.checkpoints import load_prior, load_vqvae
-    from vqvae.data.hub import BUNDLED_DIR
+    from vqvae.store.load import load_prior, load_vqvae
+    from vqvae.store.hub import BUNDLED_DIR
     from vqvae.models.stepping import StepSampler
 
     app.run()
@@ -271,7 +271,7 @@ def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
 
 def test_the_sample_page_scores_the_prior_once_in_the_background_and_keeps_the_score(app, tmp_path, monkeypatch):
     from vqvae.dashboard.scores import read_score, score_file, score_job
-    from vqvae.data.hub import BUNDLED_DIR
+    from vqvae.store.hub import BUNDLED_DIR
 
     monkeypatch.delenv("VQVAE_SCORES")  # not the session's kept scores: in this runs folder, computed anew
     app.run()

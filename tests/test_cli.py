@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import REPO, folder_snapshot, signal_when
-from vqvae.training.runs import read_metrics
+from vqvae.store.run_folder import read_metrics
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:

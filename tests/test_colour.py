@@ -12,11 +12,11 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
 from pages.catalog import PAGES as CATALOG
-from vqvae.data.checkpoints import load_vqvae
+from vqvae.store.load import load_vqvae
 from vqvae.data.datasets import class_names, pokemon_types
-from vqvae.data.hub import BUNDLED_DIR
-from vqvae.training.prior_trainer import dataset_of_prior
-from vqvae.training.vqvae_trainer import dataset_of_vqvae, held_out_of_vqvae
+from vqvae.store.hub import BUNDLED_DIR
+from vqvae.store.provenance import dataset_of_prior
+from vqvae.store.provenance import dataset_of_vqvae, held_out_of_vqvae
 
 PAGES = [entry.path for entry in CATALOG]
 

@@ -42,8 +42,7 @@ from conftest import REPO, folder_snapshot, tiny_model_config
 from pages.catalog import PAGES as CATALOG
 from vqvae import RunConfig, TrainConfig, files
 from vqvae.__main__ import main as cli_main
-from vqvae.data import checkpoints
-from vqvae.training import runs
+from vqvae.store import layout
 
 KINDS = ("vqvae", "prior")
 DAMAGES = ("delete", "truncate", "random", "wrong_type", "extra_line")
@@ -54,9 +53,9 @@ PAGES = tuple(entry.name for entry in CATALOG)
 BAD_LINE = b"\xff\xfe\x00\x01binary\x80junk\n42\n"
 WRONG_TYPES = (b'"done"\n', b"42\n", b"[1, 2]\n")  # valid JSON, never the object a reader wants
 WRONG_TYPE_LINES = b'"done"\n42\n[1, 2]\nnull\n{"kind": 42, "step": "x"}\n'  # for a .jsonl file
-SKIPPED = {runs.LOCK}  # the lock is the kernel's business, not data
+SKIPPED = {layout.LOCK}  # the lock is the kernel's business, not data
 # What a reader may rewrite in a run it does not write: read_status settles a status.
-READER_MAY_UPDATE = {runs.STATUS}
+READER_MAY_UPDATE = {layout.STATUS}
 
 
 # --- the two finished runs, made once per session (at collection: the cases are their files) ---
@@ -87,9 +86,9 @@ def _build_runs() -> dict:
         for kind, run in (("vqvae", vqvae), ("prior", prior)):  # what the dashboard's run manager adds
             ended = subprocess.Popen(["true"])  # a process that has ended, as a finished run's has
             ended.wait()
-            files.atomic_write_json(run / runs.JOB, {"command": ["python", "-m", "vqvae"], "args": [], "kind": kind,
+            files.atomic_write_json(run / layout.JOB, {"command": ["python", "-m", "vqvae"], "args": [], "kind": kind,
                                                     "pid": ended.pid, "started": time.time(), "name": f"{kind}-run"})
-            (run / runs.LOG).write_text("done\n")
+            (run / layout.LOG).write_text("done\n")
         _BUILT = {"vqvae": vqvae, "prior": prior}
     except Exception as exc:  # reported by the one case generated then, not as a collection error
         _BUILT = {"error": f"{type(exc).__name__}: {exc}"}
@@ -190,7 +189,7 @@ FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 def raised_where(stack_trace: list[str]) -> str:
-    """The innermost frame in this repository (else the innermost): "vqvae/training/runs.py:179 in f"."""
+    """The innermost frame in this repository (else the innermost): "vqvae/store/run_folder.py:179 in f"."""
     frames = FRAME.findall("\n".join(stack_trace))
     ours = [f for f in frames if f[0].startswith(str(REPO)) and "/.venv/" not in f[0]]
     if not (ours or frames):
@@ -303,16 +302,16 @@ def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes],
                      if Path(name).name not in SKIPPED | READER_MAY_UPDATE and before.get(name) != after.get(name))
     if changed:
         problems.append(f"healthy run: files changed, added or removed: {changed[:5]}")
-    status = files.read_json(healthy / runs.STATUS) or {}
+    status = files.read_json(healthy / layout.STATUS) or {}
     if status.get("state") != "done":
         problems.append(f"healthy run: its status.json says {status.get('state')!r}, not done")
     try:
         if kind == "vqvae":
-            from vqvae.data.checkpoints import load_vqvae
+            from vqvae.store.load import load_vqvae
 
             load_vqvae(healthy)
         else:
-            from vqvae.data.checkpoints import load_prior
+            from vqvae.store.load import load_prior
 
             load_prior(healthy)
     except Exception as exc:
@@ -351,7 +350,7 @@ def test_the_matrix_covers_every_file_of_both_runs(finished_runs):
     """The generated cases are the runs' own files: the files every run must hold are among them."""
     for kind in KINDS:
         files = set(run_files(finished_runs[kind]))
-        expected = {runs.MARKER, runs.CONFIG, runs.STATUS, runs.METRICS,
-                    *(f"checkpoints/{which}/{name}" for which in ("best", "last") for name in (checkpoints.WEIGHTS, runs.CONFIG))}
+        expected = {layout.MARKER, layout.CONFIG, layout.STATUS, layout.METRICS,
+                    *(f"checkpoints/{which}/{name}" for which in ("best", "last") for name in (layout.WEIGHTS, layout.CONFIG))}
         assert expected <= files, sorted(expected - files)
-        assert not any(Path(f).name == runs.LOCK for f in files)
+        assert not any(Path(f).name == layout.LOCK for f in files)

@@ -4,9 +4,9 @@ the edited grid, undo and reset restore; a completion keeps the prefix it was gi
 import pytest
 import torch
 
-from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.store.load import load_prior, load_vqvae
 from vqvae.data.datasets import bundled_mnist
-from vqvae.data.hub import BUNDLED_DIR
+from vqvae.store.hub import BUNDLED_DIR
 from vqvae.errors import VQVAEError
 from vqvae.models.editing import CodeEdits, outline_cells
 from vqvae.models.stepping import StepSampler

@@ -14,11 +14,13 @@ from test_prior_training import small_prior_config
 
 from fake_hub import fake_hub, repo_files
 from vqvae import VQVAEError
-from vqvae.data import hub
-from vqvae.data.checkpoints import load_prior, load_vqvae
-from vqvae.training import runs
-from vqvae.training.prior_trainer import dataset_of_prior, train_prior, vqvae_of_prior
-from vqvae.training.vqvae_trainer import dataset_of_vqvae
+from vqvae.store import hub
+from vqvae.store.load import load_prior, load_vqvae
+from vqvae.store import run_folder
+from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
+from vqvae.training.prior_trainer import train_prior
+from vqvae.store.provenance import dataset_of_vqvae
+from vqvae.store import export
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,8 @@ def exported(tmp_path_factory, trained_run):
     root = tmp_path_factory.mktemp("pretrained")
     prior_run = tmp_path_factory.mktemp("prior-runs") / "prior"
     train_prior(small_prior_config(trained_run, epochs=1), prior_run, progress=False)
-    hub.export_folder(trained_run, root / "mnist-ema")
-    hub.export_folder(prior_run, root / "mnist-ema-prior")
+    export.export_folder(trained_run, root / "mnist-ema")
+    export.export_folder(prior_run, root / "mnist-ema-prior")
     return root
 
 
@@ -49,9 +51,9 @@ def test_exported_folders_stand_alone(exported, trained_run):
     assert sorted(p.name for p in vq.iterdir()) == ["README.md", "config.json", "metrics.jsonl", "model.safetensors",
                                                     "reconstructions.png", "training.json"]
     # its training curves and time travel with it: the Compare page draws a bundled model's as a run's
-    epochs = runs.read_metrics(vq, "epoch")
-    assert epochs and epochs == runs.read_metrics(trained_run, "epoch")
-    assert runs.training_seconds(vq) == pytest.approx(sum(r["seconds"] for r in epochs)) and runs.training_seconds(vq) > 0
+    epochs = run_folder.read_metrics(vq, "epoch")
+    assert epochs and epochs == run_folder.read_metrics(trained_run, "epoch")
+    assert run_folder.training_seconds(vq) == pytest.approx(sum(r["seconds"] for r in epochs)) and run_folder.training_seconds(vq) > 0
     assert "![reconstructions.png](reconstructions.png)" in (vq / "README.md").read_text()
     # the data set travels with the model: the pages show its held-out images, the Sample page its class names
     assert dataset_of_vqvae(vq) == "mnist" and dataset_of_prior(exported / "mnist-ema-prior") == "mnist"

@@ -11,10 +11,11 @@ import pytest
 from conftest import tiny_run_config, wait_for
 from vqvae import files
 from vqvae.dashboard.run_manager import RunManager, describe
-from vqvae.data import checkpoints
-from vqvae.data.checkpoints import load_vqvae
+from vqvae.store import checkpoints
+from vqvae.store.load import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.training import runs
+from vqvae.store import run_folder
+from vqvae.store import layout
 
 
 def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
@@ -33,7 +34,7 @@ def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
 def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=50, batch_size=32), name="long")
-    assert wait_for(lambda: runs.read_status(run).get("step", 0) > 0)
+    assert wait_for(lambda: run_folder.read_status(run).get("step", 0) > 0)
     manager.cancel(run)
     info = manager.wait(run)
     assert info.state == "cancelled"
@@ -50,7 +51,7 @@ def test_a_failing_run_is_reported_with_its_message(tmp_path):
 def test_a_killed_run_is_failed_not_running_forever(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=50), name="killed")
-    assert wait_for(lambda: runs.read_status(run).get("step", 0) > 0)
+    assert wait_for(lambda: run_folder.read_status(run).get("step", 0) > 0)
     os.kill(files.read_json(run / "job.json")["pid"], signal.SIGKILL)
     info = manager.wait(run)
     assert info.state == "failed" and info.message
@@ -60,10 +61,10 @@ def test_a_killed_run_is_failed_not_running_forever(tmp_path):
 def test_the_second_run_on_a_queued_device_waits_its_turn(tmp_path):
     manager = RunManager(tmp_path, queue_devices=("cpu",))  # on a GPU machine: ("cuda",), the default
     first = manager.start(tiny_run_config(epochs=50), name="first")
-    assert wait_for(lambda: runs.read_status(first).get("state") == "running")
+    assert wait_for(lambda: run_folder.read_status(first).get("state") == "running")
     second = manager.start(tiny_run_config(epochs=1, batch_size=256), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued")
-    assert not (second / runs.CONFIG).exists()  # it has not started training
+    assert not (second / layout.CONFIG).exists()  # it has not started training
     manager.cancel(first)
     assert manager.wait(first).state == "cancelled"
     assert manager.wait(second).state == "done"
@@ -72,7 +73,7 @@ def test_the_second_run_on_a_queued_device_waits_its_turn(tmp_path):
 def test_a_queued_run_can_be_cancelled(tmp_path):
     manager = RunManager(tmp_path, queue_devices=("cpu",))
     first = manager.start(tiny_run_config(epochs=50), name="first")
-    assert wait_for(lambda: runs.read_status(first).get("state") == "running")
+    assert wait_for(lambda: run_folder.read_status(first).get("state") == "running")
     second = manager.start(tiny_run_config(epochs=1), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued")
     manager.cancel(second)
@@ -97,8 +98,8 @@ def test_a_run_starts_from_the_settings_it_was_given(tmp_path):
     cfg = tiny_run_config(epochs=0, restart_dead_codes=True, lr=0.002)
     run = manager.start(cfg, name="given")
     assert manager.wait(run).state == "done"
-    assert files.read_json(run / runs.CONFIG) == cfg.to_dict()
-    assert files.read_json(run / runs.REQUEST) == cfg.to_dict()  # what was asked, known before the process started
+    assert files.read_json(run / layout.CONFIG) == cfg.to_dict()
+    assert files.read_json(run / layout.REQUEST) == cfg.to_dict()  # what was asked, known before the process started
 
 
 def test_start_like_changes_only_what_is_asked(tmp_path, tiny_image_folder):
@@ -125,7 +126,7 @@ def test_a_process_that_exits_while_a_score_runs_waits_for_it_and_exits_cleanly(
     from conftest import REPO
 
     script = ("from pathlib import Path; from vqvae.dashboard.scores import start_scoring; "
-              "from vqvae.data.hub import BUNDLED_DIR; "
+              "from vqvae.store.hub import BUNDLED_DIR; "
               f"start_scoring(BUNDLED_DIR / 'mnist-ema-prior', Path({str(tmp_path / 'score.json')!r}), 'cpu')")
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-2000:]

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
-from vqvae.data.checkpoints import load_vqvae
+from vqvae.store.load import load_vqvae
 from vqvae.data.datasets import bundled_mnist
 from vqvae.models.autoencoder import encode_images
 from vqvae.models.metrics import code_usage, perplexity

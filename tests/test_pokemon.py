@@ -10,7 +10,7 @@ import torch
 
 from conftest import folder_snapshot, run_cli, tiny_model_config
 from vqvae import RunConfig, TrainConfig
-from vqvae.data.checkpoints import load_vqvae
+from vqvae.store.load import load_vqvae
 from vqvae.data.datasets import augment, bundled_pokemon, load_data, pokemon_types, shift_images
 from vqvae.training.vqvae_trainer import train
 

@@ -11,21 +11,17 @@ from PIL import Image
 from conftest import read_jsonl
 from vqvae import VQVAEError, files
 from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
-from vqvae.data import checkpoints
-from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.store import checkpoints
+from vqvae.store.load import load_prior, load_vqvae
 from vqvae.data.datasets import ImageData, shift_images
 from vqvae.models.sampling import sample_images, sample_labels, stream_samples
-from vqvae.training import runs
-from vqvae.training.prior_trainer import (
-    CODES,
-    VQVAE_COPY,
-    encode_splits,
-    load_codes,
-    save_codes,
-    train_prior,
-    vqvae_of_prior,
-)
-from vqvae.training.vqvae_trainer import data_of_vqvae
+from vqvae.store import run_folder
+from vqvae.store.layout import CODES, VQVAE_COPY
+from vqvae.training.prior_trainer import encode_splits, train_prior
+from vqvae.store.codes import load_codes, save_codes
+from vqvae.store.provenance import vqvae_of_prior
+from vqvae.store.provenance import data_of_vqvae
+from vqvae.store import layout
 
 
 def small_prior_config(vqvae, epochs=2, **train) -> PriorRunConfig:
@@ -44,7 +40,7 @@ def prior_run(tmp_path_factory, trained_run):
 
 
 def test_training_lowers_held_out_nll_below_the_unigram_baseline(prior_run):
-    epochs = [r for r in read_jsonl(prior_run / runs.METRICS) if r["kind"] == "epoch"]
+    epochs = [r for r in read_jsonl(prior_run / layout.METRICS) if r["kind"] == "epoch"]
     assert [r["epoch"] for r in epochs] == [1, 2]
     last = epochs[-1]
     assert last["uniform_nll"] == pytest.approx(math.log(32))
@@ -52,20 +48,20 @@ def test_training_lowers_held_out_nll_below_the_unigram_baseline(prior_run):
     assert last["val_nll"] < last["unigram_nll"]
     assert last["val_bits_per_code"] == pytest.approx(last["val_nll"] / math.log(2))
     assert epochs[1]["val_nll"] < epochs[0]["val_nll"]
-    status = runs.read_status(prior_run)
+    status = run_folder.read_status(prior_run)
     assert status["state"] == "done" and status["best_val_nll"] == pytest.approx(min(r["val_nll"] for r in epochs))
 
 
 def test_the_run_folder_stands_alone(prior_run, trained_run):
     """The frozen VQ-VAE is copied in, the codes are cached, checkpoints load strictly."""
-    assert (prior_run / VQVAE_COPY / checkpoints.WEIGHTS).read_bytes() == (checkpoints.resolve_checkpoint(trained_run) / checkpoints.WEIGHTS).read_bytes()
+    assert (prior_run / VQVAE_COPY / layout.WEIGHTS).read_bytes() == (checkpoints.resolve_checkpoint(trained_run) / layout.WEIGHTS).read_bytes()
     prior = load_prior(prior_run)
     assert prior.config.codebook_size == 32 and prior.config.n_classes == 10  # MNIST has labels
     assert not prior.training
     for which in ("best", "last"):
-        assert (checkpoints.checkpoint_dir(prior_run, which) / "README.md").read_text().count("held-out NLL") == 1
-    assert (checkpoints.checkpoint_dir(prior_run, "last") / checkpoints.OPTIMIZER).is_file()
-    assert vqvae_of_prior(checkpoints.checkpoint_dir(prior_run, "best")) == prior_run / VQVAE_COPY
+        assert (layout.checkpoint_dir(prior_run, which) / "README.md").read_text().count("held-out NLL") == 1
+    assert (layout.checkpoint_dir(prior_run, "last") / layout.OPTIMIZER).is_file()
+    assert vqvae_of_prior(layout.checkpoint_dir(prior_run, "best")) == prior_run / VQVAE_COPY
 
 
 def test_cached_codes_are_the_vqvae_codes_of_both_splits(prior_run, trained_run):
@@ -92,8 +88,8 @@ def test_resume_continues_without_re_encoding(tmp_path, trained_run):
     status = train_prior(None, out, resume=True, progress=False, epochs=2)
     assert status["state"] == "done" and status["epoch"] == 2
     assert (out / CODES).stat().st_mtime_ns == codes_before
-    assert [r["epoch"] for r in runs.read_metrics(out, "epoch")] == [1, 2]
-    steps = [r["step"] for r in runs.read_metrics(out, "step")]
+    assert [r["epoch"] for r in run_folder.read_metrics(out, "epoch")] == [1, 2]
+    steps = [r["step"] for r in run_folder.read_metrics(out, "step")]
     assert steps == sorted(set(steps))  # no step logged twice
 
 
@@ -212,11 +208,11 @@ def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
     result = cli("train-prior", "--vqvae", trained_run, "--out", out, "--epochs", 1, *args)
     assert result.returncode == 0, result.stderr
     assert "best held-out NLL" in result.stdout
-    saved = files.read_json(out / runs.CONFIG)
+    saved = files.read_json(out / layout.CONFIG)
     assert saved["prior"]["channels"] == 8 and saved["prior"]["codebook_size"] == 32
     result = cli("train-prior", "--out", out, "--resume", "--epochs", 2, "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert runs.read_status(out)["epoch"] == 2
+    assert run_folder.read_status(out)["epoch"] == 2
 
 
 @pytest.mark.parametrize("case", ["other K", "unknown run", "n 0", "temperature 0", "negative temperature",

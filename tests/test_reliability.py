@@ -22,10 +22,10 @@ from vqvae import files
 from vqvae.__main__ import main
 from vqvae.config import MAX_CODEBOOK_SIZE
 from vqvae.dashboard.run_manager import RunInfo, describe
-from vqvae.data import checkpoints
-from vqvae.data.checkpoints import load_vqvae
+from vqvae.store import checkpoints
+from vqvae.store.load import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.training import runs
+from vqvae.store import layout, run_folder
 from vqvae.training.vqvae_trainer import train
 
 TINY = ["--hidden", "16", "--codebook-size", "16", "--code-dim", "4", "--device", "cpu", "--no-progress"]
@@ -95,7 +95,7 @@ def test_an_unwritable_folder_is_one_line_and_exit_2(capsys, tmp_path, monkeypat
 def test_following_the_resume_advice_never_trains_over_an_old_run(capsys, tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    (run / runs.CONFIG).unlink()
+    (run / layout.CONFIG).unlink()
     before = folder_snapshot(run)
     code, err = cli_in_process(capsys, "train", "--out", run, "--resume")
     assert_one_line_error(code, err, "config.json is missing or damaged", "another --out")
@@ -108,21 +108,21 @@ def test_a_prepared_folder_takes_a_new_run(tmp_path, tiny_image_folder):
     """What the run manager makes before its process starts: the marker, job and log."""
     run = tmp_path / "run"
     run.mkdir()
-    runs.mark_run(run, "vqvae")
-    (run / runs.LOG).write_text("")
-    files.atomic_write_json(run / runs.JOB, {"kind": "vqvae", "pid": os.getpid()})
+    run_folder.mark_run(run, "vqvae")
+    (run / layout.LOG).write_text("")
+    files.atomic_write_json(run / layout.JOB, {"kind": "vqvae", "pid": os.getpid()})
     assert train(tiny_folder_run_config(tiny_image_folder), run, progress=False)["state"] == "done"
 
 
 def test_resume_without_its_last_checkpoint_never_restarts_over_the_best(capsys, tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    (run / "checkpoints" / "last" / checkpoints.WEIGHTS).unlink()
+    (run / "checkpoints" / "last" / layout.WEIGHTS).unlink()
     before = folder_snapshot(run)
     code, err = cli_in_process(capsys, "train", "--out", run, "--resume", "--epochs", 2)
     assert_one_line_error(code, err, "checkpoints/last")
     after = folder_snapshot(run)
-    assert {k: v for k, v in after.items() if k != runs.LOCK} == {k: v for k, v in before.items() if k != runs.LOCK}
+    assert {k: v for k, v in after.items() if k != layout.LOCK} == {k: v for k, v in before.items() if k != layout.LOCK}
 
 
 def test_resume_refuses_a_checkpoint_folder_holding_a_users_file(capsys, tmp_path, tiny_run):
@@ -137,20 +137,20 @@ def test_resume_refuses_a_checkpoint_folder_holding_a_users_file(capsys, tmp_pat
 
 def test_a_checkpoint_swap_never_deletes_a_file_it_did_not_write(tmp_path):
     dest = tmp_path / "checkpoints" / "last"
-    fill = lambda folder: (folder / checkpoints.WEIGHTS).write_bytes(b"weights")  # noqa: E731
+    fill = lambda folder: (folder / layout.WEIGHTS).write_bytes(b"weights")  # noqa: E731
     checkpoints.write_folder_atomically(dest, fill)
     checkpoints.write_folder_atomically(dest, fill)  # the first is now last.old
     (tmp_path / "checkpoints" / "last.old" / "important.bin").write_bytes(b"mine")
     with pytest.raises(VQVAEError, match="important.bin"):
         checkpoints.write_folder_atomically(dest, fill)
     assert (tmp_path / "checkpoints" / "last.old" / "important.bin").read_bytes() == b"mine"
-    assert (dest / checkpoints.WEIGHTS).read_bytes() == b"weights"
+    assert (dest / layout.WEIGHTS).read_bytes() == b"weights"
 
 
 # --- 3. status tells the truth -------------------------------------------------------------
 KILL_AT_SWAP = """
 import os, signal, sys
-from vqvae.training import runs
+from vqvae.store import layout, run_folder
 from vqvae.__main__ import main
 real_replace, swaps = os.replace, []
 def replace(src, dst):
@@ -159,7 +159,7 @@ def replace(src, dst):
         if len(swaps) == 2:  # the second save of last: killed between its two renames
             os.kill(os.getpid(), signal.SIGKILL)
     return real_replace(src, dst)
-runs.os.replace = replace
+os.replace = replace
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -173,14 +173,14 @@ def test_kill_9_at_a_checkpoint_swap_then_resume(tmp_path, tiny_image_folder):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (out / "checkpoints" / "last").exists()  # the instant between the renames
     assert (out / "checkpoints" / "last.old").is_dir()
-    leftovers = [p for p in (out / "checkpoints").iterdir() if runs.LEFTOVER.match(p.name)]
+    leftovers = [p for p in (out / "checkpoints").iterdir() if layout.LEFTOVER.match(p.name)]
     assert leftovers, "the kill should have left the new folder behind"
-    assert runs.read_status(out)["state"] == "failed"  # nobody holds the lock: the process is gone
-    assert json.loads((out / runs.STATUS).read_text())["state"] == "failed"  # and the file says so now
+    assert run_folder.read_status(out)["state"] == "failed"  # nobody holds the lock: the process is gone
+    assert json.loads((out / layout.STATUS).read_text())["state"] == "failed"  # and the file says so now
 
     status = train(None, out, resume=True, progress=False)
     assert status["state"] == "done" and status["epoch"] == 3
-    assert not [p for p in (out / "checkpoints").iterdir() if runs.LEFTOVER.match(p.name)]
+    assert not [p for p in (out / "checkpoints").iterdir() if layout.LEFTOVER.match(p.name)]
     for which in ("best", "last"):
         load_vqvae(checkpoints.resolve_checkpoint(out, which))
 
@@ -190,36 +190,36 @@ def test_a_cli_run_killed_with_sigkill_is_reported_failed_by_eval(capsys, tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "vqvae", "train", "--out", str(out), "--epochs", "50", *TINY,
                              "--log-every", "5"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert signal_when(proc, lambda: (checkpoints.resolve_checkpoint_or_none(out, "last") is not None
-                                      and runs.read_status(out).get("state") == "running"), signal.SIGKILL)
+                                      and run_folder.read_status(out).get("state") == "running"), signal.SIGKILL)
     proc.wait()
-    assert json.loads((out / runs.STATUS).read_text())["state"] == "running"  # what the kill left
+    assert json.loads((out / layout.STATUS).read_text())["state"] == "running"  # what the kill left
     code, err = cli_in_process(capsys, "eval", "--model", out, "--device", "cpu")
     assert code == 0
     assert "notice:" in err and "failed" in err and "--resume" in err
-    assert json.loads((out / runs.STATUS).read_text())["state"] == "failed"
+    assert json.loads((out / layout.STATUS).read_text())["state"] == "failed"
 
 
 def test_a_running_run_is_not_settled_as_failed(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    runs.write_status(run, state="running")
-    with runs.exclusive(run):  # as its job does
-        assert runs.read_status(run)["state"] == "running"
-    assert runs.read_status(run)["state"] == "failed"
+    run_folder.write_status(run, state="running")
+    with run_folder.exclusive(run):  # as its job does
+        assert run_folder.read_status(run)["state"] == "running"
+    assert run_folder.read_status(run)["state"] == "failed"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not an object", "deleted"])
 def test_a_finished_run_with_a_damaged_status_stays_done(tmp_path, tiny_run, damage):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    status = run / runs.STATUS
+    status = run / layout.STATUS
     if damage == "truncated":
         status.write_bytes(status.read_bytes()[: len(status.read_bytes()) // 2])
     elif damage == "not an object":
         status.write_text('"done"')
     else:
         status.unlink()
-    recovered = runs.read_status(run)
+    recovered = run_folder.read_status(run)
     assert recovered["state"] == "done" and recovered["epoch"] == 1
     assert recovered["best_val_psnr"] == checkpoints.checkpoint_metrics(run, "best")["val_psnr"]
 
@@ -228,8 +228,8 @@ def test_the_runs_table_shows_the_psnr_the_best_checkpoint_holds(tmp_path, tiny_
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     held = checkpoints.checkpoint_metrics(run, "best")["val_psnr"]
-    runs.write_status(run, best_val_psnr=held - 1.6)  # stopped between the checkpoint and the status
-    row = describe(RunInfo(run, "vqvae", "cancelled", "", runs.read_status(run)))
+    run_folder.write_status(run, best_val_psnr=held - 1.6)  # stopped between the checkpoint and the status
+    row = describe(RunInfo(run, "vqvae", "cancelled", "", run_folder.read_status(run)))
     assert row["val_psnr"] == held
 
 
@@ -308,11 +308,11 @@ def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_last_checkpoint(caps
     monkeypatch.setattr(checkpoints, "write_folder_atomically", fill_until_full)
     code, err = cli_in_process(capsys, "train", "--config", cfg, "--out", out, "--no-progress")
     assert_one_line_error(code, err, "disk is full", "--resume")
-    assert runs.read_status(out)["state"] == "failed"
+    assert run_folder.read_status(out)["state"] == "failed"
     last = load_vqvae(checkpoints.resolve_checkpoint(out, "last"))
-    assert json.loads((checkpoints.resolve_checkpoint(out, "last") / checkpoints.TRAINER_STATE).read_text())["epoch"] == 1
+    assert json.loads((checkpoints.resolve_checkpoint(out, "last") / layout.TRAINER_STATE).read_text())["epoch"] == 1
     assert isinstance(last.codebook, torch.Tensor)
-    assert not [p for p in (out / "checkpoints").iterdir() if runs.LEFTOVER.match(p.name)]
+    assert not [p for p in (out / "checkpoints").iterdir() if layout.LEFTOVER.match(p.name)]
 
 
 def test_the_dashboard_runs_folder_that_cannot_be_created_is_one_line(tmp_path):

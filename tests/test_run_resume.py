@@ -15,7 +15,8 @@ from conftest import tiny_run_config, wait_for
 from vqvae import files
 from vqvae.dashboard.run_manager import RunManager, has_checkpoint, resumable
 from vqvae.errors import VQVAEError
-from vqvae.training import runs
+from vqvae.store import run_folder
+from vqvae.store import layout
 
 
 def process_state(pid: int) -> tuple[str, int] | None:
@@ -36,30 +37,30 @@ def zombie_children() -> list[int]:
 
 def assert_continues(run: Path, epochs: int) -> None:
     """The run's metrics read as one run of `epochs` epochs: step numbers rise, each epoch once."""
-    steps = [r["step"] for r in runs.read_metrics(run, "step")]
+    steps = [r["step"] for r in run_folder.read_metrics(run, "step")]
     assert steps == sorted(set(steps)), steps
-    assert [r["epoch"] for r in runs.read_metrics(run, "epoch")] == list(range(1, epochs + 1))
+    assert [r["epoch"] for r in run_folder.read_metrics(run, "epoch")] == list(range(1, epochs + 1))
 
 
 def assert_refused(manager: RunManager, run: Path, *fragments: str, epochs: int | None = None) -> None:
-    job_before = (run / runs.JOB).read_bytes() if (run / runs.JOB).exists() else None
+    job_before = (run / layout.JOB).read_bytes() if (run / layout.JOB).exists() else None
     with pytest.raises(VQVAEError) as refused:
         manager.resume(run, epochs)
     message = str(refused.value)
     assert "\n" not in message and all(f in message for f in fragments), message
-    assert ((run / runs.JOB).read_bytes() if (run / runs.JOB).exists() else None) == job_before  # nothing spawned
+    assert ((run / layout.JOB).read_bytes() if (run / layout.JOB).exists() else None) == job_before  # nothing spawned
 
 
 @pytest.mark.slow
 def test_a_cancelled_run_resumes_to_the_epochs_asked_for(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=1, batch_size=128), name="cut short")
-    assert wait_for(lambda: runs.read_status(run).get("step", 0) > 0)
+    assert wait_for(lambda: run_folder.read_status(run).get("step", 0) > 0)
     manager.cancel(run)
     cancelled = manager.wait(run)
     assert cancelled.state == "cancelled" and resumable(cancelled) and has_checkpoint(run)
     stopped_at = cancelled.status["step"]
-    first_pid = files.read_json(run / runs.JOB)["pid"]
+    first_pid = files.read_json(run / layout.JOB)["pid"]
 
     assert manager.resume(run, epochs=2) == run
     assert manager.info(run).active  # at once, before its process has written anything
@@ -68,10 +69,10 @@ def test_a_cancelled_run_resumes_to_the_epochs_asked_for(tmp_path):
     assert (info.status["epoch"], info.status["epochs"]) == (2, 2)
     assert info.status["step"] == info.status["total_steps"] > stopped_at
     assert_continues(run, 2)
-    job = files.read_json(run / runs.JOB)
+    job = files.read_json(run / layout.JOB)
     assert job["pid"] != first_pid and job["name"] == "cut short"
     assert job["command"][3:] == ["train", "--resume", "--epochs", "2", "--out", str(run), "--no-progress"]
-    assert "cancelled" in (run / runs.LOG).read_text()  # the same log, continued
+    assert "cancelled" in (run / layout.LOG).read_text()  # the same log, continued
 
 
 @pytest.mark.slow
@@ -94,8 +95,8 @@ def test_an_active_run_is_not_resumed(tmp_path, tiny_run):
     run = tmp_path / "running"
     shutil.copytree(tiny_run, run)
     manager = RunManager(tmp_path)
-    runs.write_status(run, state="running")
-    with runs.exclusive(run):  # as its job does while it trains
+    run_folder.write_status(run, state="running")
+    with run_folder.exclusive(run):  # as its job does while it trains
         assert not resumable(manager.info(run))
         assert_refused(manager, run, "still running", "cancel it")
 
@@ -103,8 +104,8 @@ def test_an_active_run_is_not_resumed(tmp_path, tiny_run):
 def test_a_run_without_a_checkpoint_is_not_resumed(tmp_path):
     run = tmp_path / "never-trained"
     run.mkdir()
-    runs.mark_run(run, "vqvae")
-    runs.write_status(run, state="cancelled", message="cancelled before it started")
+    run_folder.mark_run(run, "vqvae")
+    run_folder.write_status(run, state="cancelled", message="cancelled before it started")
     manager = RunManager(tmp_path)
     info = manager.info(run)
     assert info.state == "cancelled" and not resumable(info) and not has_checkpoint(run)
@@ -114,7 +115,7 @@ def test_a_run_without_a_checkpoint_is_not_resumed(tmp_path):
 def test_a_folder_that_is_not_a_run_of_ours_is_not_resumed(tmp_path, tiny_run):
     run = tmp_path / "foreign"
     shutil.copytree(tiny_run, run)
-    (run / runs.MARKER).unlink()
+    (run / layout.MARKER).unlink()
     assert_refused(RunManager(tmp_path), run, "not a VQ-VAE Lab run")
 
 
@@ -122,7 +123,7 @@ def test_a_cancelled_run_with_a_checkpoint_can_be_used(tmp_path, tiny_run):
     run = tmp_path / "stopped"
     shutil.copytree(tiny_run, run)
     shutil.rmtree(run / "checkpoints" / "best")
-    runs.write_status(run, state="cancelled", message="cancelled")
+    run_folder.write_status(run, state="cancelled", message="cancelled")
     assert has_checkpoint(run)  # its last one
     assert not has_checkpoint(tmp_path / "nothing-here")
 
@@ -132,7 +133,7 @@ def test_finished_runs_are_reaped_without_anyone_asking(tmp_path):
     manager = RunManager(tmp_path)
     started = [manager.start(tiny_run_config(epochs=0), name=f"quick {i}") for i in range(2)]
     assert [manager.wait(run).state for run in started] == ["done", "done"]
-    pids = [files.read_json(run / runs.JOB)["pid"] for run in started]
+    pids = [files.read_json(run / layout.JOB)["pid"] for run in started]
     # A run writes its final status a moment before its process exits: wait until both have
     # exited (gone, or a zombie), then give the reaper a bounded moment.
     assert wait_for(lambda: all(process_state(pid) in (None, ("Z", os.getpid())) for pid in pids), timeout=60)

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from conftest import folder_snapshot, tiny_folder_run_config
 from vqvae import VQVAE, VQVAEError, load_vqvae
-from vqvae.data.checkpoints import resolve_checkpoint
-from vqvae.training.runs import append_metrics, read_metrics
+from vqvae.store.checkpoints import resolve_checkpoint
+from vqvae.store.run_folder import append_metrics, read_metrics
 from vqvae.training.vqvae_trainer import train
 
 

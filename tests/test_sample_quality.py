@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from conftest import REPO
-from vqvae.data import hub
-from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
+from vqvae.store import hub
+from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.data.datasets import bundled_mnist
 from vqvae.errors import VQVAEError
 from vqvae.training.classifier_trainer import accuracy, export_classifier, train_classifier

@@ -6,14 +6,14 @@ import torch
 
 from conftest import tiny_model_config
 from vqvae.config import PriorConfig
-from vqvae.data.checkpoints import load_prior, load_vqvae
+from vqvae.store.load import load_prior, load_vqvae
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import Sampling, sample, stream_samples
 from vqvae.models.stepping import StepSampler
-from vqvae.data.hub import BUNDLED_DIR
-from vqvae.training.prior_trainer import vqvae_of_prior
+from vqvae.store.hub import BUNDLED_DIR
+from vqvae.store.provenance import vqvae_of_prior
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from conftest import REPO, TRAINED_RUN_CONFIG, read_jsonl, signal_when
 from vqvae import VQVAE, ModelConfig, RunConfig, TrainConfig, load_vqvae
 from vqvae.models.metrics import psnr
 from vqvae.training.evaluate import evaluate
-from vqvae.training.runs import read_metrics
+from vqvae.store.run_folder import read_metrics
 from vqvae.training.vqvae_trainer import train
 
 pytestmark = pytest.mark.slow

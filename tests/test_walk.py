@@ -4,9 +4,9 @@ decodable code grid, and the change counts add up."""
 import pytest
 import torch
 
-from vqvae.data.checkpoints import load_vqvae
+from vqvae.store.load import load_vqvae
 from vqvae.data.datasets import bundled_mnist, bundled_pokemon
-from vqvae.data.hub import BUNDLED_DIR
+from vqvae.store.hub import BUNDLED_DIR
 from vqvae.errors import VQVAEError
 from vqvae.models.walk import walk
 

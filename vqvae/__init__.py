@@ -1,7 +1,7 @@
 """VQ-VAE Lab's library: models, codebooks, the prior, data, training and checkpoints (no Streamlit here)."""
 
 from vqvae.config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
-from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
+from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN

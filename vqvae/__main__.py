@@ -171,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def located(ref, kind: str) -> Path:
     """The folder of a model reference (path, bundled name or Hub id); a Hub model that
     cannot be had falls back to the bundled one, with a notice on stderr."""
-    from vqvae.data.hub import locate
+    from vqvae.store.hub import locate
 
     found = locate(ref, kind)
     if found.notice:
@@ -180,17 +180,17 @@ def located(ref, kind: str) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from vqvae.data import checkpoints
-    from vqvae.data.checkpoints import load_vqvae
+    from vqvae.store import checkpoints
+    from vqvae.store.load import load_vqvae
     from vqvae.device import pick_device
-    from vqvae.training import runs
+    from vqvae.store import run_folder
     from vqvae.training.evaluate import evaluate
-    from vqvae.training.vqvae_trainer import data_of_vqvae
+    from vqvae.store.provenance import data_of_vqvae
 
     device = pick_device(args.device)
     folder = located(args.model, "vqvae")
-    if runs.marker(folder) is not None:  # a run: say so when it did not finish (and settle its status)
-        status = runs.read_status(folder)
+    if run_folder.marker(folder) is not None:  # a run: say so when it did not finish (and settle its status)
+        status = run_folder.read_status(folder)
         if status.get("state") != "done":
             print(f"notice: {folder} is {status.get('state', 'of unknown state')}"
                   + (f" ({status['message']})" if status.get("message") else "") + ": evaluating its checkpoint",
@@ -237,10 +237,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from vqvae import files
-    from vqvae.data.checkpoints import load_prior, load_vqvae
+    from vqvae.store.load import load_prior, load_vqvae
     from vqvae.device import pick_device
     from vqvae.models.sampling import grid_columns, stream_samples
-    from vqvae.training.prior_trainer import vqvae_of_prior
+    from vqvae.store.provenance import vqvae_of_prior
 
     if args.nrow is not None and args.nrow < 1:
         raise VQVAEError(f"--nrow must be at least 1, not {args.nrow}")
@@ -308,7 +308,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     import tempfile
 
-    from vqvae.data.hub import export_folder, push
+    from vqvae.store.export import export_folder
+    from vqvae.store.hub import push
 
     folder = located(args.model, "vqvae")
     with tempfile.TemporaryDirectory(prefix="vqvae-push-") as tmp:
@@ -322,7 +323,7 @@ def label_number(label: str | None, prior_folder: Path) -> int | None:
     """--label as the class number: given as a number, or as a name of the prior's data set's
     classes ("fire" for the Pokémon prior, "cat" for CIFAR-10), in any case."""
     from vqvae.data.datasets import class_names
-    from vqvae.training.prior_trainer import dataset_of_prior
+    from vqvae.store.provenance import dataset_of_prior
 
     if label is None or label.lstrip("-").isdigit():
         return None if label is None else int(label)

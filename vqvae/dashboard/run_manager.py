@@ -30,11 +30,12 @@ from pathlib import Path
 
 from vqvae import files
 from vqvae.config import PriorRunConfig, RunConfig, run_kind
-from vqvae.data import checkpoints
+from vqvae.store import checkpoints
 from vqvae.errors import VQVAEError
-from vqvae.training import runs
+from vqvae.store import run_folder
 from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
-from vqvae.training.runs import JOB, LOG  # the run-folder layout lives in runs.py
+from vqvae.store.layout import JOB, LOG
+from vqvae.store import layout
 
 ROOT_ENV = "VQVAE_RUNS"
 REPO = Path(__file__).resolve().parents[2]
@@ -102,9 +103,9 @@ class RunManager:
             raise ValueError(f"a run starts from a RunConfig or a PriorRunConfig, not {type(config).__name__}")
         kind = "prior" if isinstance(config, PriorRunConfig) else "vqvae"
         run_dir = self.new_run_dir(name)
-        request = run_dir / runs.REQUEST
+        request = run_dir / layout.REQUEST
         try:
-            runs.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
+            run_folder.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
             files.atomic_write_json(request, config.to_dict())
         except OSError as exc:
             raise VQVAEError(_cannot_start(run_dir, exc)) from None
@@ -139,7 +140,7 @@ class RunManager:
         output appended to RUN/log.txt, a session of its own, a lower priority, queued on
         the device lock when `device` queues; job.json says its command and pid, and a
         daemon thread reaps it when it ends."""
-        argv = [sys.executable, "-m", "vqvae", runs.KINDS[kind][1], *args, "--out", str(run_dir), "--no-progress"]
+        argv = [sys.executable, "-m", "vqvae", run_folder.KINDS[kind][1], *args, "--out", str(run_dir), "--no-progress"]
         env = dict(os.environ)
         if self._resolved_device(device) in self.queue_devices:
             env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
@@ -191,11 +192,11 @@ class RunManager:
         with the last line it printed."""
         run_dir = Path(run_dir)
         job = files.read_json(run_dir / JOB) or {}
-        status = runs.read_status(run_dir)  # an active state there is one a live job holds
-        kind = runs.kind_of_run(run_dir) or "vqvae"
+        status = run_folder.read_status(run_dir)  # an active state there is one a live job holds
+        kind = run_folder.kind_of_run(run_dir) or "vqvae"
         state = status.get("state") or ("starting" if job else "unknown")
         message = status.get("message", "")
-        if state not in runs.ACTIVE_STATES and _spawned_since(job, status):
+        if state not in run_folder.ACTIVE_STATES and _spawned_since(job, status):
             state, message = "starting", ""  # resumed: its new process has not written its status yet
         pid = _pid(job) or status.get("pid")
         if state == "starting" and not (pid and self._alive(pid)):
@@ -211,7 +212,7 @@ class RunManager:
             return []
         try:
             found = [p for p in self.root.iterdir() if p.is_dir() and any((p / name).is_file() for name in
-                                                                        (runs.MARKER, JOB, runs.STATUS))]
+                                                                        (layout.MARKER, JOB, layout.STATUS))]
         except OSError:  # the runs folder itself went away
             return []
         dated = []
@@ -230,7 +231,7 @@ class RunManager:
         if pid and self._alive(pid):
             os.kill(pid, signal.SIGTERM)
             if info.state in ("starting", "queued"):  # not training yet: nothing to save
-                runs.write_status(run_dir, state="cancelled", message="cancelled before it started")
+                run_folder.write_status(run_dir, state="cancelled", message="cancelled before it started")
 
     def wait(self, run_dir: str | Path, timeout: float = 600, poll: float = 0.2) -> RunInfo:
         """Block until the run is no longer active (for scripts and tests)."""
@@ -271,7 +272,7 @@ def _pid(job: dict) -> int | None:
 def _check_resumable(info: RunInfo, epochs: int | None) -> None:
     """Raise the one-line reason `resume` cannot continue this run, if there is one."""
     where = info.name
-    if runs.marker(info.path) is None:
+    if run_folder.marker(info.path) is None:
         raise VQVAEError(f"cannot resume {where}: it is not a VQ-VAE Lab run folder; pick a run from the list")
     if info.active:
         raise VQVAEError(f"cannot resume {where}: it is still {info.state}; wait for it to end, or cancel it first")
@@ -304,7 +305,7 @@ def _cannot_start(run_dir: Path, exc: OSError) -> str:
 def requested_config(run_dir: str | Path) -> RunConfig | PriorRunConfig | None:
     """The settings a run was started with: its request (written before its process
     started), else its saved config; None when neither can be read."""
-    for name in (runs.REQUEST, runs.CONFIG):
+    for name in (layout.REQUEST, layout.CONFIG):
         saved = files.read_json(Path(run_dir) / name)
         kind = run_kind(saved)
         if kind:
@@ -334,7 +335,7 @@ def _zombie(pid: int) -> bool:
 def run_config(run_dir: str | Path) -> dict:
     """The settings a run was started with (RUN/config.json), {} while it has not written them
     (or when the file is damaged)."""
-    return files.read_json(Path(run_dir) / runs.CONFIG) or {}
+    return files.read_json(Path(run_dir) / layout.CONFIG) or {}
 
 
 def vqvae_of_prior_run(run_dir: str | Path) -> str:
@@ -362,7 +363,7 @@ def resumable(info: RunInfo) -> bool:
     """Whether RunManager.resume can continue this run: a run of ours that ended cancelled,
     failed (or killed) or done, with a last checkpoint. A done one also needs more epochs
     than planned_epochs(info), which resume checks."""
-    return (info.state in RESUMABLE_STATES and runs.marker(info.path) is not None
+    return (info.state in RESUMABLE_STATES and run_folder.marker(info.path) is not None
             and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
 
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from vqvae import files
 from vqvae.dashboard.run_manager import default_root
-from vqvae.data import checkpoints
+from vqvae.store import checkpoints
 from vqvae.errors import VQVAEError
-from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
+from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
 from vqvae.training.sample_quality import DEFAULT_N, classifier_for, score
+from vqvae.store import layout
 
 SCORES = ".scores"
 SCORES_ENV = "VQVAE_SCORES"
@@ -59,7 +60,7 @@ def score_file(prior_folder: Path, folder: Path | None = None) -> Path:
     scores_folder())."""
     weights = [checkpoints.resolve_checkpoint(prior_folder), checkpoints.resolve_checkpoint(vqvae_of_prior(prior_folder)),
                classifier_for(dataset_of_prior(prior_folder))]
-    text = "|".join([_digest(folder / checkpoints.WEIGHTS) for folder in weights]
+    text = "|".join([_digest(folder / layout.WEIGHTS) for folder in weights]
                     + [f"{k}={v}" for k, v in sorted(SETTINGS.items())])
     return Path(folder or scores_folder()) / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
 

@@ -17,12 +17,13 @@ from tqdm.auto import tqdm
 
 from vqvae import files
 from vqvae.config import ClassifierConfig
-from vqvae.data import checkpoints
+from vqvae.store import checkpoints
 from vqvae.data.datasets import DATASET_TITLES, ImageData, to_float
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.classifier import Classifier
 from vqvae.training.loop import cosine_lr, epoch_order
+from vqvae.store import layout
 
 # Small random rotations, zooms and moves: 9,000 digits are few for a CNN, and a prior's
 # samples are not centred as carefully as MNIST's own digits.
@@ -134,7 +135,7 @@ def export_classifier(model: Classifier, metrics: dict, data_name: str, dest: Pa
     def fill(folder: Path) -> None:
         model.save_pretrained(folder, config=model.config)
         files.atomic_write_bytes(folder / "README.md", classifier_card(model.config, metrics, data_name).encode())
-        files.atomic_write_json(folder / checkpoints.CHECKPOINT_METRICS, metrics)
+        files.atomic_write_json(folder / layout.CHECKPOINT_METRICS, metrics)
 
     checkpoints.write_folder_atomically(Path(dest), fill)
     return Path(dest)

@@ -20,9 +20,10 @@ import torch
 from tqdm.auto import tqdm
 
 from vqvae import distributed, files
-from vqvae.data import checkpoints
+from vqvae.store import checkpoints
 from vqvae.errors import VQVAEError
-from vqvae.training import runs
+from vqvae.store import run_folder
+from vqvae.store import layout
 
 GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set (by the run manager) for a run that must wait its turn on the device
 
@@ -39,10 +40,10 @@ def loop_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Cal
     of this kind) with its epochs raised to `epochs` when that is more; for a new run, `cfg`,
     if `out` is new or empty. Nothing is written before these checks pass."""
     if resume:
-        runs.check_run_to_resume(out, kind)
-        saved = files.read_json(out / runs.CONFIG)
+        run_folder.check_run_to_resume(out, kind)
+        saved = files.read_json(out / layout.CONFIG)
         if saved is None:
-            raise VQVAEError(f"cannot resume: {out / runs.CONFIG} is missing or damaged: restore it from a copy, "
+            raise VQVAEError(f"cannot resume: {out / layout.CONFIG} is missing or damaged: restore it from a copy, "
                              f"or start a new run in another --out")
         cfg = from_dict(saved)
         if epochs is not None:
@@ -52,7 +53,7 @@ def loop_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Cal
     elif cfg is None:
         raise ValueError("a new run needs its config")
     elif int(os.environ.get("RANK", "0")) == 0:  # rank 0 may already have started it
-        runs.check_new_run_folder(out, kind)
+        run_folder.check_new_run_folder(out, kind)
     return cfg.validate()
 
 
@@ -141,12 +142,12 @@ class EpochLoop:
             self.model.save_pretrained(folder, config=self.model_config)
             files.atomic_write_bytes(folder / "README.md", card.encode())
             if metrics:  # what the runs table shows: the numbers this checkpoint holds
-                files.atomic_write_json(folder / checkpoints.CHECKPOINT_METRICS,
+                files.atomic_write_json(folder / layout.CHECKPOINT_METRICS,
                                        dict(metrics, step=counters["step"], epoch=counters["epoch"]))
             if with_state:
                 checkpoints.save_training_state(folder, self.optimizer, counters)
 
-        checkpoints.write_folder_atomically(checkpoints.checkpoint_dir(self.out, which), fill)
+        checkpoints.write_folder_atomically(layout.checkpoint_dir(self.out, which), fill)
 
     def save_last(self, metrics: dict | None = None) -> None:
         self.save_checkpoint("last", metrics, with_state=True)
@@ -159,7 +160,7 @@ class EpochLoop:
         would overwrite the best checkpoint)."""
         problems = []
         folders = checkpoints.last_checkpoints(self.out)
-        saved = checkpoints.checkpoint_dir(self.out, "best").parent
+        saved = layout.checkpoint_dir(self.out, "best").parent
         if not folders and saved.is_dir() and any(saved.iterdir()):
             problems.append(f"{self.out} has checkpoints but no last one to resume from: evaluate or use its best "
                             f"checkpoint, or start a new run in another --out")
@@ -172,7 +173,7 @@ class EpochLoop:
                 problems.append(str(exc))
                 continue
             except RuntimeError:
-                problems.append(f"checkpoint {folder} does not match {self.out / runs.CONFIG}: "
+                problems.append(f"checkpoint {folder} does not match {self.out / layout.CONFIG}: "
                                 f"restore the run's config, or start a new run in another --out")
                 continue
             self.counters.update(counters)
@@ -186,7 +187,7 @@ class EpochLoop:
         if c["step"] == 0 and checkpoints.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
             self.evaluate_and_save(0.0)
         ranks = {"ranks": distributed.world(), "ranks_in_sync": distributed.in_sync(self.model)} if distributed.active() else {}
-        return runs.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
+        return run_folder.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
                                  **self.final_fields(), **ranks)
 
     def run(self, cancelled: Callable[[], bool], progress: bool) -> dict:
@@ -209,16 +210,16 @@ class EpochLoop:
                     logged = losses
                     if (b + 1) * self.batch_size > self.n_train:  # a short last batch: its counts would read as a collapse
                         logged = {k: v for k, v in losses.items() if k not in self.counts_per_batch}
-                    runs.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
+                    run_folder.append_metrics(self.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
                     bar.set_postfix({k: f"{losses[k]:.4g}" for k in self.postfix_keys})
-                    runs.write_status(self.out, step=c["step"], epoch=c["epoch"])
+                    run_folder.write_status(self.out, step=c["step"], epoch=c["epoch"])
                 # Under torchrun the ranks agree on a cancel through an all-reduce, which waits for
                 # the device: so they ask at the logged steps only (alone, the flag costs nothing).
                 if (logs_now or not distributed.active()) and distributed.any_rank(cancelled()):
                     bar.close()
                     self.finite(stats)  # never save weights a diverged step has left
                     self.save_last()
-                    return runs.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
+                    return run_folder.write_status(self.out, state="cancelled", message="cancelled", step=c["step"])
             self.epoch_seconds = time.perf_counter() - started
             items_per_s = seen / max(self.epoch_seconds, 1e-9)
             c["epoch"] += 1
@@ -252,19 +253,19 @@ def run_loop(out: Path, resume: bool, make_loop: Callable[[], EpochLoop], progre
 def io_message(exc: OSError, out: Path, kind: str) -> str:
     where = f"{exc.filename}" if exc.filename else str(out)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        command = runs.KINDS[kind][1]
+        command = run_folder.KINDS[kind][1]
         return (f"the disk is full (writing {where}): free some space, then continue with "
                 f"python -m vqvae {command} --resume --out {out}")
     return f"cannot write {where} ({exc.strerror or exc}): check its permissions, or choose another --out"
 
 
 def _run_locked(out: Path, resume: bool, make_loop: Callable[[], EpochLoop], progress: bool, kind: str) -> dict:
-    with runs.exclusive(out):
+    with run_folder.exclusive(out):
         if distributed.is_writer():
             if not resume:
-                runs.check_new_run_folder(out, kind)  # again: another process may have got here first
-                runs.mark_run(out, kind)
-            runs.remove_leftovers(out)  # what a kill left behind, now that nothing else writes here
+                run_folder.check_new_run_folder(out, kind)  # again: another process may have got here first
+                run_folder.mark_run(out, kind)
+            run_folder.remove_leftovers(out)  # what a kill left behind, now that nothing else writes here
         # The signal handlers come after the device queue (a blocked flock would swallow a cancel)
         # and before the loop is made: a cancel while the data is loaded or encoded is kept for later.
         with device_turn(out), _cancel_on_signals() as cancelled:
@@ -274,7 +275,7 @@ def _run_locked(out: Path, resume: bool, make_loop: Callable[[], EpochLoop], pro
 def _run_loop(out: Path, make_loop: Callable[[], EpochLoop], cancelled: Callable[[], bool], progress: bool, kind: str) -> dict:
     loop = make_loop()
     if distributed.any_rank(cancelled()):
-        return runs.write_status(out, state="cancelled", message="cancelled before training started")
+        return run_folder.write_status(out, state="cancelled", message="cancelled before training started")
     try:
         return loop.run(cancelled, progress)
     except VQVAEError as exc:
@@ -294,7 +295,7 @@ def _run_loop(out: Path, make_loop: Callable[[], EpochLoop], cancelled: Callable
 def _try_status(out: Path, **fields) -> None:
     """The final word in status.json, if the disk still takes it (it may be full)."""
     with contextlib.suppress(OSError):
-        runs.write_status(out, **fields)
+        run_folder.write_status(out, **fields)
 
 
 @contextlib.contextmanager
@@ -309,7 +310,7 @@ def device_turn(run_dir: Path):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            runs.write_status(run_dir, state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
+            run_folder.write_status(run_dir, state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -1,6 +1,6 @@
 """Training the PixelCNN prior on the codes of a frozen VQ-VAE, and loading it back.
 
-A prior run folder has the VQ-VAE run's layout (see runs.py) plus:
+A prior run folder (vqvae/store/layout.py) adds to the VQ-VAE run's layout:
 
     RUN/vqvae/                 a copy of the frozen VQ-VAE (Hub layout): the run stands alone
     RUN/codes.safetensors      the train and held-out splits, encoded once, with their labels
@@ -12,55 +12,31 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision.utils as vutils
-from safetensors import safe_open
-from safetensors.torch import load_file, save
 
 from vqvae import distributed, files
-from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
-from vqvae.data import checkpoints
-from vqvae.data.checkpoints import load_prior, load_vqvae
-from vqvae.data.datasets import ImageData, load_data, shift_images
-from vqvae.data.hub import locate
+from vqvae.config import PriorConfig, PriorRunConfig
+from vqvae.store import checkpoints
+from vqvae.store.load import load_prior, load_vqvae
+from vqvae.data.datasets import ImageData, shift_images
+from vqvae.store.hub import locate
 from vqvae.device import autocast, check_fits, pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE, encode_images
 from vqvae.models.metrics import bits, unigram_nll
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import grid_columns, sample_images
-from vqvae.presets import PRIOR_PRESETS, prior_preset
-from vqvae.training import runs
+from vqvae.presets import prior_preset
+from vqvae.store import run_folder
 from vqvae.training.loop import EpochLoop, loop_config, run_loop
-from vqvae.training.vqvae_trainer import data_of_vqvae, data_source_of_vqvae, dataset_of_vqvae
-
-CODES = "codes.safetensors"
-VQVAE_COPY = "vqvae"
-
-
-@dataclass
-class CodeData:
-    """A data set as code grids of one VQ-VAE."""
-
-    name: str
-    train: torch.Tensor  # int64 [copies * N, h, w]: the N training images, then shifted copies
-    val: torch.Tensor  # int64 [M, h, w]
-    train_labels: torch.Tensor | None = None  # int64 [copies * N]
-    val_labels: torch.Tensor | None = None
-    copies: int = 1
-
-    @property
-    def unshifted_train(self) -> torch.Tensor:
-        return self.train[: len(self.train) // self.copies]
-
-    @property
-    def n_classes(self) -> int:
-        return int(self.train_labels.max()) + 1 if self.train_labels is not None else 0
+from vqvae.store import layout
+from vqvae.store.codes import CodeData, cached_codes, save_codes
+from vqvae.store.layout import CODES, VQVAE_COPY
+from vqvae.store.provenance import data_of_vqvae, data_source_of_vqvae, default_prior_preset, recorded_data
 
 
 @torch.no_grad()
@@ -76,60 +52,6 @@ def encode_splits(vqvae: VQVAE, data: ImageData, shift: int = 0, batch_size: int
     train = torch.cat([encode(data.train, dy, dx) for dy, dx in moves])
     labels = data.train_labels.repeat(len(moves)) if data.train_labels is not None else None
     return CodeData(data.name, train, encode(data.val), labels, data.val_labels, copies=len(moves))
-
-
-def save_codes(path: Path, codes: CodeData) -> None:
-    tensors = {"train": codes.train, "val": codes.val}
-    if codes.train_labels is not None and codes.val_labels is not None:
-        tensors.update(train_labels=codes.train_labels, val_labels=codes.val_labels)
-    # int16 codes: a quarter of the disk; the cache of 81,000 shifted MNIST grids is 8 MB
-    tensors = {k: (v.to(torch.int16) if k in ("train", "val") else v).contiguous() for k, v in tensors.items()}
-    files.atomic_write_bytes(path, save(tensors, metadata={"data": codes.name, "copies": str(codes.copies)}))
-
-
-def load_codes(path: Path) -> CodeData:
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-        t = load_file(str(path))
-        return CodeData(meta.get("data", ""), t["train"].long(), t["val"].long(), t.get("train_labels"),
-                        t.get("val_labels"), int(meta.get("copies", 1)))
-    except Exception as exc:
-        raise VQVAEError(f"the code cache {path} is unreadable ({type(exc).__name__})") from None
-
-
-def check_codes(codes: CodeData, path: Path, prior: PriorConfig, grid: int, shift: int) -> None:
-    """A code cache that does not fit the run (another VQ-VAE's, another --shift, no labels
-    for a class-conditional prior) is refused in one line instead of failing mid-epoch."""
-    copies = (2 * shift + 1) ** 2
-    problem = None
-    if codes.train.shape[1:] != (grid, grid) or codes.val.shape[1:] != (grid, grid):
-        problem = f"its grids are {tuple(codes.val.shape[1:])}, the VQ-VAE's {grid} x {grid}"
-    elif min(codes.train.min(), codes.val.min()) < 0 or max(codes.train.max(), codes.val.max()) >= prior.codebook_size:
-        problem = f"its codes are not all in 0..{prior.codebook_size - 1}"
-    elif codes.copies != copies or len(codes.train) % copies:
-        problem = f"it holds {codes.copies} shifted copies of the training images, shift {shift} makes {copies}"
-    elif prior.n_classes and (codes.train_labels is None or codes.val_labels is None):
-        problem = "it holds no class labels for this class-conditional prior"
-    elif codes.train_labels is not None and len(codes.train_labels) != len(codes.train):
-        problem = "its labels do not match its grids"
-    if problem:
-        raise VQVAEError(f"the code cache {path} does not fit this run ({problem})")
-
-
-def cached_codes(path: Path, prior: PriorConfig, grid: int, shift: int) -> CodeData | None:
-    """The run's code cache, or None when there is none or it is damaged or does not fit
-    the run (then the run re-encodes its data: the cache is only a copy of what the frozen
-    VQ-VAE makes of it). Why it was dropped is said on stderr."""
-    if not path.exists():
-        return None
-    try:
-        codes = load_codes(path)
-        check_codes(codes, path, prior, grid, shift)
-    except VQVAEError as exc:
-        print(f"notice: {exc}: encoding the data again", file=sys.stderr)
-        return None
-    return codes
 
 
 class PriorTrainer:
@@ -182,12 +104,6 @@ def new_prior_config(vqvae_ref: str | Path, preset: str | None = None) -> PriorR
     return cfg
 
 
-def default_prior_preset(vqvae_ref: str | Path) -> str:
-    """The prior preset named like the VQ-VAE run's preset, else mnist's."""
-    saved = (files.read_json(Path(vqvae_ref) / runs.CONFIG) if Path(vqvae_ref).is_dir() else None) or {}
-    return saved.get("preset") if saved.get("preset") in PRIOR_PRESETS else "mnist"
-
-
 def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
                 epochs: int | None = None) -> dict:
     """Train a prior on the codes of the VQ-VAE cfg.train.vqvae into `out`, or resume the
@@ -225,11 +141,6 @@ def prior_training_bytes(p: PriorConfig, batch_size: int, grid: int) -> float:
     return 4 * batch_size * grid * grid * (3 * p.codebook_size + 8 * 2 * p.n_blocks * p.channels)
 
 
-def recorded_data(t: PriorTrainConfig, vqvae: VQVAE, download: bool = False) -> ImageData:
-    """The data set a prior run's config names, fitted to its VQ-VAE."""
-    return load_data(t.dataset, vqvae.config.in_channels, vqvae.config.image_size, t.data, t.center_crop, download)
-
-
 class _PriorLoop(EpochLoop):
     """The epochs of one prior run, with its bookkeeping."""
 
@@ -244,9 +155,9 @@ class _PriorLoop(EpochLoop):
             raise VQVAEError(f"the prior models {p.codebook_size} codes but the VQ-VAE in {out / VQVAE_COPY} has "
                              f"{vqvae.config.codebook_size}: restore the run's vqvae/ folder or start a new run")
         if not resume:
-            files.atomic_write_json(out / runs.CONFIG, cfg.to_dict())
+            files.atomic_write_json(out / layout.CONFIG, cfg.to_dict())
             _copy_checkpoint(checkpoints.resolve_checkpoint(vqvae_folder), out / VQVAE_COPY)
-        runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
+        run_folder.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
                           message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
         self.codes = cached_codes(out / CODES, p, vqvae.config.grid_size, t.shift) if resume else None
         if self.codes is None:
@@ -268,9 +179,9 @@ class _PriorLoop(EpochLoop):
         self.counters = {"epoch": 0, "batch": 0, "step": 0, "best_val_nll": None}
         if resume:
             self.restore_last(load_prior)
-            runs.truncate_metrics(out, self.counters["step"])
-            files.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
-        runs.write_status(out, total_steps=t.epochs * self.steps_per_epoch, step=self.counters["step"],
+            run_folder.truncate_metrics(out, self.counters["step"])
+            files.atomic_write_json(out / layout.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
+        run_folder.write_status(out, total_steps=t.epochs * self.steps_per_epoch, step=self.counters["step"],
                           epoch=self.counters["epoch"], message="", data=codes.name,
                           uniform_nll=self.uniform_nll, unigram_nll=self.unigram_nll)
 
@@ -295,14 +206,14 @@ class _PriorLoop(EpochLoop):
         ev = {"val_nll": val_nll, "val_bits_per_code": bits(val_nll), "uniform_nll": self.uniform_nll,
               "unigram_nll": self.unigram_nll}
         self.last_eval = ev
-        runs.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
+        run_folder.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
                                        "grids_per_s": items_per_s})
         self.save_samples()
         if c["best_val_nll"] is None or val_nll < c["best_val_nll"]:
             c["best_val_nll"] = val_nll
             self.save_checkpoint("best", ev)
         self.save_last(ev)
-        runs.write_status(self.out, epoch=c["epoch"], step=c["step"], val_nll=val_nll, best_val_nll=c["best_val_nll"])
+        run_folder.write_status(self.out, epoch=c["epoch"], step=c["step"], val_nll=val_nll, best_val_nll=c["best_val_nll"])
 
     def card(self, metrics: dict | None) -> str:
         return prior_card(self.cfg, self.codes, self.counters["step"], metrics, self.unigram_nll)
@@ -314,31 +225,8 @@ class _PriorLoop(EpochLoop):
         files.atomic_write_png(self.out / "samples" / f"epoch_{self.counters['epoch']:03d}.png", grid)
 
     def final_fields(self) -> dict:
-        final = runs.read_metrics(self.out, "epoch")
+        final = run_folder.read_metrics(self.out, "epoch")
         return dict(val_nll=final[-1]["val_nll"] if final else None, best_val_nll=self.counters["best_val_nll"])
-
-
-def vqvae_of_prior(path: str | Path) -> Path:
-    """The VQ-VAE a prior was trained on: the vqvae/ copy in its run folder (the path itself,
-    or the run holding a checkpoint folder)."""
-    path = Path(path)
-    for run in (path, path.parent.parent, path.parent.parent.parent):  # RUN, RUN/checkpoints/best(.old)
-        if (run / VQVAE_COPY / checkpoints.WEIGHTS).is_file():
-            return run / VQVAE_COPY
-    raise VQVAEError(f"{path} has no vqvae/ folder beside it: name the prior's VQ-VAE with --vqvae")
-
-
-def dataset_of_prior(path: str | Path) -> str | None:
-    """The data set a prior was trained on (what its class labels mean): its run config (an
-    exported prior's training.json), else its VQ-VAE's. None when unknown: for labels, so it
-    never raises."""
-    try:
-        run = runs.training_config(Path(path))
-        if isinstance(run, PriorRunConfig) and run.train.dataset:
-            return run.train.dataset
-        return dataset_of_vqvae(vqvae_of_prior(path))
-    except VQVAEError:
-        return None
 
 
 def prior_card(cfg: PriorRunConfig, codes: CodeData, step: int, metrics: dict | None, unigram: float) -> str:
@@ -364,7 +252,7 @@ def prior_card(cfg: PriorRunConfig, codes: CodeData, step: int, metrics: dict | 
 
 def _copy_checkpoint(source: Path, dest: Path) -> None:
     def fill(folder: Path) -> None:
-        for name in (runs.CONFIG, checkpoints.WEIGHTS, "README.md"):
+        for name in (layout.CONFIG, layout.WEIGHTS, "README.md"):
             if (source / name).is_file():
                 shutil.copyfile(source / name, folder / name)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from vqvae.data.checkpoints import load_classifier, load_prior, load_vqvae
+from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.data.datasets import DATASET_TITLES, bundled_data
-from vqvae.data.hub import BUNDLED_DIR, locate
+from vqvae.store.hub import BUNDLED_DIR, locate
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
@@ -31,7 +31,7 @@ from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import sample_images
 from vqvae.training.classifier_trainer import predict
 from vqvae.training.evaluate import reconstruct
-from vqvae.training.prior_trainer import dataset_of_prior, vqvae_of_prior
+from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
 
 CLASSIFIERS = {"mnist": "mnist-classifier"}  # data set -> its bundled classifier
 DEFAULT_N = 1000

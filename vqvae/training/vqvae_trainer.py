@@ -1,5 +1,5 @@
 """Training a VQ-VAE: one entry point, `train`, for the CLI and everything built on it
-(the dashboard's background jobs run the CLI). It writes everything to a run folder (see runs.py).
+(the dashboard's background jobs run the CLI). It writes everything to a run folder (vqvae/store/layout.py).
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ import torchvision.utils as vutils
 
 from vqvae import distributed, files
 from vqvae.config import RunConfig
-from vqvae.data.checkpoints import load_vqvae
-from vqvae.data.datasets import DATASET_TITLES, ImageData, augment, load_data, to_float
+from vqvae.store.load import load_vqvae
+from vqvae.data.datasets import ImageData, augment, load_data, to_float
 from vqvae.device import autocast, check_fits, pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.metrics import psnr
-from vqvae.training import runs
+from vqvae.store import run_folder
 from vqvae.training.evaluate import evaluate
 from vqvae.training.loop import EpochLoop, loop_config, run_loop
+from vqvae.store import layout
 
 
 class Trainer:
@@ -138,9 +139,9 @@ class _VQVAELoop(EpochLoop):
                 raise VQVAEError(f"the run trained on {self.c['data']} but now finds {data_id}: restore that data to resume, "
                                  f"or start a new run in another --out")
             self.c["data"] = data_id
-            runs.truncate_metrics(out, self.c["step"])
-        files.atomic_write_json(out / runs.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
-        runs.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs,
+            run_folder.truncate_metrics(out, self.c["step"])
+        files.atomic_write_json(out / layout.CONFIG, cfg.to_dict())  # a resume may have extended the epochs
+        run_folder.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs,
                           total_steps=t.epochs * self.steps_per_epoch, step=self.c["step"], epoch=self.c["epoch"],
                           message="", data=data.name, skipped_files=data.skipped, device=str(device))
 
@@ -157,14 +158,14 @@ class _VQVAELoop(EpochLoop):
         return self.trainer.named(stats)
 
     def final_fields(self) -> dict:
-        final = runs.read_metrics(self.out, "epoch")
+        final = run_folder.read_metrics(self.out, "epoch")
         last = final[-1] if final else {}
         return dict(val_psnr=last.get("val_psnr"), best_val_psnr=_psnr_or_none(self.c["best_val_mse"]),
                     perplexity=last.get("perplexity"), codes_used=last.get("codes_used"))
 
     def end_epoch(self, images_per_s: float) -> dict[str, str]:
         self.evaluate_and_save(images_per_s)
-        runs.write_status(self.out, epoch=self.c["epoch"], step=self.c["step"], val_psnr=self.last_eval["val_psnr"],
+        run_folder.write_status(self.out, epoch=self.c["epoch"], step=self.c["step"], val_psnr=self.last_eval["val_psnr"],
                           best_val_psnr=_psnr_or_none(self.c["best_val_mse"]))
         return {"val_psnr": f"{self.last_eval['val_psnr']:.2f}dB"}
 
@@ -173,7 +174,7 @@ class _VQVAELoop(EpochLoop):
         ev = evaluate(self.trainer.model, self.data.val, amp=self.trainer.amp)
         self.last_eval = ev
         dead = int(self.trainer.model.quantizer.steps_unused.ge(self.cfg.model.dead_code_window).sum())
-        runs.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
+        run_folder.append_metrics(self.out, {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev,
                                        "dead_codes": dead, "images_per_s": images_per_s,
                                        "seconds": self.epoch_seconds})
         self.save_preview()
@@ -193,57 +194,6 @@ class _VQVAELoop(EpochLoop):
         recon = model(x).reconstruction.float().clamp(0, 1)
         grid = vutils.make_grid(torch.cat([x, recon]).cpu(), nrow=len(x), padding=1, pad_value=1.0)
         files.atomic_write_png(self.out / "previews" / f"epoch_{self.c['epoch']:03d}.png", grid)
-
-
-def data_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
-                  download: bool = False) -> ImageData:
-    """The data a VQ-VAE was trained on: its run's data set (from the run folder's config),
-    or `dataset`; a bare grayscale checkpoint defaults to the bundled MNIST."""
-    c = model.config
-    dataset, root, center_crop, download = data_source_of_vqvae(path, model, dataset, root, download)
-    return load_data(dataset, c.in_channels, c.image_size, root, center_crop, download)
-
-
-def data_source_of_vqvae(path: str | Path, model: VQVAE, dataset: str | None = None, root: str | None = None,
-                         download: bool = False) -> tuple[str, str | None, int | None, bool]:
-    """(data set, root, center crop, download) of data_of_vqvae, without loading anything."""
-    if dataset:
-        return dataset, root, None, download
-    run = runs.training_config(Path(path))
-    if isinstance(run, RunConfig):
-        t = run.train
-        return t.dataset, root or t.data, t.center_crop, download or t.download
-    if model.config.in_channels != 1:
-        raise VQVAEError(f"{path} is a colour model without its run folder: name the data with --dataset (and --data)")
-    return "mnist", root, None, download
-
-
-def dataset_of_vqvae(path: str | Path) -> str | None:
-    """The data set the VQ-VAE in `path` was trained on, from its run config (an exported
-    model's training.json); a bare grayscale checkpoint counts as MNIST, as data_of_vqvae
-    takes it. None when unknown or unreadable: for labels, so it never raises."""
-    try:
-        run = runs.training_config(Path(path))
-    except VQVAEError:
-        return None
-    if isinstance(run, RunConfig):
-        return run.train.dataset
-    saved = files.read_json(Path(path) / runs.CONFIG)
-    return "mnist" if saved is not None and saved.get("in_channels") == 1 else None
-
-
-def held_out_of_vqvae(path: str | Path, model: VQVAE) -> tuple[ImageData, str, str | None]:
-    """(data, data set, notice): the data the VQ-VAE was trained on (its held-out split is
-    what the pages show), fitted to the model. When that data is not here, the bundled set
-    of the model's channels (MNIST or Pokémon) stands in, and the notice says so."""
-    c = model.config
-    try:
-        dataset, root, center_crop, download = data_source_of_vqvae(path, model)
-        return load_data(dataset, c.in_channels, c.image_size, root, center_crop, download), dataset, None
-    except VQVAEError as exc:
-        stand_in = "mnist" if c.in_channels == 1 else "pokemon"
-        return (load_data(stand_in, c.in_channels, c.image_size), stand_in,
-                f"its own data is not here ({exc}): the bundled {DATASET_TITLES[stand_in]} images stand in")
 
 
 def model_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None) -> str:

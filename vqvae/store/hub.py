@@ -12,14 +12,13 @@ to the bundled model of the same kind with a one-line notice, after a short prob
 seconds), never hanging on a dead network.
 
 Models load through vqvae.models.hub_mixin (safetensors only, always strict), and by
-reference through vqvae.data.checkpoints.load_vqvae / load_prior.
+reference through vqvae.store.load (load_vqvae, load_prior, load_classifier).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,9 @@ from huggingface_hub import constants as hub_constants
 from vqvae.config import run_kind
 from vqvae.errors import VQVAEError
 from vqvae.files import read_json
+from vqvae.store.layout import CONFIG, WEIGHTS
 
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "pretrained"
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "pretrained"  # shipped inside the package
 # The Hub folder the dashboard tries first for each kind of model, before the bundled one.
 HUB_REPO_ENV = "VQVAE_HUB_REPO"  # e.g. "owner/vqvae-lab-models": a repo laid out like pretrained/
 DEFAULT_MODELS = {"vqvae": "mnist-ema", "prior": "mnist-ema-prior"}
@@ -52,8 +52,8 @@ def bundled_models(kind: str | None = None) -> list[str]:
     "classifier"), as their config.json says."""
     if not BUNDLED_DIR.is_dir():
         return []
-    found = sorted(p for p in BUNDLED_DIR.iterdir() if (p / "model.safetensors").is_file())
-    return [p.name for p in found if kind is None or run_kind(read_json(p / "config.json")) == kind]
+    found = sorted(p for p in BUNDLED_DIR.iterdir() if (p / WEIGHTS).is_file())
+    return [p.name for p in found if kind is None or run_kind(read_json(p / CONFIG)) == kind]
 
 
 def default_model(kind: str) -> str:
@@ -140,7 +140,7 @@ def fetch(repo_id: str, subfolder: str = "", revision: str | None = None) -> tup
 
 def _model_folder(root: Path, subfolder: str, repo_id: str) -> Path:
     folder = root / subfolder if subfolder else root
-    if not (folder / "model.safetensors").is_file():
+    if not (folder / WEIGHTS).is_file():
         raise VQVAEError(f"{repo_id}{'/' + subfolder if subfolder else ''} holds no model.safetensors: check the repo id and folder")
     return folder
 
@@ -173,49 +173,3 @@ def push(folder: Path, repo_id: str, path_in_repo: str | None = None, private: b
     except Exception as exc:
         raise VQVAEError(f"upload to {repo_id} failed ({_short(exc)}): check the token's write access and the network") from None
     return f"{api.endpoint}/{repo_id}" + (f"/tree/main/{path_in_repo}" if path_in_repo else "")
-
-
-PICTURES = {"samples": ("samples.png", "Samples (one column per class when class-conditional)"),
-            "previews": ("reconstructions.png", "Held-out images (top) and their reconstructions (bottom)")}
-
-
-def export_folder(run_or_checkpoint: Path, dest: Path) -> Path:
-    """A run's best checkpoint as a standalone model folder in Hub layout: config.json,
-    model.safetensors, README.md, training.json (the run's config: its data set and settings),
-    metrics.jsonl (its training curves, for the Compare page), a prior's vqvae/ subfolder, and
-    the run's newest sample or reconstruction grid, shown in the model card. Swapped in whole."""
-    from vqvae.data import checkpoints
-    from vqvae.data.datasets import DATASET_NOTES
-    from vqvae.files import read_json
-
-    source = checkpoints.resolve_checkpoint(run_or_checkpoint)
-    run = next((r for r in (Path(run_or_checkpoint), source.parent.parent) if (r / checkpoints.CONFIG).is_file()
-                and (r / "checkpoints").is_dir()), None)
-    vqvae_copy = run / "vqvae" if run and (run / "vqvae" / checkpoints.WEIGHTS).is_file() else None
-    pictures = {}
-    for folder, (name, caption) in PICTURES.items():
-        grids = sorted((run / folder).glob("epoch_*.png")) if run else []
-        if grids:
-            pictures[name] = (grids[-1], caption)
-
-    def fill(tmp: Path) -> None:
-        for name in (checkpoints.CONFIG, checkpoints.WEIGHTS):
-            shutil.copyfile(source / name, tmp / name)
-        if run:  # the data set and settings it was trained with, for the pages and a retrain
-            shutil.copyfile(run / checkpoints.CONFIG, tmp / checkpoints.TRAINING)
-        if run and (run / checkpoints.METRICS).is_file():  # its curves, read back as a run's are (a damaged line is skipped)
-            shutil.copyfile(run / checkpoints.METRICS, tmp / checkpoints.METRICS)
-        card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
-        trained = (read_json(run / checkpoints.CONFIG) or {}).get("train") if run else None
-        note = DATASET_NOTES.get(trained.get("dataset")) if isinstance(trained, dict) else None
-        if note:
-            card += f"\n## Data\n\n{note}\n"
-        for name, (grid, caption) in pictures.items():
-            shutil.copyfile(grid, tmp / name)
-            card += f"\n## {caption}\n\n![{name}]({name})\n"
-        (tmp / "README.md").write_text(card)
-        if vqvae_copy is not None:
-            shutil.copytree(vqvae_copy, tmp / "vqvae")
-
-    checkpoints.write_folder_atomically(Path(dest), fill)
-    return Path(dest)

@@ -1,16 +1,8 @@
-"""Checkpoint folders in Hugging Face Hub layout, and the training state a resume needs.
-
-    FOLDER/config.json              the model's settings
-    FOLDER/model.safetensors        its weights (never a pickle)
-    FOLDER/README.md                the model card
-    FOLDER/metrics.json             the held-out numbers of this checkpoint
-    FOLDER/optimizer.safetensors    (last only) optimiser moments and RNG state
-    FOLDER/trainer_state.json       (last only) counters: epoch, batch, step, best score
+"""Checkpoint folders in Hugging Face Hub layout (see layout.py), swapped in whole, and
+the training state a resume needs.
 
 A run keeps RUN/checkpoints/best and RUN/checkpoints/last, each swapped in whole
 (`write_folder_atomically`); X.old is the previous one, which a reader falls back on.
-`load_vqvae`, `load_prior` and `load_classifier` load a model from any reference: a folder, a run, a bundled
-name or the Hub.
 """
 
 from __future__ import annotations
@@ -25,22 +17,11 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from vqvae.config import KIND_NAMES, run_kind
 from vqvae.distributed import is_writer
 from vqvae.errors import VQVAEError
 from vqvae.files import fsync_dir, is_number, read_json
-from vqvae.models.autoencoder import VQVAE
-from vqvae.models.classifier import Classifier
-from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.store.layout import CHECKPOINT_FILES, CHECKPOINT_METRICS, OPTIMIZER, TRAINER_STATE, WEIGHTS, checkpoint_dir
 
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
-OPTIMIZER = "optimizer.safetensors"
-TRAINER_STATE = "trainer_state.json"
-CHECKPOINT_METRICS = "metrics.json"
-TRAINING = "training.json"  # an exported model's run config: what it was trained on, and how
-METRICS = "metrics.jsonl"  # a run's step and epoch lines; an exported model keeps its run's (its curves)
-CHECKPOINT_FILES = {CONFIG, WEIGHTS, "README.md", OPTIMIZER, TRAINER_STATE, CHECKPOINT_METRICS}
 
 
 def write_folder_atomically(dest: Path, fill: Callable[[Path], None]) -> None:
@@ -85,10 +66,6 @@ def _remove_our_folder(folder: Path, ours: set[str]) -> None:
         raise VQVAEError(f"{folder} holds files VQ-VAE Lab did not write ({', '.join(foreign[:3])}): "
                          f"move them out of the run folder, then resume")
     shutil.rmtree(folder)
-
-
-def checkpoint_dir(run_dir: Path, which: str) -> Path:
-    return Path(run_dir) / "checkpoints" / which
 
 
 def _existing(folder: Path) -> Path | None:
@@ -172,47 +149,3 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict:
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda_states)
     return meta
-
-
-MODEL_WORDS = {"vqvae": "a VQ-VAE", "prior": "a PixelCNN prior", "classifier": "a classifier"}
-WHAT_TO_PASS = {  # what loading one kind of model from a folder holding another says to do
-    "vqvae": "pass a VQ-VAE run or checkpoint (a prior's own VQ-VAE is in its vqvae/ folder)",
-    "prior": "pass a prior run folder (python -m vqvae train-prior)",
-    "classifier": "pass a classifier folder such as pretrained/mnist-classifier",
-}
-
-
-def load_vqvae(path: str | Path, device: str | torch.device = "cpu") -> VQVAE:
-    """A VQ-VAE from a checkpoint folder in Hub layout, a run folder (its best checkpoint), a
-    bundled name or a Hub reference (hub.locate offers the bundled fallback)."""
-    return _load(path, "vqvae", VQVAE, device)
-
-
-def load_prior(path: str | Path, device: str | torch.device = "cpu") -> GatedPixelCNN:
-    """A prior from a checkpoint folder in Hub layout, a prior run folder (its best
-    checkpoint), a bundled name or a Hub reference."""
-    return _load(path, "prior", GatedPixelCNN, device)
-
-
-def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> Classifier:
-    """A sample-quality classifier from a folder in Hub layout or a bundled name."""
-    return _load(path, "classifier", Classifier, device)
-
-
-def _load(path: str | Path, kind: str, model_class, device):
-    """Any problem with the files becomes one VQVAEError line."""
-    from vqvae.data.hub import locate  # hub.py uses this module to export
-
-    folder = resolve_checkpoint(locate(path, kind, fallback=False).path)
-    found = run_kind(read_json(folder / CONFIG))
-    if found not in (kind, None):
-        raise VQVAEError(f"{path} holds {MODEL_WORDS[found]}, not a {KIND_NAMES[kind]}: "
-                         f"{WHAT_TO_PASS[kind]}")
-    try:
-        return model_class.from_pretrained(str(folder), map_location=str(device))
-    except VQVAEError:
-        raise
-    except Exception as exc:  # safetensors, JSON, shape and key errors alike
-        detail = " ".join(str(exc).split()) or type(exc).__name__  # one line, naming the bad keys
-        raise VQVAEError(f"{'' if kind == 'vqvae' else kind + ' '}checkpoint {folder} is corrupt or does not match its "
-                         f"config ({detail[:200]}): retrain it or pick another") from None

@@ -1,17 +1,8 @@
-"""The run folder: the only channel between a training job and whoever watches it.
-
-    RUN/run.json               the marker: this folder is a run VQ-VAE Lab wrote (format, version, kind)
-    RUN/config.json            the RunConfig (model + training settings)
-    RUN/status.json            state (running, done, failed, cancelled), progress, message
-    RUN/metrics.jsonl          one JSON object per line: step lines and epoch lines
-    RUN/checkpoints/last/      Hub layout + optimizer.safetensors + trainer_state.json + metrics.json
-    RUN/checkpoints/best/      Hub layout + metrics.json, best held-out score so far
-    RUN/previews/epoch_NNN.png held-out originals (top) over reconstructions (bottom)
-    RUN/request.json           the settings a background run was started with (the run manager's)
-    RUN/job.json, RUN/log.txt  a background run's command and output (the run manager's)
+"""The run folder: the only channel between a training job and whoever watches it (its
+layout: layout.py).
 
 Every file is written whole (vqvae/files.py) and a checkpoint folder is swapped in whole
-(vqvae/data/checkpoints.py), so a run killed at any moment leaves every file complete. In a
+(checkpoints.py), so a run killed at any moment leaves every file complete. In a
 distributed run only rank 0 writes.
 
 A job writes only into a folder that is new, empty, or marked by run.json as a run of
@@ -26,39 +17,23 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 
-from vqvae.config import PriorRunConfig, RunConfig, run_kind
-from vqvae.data.checkpoints import (
-    CHECKPOINT_FILES,
-    CONFIG,
-    METRICS,
-    TRAINER_STATE,
-    TRAINING,
-    checkpoint_metrics,
-    resolve_checkpoint_or_none,
-)
+from vqvae.config import run_kind
 from vqvae.distributed import is_writer
 from vqvae.errors import VQVAEError
 from vqvae.files import atomic_write_bytes, atomic_write_json, is_number, read_json
+from vqvae.store.checkpoints import checkpoint_metrics, resolve_checkpoint_or_none
+from vqvae.store.layout import (CHECKPOINT_FILES, CHECKPOINTS, CONFIG, JOB, LEFTOVER, LOCK, LOG, MARKER, METRICS,
+                                PREVIEWS, REQUEST, SAMPLES, STATUS, TRAINER_STATE)
 
-MARKER = "run.json"
-STATUS = "status.json"
-JOB = "job.json"
-LOG = "log.txt"
-REQUEST = "request.json"
-LOCK = ".lock"
 RUN_FORMAT, RUN_FORMAT_VERSION = "vqvae-lab run", 1
 KINDS = {"vqvae": ("VQ-VAE", "train"), "prior": ("prior", "train-prior")}  # kind -> (its name, its command)
 ACTIVE_STATES = ("starting", "queued", "running")
 # What a folder may hold before its job has started: the marker and the run manager's files.
 PREPARED = {MARKER, REQUEST, JOB, LOG, LOCK}
-# Names mkstemp/mkdtemp give our temp files and folders (".status.json.k3j_9xq2.tmp"): what
-# a kill can leave behind, and the only thing a start or resume cleans up.
-LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
@@ -222,17 +197,6 @@ def _lock_if_free(run_dir: Path):
         os.close(fd)
 
 
-def training_config(folder: Path) -> RunConfig | PriorRunConfig | None:
-    """How the model in `folder` was trained: a run folder's config.json, or the
-    training.json an exported model carries (its config.json holds only the model). None
-    when there is neither; a damaged one is refused in one line (VQVAEError)."""
-    for name in (CONFIG, TRAINING):
-        saved = read_json(Path(folder) / name)
-        if saved is not None and ("model" in saved or "prior" in saved):  # a run's config, not a model's
-            return (RunConfig if run_kind(saved) == "vqvae" else PriorRunConfig).from_dict(saved).validate()
-    return None
-
-
 def marker(run_dir: Path) -> dict | None:
     """The run.json of a run VQ-VAE Lab wrote, or None."""
     found = read_json(Path(run_dir) / MARKER) or {}
@@ -289,7 +253,7 @@ def check_run_to_resume(out: Path, kind: str) -> None:
         name, command = KINDS[found["kind"]]
         raise VQVAEError(f"cannot resume: {out} holds a {name} run, not a {KINDS[kind][0]} run: continue it with "
                          f"python -m vqvae {command} --resume --out {out}")
-    for folder in sorted((out / "checkpoints").glob("*")):
+    for folder in sorted((out / CHECKPOINTS).glob("*")):
         foreign = sorted(p.name for p in folder.iterdir()) if folder.is_dir() and not LEFTOVER.match(folder.name) else []
         foreign = [name for name in foreign if name not in CHECKPOINT_FILES]
         if foreign:
@@ -302,8 +266,8 @@ def remove_leftovers(run_dir: Path) -> list[Path]:
     mkstemp/mkdtemp named them here); returns what was removed. Call it holding the lock."""
     run_dir = Path(run_dir)
     removed = []
-    for folder in (run_dir, run_dir / "checkpoints", run_dir / "previews", run_dir / "samples",
-                   *(p for p in (run_dir / "checkpoints").glob("*") if p.is_dir())):
+    for folder in (run_dir, run_dir / CHECKPOINTS, run_dir / PREVIEWS, run_dir / SAMPLES,
+                   *(p for p in (run_dir / CHECKPOINTS).glob("*") if p.is_dir())):
         if not folder.is_dir() or folder.is_symlink():
             continue
         for path in folder.iterdir():
