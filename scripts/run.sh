@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One entry point for a fresh machine: makes .venv, installs requirements.txt when it
-# changed, then runs the dashboard or the tests.
+# One entry point for a fresh machine: makes .venv, installs the project into it (editable,
+# with the dashboard and test tools) when pyproject.toml or requirements.txt changed, then
+# runs the dashboard or the tests.
 #   bash scripts/run.sh app  [streamlit args]   start the dashboard
 #   bash scripts/run.sh test [pytest args]      run the whole test suite
 set -euo pipefail
@@ -11,9 +12,9 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
+wanted=$(cat pyproject.toml requirements.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "installing requirements into .venv (first run: a few minutes)..." >&2
+  echo "installing VQ-VAE Lab into .venv (first run: a few minutes)..." >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   echo "$wanted" > "$stamp"

@@ -40,8 +40,6 @@ for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "VQVAE_HUB
     os.environ.pop(_name, None)
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

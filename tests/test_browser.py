@@ -1,7 +1,7 @@
 """The dashboard in a real browser: `streamlit run app.py` on a free localhost port, driven
 by Playwright through Debian's Chromium (never a downloaded browser). It uploads an image,
 starts a tiny training run and samples, and saves a screenshot of every page to
-tests/screenshots/ (or $VQVAE_SCREENSHOTS) with the measured delays in timings.json."""
+docs/screenshots/ (or $VQVAE_SCREENSHOTS; the committed ones are the docs' pictures) with the measured delays in timings.json."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def shots():
-    folder = Path(os.environ.get("VQVAE_SCREENSHOTS", REPO / "tests" / "screenshots"))
+    folder = Path(os.environ.get("VQVAE_SCREENSHOTS", REPO / "docs" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     yield folder, timings
