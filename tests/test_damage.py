@@ -6,19 +6,21 @@ traceback, and must not touch a healthy run beside it.
 The two finished runs are trained once per session, when this module is collected (the
 cases are their files, found by rglob, so a file a later version adds to a run folder is
 damaged too without editing this file). Each case copies the healthy run into its own runs
-folder, damages one file, puts an untouched copy beside it, then:
+folder, damages one file and puts an untouched copy beside it. Two tiers:
 
-1. renders every dashboard page in one AppTest session, with the damaged run as the
-   newest (watched by Train), the sidebar's active model, Compare's first model, and the
-   Sample page's prior where the page offers it: no uncaught exception on any page;
-2. runs the CLI in-process (eval, and train / train-prior --resume; sample for a prior):
-   exit 0 or 2, no exception out of main(), no "Traceback" on stderr;
-3. checks the healthy run: its files byte-identical (status.json may be settled by a
-   reader, but must still say done), still listed as done, still loads and evaluates.
+- every file, every damage, against the readers the pages and the CLI are built on (the
+  run listing and its descriptions, status, metrics, marker, provenance, checkpoints,
+  loading): each answers or raises a VQVAEError, never anything else, and returns what its
+  callers rely on (milliseconds a case);
+- one case per kind of file (its name, in either run), with one of the damages in turn,
+  end to end: every dashboard page rendered in one AppTest session with the damaged run as
+  the newest (watched by Train), the sidebar's active model, Compare's first model and the
+  Sample page's prior, then the CLI in-process (eval, train / train-prior --resume, sample):
+  no uncaught exception on a page, exit 0 or 2, no "Traceback" on stderr.
 
-A case collects every problem it finds and fails once, listing them all.
-
-Run it alone with `.venv/bin/python -m pytest tests/test_damage.py`.
+Both check the healthy run: its files byte-identical (status.json may be settled by a
+reader, but must still say done), still listed as done, still loads. A case collects every
+problem it finds and fails once, listing them all.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import traceback
 import zlib
 from pathlib import Path
 
@@ -42,7 +45,11 @@ from conftest import REPO, folder_snapshot, tiny_model_config
 from pages.catalog import PAGES as CATALOG
 from vqvae import RunConfig, TrainConfig, files
 from vqvae.__main__ import main as cli_main
-from vqvae.store import layout
+from vqvae.dashboard.run_manager import (RunManager, describe, has_checkpoint, last_error, planned_epochs,
+                                         requested_config, resumable)
+from vqvae.errors import VQVAEError
+from vqvae.store import checkpoints, layout, provenance, run_folder
+from vqvae.store.load import load_prior, load_vqvae
 
 KINDS = ("vqvae", "prior")
 DAMAGES = ("delete", "truncate", "random", "wrong_type", "extra_line")
@@ -114,6 +121,31 @@ def damages_of(path: Path) -> tuple[str, ...]:
     return DAMAGES + ((FIELD_DAMAGE,) if json_objects(path) is not None else ())
 
 
+def file_kind(kind: str, rel: str) -> str:
+    """What a file is, whichever copy: "vqvae:metrics.json" for checkpoints/best/metrics.json and
+    checkpoints/last/metrics.json alike, "prior:epoch_N.png" for any epoch's picture."""
+    return f"{kind}:{re.sub(r'[0-9]+', 'N', Path(rel).name)}"
+
+
+def all_cases(built: dict) -> list[tuple[str, str, str]]:
+    return [(kind, rel, how) for kind in KINDS for rel in run_files(built[kind]) for how in damages_of(built[kind] / rel)]
+
+
+def one_case_per_kind_of_file(cases: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The first file of each kind, with the damages taken in turn across kinds (so every
+    damage reaches the pages), the field damage wherever a file holds JSON objects."""
+    chosen, seen = [], set()
+    for kind, rel, _ in cases:
+        key = file_kind(kind, rel)
+        if key in seen:
+            continue
+        seen.add(key)
+        options = [how for k, r, how in cases if (k, r) == (kind, rel)]
+        how = FIELD_DAMAGE if FIELD_DAMAGE in options else options[len(chosen) % len(options)]
+        chosen.append((kind, rel, how))
+    return chosen
+
+
 def pytest_generate_tests(metafunc):
     if "case" not in metafunc.fixturenames:
         return
@@ -121,7 +153,9 @@ def pytest_generate_tests(metafunc):
     if "error" in built:
         metafunc.parametrize("case", [("build", "", "")], ids=["building-the-runs"])
         return
-    cases = [(kind, rel, how) for kind in KINDS for rel in run_files(built[kind]) for how in damages_of(built[kind] / rel)]
+    cases = all_cases(built)
+    if metafunc.function.__name__ == "test_a_damaged_file_of_each_kind_leaves_pages_and_cli_answering":
+        cases = one_case_per_kind_of_file(cases)
     metafunc.parametrize("case", cases, ids=[f"{kind}:{rel}-{how}" for kind, rel, how in cases])
 
 
@@ -295,7 +329,7 @@ def damaged_cli_problems(capsys, kind: str, damaged: Path, tmp_path: Path) -> li
             + cli_problems(capsys, "train-prior", "--resume", "--out", str(damaged), "--no-progress"))
 
 
-def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes], tmp_path: Path) -> list[str]:
+def healthy_files_problems(healthy: Path, before: dict[str, bytes]) -> list[str]:
     problems = []
     after = folder_snapshot(healthy)
     changed = sorted(name for name in before.keys() | after.keys()
@@ -305,17 +339,19 @@ def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes],
     status = files.read_json(healthy / layout.STATUS) or {}
     if status.get("state") != "done":
         problems.append(f"healthy run: its status.json says {status.get('state')!r}, not done")
+    return problems
+
+
+def healthy_loads_problems(kind: str, healthy: Path) -> list[str]:
     try:
-        if kind == "vqvae":
-            from vqvae.store.load import load_vqvae
-
-            load_vqvae(healthy)
-        else:
-            from vqvae.store.load import load_prior
-
-            load_prior(healthy)
+        (load_vqvae if kind == "vqvae" else load_prior)(healthy)
     except Exception as exc:
-        problems.append(f"healthy run: no longer loads: {type(exc).__name__}: {str(exc)[:200]}")
+        return [f"healthy run: no longer loads: {type(exc).__name__}: {str(exc)[:200]}"]
+    return []
+
+
+def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes], tmp_path: Path) -> list[str]:
+    problems = healthy_files_problems(healthy, before) + healthy_loads_problems(kind, healthy)
     commands = [("eval", "--model", str(healthy))] if kind == "vqvae" else [
         ("sample", "--prior", str(healthy), "--n", "2", "--out", str(tmp_path / "healthy.png"), "--device", "cpu",
          "--no-progress"),
@@ -329,7 +365,61 @@ def healthy_problems(capsys, kind: str, healthy: Path, before: dict[str, bytes],
     return problems
 
 
-def test_a_damaged_run_breaks_nothing(case, finished_runs, tmp_path, monkeypatch, capsys):
+# --- the readers, every case ---
+
+def reader_problems(kind: str, damaged: Path, healthy: Path) -> list[str]:
+    """What the pages and the CLI read from a run folder, each answering or refusing in one
+    line (a VQVAEError); what they return has the types their callers rely on."""
+    problems = []
+
+    def answer(what: str, read, refusable: bool = True):
+        try:
+            return read()
+        except VQVAEError as exc:
+            if not refusable:
+                problems.append(f"{what}: refused ({exc}), though it must always answer")
+            elif "\n" in str(exc):
+                problems.append(f"{what}: a message of several lines")
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            problems.append(f"{what}: {type(exc).__name__}: {str(exc)[:150]} [{Path(frame.filename).name}:{frame.lineno}]")
+        return None
+
+    manager = RunManager(damaged.parent)
+    listed = answer("the runs list", manager.list, refusable=False) or []
+    for info in listed:
+        for name, read in (("describe", describe), ("resumable", resumable), ("planned_epochs", planned_epochs)):
+            answer(f"{name}({info.name})", lambda read=read: read(info), refusable=False)
+    states = {info.name: info.state for info in listed}
+    if states.get(healthy.name) != "done":
+        problems.append(f"the runs list: the healthy run is not listed as done beside the damaged one ({states})")
+
+    status = answer("read_status", lambda: run_folder.read_status(damaged), refusable=False)
+    for key, kind_of_value in run_folder.STATUS_TYPES.items():
+        value = (status or {}).get(key)
+        if value is not None and not (isinstance(value, str) if kind_of_value is str else isinstance(value, (int, float))):
+            problems.append(f"read_status: {key} is {value!r}")
+    metrics = answer("read_metrics", lambda: run_folder.read_metrics(damaged), refusable=False) or []
+    if not all(isinstance(r, dict) and isinstance(r.get("kind"), str) for r in metrics):
+        problems.append("read_metrics: a record that is not an object with a kind")
+    for what, read in (("marker", run_folder.marker), ("kind_of_run", run_folder.kind_of_run),
+                       ("training_seconds", run_folder.training_seconds), ("has_checkpoint", has_checkpoint),
+                       ("requested_config", requested_config), ("last_error", last_error),
+                       ("checkpoint_metrics", checkpoints.checkpoint_metrics)):
+        answer(what, lambda read=read: read(damaged), refusable=False)
+    answer("training_config", lambda: provenance.training_config(damaged))
+    if kind == "vqvae":
+        answer("dataset_of_vqvae", lambda: provenance.dataset_of_vqvae(damaged), refusable=False)
+        answer("load_vqvae", lambda: load_vqvae(damaged))
+    else:
+        answer("dataset_of_prior", lambda: provenance.dataset_of_prior(damaged), refusable=False)
+        answer("vqvae_of_prior", lambda: provenance.vqvae_of_prior(damaged))
+        answer("load_prior", lambda: load_prior(damaged))
+    return problems
+
+
+def damaged_beside_healthy(case, finished_runs, tmp_path, monkeypatch) -> tuple[str, Path, Path, dict]:
+    """(kind, damaged, healthy, the healthy run's files before) in a runs folder of their own."""
     kind, rel, how = case
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
@@ -339,11 +429,29 @@ def test_a_damaged_run_breaks_nothing(case, finished_runs, tmp_path, monkeypatch
     before = folder_snapshot(healthy)
     damage(damaged / rel, how)
     make_newest(damaged, healthy)
+    return kind, damaged, healthy, before
 
+
+def test_every_damaged_file_leaves_the_readers_answering(case, finished_runs, tmp_path, monkeypatch):
+    kind, damaged, healthy, before = damaged_beside_healthy(case, finished_runs, tmp_path, monkeypatch)
+    problems = reader_problems(kind, damaged, healthy)
+    problems += healthy_files_problems(healthy, before) + healthy_loads_problems(kind, healthy)
+    assert not problems, f"{case[0]} run, {case[1]} damaged ({case[2]}):\n  " + "\n  ".join(problems)
+
+
+def test_a_damaged_file_of_each_kind_leaves_pages_and_cli_answering(case, finished_runs, tmp_path, monkeypatch, capsys):
+    kind, damaged, healthy, before = damaged_beside_healthy(case, finished_runs, tmp_path, monkeypatch)
     problems = render_pages(kind, damaged, healthy)
     problems += damaged_cli_problems(capsys, kind, damaged, tmp_path)
     problems += healthy_problems(capsys, kind, healthy, before, tmp_path)
-    assert not problems, f"{kind} run, {rel} damaged ({how}):\n  " + "\n  ".join(problems)
+    assert not problems, f"{case[0]} run, {case[1]} damaged ({case[2]}):\n  " + "\n  ".join(problems)
+
+
+def test_one_case_per_kind_of_file_reaches_every_kind_and_every_damage(finished_runs):
+    cases = all_cases(finished_runs)
+    chosen = one_case_per_kind_of_file(cases)
+    assert {file_kind(k, r) for k, r, _ in chosen} == {file_kind(k, r) for k, r, _ in cases}
+    assert {how for _, _, how in chosen} == {how for _, _, how in cases}
 
 
 def test_the_matrix_covers_every_file_of_both_runs(finished_runs):
