@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if retrain and run_dir.exists():
                 shutil.rmtree(run_dir)
-            if job.kind == "classifier":  # trains in one go: no run folder
+            if job.kind == "classifier":  # trains in one go, in a temporary run folder: nothing to resume
                 print(f"{job.name}: training", flush=True)
                 data = bundled_data(job.preset)
                 epochs = scaled(CLASSIFIER_EPOCHS, args.epochs_scale)

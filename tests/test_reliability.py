@@ -21,11 +21,11 @@ from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config,
 from vqvae import files
 from vqvae.__main__ import main
 from vqvae.config import MAX_CODEBOOK_SIZE
-from vqvae.dashboard.run_manager import RunInfo, describe
+from vqvae.dashboard.runs import RunInfo, describe
 from vqvae.store import checkpoints
 from vqvae.store.load import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.store import layout, run_folder
+from vqvae.store import claim, layout, run_folder
 from vqvae.training.vqvae_trainer import train
 
 TINY = ["--hidden", "16", "--codebook-size", "16", "--code-dim", "4", "--device", "cpu", "--no-progress"]
@@ -203,7 +203,7 @@ def test_a_running_run_is_not_settled_as_failed(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     run_folder.write_status(run, state="running")
-    with run_folder.exclusive(run):  # as its job does
+    with claim.exclusive(run):  # as its job does
         assert run_folder.read_status(run)["state"] == "running"
     assert run_folder.read_status(run)["state"] == "failed"
 

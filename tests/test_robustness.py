@@ -13,7 +13,7 @@ import torch
 from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config
 from vqvae import VQVAEError, files
 from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer
-from vqvae.store import run_folder
+from vqvae.store import claim, run_folder
 from vqvae.training.vqvae_trainer import train
 
 
@@ -21,7 +21,7 @@ def test_a_second_job_on_the_same_folder_is_refused(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     before = folder_snapshot(run)
-    with run_folder.exclusive(run):  # as if a job were writing it
+    with claim.exclusive(run):  # as if a job were writing it
         with pytest.raises(VQVAEError, match="another training job"):
             train(None, run, resume=True, progress=False, epochs=2)
     after = folder_snapshot(run)

@@ -13,9 +13,10 @@ import pytest
 
 from conftest import tiny_run_config, wait_for
 from vqvae import files
-from vqvae.dashboard.run_manager import RunManager, has_checkpoint, resumable
+from vqvae.dashboard.run_manager import RunManager
+from vqvae.dashboard.runs import has_checkpoint, resumable
 from vqvae.errors import VQVAEError
-from vqvae.store import run_folder
+from vqvae.store import claim, run_folder
 from vqvae.store import layout
 
 
@@ -96,7 +97,7 @@ def test_an_active_run_is_not_resumed(tmp_path, tiny_run):
     shutil.copytree(tiny_run, run)
     manager = RunManager(tmp_path)
     run_folder.write_status(run, state="running")
-    with run_folder.exclusive(run):  # as its job does while it trains
+    with claim.exclusive(run):  # as its job does while it trains
         assert not resumable(manager.info(run))
         assert_refused(manager, run, "still running", "cancel it")
 

@@ -8,11 +8,13 @@ from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer, nearest_code
 from vqvae.models.sampling import sample_images, stream_samples
 from vqvae.presets import PRESETS, preset
+from vqvae.training.hooks import Hooks
 from vqvae.training.prior_trainer import train_prior
 from vqvae.training.sample_quality import score
+from vqvae.training.vqvae_trainer import train
 
 __all__ = [
     "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "PriorConfig", "PriorRunConfig", "PriorTrainConfig",
     "preset", "VQVAEError", "VQVAE", "load_vqvae", "GatedPixelCNN", "load_prior", "sample_images",
-    "stream_samples", "train_prior", "load_classifier", "score", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
+    "stream_samples", "train", "train_prior", "Hooks", "load_classifier", "score", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
 ]

@@ -1,29 +1,31 @@
 """Training the sample-quality classifier on a data set's training split, and exporting it
 as a bundled model (scripts/train_all.py writes pretrained/mnist-classifier).
 
-It trains in one go (about a minute for MNIST on two CPU cores), so it keeps no run folder:
-the exported folder, swapped in whole, is its only output.
+It trains in one go (about a minute for MNIST on two CPU cores) through the one training
+loop, in a temporary run folder: the exported folder, swapped in whole, is its only output.
 """
 
 from __future__ import annotations
 
-import math
-import sys
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch import nn
 
 from vqvae import files
 from vqvae.config import ClassifierConfig
-from vqvae.store import checkpoints
-from vqvae.data.datasets import DATASET_TITLES, ImageData, to_float
+from vqvae.data.datasets import ImageData, to_float
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.classifier import Classifier
-from vqvae.training.loop import cosine_lr, epoch_order
-from vqvae.store import layout
+from vqvae.store import checkpoints, layout
+from vqvae.training.hooks import Hooks
+from vqvae.training.kinds.classifier import ClassifierKind, classifier_card
+from vqvae.training.loop import STOPPED, train_run
+from vqvae.training.optimizer_step import Stepper
 
 # Small random rotations, zooms and moves: 9,000 digits are few for a CNN, and a prior's
 # samples are not centred as carefully as MNIST's own digits.
@@ -64,77 +66,81 @@ def accuracy(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> f
     return (predicted == labels.cpu()).double().mean().item()
 
 
+class ClassifierTrainer(Stepper):
+    """Cross-entropy steps on randomly moved images, in float32. The moves are drawn in turn
+    from one generator seeded once: the classifier trains in one go, never resumed."""
+
+    def __init__(self, model: Classifier, lr: float, device: torch.device, seed: int):
+        super().__init__(model, lr, device, amp=False)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def losses(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+        """images: float [B, C, S, S] in [0, 1]; labels: int64 [B]."""
+        loss = F.cross_entropy(model(random_affine(images, self.generator)), labels)
+        return loss, (loss,)
+
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        return accuracy(self.model, images, labels)
+
+
+@dataclass
+class ClassifierTraining:
+    """How the classifier trains (the loop reads these as a run's train settings)."""
+
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    cosine: bool = True  # Adam with a half-cosine decay
+    log_every: int = 50
+
+
+@dataclass
+class ClassifierRun:
+    """The classifier's run config: the model's settings and how it trains."""
+
+    model: ClassifierConfig
+    train: ClassifierTraining
+
+    def to_dict(self) -> dict:
+        return {"model": asdict(self.model), "train": asdict(self.train)}
+
+
 def train_classifier(data: ImageData, dataset: str, config: ClassifierConfig | None = None, epochs: int = 15,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0, device: str = "auto",
-                     progress: bool = True) -> tuple[Classifier, dict]:
+                     progress: bool = True, hooks: Hooks | None = None) -> tuple[Classifier, dict]:
     """A classifier of the data set `dataset` (its name, as load_data takes it) trained on
     data.train only (Adam, cosine decay, random affine moves); returns it with its held-out
-    numbers."""
+    numbers. `hooks` may watch each step and stop the run early (the model is returned as it
+    is then); a cancel (Ctrl-C, SIGTERM) raises KeyboardInterrupt, as there is no run to resume."""
     if data.train_labels is None:
         raise VQVAEError(f"{data.name} has no class labels: a classifier needs a labelled data set")
     c = data.train.shape
     config = config or ClassifierConfig(in_channels=c[1], image_size=c[-1], n_classes=int(data.train_labels.max()) + 1,
                                         dataset=dataset)
+    run = ClassifierRun(config, ClassifierTraining(epochs, batch_size, lr, seed))
     torch.manual_seed(seed)
-    dev = pick_device(device)
-    model = Classifier(config).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(data.train) / batch_size)
-    total = epochs * steps_per_epoch
-    bar = tqdm(total=total, unit="step", desc="classifier", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    step = 0
-    for epoch in range(epochs):
-        model.train()
-        for batch in epoch_order(len(data.train), seed, epoch).split(batch_size):
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(lr, step, total)
-            x = random_affine(to_float(data.train[batch], dev), generator)
-            loss = F.cross_entropy(model(x), data.train_labels[batch].to(dev))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            bar.update()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
+    trainer = ClassifierTrainer(Classifier(config), lr, pick_device(device), seed)
+    with tempfile.TemporaryDirectory(prefix="vqvae-classifier-") as tmp:
+        status = train_run(Path(tmp) / "classifier", False, None, lambda: ClassifierKind(run, data, trainer),
+                           progress, hooks)
+    if status["state"] != "done" and status.get("message") != STOPPED:
+        raise KeyboardInterrupt(status.get("message"))
+    model = trainer.model
     metrics = {"val_accuracy": accuracy(model, data.val, data.val_labels),
                "train_accuracy": accuracy(model, data.train, data.train_labels),
-               "epochs": epochs, "steps": step, "train_images": len(data.train), "val_images": len(data.val)}
+               "epochs": epochs, "steps": status["step"], "train_images": len(data.train), "val_images": len(data.val)}
     return model.eval(), metrics
-
-
-def classifier_card(config: ClassifierConfig, metrics: dict, data_name: str) -> str:
-    title = DATASET_TITLES.get(config.dataset, config.dataset)
-    return f"""---
-library_name: vqvae
-tags:
-- image-classification
-- sample-quality
----
-
-# {title} classifier (the judge of samples)
-
-A small CNN (two stages of two 3x3 convs at {config.width} and {2 * config.width} channels, then
-{config.feature_dim} features) trained with VQ-VAE Lab on the training split of {data_name} only
-({metrics['train_images']:,} images, {metrics['epochs']} epochs with random turns, zooms and moves). It never saw
-a VQ-VAE's output: `python -m vqvae score` uses it to name the class of a prior's samples
-(label accuracy) and compares its {config.feature_dim} penultimate features of samples and of real
-held-out images (Fréchet distance).
-
-| split | images | accuracy |
-|---|---|---|
-| held-out | {metrics['val_images']:,} | {100 * metrics['val_accuracy']:.2f} % |
-| training | {metrics['train_images']:,} | {100 * metrics['train_accuracy']:.2f} % |
-"""
 
 
 def export_classifier(model: Classifier, metrics: dict, data_name: str, dest: Path) -> Path:
     """The classifier as a model folder in Hub layout (config, weights, card, metrics),
     swapped in whole."""
+    card = str(classifier_card(model.config, metrics, data_name))
+
     def fill(folder: Path) -> None:
         model.save_pretrained(folder, config=model.config)
-        files.atomic_write_bytes(folder / "README.md", classifier_card(model.config, metrics, data_name).encode())
+        files.atomic_write_bytes(folder / layout.CARD, card.encode())
         files.atomic_write_json(folder / layout.CHECKPOINT_METRICS, metrics)
 
     checkpoints.write_folder_atomically(Path(dest), fill)

@@ -9,12 +9,14 @@ levels are picked to multiply to that K, and the match says when none do exactly
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 import re
 from dataclasses import dataclass
 
 from vqvae.config import RunConfig
+from vqvae.settings import levels_text
 from vqvae.errors import VQVAEError
 
 # name -> the settings it changes; "ema" is the reference the others are read against.
@@ -97,17 +99,17 @@ def matched_variant(base: RunConfig, name: str) -> Matched:
     m = base.model
     target = bits_per_image(m.codebook_size, m.grid_size)
     cfg = copy.deepcopy(base)
-    for key, value in VARIANTS[name].items():
-        setattr(cfg.model, key, value)
+    changes = dict(VARIANTS[name])
+    if changes["quantizer"] == "fsq":
+        changes["fsq_levels"] = fsq_levels_for(m.codebook_size)
+    cfg.model = dataclasses.replace(cfg.model, **changes)  # made anew: FSQ's K and D follow from its levels
     if cfg.model.lookup_dim is not None and cfg.model.lookup_dim >= cfg.model.code_dim:
         cfg.model.lookup_dim = max(1, cfg.model.code_dim // 2)  # a lookup must be below the code dimension
-    if cfg.model.quantizer == "fsq":
-        cfg.model.fsq_levels = ",".join(map(str, fsq_levels_for(m.codebook_size)))
     cfg.validate()
     bits = bits_per_image(cfg.model.codebook_size, cfg.model.grid_size)
     note = ""
     if abs(bits - target) > 1e-9:
-        note = (f"{name}: levels {cfg.model.fsq_levels} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
+        note = (f"{name}: levels {levels_text(cfg.model.fsq_levels)} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
                 f"an image against {target:,.0f}: no levels of 2 to {MAX_LEVEL} multiply to exactly "
                 f"{m.codebook_size:,}")
     return Matched(name, cfg, bits, note)
