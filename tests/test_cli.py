@@ -1,5 +1,7 @@
-"""The real command line (`python -m vqvae ...` in a subprocess): user mistakes give one
-`error:` line and exit status 2, never a traceback, and touch nothing."""
+"""The command line: user mistakes give one `error:` line and exit status 2, never a
+traceback, and touch nothing. Each command line runs in-process through vqvae.cli.main
+(what `python -m vqvae` runs), its output captured; one test runs the real
+`python -m vqvae` in a subprocess, so the entry point itself is covered too."""
 
 from __future__ import annotations
 
@@ -7,12 +9,27 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, folder_snapshot, signal_when
+from conftest import folder_snapshot
+from vqvae.cli import main
 from vqvae.store.run_folder import read_metrics
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli(*args) -> CompletedProcess: the command line run in-process by main(), with its
+    exit status and what it printed (an exception escaping main() fails the test)."""
+
+    def run(*args) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what earlier steps printed is not this command's
+        argv = [str(a) for a in args]
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["python", "-m", "vqvae", *argv], code, out, err)
+
+    return run
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -110,8 +127,12 @@ def test_eval_of_a_mismatched_checkpoint(cli, tmp_path, tiny_run):
     assert_user_error(result, str(folder), "does not match")
 
 
-def test_eval_of_a_missing_model(cli, tmp_path):
-    result = cli("eval", "--model", tmp_path / "nothing", "--device", "cpu")
+def test_eval_of_a_missing_model(tmp_path):
+    """The real `python -m vqvae` in a subprocess (conftest's run_cli): its exit status and
+    stderr are the entry point's, not just main()'s."""
+    from conftest import run_cli
+
+    result = run_cli("eval", "--model", tmp_path / "nothing", "--device", "cpu")
     assert_user_error(result, "does not exist")
 
 
@@ -128,29 +149,23 @@ def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_i
     planned = json.loads((out / "status.json").read_text())
     assert (planned["epoch"], planned["step"]) == (1, 3)  # 18 training images / batch 8
 
-    proc = subprocess.Popen([sys.executable, "-m", "vqvae", "train", "--out", str(out), "--resume", "--no-progress"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    extra_epochs = False
-    try:
-        # stop it early (cleanly) if it starts training more epochs
-        extra_epochs = signal_when(proc, lambda: any(r["epoch"] > 1 for r in read_metrics(out, "epoch")))
-        stdout, stderr = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    extra_epochs = extra_epochs or any(r["epoch"] > 1 for r in read_metrics(out, "epoch"))
+    # In-process, so nothing stops it early: a resume that wrongly plans the preset's 20
+    # epochs trains them all, then fails here.
+    second = cli("train", "--out", out, "--resume", "--no-progress")
+    extra_epochs = any(r["epoch"] > 1 for r in read_metrics(out, "epoch"))
     status = json.loads((out / "status.json").read_text())
     assert not extra_epochs, f"--resume without --epochs trained past the run's 1 epoch (status: {status})"
-    assert proc.returncode == 0, stderr
+    assert second.returncode == 0, second.stderr
     assert status["state"] == "done" and status["epoch"] == 1 and status["step"] == 3
 
 
 def test_every_flag_sets_its_setting():
-    """The flags are made from the config's fields: each one given lands in its field."""
+    """The flags are made from the config's fields: each one given lands in its field, a
+    tuple of whole numbers (FSQ's levels) written as "3,4"."""
     from dataclasses import fields
 
-    from vqvae.__main__ import build_parser, run_config_from_args
+    from vqvae.cli.parser import build_parser
+    from vqvae.cli.setting_flags import holds_whole_numbers, run_config_from_args
     from vqvae.config import ModelConfig, TrainConfig, flag_name, value_type
 
     argv, expected = ["train", "--out", "x"], {}
@@ -163,10 +178,36 @@ def test_every_flag_sets_its_setting():
             if kind is bool:
                 value = not default
                 argv.append(f"--{flag}" if value else f"--no-{flag}")
+            elif holds_whole_numbers(section, f.name):
+                value = (3, 4)
+                argv += [f"--{flag}", "3,4"]
             else:
                 value = choices[-1] if choices else {int: 3, float: 0.5, str: "somewhere"}[kind]
                 argv += [f"--{flag}", str(value)]
             expected[(section.__name__, f.name)] = value
+    assert ("ModelConfig", "fsq_levels") in expected
     cfg = run_config_from_args(build_parser().parse_args(argv))
     for (section, name), value in expected.items():
         assert getattr(cfg.model if section == "ModelConfig" else cfg.train, name) == value, name
+
+
+def test_fsq_levels_are_read_as_whole_numbers():
+    """`--fsq-levels 8,5,5,5` (the only way a tuple can be written on a command line) is the
+    tuple (8, 5, 5, 5) in the config, spaces allowed; text that is not whole numbers reaches
+    the config's validation as it is, which refuses it in one line."""
+    from vqvae.cli.parser import build_parser
+    from vqvae.cli.setting_flags import run_config_from_args
+
+    def levels(text):
+        return run_config_from_args(build_parser().parse_args(["train", "--out", "x", "--fsq-levels", text])).model.fsq_levels
+
+    assert levels("8,5,5,5") == (8, 5, 5, 5)
+    assert levels(" 4, 3 ") == (4, 3)
+    assert levels("8,five") == "8,five"
+
+
+def test_the_cli_refuses_text_levels_in_one_line(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "--out", out, "--quantizer", "fsq", "--fsq-levels", "8,five", *TINY)
+    assert_user_error(result, "8,five")
+    assert not out.exists()

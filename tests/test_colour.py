@@ -1,17 +1,16 @@
-"""Colour (issue 13): the bundled Pokémon models on every page, each model naming its data set,
+"""Colour: the bundled Pokémon models on every page, each model naming its data set,
 and the pages drawing their held-out examples from the active model's data set."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
 from pages.catalog import PAGES as CATALOG
+from vqvae.cli import main
 from vqvae.store.load import load_vqvae
 from vqvae.data.datasets import class_names, pokemon_types
 from vqvae.store.hub import BUNDLED_DIR
@@ -19,6 +18,14 @@ from vqvae.store.provenance import dataset_of_prior
 from vqvae.store.provenance import dataset_of_vqvae, held_out_of_vqvae
 
 PAGES = [entry.path for entry in CATALOG]
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """The command line run in-process (vqvae.cli.main): (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture
@@ -117,23 +124,21 @@ def test_a_bare_colour_checkpoint_is_not_taken_for_mnist(tmp_path):
     assert "stand in" in notice
 
 
-def test_a_label_outside_the_types_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vqvae", "sample", "--prior", "pokemon-ema-prior", "--label", "99",
-                             "--n", "2", "--out", str(tmp_path / "grid.png")], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "0..17" in result.stderr, result.stderr
+def test_a_label_outside_the_types_is_one_line(tmp_path, capsys):
+    code, _, stderr = run_main(capsys, "sample", "--prior", "pokemon-ema-prior", "--label", "99", "--n", "2",
+                               "--out", tmp_path / "grid.png")
+    assert code == 2
+    assert stderr.strip().count("\n") == 0 and "0..17" in stderr, stderr
     assert not (tmp_path / "grid.png").exists()
 
 
 @pytest.mark.parametrize("label, works", [("fire", True), ("Fire", True), ("dragonite", False)])
-def test_a_type_can_be_named_on_the_command_line(tmp_path, label, works):
-    result = subprocess.run([sys.executable, "-m", "vqvae", "sample", "--prior", "pokemon-ema-prior", "--label", label,
-                             "--n", "2", "--out", str(tmp_path / "grid.png"), "--no-progress"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+def test_a_type_can_be_named_on_the_command_line(tmp_path, label, works, capsys):
+    code, stdout, stderr = run_main(capsys, "sample", "--prior", "pokemon-ema-prior", "--label", label, "--n", "2",
+                                    "--out", tmp_path / "grid.png", "--no-progress")
     if works:
-        assert result.returncode == 0 and "label 6" in result.stdout, result.stderr  # fire is type 6 of 18
+        assert code == 0 and "label 6" in stdout, stderr  # fire is type 6 of 18
         assert (tmp_path / "grid.png").is_file()
     else:
-        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
-        assert "give --label one of bug, dark" in result.stderr and not (tmp_path / "grid.png").exists()
+        assert code == 2 and stderr.strip().count("\n") == 0, stderr
+        assert "give --label one of bug, dark" in stderr and not (tmp_path / "grid.png").exists()

@@ -1,4 +1,4 @@
-"""The GPU path (issue 16), run by scripts/gpu_check.py on a machine with a CUDA GPU
+"""The GPU path, run by scripts/gpu_check.py on a machine with a CUDA GPU
 (`pytest -m cuda`); skipped elsewhere. Only torch-side modules: the GPU machines have no
 Streamlit and no Plotly."""
 
@@ -15,8 +15,10 @@ from vqvae.dashboard.run_manager import RunManager
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import Sampling, sample, sample_naive
 from vqvae.store import run_folder
-from vqvae.training.prior_trainer import _PriorLoop, train_prior
-from vqvae.training.vqvae_trainer import _VQVAELoop, train
+from vqvae.training.kinds.prior import PriorKind
+from vqvae.training.kinds.vqvae import VQVAEKind
+from vqvae.training.prior_trainer import train_prior
+from vqvae.training.vqvae_trainer import train
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 CUDA = torch.device("cuda")
@@ -49,42 +51,42 @@ def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path, c
     assert epochs[-1]["val_psnr"] > epochs[0]["val_psnr"] > 10 and all(r["seconds"] > 0 for r in epochs)
 
 
-def strict_steps(monkeypatch, loop_class) -> list[int]:
-    """Makes every training step of loop_class after the first raise on any read back from
+def strict_steps(monkeypatch, kind_class) -> list[int]:
+    """Makes every training step of kind_class after the first raise on any read back from
     the GPU (.item(), nonzero, bincount, a bool of a tensor): each would stall the host
     until the queued work is done. Returns the list of the steps so checked."""
     steps = []
-    original = loop_class.step
+    original = kind_class.step
 
-    def strict_step(self, batch):
-        if self.counters["step"] == 0:  # the first step may read the codebook's initialised flag, once
-            return original(self, batch)
+    def strict_step(self, batch, step):
+        if step == 0:  # the first step may read the codebook's initialised flag, once
+            return original(self, batch, step)
         torch.cuda.set_sync_debug_mode("error")
         try:
-            stats = original(self, batch)
+            stats = original(self, batch, step)
         finally:
             torch.cuda.set_sync_debug_mode("default")
-        steps.append(self.counters["step"])
+        steps.append(step)
         return stats
 
-    monkeypatch.setattr(loop_class, "step", strict_step)
+    monkeypatch.setattr(kind_class, "step", strict_step)
     return steps
 
 
 @pytest.mark.parametrize("variant", [
     {"quantizer": "ema", "ema_bias_correction": True, "codebook_init": "kmeans", "restart_dead_codes": True},
     {"quantizer": "plain", "restart_dead_codes": True, "dead_code_window": 1, "augment": True, "cosine": True},
-    {"quantizer": "fsq", "fsq_levels": "4,4"},
+    {"quantizer": "fsq", "fsq_levels": (4, 4)},
 ], ids=["ema", "plain", "fsq"])
 def test_training_steps_on_the_gpu_never_wait_for_it(tmp_path, monkeypatch, variant):
-    steps = strict_steps(monkeypatch, _VQVAELoop)
+    steps = strict_steps(monkeypatch, VQVAEKind)
     status = train(tiny_run_config(device="cuda", epochs=1, log_every=50, **variant), tmp_path / "run", progress=False)
     assert status["state"] == "done", status.get("message")
     assert len(steps) > 50
 
 
 def test_prior_training_steps_on_the_gpu_never_wait_for_it(tmp_path, monkeypatch):
-    steps = strict_steps(monkeypatch, _PriorLoop)
+    steps = strict_steps(monkeypatch, PriorKind)
     cfg = PriorRunConfig(PriorConfig(channels=16, head=16, n_blocks=3),
                          PriorTrainConfig(vqvae="mnist-ema", epochs=1, batch_size=64, device="cuda", log_every=50,
                                           cosine=True, samples=4))

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from vqvae import VQVAEError
-from vqvae.data.datasets import ASSETS, bundled_mnist, fit_images, image_folder, load_data, read_idx
+from vqvae.data.datasets import ASSETS, bundled_mnist, fit_images, load_data, read_idx
+from vqvae.data.local_sets import image_folder
 
 
 def test_bundled_mnist_split(mnist):

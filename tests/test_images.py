@@ -1,6 +1,7 @@
-"""Uploaded files become model inputs (vqvae/data/uploads.py): every kind of bad file is refused
-with a one-line VQVAEError, every Pillow mode is converted sensibly and said so, and an
-image that already fits comes through untouched."""
+"""Uploaded files become model inputs (vqvae/data/image_file.py reads them,
+vqvae/data/uploads.py fits them to a model): every kind of bad file is refused with a
+one-line VQVAEError, every Pillow mode is converted sensibly and said so, and an image that
+already fits comes through untouched."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFile
 
 from conftest import tiny_model_config
-from vqvae.data.uploads import MAX_PIXELS, background_of, read_image, read_image_full
+from vqvae.data.image_file import MAX_PIXELS
+from vqvae.data.uploads import background_of, read_image, read_image_full
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.training.evaluate import reconstruct

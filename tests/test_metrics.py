@@ -1,4 +1,4 @@
-"""Perplexity, PSNR and code usage on distributions whose values are known."""
+"""Perplexity, PSNR, code usage and code bits on values whose answers are known."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vqvae.models.metrics import code_usage, perplexity, psnr
+from vqvae.models.metrics import code_bits, code_usage, perplexity, psnr
 
 
 @pytest.mark.parametrize("k", [1, 2, 7, 512])
@@ -50,3 +50,11 @@ def test_psnr():
 def test_code_usage_counts_every_position():
     idx = torch.tensor([[[0, 3], [3, 3]], [[1, 0], [3, 0]]])
     assert code_usage(idx, 5).tolist() == [3, 1, 0, 4, 0]
+
+
+@pytest.mark.parametrize("h, w, k, expected", [(7, 7, 128, 343.0), (1, 1, 2, 1.0), (8, 4, 1000, 32 * 9.965784284662087),
+                                                (3, 5, 1, 0.0)])
+def test_code_bits_are_h_w_log2_k(h, w, k, expected):
+    """An MNIST model's 7 x 7 grid of 128 codes takes 343 bits; one code out of 1 says nothing."""
+    assert code_bits(h, w, k) == pytest.approx(expected)
+

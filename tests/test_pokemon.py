@@ -1,4 +1,4 @@
-"""The bundled Pokémon data set (issue 13, part 1): the vendored split, augmentation that a
+"""The bundled Pokémon data set: the vendored split, augmentation that a
 resume repeats exactly, and the `pokemon` preset from the command line."""
 
 from __future__ import annotations
@@ -8,11 +8,20 @@ import json
 import pytest
 import torch
 
-from conftest import folder_snapshot, run_cli, tiny_model_config
+from conftest import folder_snapshot, tiny_model_config
 from vqvae import RunConfig, TrainConfig
+from vqvae.cli import main
 from vqvae.store.load import load_vqvae
 from vqvae.data.datasets import augment, bundled_pokemon, load_data, pokemon_types, shift_images
 from vqvae.training.vqvae_trainer import train
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """The command line run in-process (vqvae.cli.main): (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_the_bundled_split_is_fixed_and_covers_every_type():
@@ -66,23 +75,23 @@ def test_an_augmented_run_resumed_matches_one_that_never_stopped(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_train_with_the_pokemon_preset_from_the_command_line(tmp_path):
+def test_train_with_the_pokemon_preset_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "run"
-    result = run_cli("train", "--preset", "pokemon", "--out", out, "--epochs", 1, "--hidden", 16, "--codebook-size", 32,
-                     "--code-dim", 4, "--device", "cpu", "--no-progress")
-    assert result.returncode == 0, result.stderr
+    code, _, stderr = run_main(capsys, "train", "--preset", "pokemon", "--out", out, "--epochs", 1, "--hidden", 16,
+                               "--codebook-size", 32, "--code-dim", 4, "--device", "cpu", "--no-progress")
+    assert code == 0, stderr
     model = load_vqvae(out)
     assert (model.config.in_channels, model.config.image_size, model.config.grid_size) == (3, 64, 16)
     assert json.loads((out / "status.json").read_text())["data"] == "pokemon (bundled 800 artworks)"
 
 
-def test_the_pokemon_preset_on_a_folder_without_images_is_one_line(tmp_path):
+def test_the_pokemon_preset_on_a_folder_without_images_is_one_line(tmp_path, capsys):
     empty = tmp_path / "pictures"
     (empty / "nested").mkdir(parents=True)
     out = tmp_path / "run"
-    result = run_cli("train", "--preset", "pokemon", "--data", empty, "--out", out, "--device", "cpu")
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
+    code, _, stderr = run_main(capsys, "train", "--preset", "pokemon", "--data", empty, "--out", out, "--device", "cpu")
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(empty) in lines[0]
     assert not out.exists()
     assert folder_snapshot(empty) == {}

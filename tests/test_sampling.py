@@ -97,7 +97,7 @@ def test_bad_sampling_settings_are_one_line(sampling, says):
 
 @pytest.mark.parametrize("side", [7, 16])
 def test_in_float32_the_column_cached_sampler_draws_the_naive_codes(side):
-    """Issue 16: the cache changes the work, not the draw, at the precision priors run in."""
+    """The cache changes the work, not the draw, at the precision priors run in."""
     torch.manual_seed(0)
     config = PriorConfig(codebook_size=64, channels=32, head=32, n_blocks=5, n_classes=10)
     model = GatedPixelCNN(config).eval()  # float32

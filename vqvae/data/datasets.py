@@ -1,26 +1,32 @@
-"""Data sets as in-memory uint8 tensors [N, C, H, W], split into train and held-out.
+"""The data sets by name: the bundled ones, what each is called and what its classes are,
+`load_data` fitting any of them to a model, and what happens to a batch on its way in.
 
 The official MNIST test split ships inside the package (vqvae/assets/mnist), so the
 default works offline: its 10,000 images are split deterministically into 9,000 train
 and 1,000 held-out images (every tenth image is held out). So do the second tutorial's
-800 Pokémon artworks (vqvae/assets/pokemon), 640 train and 160 held-out. Full MNIST, Fashion-MNIST and
-CIFAR-10 come through torchvision when present locally (or downloadable with download=True);
-an image folder is read once, up front, so no PIL runs in the training loop.
+800 Pokémon artworks (vqvae/assets/pokemon), 640 train and 160 held-out. Full MNIST,
+Fashion-MNIST, CIFAR-10 and image folders come from the user's disk (vqvae.data.local_sets).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqvae.data.uploads import eight_bit  # the uploads' 8-bit conversion, for folders of the same files
+from vqvae.data.image_data import ImageData, held_out_rows
+from vqvae.data.local_sets import (
+    TORCHVISION_SETS,
+    default_data_root,
+    holds_torchvision_set,
+    image_files,
+    image_folder,
+    torchvision_set,
+)
 from vqvae.errors import VQVAEError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "mnist"
@@ -45,33 +51,6 @@ DATASET_NOTES = {
 }
 # CIFAR-10's names; torchvision reads them from the downloaded files' metadata.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-HOLDOUT_EVERY = 10  # every tenth image is held out
-
-
-@dataclass
-class ImageData:
-    name: str
-    train: torch.Tensor  # uint8 [N, C, H, W]
-    val: torch.Tensor  # uint8 [M, C, H, W], never trained on
-    train_labels: torch.Tensor | None = None  # int64 [N]
-    val_labels: torch.Tensor | None = None
-    skipped: int = 0  # unreadable files left out of an image folder
-
-    def variance(self) -> float:
-        """Pixel variance of the training images in [0, 1] (to normalise the MSE, tutorial-style),
-        summed in chunks so a large set is never copied to float whole."""
-        total, total_sq, n = 0.0, 0.0, self.train.numel()
-        for chunk in self.train.split(1024):
-            x = chunk.double() / 255
-            total += float(x.sum())
-            total_sq += float(x.pow(2).sum())
-        mean = total / n
-        return total_sq / n - mean * mean
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("VQVAE_DATA", "data"))
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -91,7 +70,7 @@ def bundled_mnist() -> ImageData:
             raise VQVAEError(f"bundled MNIST file {path} is missing or altered: restore it from git (git checkout -- {path})")
     images = torch.from_numpy(read_idx(ASSETS / "t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
     labels = torch.from_numpy(read_idx(ASSETS / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    held_out = torch.arange(len(images)) % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
+    held_out = held_out_rows(len(images))
     return ImageData("mnist (bundled 10k split)", images[~held_out], images[held_out], labels[~held_out], labels[held_out])
 
 
@@ -103,7 +82,7 @@ def bundled_pokemon() -> ImageData:
                          f"(git checkout -- {POKEMON})")
     with np.load(POKEMON, allow_pickle=False) as saved:  # plain arrays only: nothing is unpickled
         images, labels = torch.from_numpy(saved["images"]), torch.from_numpy(saved["labels"])
-    held_out = torch.arange(len(images)) % POKEMON_HOLDOUT_EVERY == POKEMON_HOLDOUT_EVERY - 1
+    held_out = held_out_rows(len(images), POKEMON_HOLDOUT_EVERY)
     return ImageData("pokemon (bundled 800 artworks)", images[~held_out], images[held_out], labels[~held_out],
                      labels[held_out])
 
@@ -160,92 +139,17 @@ def load_data(dataset: str, channels: int, image_size: int, root: str | None = N
     elif dataset == "pokemon":  # --data: the user's own copy of the pictures, as an image folder
         data = image_folder(Path(root), channels, image_size, center_crop) if root else bundled_pokemon()
     elif dataset in TORCHVISION_SETS:
-        if root and not _holds_torchvision_set(Path(root), dataset) and any(_image_files(Path(root))):
+        if root and not holds_torchvision_set(Path(root), dataset) and any(image_files(Path(root))):
             data = image_folder(Path(root), channels, image_size, center_crop)  # --data pointed at plain images
         else:
-            data = torchvision_set(dataset, Path(root) if root else default_data_root(), download, fallback=root is None)
+            # Full MNIST missing from the default root: the bundled split (never when a root was
+            # named: then the user meant that data).
+            fallback = bundled_mnist if dataset == "mnist" and root is None else None
+            data = torchvision_set(dataset, Path(root) if root else default_data_root(), download, fallback)
     else:
         raise VQVAEError(f"unknown data set {dataset!r}: choose one of folder, pokemon, {', '.join(TORCHVISION_SETS)}")
     return ImageData(data.name, fit_images(data.train, channels, image_size), fit_images(data.val, channels, image_size),
                      data.train_labels, data.val_labels, data.skipped)
-
-
-TORCHVISION_SETS = {"mnist": "MNIST", "fashion": "FashionMNIST", "cifar10": "CIFAR10"}
-
-
-def _holds_torchvision_set(root: Path, dataset: str) -> bool:
-    return (root / TORCHVISION_SETS[dataset]).is_dir() or (root / "cifar-10-batches-py").is_dir()
-
-
-def _image_files(root: Path):
-    return (p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if root.is_dir() else iter(())
-
-
-def torchvision_set(dataset: str, root: Path, download: bool, fallback: bool = True) -> ImageData:
-    """Full train split for training and the official test split held out.
-
-    MNIST falls back to the bundled split when the full set is not under the default
-    root (never when a root was named: then the user meant that data); the others say
-    where to put their files.
-    """
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, TORCHVISION_SETS[dataset])
-    try:
-        train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
-    except Exception:  # RuntimeError "not found", URLError when offline, ...
-        if dataset == "mnist" and fallback and not download:
-            return bundled_mnist()
-        reason = "could not be downloaded" if download else "was not found"
-        raise VQVAEError(
-            f"{cls.__name__} {reason} under {root}: place torchvision's {cls.__name__} files there, or download them "
-            f"(the Train page's Download button, or `python -m vqvae download {dataset}`; needs a network)"
-        ) from None
-
-    def as_tensor(ds) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.as_tensor(np.asarray(ds.data))
-        x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # CIFAR is stored NHWC
-        return x.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
-
-    (xt, yt), (xv, yv) = as_tensor(train), as_tensor(test)
-    return ImageData(f"{dataset} (torchvision)", xt, xv, yt, yv)
-
-
-def image_folder(root: Path, channels: int, image_size: int, center_crop: int | None = None) -> ImageData:
-    """Every readable image under root (recursively), center-cropped, resized, in memory.
-
-    Unreadable files (not images, truncated, decompression bombs) are skipped and counted.
-    """
-    from PIL import Image, ImageOps
-
-    if not root.is_dir():
-        raise VQVAEError(f"the image folder {root} does not exist: name a folder of images")
-    files = list(_image_files(root))
-    arrays, skipped = [], 0
-    for path in files:
-        try:
-            with Image.open(path) as im:
-                # 16-bit and palette files through eight_bit: a bare convert("L") clips 16-bit values white
-                im = eight_bit(ImageOps.exif_transpose(im), []).convert("L" if channels == 1 else "RGB")
-                # The central square (of center_crop pixels, else as large as fits), so
-                # faces and sprites keep their shape through the resize.
-                side = min(center_crop or min(im.size), *im.size)
-                left, top = (im.width - side) // 2, (im.height - side) // 2
-                im = im.crop((left, top, left + side, top + side))
-                im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
-                arrays.append(np.asarray(im, dtype=np.uint8).reshape(image_size, image_size, channels))
-        except Exception:  # PIL raises many kinds for broken files; any of them means "skip"
-            skipped += 1
-    if len(arrays) < 2:
-        raise VQVAEError(
-            f"data folder {root} holds {len(arrays)} readable image(s) ({skipped} unreadable): "
-            f"add at least 2 PNG/JPEG/WebP/BMP/GIF images"
-        )
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    held_out = torch.arange(len(images)) % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
-    if not held_out.any():
-        held_out[-1] = True
-    return ImageData(f"folder {root}", images[~held_out], images[held_out], skipped=skipped)
 
 
 def fit_images(images: torch.Tensor, channels: int, size: int) -> torch.Tensor:

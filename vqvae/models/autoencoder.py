@@ -20,7 +20,12 @@ from torch import nn
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.hub_mixin import SafetensorsHubMixin
-from vqvae.models.quantize import QuantizerOutput, make_quantizer
+from vqvae.models.quantize import make_quantizer
+from vqvae.models.quantizer_output import QuantizerOutput
+
+# Images encoded, decoded or evaluated at once outside training (a data set's worth, a batch
+# at a time): memory stays flat however many images there are.
+ENCODE_BATCH = 500
 
 
 class ResidualBlock(nn.Module):
@@ -110,7 +115,7 @@ class VQVAE(
         super().__init__()
         if isinstance(config, dict):
             config = ModelConfig(**config)
-        self.config = config.validate()
+        config = self.config = config.validate()
         if config.arch == "conv":
             self.encoder, self.decoder = conv_encoder(config), conv_decoder(config)
         else:
@@ -181,7 +186,7 @@ class VQVAE(
 
 
 @torch.no_grad()
-def encode_images(model: VQVAE, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def encode_images(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> torch.Tensor:
     """uint8 images [N, C, H, W] -> code indices [N, h, w] on the CPU, a batch at a time."""
     model.eval()
     device = model.codebook.device

@@ -30,6 +30,11 @@ def code_usage(indices: torch.Tensor, codebook_size: int) -> torch.Tensor:
     return torch.zeros(codebook_size, dtype=torch.long, device=flat.device).index_add_(0, flat, torch.ones_like(flat))
 
 
+def code_bits(h: int, w: int, codebook_size: int) -> float:
+    """The bits one image's code grid takes: h x w codes of log2(K) bits each."""
+    return h * w * math.log2(codebook_size)
+
+
 def bits(nats: float) -> float:
     return nats / math.log(2)
 

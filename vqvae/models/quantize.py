@@ -1,6 +1,7 @@
-"""Quantisers: the nearest-code search, a codebook trained by its loss (plain), a codebook
-trained by exponential moving averages (EMA), and finite scalar quantisation (FSQ), whose
-codes are a fixed grid.
+"""The codebook quantizers: a codebook trained by its loss (plain) and one trained by
+exponential moving averages (EMA), sharing the nearest-code search, the straight-through
+estimators and dead-code restarts; `make_quantizer` picks one of them, or FSQ
+(vqvae/models/fsq.py), as a ModelConfig asks.
 
 Each takes encoder outputs z_e [B, D, h, w] and returns the straight-through z_q, the
 code indices [B, h, w], the loss terms and the code-usage statistics of the batch.
@@ -8,48 +9,14 @@ code indices [B, h, w], the loss terms and the code-usage statistics of the batc
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vqvae.models.metrics import code_usage, perplexity
-
-
-def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Index of the nearest code for each row: z [N, D], codebook [K, D] -> [N] (int64).
-
-    argmin_k ||z - e_k||^2 = argmin_k (||e_k||^2 - 2 z.e_k), since ||z||^2 is the same for
-    every k. Computed in float32 outside autocast (bf16 distances pick wrong codes), and in
-    chunks of rows, so peak memory is chunk*K floats rather than the N*K*D of broadcasting.
-    Ties go to the lowest index (argmin returns the first minimum).
-    """
-    with torch.autocast(device_type=z.device.type, enabled=False):
-        z = z.detach().float()
-        codes = codebook.detach().float()
-        code_sq = codes.pow(2).sum(1)
-        out = torch.empty(z.shape[0], dtype=torch.long, device=z.device)
-        for start in range(0, z.shape[0], chunk):
-            part = z[start : start + chunk]
-            distances = torch.addmm(code_sq, part, codes.t(), alpha=-2.0)
-            out[start : start + chunk] = distances.argmin(1)
-        return out
-
-
-@dataclass
-class QuantizerOutput:
-    z_q: torch.Tensor  # [B, D, h, w], straight-through: forward = codes, backward reaches the encoder
-    indices: torch.Tensor  # [B, h, w]
-    codebook_loss: torch.Tensor  # ||sg[z_e] - e||^2 (zero for EMA: the averages move the codes)
-    commitment_loss: torch.Tensor  # ||z_e - sg[e]||^2, unweighted
-    loss: torch.Tensor  # codebook_loss + beta * commitment_loss
-    perplexity: torch.Tensor  # exp(entropy of the batch's code usage)
-    codes_used: torch.Tensor  # distinct codes in the batch
-    dead_codes: torch.Tensor  # codes unused for the last dead_code_window training steps
+from vqvae.models.code_search import KMEANS_ITERATIONS, all_reduce_sum, kmeans, nearest_code, sample_rows
+from vqvae.models.fsq import FSQuantizer
+from vqvae.models.quantizer_output import QuantizerOutput, counted_usage, quantizer_output
 
 
 class Quantizer(nn.Module):
@@ -122,7 +89,6 @@ class Quantizer(nn.Module):
         pass
 
     def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
-        b, _, h, w = z_e.shape
         z = self.search_vectors(rearrange(z_e, "b d h w -> (b h w) d"))
         if self.training and not self._is_initialized():
             self._init_from_data(z.float())
@@ -139,30 +105,21 @@ class Quantizer(nn.Module):
         else:
             z_st = z + (z_q - z).detach()
 
-        counts = code_usage(indices, self.codebook_size)
+        counts = counted_usage(indices, self.codebook_size, self.steps_unused, self.training)
         if self.training:
             with torch.no_grad():
                 self._ema_update(z.float(), indices, counts)
-                used = _all_reduce_sum(counts.clone()) > 0
-                self.steps_unused.add_(1).masked_fill_(used, 0)
                 if self.restart_dead_codes:
                     self._restart_dead(z.float())
-        return QuantizerOutput(
-            z_q=rearrange(self.to_decoder(z_st), "(b h w) d -> b d h w", b=b, h=h, w=w),
-            indices=rearrange(indices, "(b h w) -> b h w", b=b, h=h, w=w),
-            codebook_loss=codebook_loss,
-            commitment_loss=commitment_loss,
-            loss=loss,
-            perplexity=perplexity(counts),
-            codes_used=(counts > 0).sum(),
-            dead_codes=(self.steps_unused >= self.dead_code_window).sum(),
-        )
+        return quantizer_output(self.to_decoder(z_st), indices, z_e.shape, counts,
+                                dead_codes=(self.steps_unused >= self.dead_code_window).sum(),
+                                codebook_loss=codebook_loss, commitment_loss=commitment_loss, loss=loss)
 
     @torch.no_grad()
     def _init_from_data(self, z: torch.Tensor) -> None:
         """Seed the codebook with encoder outputs of the first batch, moved by a few Lloyd
         iterations for kmeans (same on every rank)."""
-        codes = _sample_rows(z, self.codebook_size)
+        codes = sample_rows(z, self.codebook_size)
         if self.codebook_init == "kmeans":
             codes = kmeans(z, codes, KMEANS_ITERATIONS)
         self._set_codes(torch.ones(self.codebook_size, dtype=torch.bool, device=z.device), codes)
@@ -186,24 +143,8 @@ class Quantizer(nn.Module):
         batch has enough). Masked rather than indexed by the dead codes: finding which codes
         are dead (nonzero) would wait for the GPU at every step."""
         dead = self.steps_unused >= self.dead_code_window
-        self._set_codes(dead, _sample_rows(z, self.codebook_size))
+        self._set_codes(dead, sample_rows(z, self.codebook_size))
         self.steps_unused.masked_fill_(dead, 0)
-
-
-KMEANS_ITERATIONS = 10
-
-
-@torch.no_grad()
-def kmeans(z: torch.Tensor, centers: torch.Tensor, iterations: int) -> torch.Tensor:
-    """Lloyd's iterations from `centers` [K, D] over the rows of z [N, D]; a centre that
-    draws no row stays where it is. Sums and counts are summed over the ranks of a
-    distributed run, so every rank moves its centres alike."""
-    for _ in range(iterations):
-        nearest = nearest_code(z, centers)
-        counts = _all_reduce_sum(code_usage(nearest, len(centers)).to(z.dtype))
-        sums = _all_reduce_sum(torch.zeros_like(centers).index_add_(0, nearest, z))
-        centers = torch.where(counts.unsqueeze(1) > 0, sums / counts.clamp_min(1).unsqueeze(1), centers)
-    return centers
 
 
 def rotation_trick(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
@@ -283,7 +224,7 @@ class EMAVectorQuantizer(Quantizer):
 
     def _ema_update(self, z: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         sums = torch.zeros_like(self.embed).index_add_(0, indices, z)
-        counts, sums = _all_reduce_sum(counts.float()), _all_reduce_sum(sums)
+        counts, sums = all_reduce_sum(counts.float()), all_reduce_sum(sums)
         g = self.decay
         self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
         self.embed_sum.mul_(g).add_(sums, alpha=1 - g)
@@ -298,91 +239,6 @@ class EMAVectorQuantizer(Quantizer):
         if self.bias_correction:  # a code no vector has reached yet has no average: it stays
             codes = torch.where(self.cluster_size.unsqueeze(1) > 0, codes, self.embed)
         self.embed.copy_(codes)
-
-
-class FSQuantizer(nn.Module):
-    """Finite scalar quantisation (Mentzer et al. 2023): each of the D = len(levels) numbers
-    is bounded with tanh to L_i values and rounded, straight through; the codes are the
-    grid of prod(levels) points, with no codebook to learn, no loss and nothing to restart.
-
-    bound(z) = tanh(z + tan(offset / h)) * h - offset, h = (L - 1)(1 - eps) / 2, offset
-    1/2 for an even L (so the L integers it rounds to are -L/2 .. L/2 - 1), 0 for an odd one;
-    z_q = round(bound(z)) / (L // 2), as in the paper's code (its appendix A.1). A code's
-    index reads its digits round(bound(z)) + L // 2 in the mixed radix of the levels, first
-    dimension lowest.
-    """
-
-    EPS = 1e-3
-
-    def __init__(self, levels: tuple[int, ...], dead_code_window: int = 100):
-        super().__init__()
-        self.levels_list = tuple(int(level) for level in levels)
-        self.codebook_size = math.prod(self.levels_list)
-        self.code_dim = len(self.levels_list)
-        self.dead_code_window = dead_code_window
-        levels = torch.tensor(self.levels_list, dtype=torch.long)
-        self.register_buffer("levels", levels, persistent=False)
-        self.register_buffer("basis", torch.cumprod(torch.cat([levels.new_ones(1), levels[:-1]]), 0), persistent=False)
-        self.register_buffer("steps_unused", torch.zeros(self.codebook_size, dtype=torch.long))
-
-    def bound(self, z: torch.Tensor) -> torch.Tensor:
-        levels = self.levels.to(z.dtype)
-        half = (levels - 1) * (1 - self.EPS) / 2
-        offset = torch.where(self.levels % 2 == 0, 0.5, 0.0).to(z.dtype)
-        return torch.tanh(z + torch.tan(offset / half)) * half - offset
-
-    def quantize(self, z: torch.Tensor) -> torch.Tensor:
-        """z [N, D] -> the nearest grid point, normalised to [-1, 1], straight through."""
-        bounded = self.bound(z)
-        rounded = bounded + (bounded.round() - bounded).detach()
-        return rounded / (self.levels // 2).to(z.dtype)
-
-    def indices_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """Grid points [N, D] (normalised) -> indices [N]."""
-        digits = (codes * (self.levels // 2)).round().long() + self.levels // 2
-        return (digits * self.basis).sum(-1)
-
-    def codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """Indices [...] -> grid points [..., D], normalised."""
-        digits = (indices.unsqueeze(-1) // self.basis) % self.levels
-        return (digits - self.levels // 2).float() / (self.levels // 2).float()
-
-    @property
-    def codebook(self) -> torch.Tensor:
-        """Every code's vector [K, D]: the grid, so the pages' atlas, usage and code maps serve."""
-        return self.codes_from_indices(torch.arange(self.codebook_size, device=self.levels.device))
-
-    def search_vectors(self, z: torch.Tensor) -> torch.Tensor:
-        """Encoder outputs [N, D] -> bounded and scaled like the codes, before the rounding."""
-        return self.bound(z.float()) / (self.levels // 2)
-
-    def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=z.device.type, enabled=False):
-            return self.indices_from_codes(self.quantize(z.detach().float()))
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.codes_from_indices(indices)
-
-    def forward(self, z_e: torch.Tensor) -> QuantizerOutput:
-        b, _, h, w = z_e.shape
-        z = rearrange(z_e, "b d h w -> (b h w) d")
-        with torch.autocast(device_type=z.device.type, enabled=False):
-            z_q = self.quantize(z.float())
-        indices = self.indices_from_codes(z_q.detach())
-        counts = code_usage(indices, self.codebook_size)
-        if self.training:
-            with torch.no_grad():
-                used = _all_reduce_sum(counts.clone()) > 0
-                self.steps_unused.add_(1).masked_fill_(used, 0)
-        zero = z.new_zeros(())
-        return QuantizerOutput(
-            z_q=rearrange(z_q.to(z.dtype), "(b h w) d -> b d h w", b=b, h=h, w=w),
-            indices=rearrange(indices, "(b h w) -> b h w", b=b, h=h, w=w),
-            codebook_loss=zero, commitment_loss=zero, loss=zero,
-            perplexity=perplexity(counts),
-            codes_used=(counts > 0).sum(),
-            dead_codes=(self.steps_unused >= self.dead_code_window).sum(),
-        )
 
 
 def make_quantizer(config) -> Quantizer | FSQuantizer:
@@ -402,20 +258,3 @@ def make_quantizer(config) -> Quantizer | FSQuantizer:
         return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps,
                                   bias_correction=config.ema_bias_correction, **common)
     return VectorQuantizer(config.codebook_size, config.code_dim, **common)
-
-
-def _sample_rows(z: torch.Tensor, n: int) -> torch.Tensor:
-    """n rows of z drawn at random (with repetition only when z has fewer rows), broadcast
-    from rank 0 so every process of a distributed run gets the same codes."""
-    reps = math.ceil(n / z.shape[0])
-    pool = z.repeat(reps, 1) if reps > 1 else z
-    rows = pool[torch.randperm(pool.shape[0], device=z.device)[:n]].contiguous()
-    if dist.is_available() and dist.is_initialized():
-        dist.broadcast(rows, src=0)
-    return rows
-
-
-def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t)
-    return t
