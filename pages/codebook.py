@@ -4,7 +4,8 @@ among the encoder outputs, all on the held-out images of the model's data set.""
 import streamlit as st
 import torch
 
-from pages.common import cached_vqvae, device, held_out, held_out_usage, picture, sidebar
+from pages.common import cached_vqvae, device, held_out, held_out_usage, sidebar
+from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
 from vqvae.dashboard.plots import usage_bars
 from vqvae.models.metrics import perplexity

@@ -1,37 +1,31 @@
 """What every page shares: cached model loading, the sidebar (device and active VQ-VAE),
-and turning tensors into pictures. Pages stay thin; the work happens in `vqvae`."""
+the choices kept in the URL and the settings' widgets. Pages stay thin; the work happens
+in `vqvae` (vqvae.dashboard: the catalog of models, widgets, pictures)."""
 
 from __future__ import annotations
 
-import io
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 import torch
-import torchvision.utils as vutils
-from PIL import Image
 from streamlit.runtime.pages_manager import PagesManager
 
-from vqvae.config import setting_info
-from vqvae.dashboard.codebook_view import enlarge
-from vqvae.dashboard import url_state
-from vqvae.dashboard.run_manager import RunInfo, RunManager, default_root, has_checkpoint, vqvae_of_prior_run
-from vqvae.store import hub
-from vqvae.store import checkpoints
-from vqvae.store.load import load_classifier, load_prior, load_vqvae
-from vqvae.data.datasets import DATASET_TITLES, class_kind, class_names, load_data
+from vqvae.dashboard import catalog, url_state
+from vqvae.dashboard.held_out import HeldOut, held_out_of
+from vqvae.dashboard.run_manager import RunManager
+from vqvae.dashboard.runs import default_root
+from vqvae.dashboard.widgets import setting_value, widget_for
+from vqvae.data.datasets import load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE, encode_images
 from vqvae.models.metrics import code_usage
-from vqvae.store import run_folder
+from vqvae.store import checkpoints, hub, layout
+from vqvae.store.load import load_classifier, load_prior, load_vqvae
+from vqvae.store.provenance import vqvae_of_prior
 from vqvae.training.evaluate import evaluate
-from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
 from vqvae.training.sample_quality import classifier_for
-from vqvae.store.provenance import dataset_of_vqvae, held_out_of_vqvae
-from vqvae.store import layout
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
 # in its old pages/-folder mode, which runs the page file alone (no layout, every module in
@@ -84,44 +78,11 @@ def cached_classifier(dataset: str, device: str):
         return None
 
 
-@dataclass
-class HeldOut:
-    """The held-out split of a model's data set, fitted to the model: what its pages show and measure."""
-    images: torch.Tensor  # uint8 [M, C, H, W]
-    labels: list[int] | None
-    classes: list[str] | None  # label -> name (a digit, a Pokémon type, ...)
-    dataset: str  # "mnist", "pokemon", ...
-    notice: str | None  # when another data set stands in for the model's own
-
-    @property
-    def title(self) -> str:
-        return DATASET_TITLES.get(self.dataset, self.dataset)
-
-    @property
-    def kind(self) -> str:
-        return class_kind(self.dataset)
-
-    def examples(self) -> list[int]:
-        """The held-out images a picker offers: the first of each class, or the first 20."""
-        if self.labels is None:
-            return list(range(min(20, len(self.images))))
-        firsts = {label: index for index, label in reversed(list(enumerate(self.labels)))}
-        return sorted(firsts.values(), key=lambda index: self.labels[index])
-
-    def name_of(self, index: int) -> str:
-        """How a page names one held-out image: its class, when the data set has them."""
-        if self.labels is not None and self.classes and 0 <= self.labels[index] < len(self.classes):
-            return f"{self.classes[self.labels[index]]} (held-out image {index})"
-        return f"held-out image {index}"
-
-
 @st.cache_resource(show_spinner="Loading the held-out images...")
 def held_out(ref: str, device: str) -> HeldOut:
     """The held-out images of the data set the model `ref` was trained on."""
     model, found = cached_vqvae(ref, device)
-    data, dataset, notice = held_out_of_vqvae(found.path, model)
-    labels = data.val_labels.tolist() if data.val_labels is not None else None
-    return HeldOut(data.val, labels, class_names(dataset) if labels is not None else None, dataset, notice)
+    return held_out_of(found.path, model)
 
 
 def held_out_usage(ref: str, device: str) -> torch.Tensor:
@@ -148,36 +109,19 @@ def _metrics(ref: str, device: str, version: int | None) -> dict:
 
 @st.cache_data(show_spinner=False)
 def dataset_title(ref: str) -> str | None:
-    """The name of the data set a local model was trained on ("Pokémon"), for pickers; None
-    for a Hub model not yet fetched, or when unknown."""
-    path = hub.BUNDLED_DIR / ref if ref in hub.bundled_models() else Path(ref)
-    dataset = (dataset_of_vqvae(path) or dataset_of_prior(path)) if path.is_dir() else None
-    return DATASET_TITLES.get(dataset, dataset) if dataset else None
-
-
-def short_label(info: RunInfo) -> str:
-    """The name a run was started under (made from its settings) and when it started, from its
-    folder's time stamp ("mnist-conv-ema-K32, Dec 3 21:05:17"); the folder's own name where
-    it has no stamp."""
-    try:
-        started = time.strptime(info.name[:15], "%Y%m%d-%H%M%S")
-    except ValueError:  # a folder named by hand: its name tells it apart
-        return info.name if info.label == info.name else f"{info.label} ({info.name})"
-    # a folder without its job's name (started from the command line): the name between stamp and tag
-    label = info.name[16:].rsplit("-", 1)[0] if info.label == info.name else info.label
-    return f"{label}, {time.strftime('%b', started)} {started.tm_mday} {time.strftime('%H:%M:%S', started)}"
+    """The title of the data set a local model was trained on (catalog.dataset_title), cached."""
+    return catalog.dataset_title(ref)
 
 
 def model_label(ref: str) -> str:
     """A model's name in a picker, with its data set: "pokemon-ema (Pokémon)"; a run's by the
     name it was started under and when ("mnist-conv-ema-K32, Dec 3 21:05:17 (MNIST)")."""
-    title = dataset_title(ref)
-    return f"{model_name(ref)} ({title})" if title else model_name(ref)
+    return catalog.model_label(model_name(ref), dataset_title(ref))
 
 
 def model_name(ref: str) -> str:
-    """A model's name: a bundled or Hub model's own, a run's as short_label gives it."""
-    return short_label(run_manager().info(ref)) if run_folder.kind_of_run(Path(ref)) else Path(ref).name
+    """A model's name: a bundled or Hub model's own, a run's as catalog.short_label gives it."""
+    return catalog.model_name(ref, run_manager().info)
 
 
 @st.cache_data(ttl=30, show_spinner="Looking for the data set...")
@@ -201,18 +145,14 @@ def _manager(root: str) -> RunManager:
 
 
 def priors_trained_for(listed: list | None = None) -> dict[str, str]:
-    """Each prior -> the VQ-VAE it was trained on, as the sidebar names it: the bundled ones
-    first (pretrained/NAME-prior holds NAME's prior), then the finished prior runs (of
-    `listed`, the run manager's list when the page already has it)."""
-    trained_for = {name: name.removesuffix("-prior") for name in hub.bundled_models("prior")}
-    runs = [i for i in (run_manager().list() if listed is None else listed) if i.kind == "prior" and i.state == "done"]
-    return trained_for | {str(i.path): vqvae_of_prior_run(i.path) for i in runs}
+    """Each prior -> the VQ-VAE it was trained on (catalog.priors_trained_for), of `listed`,
+    the run manager's list when the page does not have it already."""
+    return catalog.priors_trained_for(run_manager().list() if listed is None else listed)
 
 
 def prior_of(active: "Active") -> str | None:
     """A prior trained on the active VQ-VAE's codes, when there is one."""
-    return next((prior for prior, vqvae in priors_trained_for().items()
-                 if vqvae in (active.ref, str(active.found.path))), None)
+    return catalog.prior_of(active.ref, active.found.path, priors_trained_for())
 
 
 def device() -> str:
@@ -220,17 +160,8 @@ def device() -> str:
 
 
 def vqvae_choices(unfinished: bool = False) -> list[str]:
-    """The default model first (the bundled mnist-ema, or the Hub's when one is set), the other
-    bundled VQ-VAEs, and every finished VQ-VAE run (or ended with a checkpoint) (every VQ-VAE run with unfinished=True,
-    for a page that watches them train)."""
-    default = hub.default_model("vqvae")
-    choices = [default] + [name for name in hub.bundled_models("vqvae") if name != default]
-    manager = run_manager()
-    # a run counts once it has a checkpoint (its best so far is a usable model), also while it is
-    # resumed: the active model does not vanish from the sidebar because it trains on
-    choices += [str(i.path) for i in manager.list() if i.kind == "vqvae" and (
-        unfinished or i.state == "done" or has_checkpoint(i.path))]
-    return choices
+    """The VQ-VAEs a picker offers (catalog.vqvae_choices): the bundled ones, then the runs."""
+    return catalog.vqvae_choices(run_manager().list(), unfinished)
 
 
 @dataclass
@@ -241,7 +172,6 @@ class Active:
     found: hub.Located
 
 
-KEPT = ("train-", "compare-", "codebook_", "sample", "invert", "set-")  # widget keys that survive page changes
 IN_URL = "url-keys"  # the keys this session keeps in the page's query parameters -> their defaults
 
 
@@ -252,18 +182,18 @@ def keep_choices() -> None:
     (`remember`) are written to the query parameters here too: every run starts with the
     values the last interaction left, so the URL always holds the current view."""
     in_url = st.session_state.get(IN_URL, {})
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and (key.startswith(KEPT) or key in in_url):  # every remembered choice too
-            st.session_state[key] = st.session_state[key]
+    for key in url_state.kept_keys(list(st.session_state.keys()), in_url):
+        st.session_state[key] = st.session_state[key]
     for key, default in in_url.items():
         _to_url(key, st.session_state.get(key), default)
 
 
 def _to_url(key: str, value, default) -> None:
-    if value == default or value is None or not url_state.encodable(value):  # a short link: defaults left out
+    text = url_state.shown_in_url(value, default)
+    if text is None:  # a short link: defaults left out
         if key in st.query_params:
             del st.query_params[key]
-    elif st.query_params.get(key) != (text := url_state.encode(value)):
+    elif st.query_params.get(key) != text:
         st.query_params[key] = text
 
 
@@ -279,26 +209,12 @@ def remember(key: str, default, allowed=None):
     st.session_state[IN_URL] = {**defaults, key: default}
     if key not in st.session_state and key in st.query_params:
         value = url_state.decode(st.query_params[key])
-        if _accepts(allowed, value):
+        if url_state.accepts(allowed, value):
             st.session_state[key] = value
-    if key not in st.session_state or not _accepts(allowed, st.session_state[key]):
+    if key not in st.session_state or not url_state.accepts(allowed, st.session_state[key]):
         st.session_state[key] = default
     _to_url(key, st.session_state[key], default)
     return st.session_state[key]
-
-
-def _accepts(allowed, value) -> bool:
-    if allowed is None:
-        return True
-    if callable(allowed):
-        try:
-            return bool(allowed(value))
-        except (TypeError, ValueError):
-            return False
-    try:
-        return value in allowed
-    except TypeError:
-        return False
 
 
 def sidebar(needs_model: bool = True) -> Active | None:
@@ -334,61 +250,28 @@ def sidebar(needs_model: bool = True) -> Active | None:
 
 
 def setting_widget(where, section, name: str, value, key: str):
-    """The widget of a config setting, made from its declaration (vqvae.config.setting): a
-    toggle for a switch, a radio for choices, a select-slider for stops, a text box for
-    text, else a slider or a number box within its range (0 standing for "none" when the
-    setting may be None); title and help from there too. `value` is where it starts; the
-    user's value is kept in the URL (remember). Returns its value as the setting takes it."""
-    info = setting_info(section, name)
-    title, tip = info.get("title") or info["label"], info.get("help") or None
-    low, high, step = info.get("ui") or (info.get("low"), info.get("high"), None)
-    if info.get("stops"):
-        value = min(info["stops"], key=lambda stop: abs(stop - value))
-    elif info["optional"] and info["type"] is int:
-        value, low = int(value or 0), 0
-    remember(key, value, lambda v: _widget_takes(info, v, low, high))
-    if info["type"] is bool:
-        return where.toggle(title, key=key, help=tip)
-    if info.get("choices"):
-        return where.radio(title, list(info["choices"]), horizontal=True, key=key, help=tip)
-    if info.get("stops"):
-        return where.select_slider(title, list(info["stops"]), key=key, help=tip, format_func=lambda v: f"{v:g}")
-    if info["type"] is str:
-        return where.text_input(title, key=key, help=tip)
-    if info["type"] is float:
-        return where.slider(title, float(low), float(high), step=float(step), key=key, help=tip)
-    if info["optional"]:
-        tip = f"{tip} (0: none)" if tip else "0: none"
-        return where.number_input(title, 0, int(high) if high is not None else None, key=key, help=tip) or None
-    return where.number_input(title, int(low), int(high) if high is not None else None, key=key, help=tip)
-
-
-def _widget_takes(info: dict, value, low, high) -> bool:
-    """Whether a setting's widget can show `value` (one read back from a URL, say)."""
-    kind = info["type"]
-    if info.get("choices") or info.get("stops"):
-        return value in (info.get("choices") or info["stops"]) and isinstance(value, (int, float) if kind is float else kind)
-    if kind is bool or kind is str:
-        return isinstance(value, kind)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        return False
-    return (low is None or value >= low) and (high is None or value <= high)
+    """The widget of a config setting (vqvae.dashboard.widgets.widget_for: its kind, title,
+    help and range), starting from `value`; the user's value is kept in the URL (remember).
+    Returns its value as the setting takes it."""
+    w = widget_for(section, name, value)
+    remember(key, w.start, w.takes)
+    if w.kind == "toggle":
+        return where.toggle(w.title, key=key, help=w.tip)
+    if w.kind == "radio":
+        return where.radio(w.title, list(w.options), horizontal=True, key=key, help=w.tip)
+    if w.kind == "select_slider":
+        return where.select_slider(w.title, list(w.options), key=key, help=w.tip, format_func=lambda v: f"{v:g}")
+    if w.kind == "text":
+        return setting_value(section, name, where.text_input(w.title, key=key, help=w.tip))
+    if w.kind == "slider":
+        return where.slider(w.title, float(w.low), float(w.high), step=float(w.step), key=key, help=w.tip)
+    high = int(w.high) if w.high is not None else None
+    return setting_value(section, name, where.number_input(w.title, int(w.low), high, key=key, help=w.tip))
 
 
 def widget_value(section, name: str, key: str):
     """What a setting_widget's key holds, as the setting takes it (0 is None for an optional number)."""
-    value = st.session_state[key]
-    return None if setting_info(section, name)["optional"] and value == 0 else value
-
-
-def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):
-    """A batch [N, C, H, W] in [0, 1] as one HWC numpy grid for st.image; with `pixels`, each
-    image is first enlarged by whole pixels to about that size, so the browser does not blur it."""
-    images = images.detach().float().cpu()
-    if pixels:
-        images = enlarge(images, pixels)
-    grid = vutils.make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
-    return grid.permute(1, 2, 0).numpy()
+    return setting_value(section, name, st.session_state[key])
 
 
 def kept_upload(where, label: str, key: str, **uploader) -> tuple[str, bytes] | None:
@@ -409,10 +292,3 @@ def kept_upload(where, label: str, key: str, **uploader) -> tuple[str, bytes] | 
         line.caption(f"In use: {held[0]} ({len(held[1]) / 1e6:.2f} MB)")
         remove.button("Remove", key=f"{key}-remove", on_click=lambda: st.session_state.pop(kept, None))
     return held
-
-
-def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
-    pixels = (picture(images, nrow) * 255).round().astype("uint8")
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()

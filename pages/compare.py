@@ -19,7 +19,6 @@ from pages.common import (
     held_out_usage,
     model_label,
     model_name,
-    picture,
     run_manager,
     remember,
     setting_widget,
@@ -27,10 +26,10 @@ from pages.common import (
     vqvae_choices,
 )
 from pages.live import watch
-from vqvae import files
-from vqvae.config import ModelConfig, TrainConfig
+from vqvae.config import ModelConfig, TrainConfig, levels_text
+from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import model_colours, usage_bars
-from vqvae.dashboard.run_manager import has_checkpoint
+from vqvae.dashboard.runs import has_checkpoint, training_minutes
 from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
@@ -108,7 +107,7 @@ with st.expander(f"Train a matched set on {shown}"):
     if matched:
         st.dataframe(pd.DataFrame([{"variant": m.name, "quantizer": m.config.model.quantizer,
                                     "codes": m.config.model.codebook_size,
-                                    "FSQ levels": m.config.model.fsq_levels if m.config.model.quantizer == "fsq" else "",
+                                    "FSQ levels": levels_text(m.config.model.fsq_levels) if m.config.model.quantizer == "fsq" else "",
                                     "code bits per image": round(m.bits, 1)} for m in matched]), hide_index=True)
         for m in matched:
             if m.note:
@@ -199,18 +198,6 @@ for column, ref, model in zip(columns, refs, models):
     nrow = SAMPLES if len(refs) <= 2 else SAMPLES // 2  # originals then reconstructions, each in whole rows
     column.image(picture(torch.cat([to_float(images, recon.device), recon]), nrow=nrow),
                  caption=f"{labels[Path(ref)]}: originals, reconstructions", width="stretch")
-
-def training_minutes(folder: Path | None) -> float | None:
-    """The epochs' training time; for a run from before epochs were timed, the wall-clock
-    time from its start to its end (evaluation included); None when neither is known."""
-    if folder is None:
-        return None
-    seconds = run_folder.training_seconds(folder)
-    if seconds is None and run_folder.kind_of_run(folder):
-        started, ended = (files.read_json(folder / layout.JOB) or {}).get("started"), run_folder.read_status(folder).get("updated")
-        seconds = ended - started if files.is_number(started) and files.is_number(ended) else None
-    return None if seconds is None else round(seconds / 60, 1)
-
 
 st.subheader("Final numbers (held-out)")
 rows = []

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import run_manager, short_label
+from pages.common import run_manager
+from vqvae.dashboard.catalog import short_label
 from vqvae import files
 from vqvae.dashboard.plots import curves
-from vqvae.dashboard.run_manager import RunInfo
+from vqvae.dashboard.runs import RunInfo
 from vqvae.store import run_folder
 from vqvae.store import layout
 

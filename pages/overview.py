@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, picture, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, sidebar
+from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import code_map
 from vqvae.training.evaluate import reconstruct
 

@@ -14,24 +14,16 @@ from pages.common import (
     held_out,
     kept_upload,
     held_out_usage,
-    picture,
-    png_bytes,
     prior_of,
     remember,
     sidebar,
 )
 from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
 from vqvae.dashboard.linked_view import linked_view_html
+from vqvae.dashboard.pictures import picture, png_bytes
 from vqvae.dashboard.plots import code_map
-from vqvae.data.uploads import (
-    FORMAT_NAMES,
-    FULL_SIZE_CAP,
-    MAX_PIXELS,
-    UPLOAD_TYPES,
-    background_of,
-    read_image,
-    read_image_full,
-)
+from vqvae.data.image_file import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES
+from vqvae.data.uploads import FULL_SIZE_CAP, background_of, read_image, read_image_full
 from vqvae.errors import VQVAEError
 from vqvae.models.editing import CodeEdits, candidates_in_place, mark_cells, outline_cells
 from vqvae.models.stepping import StepSampler
@@ -227,7 +219,7 @@ def edit_section() -> None:
         return
     prior, _, _ = cached_prior(prior_ref, device())
     label = completion_class(prior.config.n_classes, right)
-    which = f" as {examples.kind} {class_title(label)}" if label is not None else ""
+    which = f" as {examples.kind} {examples.class_title(label)}" if label is not None else ""
     if right.button(f"Complete{which} with the prior from row {row}, column {column}",
                     help="keep the codes before this cell (row by row) and let the prior redraw the rest, "
                          "as it samples: each code given the ones before it (the prior is convolutional, so any "
@@ -247,11 +239,6 @@ def edit_section() -> None:
         st.rerun()
 
 
-def class_title(label: int) -> str:
-    names = examples.classes or []
-    return names[label] if 0 <= label < len(names) else str(label)
-
-
 def completion_class(n_classes: int, where) -> int | None:
     """The class a class-conditional prior completes with, picked by the user: a held-out
     image's own class to start with; for an upload, the bundled classifier's reading of it
@@ -267,8 +254,8 @@ def completion_class(n_classes: int, where) -> int | None:
                else f"no classifier reads {examples.title}: pick the {examples.kind}")
     key = f"reconstruct-class-{hash(source)}"  # a new picture starts from its own suggestion
     choice = where.selectbox(f"Complete as {examples.kind}", range(n_classes), index=min(start, n_classes - 1),
-                             key=key, format_func=class_title, help=f"the prior draws codes of this {examples.kind}")
-    where.caption(f"Suggested: {class_title(start)} ({why}).")
+                             key=key, format_func=examples.class_title, help=f"the prior draws codes of this {examples.kind}")
+    where.caption(f"Suggested: {examples.class_title(start)} ({why}).")
     return int(choice)
 
 

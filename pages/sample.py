@@ -10,8 +10,6 @@ from pages.common import (
     cached_prior,
     device,
     model_label,
-    picture,
-    png_bytes,
     priors_trained_for,
     remember,
     run_manager,
@@ -19,6 +17,7 @@ from pages.common import (
 )
 from pages.live import POLL_S, WATCHED
 from vqvae.dashboard.codebook_view import enlarge, frame
+from vqvae.dashboard.pictures import picture, png_bytes
 from vqvae.dashboard.plots import entropy_map
 from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, start_scoring
 from vqvae.data.datasets import class_kind, class_names

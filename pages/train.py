@@ -15,12 +15,12 @@ from pages.common import (
     remember,
     run_manager,
     setting_widget,
-    short_label,
     sidebar,
     widget_value,
 )
 from pages.live import POLL_S, WATCHED, watch
-from vqvae.dashboard.run_manager import describe, has_checkpoint, planned_epochs, resumable
+from vqvae.dashboard.catalog import short_label
+from vqvae.dashboard.runs import describe, has_checkpoint, planned_epochs, resumable
 from vqvae.data import download
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
@@ -106,7 +106,7 @@ FORM = [[("model", "arch"), ("model", "quantizer"), ("model", "restart_dead_code
         [("train", "epochs"), ("train", "lr"), ("train", "seed")]]
 
 
-# The codebook variants (issue 15), in a fold of their own: each starts at the preset's value.
+# The codebook variants, in a fold of their own: each starts at the preset's value.
 VARIANTS = [[("model", "fsq_levels"), ("model", "codebook_init"), ("model", "straight_through")],
             [("model", "ema_bias_correction"), ("model", "cosine_codebook"), ("model", "lookup_dim")],
             [("model", "dead_code_window")]]
@@ -128,7 +128,7 @@ def start_run() -> None:
     button already know the new run)."""
     cfg = chosen_config()
     try:
-        cfg.validate()  # a bad setting (FSQ levels "8,1") is said here, before any run folder exists
+        cfg = cfg.validate()  # a bad setting (FSQ levels "8,1") is said here, before any run folder exists
         run = manager.start(cfg, name=f"{name}-{cfg.model.arch}-{cfg.model.quantizer}-K{cfg.model.codebook_size}")
     except VQVAEError as exc:
         st.session_state["train-error"] = str(exc)

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, kept_upload, picture, remember, sidebar
+from pages.common import SHOWN_PIXELS, device, held_out, kept_upload, remember, sidebar
+from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import walk_changes
-from vqvae.data.uploads import FORMAT_NAMES, UPLOAD_TYPES, read_image
+from vqvae.data.image_file import FORMAT_NAMES, UPLOAD_TYPES
+from vqvae.data.uploads import read_image
 from vqvae.errors import VQVAEError
 from vqvae.models.walk import walk
 

@@ -8,6 +8,7 @@ in-process and subprocess runs numerically identical, which the resume tests rel
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -62,6 +63,21 @@ def tiny_model_config(**overrides) -> ModelConfig:
     settings = dict(hidden=16, res_hidden=8, codebook_size=16, code_dim=8)
     settings.update(overrides)
     return ModelConfig(**settings)
+
+
+@pytest.fixture
+def tiny_presets(monkeypatch):
+    """The MNIST presets at a tiny width (K, the data and the rest unchanged): a page test
+    starts real background runs through the same page, run manager and CLI, in seconds."""
+    from vqvae import presets
+
+    vqvae_preset = copy.deepcopy(presets.PRESETS["mnist"])
+    vqvae_preset.model.hidden, vqvae_preset.model.res_hidden = 16, 8
+    monkeypatch.setitem(presets.PRESETS, "mnist", vqvae_preset)
+    prior_preset = copy.deepcopy(presets.PRIOR_PRESETS["mnist"])
+    prior_preset.prior.channels, prior_preset.prior.head, prior_preset.prior.n_blocks = 8, 8, 2
+    prior_preset.train.shift = 0
+    monkeypatch.setitem(presets.PRIOR_PRESETS, "mnist", prior_preset)
 
 
 def tiny_run_config(**changes) -> RunConfig:

@@ -126,6 +126,7 @@ def settings_of(run, timeout=120):
 
 
 
+@pytest.mark.usefixtures("tiny_presets")
 def test_train_form_launches_a_run_and_its_metrics_appear(app, tmp_path):
     app.run()
     app.switch_page("pages/train.py").run()
@@ -147,6 +148,7 @@ def test_train_form_launches_a_run_and_its_metrics_appear(app, tmp_path):
     assert app.sidebar.selectbox[0].value == str(run)
 
 
+@pytest.mark.usefixtures("tiny_presets")
 def test_the_train_page_starts_a_codebook_variant_and_refuses_bad_levels_before_any_run(app, tmp_path):
     app.run()
     app.switch_page("pages/train.py").run()
@@ -161,11 +163,12 @@ def test_the_train_page_starts_a_codebook_variant_and_refuses_bad_levels_before_
     assert not app.exception, app.exception
     [run] = run_folders(tmp_path)
     model = settings_of(run)["model"]
-    assert (model["quantizer"], model["fsq_levels"], model["codebook_size"], model["code_dim"]) == ("fsq", "5,4,3", 60, 3)
+    assert (model["quantizer"], model["fsq_levels"], model["codebook_size"], model["code_dim"]) == ("fsq", [5, 4, 3], 60, 3)
     assert model["lookup_dim"] is None  # 0 in the box means none
     RunManager(tmp_path / "runs").cancel(run)
 
 
+@pytest.mark.usefixtures("tiny_presets")
 def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
     app.run()
     app.switch_page("pages/train.py").run()
@@ -189,6 +192,7 @@ def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
     assert any(name.startswith("mnist-conv-ema-K16, ") for name in names), names
 
 
+@pytest.mark.usefixtures("tiny_presets")
 def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tmp_path):
     app.run()
     app.switch_page("pages/compare.py").run()
@@ -227,6 +231,7 @@ def test_compare_opens_on_the_bundled_comparison_with_its_curves_and_numbers(app
     assert (table["PSNR (dB)"] >= 22).all() and (table["training (min)"] > 0).all()
 
 
+@pytest.mark.usefixtures("tiny_presets")
 def test_compare_trains_up_to_four_variants_at_equal_bits(app, tmp_path):
     app.run()
     app.switch_page("pages/compare.py").run()

@@ -1,4 +1,4 @@
-"""The codebook variants of issue 15: the rotation trick, k-means initialisation and the
+"""The codebook variants: the rotation trick, k-means initialisation and the
 bias-corrected EMA (FSQ has tests/test_fsq.py)."""
 
 from __future__ import annotations

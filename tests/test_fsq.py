@@ -1,4 +1,4 @@
-"""Finite scalar quantisation (issue 15): the paper's formula, the index <-> code mapping,
+"""Finite scalar quantisation: the paper's formula, the index <-> code mapping,
 the straight-through gradient, the model around it and the settings it refuses."""
 
 from __future__ import annotations
@@ -85,3 +85,37 @@ def test_the_cli_refuses_bad_fsq_levels_with_status_2(tmp_path):
                              "--fsq-levels", "8,1", "--epochs", "1"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "at least 2" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("saved", ["5,4,3", " 5, 4,3 ", [5, 4, 3], (5, 4, 3)], ids=repr)
+def test_fsq_levels_are_a_tuple_however_a_config_json_holds_them(saved):
+    from vqvae.config import RunConfig
+
+    cfg = RunConfig.from_dict({"model": {"quantizer": "fsq", "fsq_levels": saved}}).validate()
+    assert cfg.model.fsq_levels == (5, 4, 3) and (cfg.model.codebook_size, cfg.model.code_dim) == (60, 3)
+    assert cfg.model.codebook_words == "FSQ, levels 5,4,3"
+    assert cfg.to_dict()["model"]["fsq_levels"] == [5, 4, 3]  # as config.json holds it
+
+
+def test_validate_leaves_the_config_it_checks_as_it_was_and_returns_the_derived_one():
+    from vqvae.config import RunConfig
+
+    cfg = RunConfig()
+    cfg.model.quantizer, cfg.model.fsq_levels = "fsq", "5,4"  # set after construction, as a flag or a widget does
+    checked = cfg.validate()
+    assert (checked.model.codebook_size, checked.model.code_dim, checked.model.fsq_levels) == (20, 2, (5, 4))
+    assert (cfg.model.codebook_size, cfg.model.code_dim, cfg.model.fsq_levels) == (128, 32, "5,4")
+    assert checked is not cfg and checked.model is not cfg.model
+
+
+def test_the_cli_reads_fsq_levels_as_text_and_the_types_are_real():
+    from dataclasses import fields
+
+    from vqvae.config import ModelConfig, TrainConfig, flag_name, value_type
+
+    kinds = {f.name: value_type(f) for f in fields(ModelConfig)}
+    assert kinds["fsq_levels"] is str and kinds["lookup_dim"] is int and kinds["beta"] is float
+    assert kinds["cosine_codebook"] is bool and {flag_name(f) for f in fields(TrainConfig)} >= {"lr", "batch-size"}
+    assert ModelConfig().fsq_levels == (8, 5, 5, 5)
+    with pytest.raises(VQVAEError, match="must be a whole number"):
+        TrainConfig(epochs="20").validate()

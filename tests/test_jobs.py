@@ -10,7 +10,8 @@ import pytest
 
 from conftest import tiny_run_config, wait_for
 from vqvae import files
-from vqvae.dashboard.run_manager import RunManager, describe
+from vqvae.dashboard.run_manager import RunManager
+from vqvae.dashboard.runs import describe
 from vqvae.store import checkpoints
 from vqvae.store.load import load_vqvae
 from vqvae.errors import VQVAEError

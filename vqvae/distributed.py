@@ -5,8 +5,8 @@
 Every rank shuffles the same epoch order and takes its share of each batch, so a run has
 the same steps as on one process; DistributedDataParallel averages the gradients, the
 quantizers all-reduce their EMA statistics and broadcast rank 0's codebook seeds and
-restarts (quantize.py), so every rank keeps the same codebook. Only rank 0 writes the run
-folder (vqvae/store asks `is_writer`). Without torchrun all of this is a no-op.
+restarts (vqvae/models/code_search.py), so every rank keeps the same codebook. Only rank 0
+writes the run folder (vqvae/store asks `is_writer`). Without torchrun all of this is a no-op.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import copy
 from vqvae.config import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig
 from vqvae.errors import VQVAEError
 
-# The tutorials' settings, with the MNIST preset changed by measurement (see README): K = 32,
+# The tutorials' settings, with the MNIST preset changed by measurement (docs/measurements.md): K = 32,
 # dim 32 tops out near 23 dB on the 1,000 held-out images; K = 128 passes 24 dB;
 # 8-dimensional codes keep more of the codebook in use than 32-dimensional ones (held-out
 # EMA perplexity 0.65-0.71 K against 0.50-0.61 K), as Improved VQGAN found; batch 32 at
@@ -30,7 +30,7 @@ PRESETS: dict[str, RunConfig] = {
         TrainConfig(dataset="cifar10", epochs=30, batch_size=128, lr=2e-4, recon_loss="l1"),
     ),
     # Second tutorial's Pokémon (bundled, 640 train / 160 held-out), in colour at 64 x 64 with
-    # 16 x 16 codes; a conv model instead of the tutorial's patch MLP (see README). Measured
+    # 16 x 16 codes; a conv model instead of the tutorial's patch MLP (docs/measurements.md). Measured
     # here: K 512, D 16 reached 22.25 dB after 60 epochs with 182 codes in use; K 256, D 8 with
     # dead-code restarts kept every code but stopped at 23.55 dB after 150 (cosine decay): the
     # 8 bits a code carry too little. K 1024 (10 bits) reaches 24.18 dB, every code in use.
@@ -58,9 +58,9 @@ def preset(name: str) -> RunConfig:
 
 # Prior sizes per VQ-VAE preset. The tutorials used 15 blocks of 128 channels for MNIST
 # (about 100 s an epoch here) and 384 channels, head 256 for faces. The MNIST prior was
-# chosen by measurement (see README): without shifted copies a 64-channel prior overfits
+# chosen by measurement (docs/measurements.md): without shifted copies a 64-channel prior overfits
 # the 9,000 code grids after 6 epochs at 2.51 nats per code; with the 9 one-pixel shifts
-# it reaches about 2.15 in 3 epochs. Judged by its samples (issue 14: a classifier names
+# it reaches about 2.15 in 3 epochs. Judged by its samples (a classifier names
 # the digit asked for, a Fréchet distance to real digits), 64 channels with a head of 32
 # gave 0.93 label accuracy; a head of 128 (the 32-wide head squeezed 128 logits through 32
 # numbers) and 8 epochs 0.95; 96 channels, head 128 and 5 epochs 0.96 at a Fréchet distance

@@ -15,7 +15,7 @@ import torch
 from einops import rearrange
 from plotly.colors import qualitative
 
-from vqvae.models.autoencoder import VQVAE
+from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE
 from vqvae.models.metrics import code_usage
 
 # 48 distinct colours; code k gets PALETTE[k % 48]. With K > 48 colours repeat, so the
@@ -101,7 +101,7 @@ class Projection:
 
 
 @torch.no_grad()
-def encoder_outputs(model: VQVAE, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def encoder_outputs(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images [N, C, H, W] -> (encoder outputs as the codes see them [N h w, d] float32,
     their nearest codes [N h w]), both on the CPU in (image, row, column) order. The vectors
     are in the quantizer's search space (z_e itself for a plain or EMA codebook; normalised

@@ -25,44 +25,17 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from vqvae import files
-from vqvae.config import PriorRunConfig, RunConfig, run_kind
-from vqvae.store import checkpoints
+from vqvae.config import PriorRunConfig, RunConfig
+from vqvae.dashboard.runs import RunInfo, check_resumable, default_root, list_runs, pid_of, requested_config, run_info
 from vqvae.errors import VQVAEError
-from vqvae.store import run_folder
-from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
+from vqvae.store import layout, run_folder
 from vqvae.store.layout import JOB, LOG
-from vqvae.store import layout
+from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
 
-ROOT_ENV = "VQVAE_RUNS"
-REPO = Path(__file__).resolve().parents[2]
 BACKGROUND_NICE = 10
-RESUMABLE_STATES = ("cancelled", "failed", "done")  # a killed run reads failed (runs.read_status settles it)
-
-
-@dataclass
-class RunInfo:
-    path: Path
-    kind: str  # "vqvae" or "prior"
-    state: str  # starting, queued, running, done, failed, cancelled
-    message: str
-    status: dict
-    label: str = ""  # the name it was started under (the folder adds a time stamp and a tag)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def active(self) -> bool:
-        return self.state in ("starting", "queued", "running")
-
-
-def default_root() -> Path:
-    return Path(os.environ.get(ROOT_ENV, "runs"))
 
 
 class RunManager:
@@ -123,7 +96,7 @@ class RunManager:
         checkpoint, and a done run unless `epochs` is more than it trained."""
         run_dir = Path(run_dir)
         info = self.info(run_dir)
-        _check_resumable(info, epochs)
+        check_resumable(info, epochs)
         config = requested_config(run_dir)
         device = config.train.device if config is not None else "auto"
         job = files.read_json(run_dir / JOB) or {}
@@ -146,7 +119,7 @@ class RunManager:
             env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
         try:
             with open(run_dir / LOG, "ab") as log:
-                proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)  # a page rerun or Ctrl-C of the app does not kill it
         except OSError as exc:
             raise VQVAEError(_cannot_start(run_dir, exc)) from None
@@ -188,38 +161,12 @@ class RunManager:
         return self.start(config, name)
 
     def info(self, run_dir: str | Path) -> RunInfo:
-        """A run's state from its folder; a run whose process died without saying so is failed,
-        with the last line it printed."""
-        run_dir = Path(run_dir)
-        job = files.read_json(run_dir / JOB) or {}
-        status = run_folder.read_status(run_dir)  # an active state there is one a live job holds
-        kind = run_folder.kind_of_run(run_dir) or "vqvae"
-        state = status.get("state") or ("starting" if job else "unknown")
-        message = status.get("message", "")
-        if state not in run_folder.ACTIVE_STATES and _spawned_since(job, status):
-            state, message = "starting", ""  # resumed: its new process has not written its status yet
-        pid = _pid(job) or status.get("pid")
-        if state == "starting" and not (pid and self._alive(pid)):
-            state, message = "failed", last_error(run_dir) or "the run's process ended without a word"
-        elif state == "failed" and status.get("message", "").startswith("its process ended") and last_error(run_dir):
-            message = last_error(run_dir)  # what it printed last says more
-        name = job.get("name") if isinstance(job.get("name"), str) else run_dir.name
-        return RunInfo(run_dir, kind, state, message, status, name)
+        """A run's state from its folder (see runs.run_info)."""
+        return run_info(run_dir, self._alive)
 
     def list(self) -> list[RunInfo]:
         """Every run under root, newest first."""
-        if not self.root.is_dir():
-            return []
-        try:
-            found = [p for p in self.root.iterdir() if p.is_dir() and any((p / name).is_file() for name in
-                                                                        (layout.MARKER, JOB, layout.STATUS))]
-        except OSError:  # the runs folder itself went away
-            return []
-        dated = []
-        for folder in found:
-            with contextlib.suppress(OSError):  # one folder removed while listed: the others still count
-                dated.append((folder.stat().st_mtime, folder))
-        return [self.info(folder) for _, folder in sorted(dated, key=lambda pair: pair[0], reverse=True)]
+        return list_runs(self.root, self._alive)
 
     def cancel(self, run_dir: str | Path) -> None:
         """Ask a run to stop: it saves its last checkpoint and ends cancelled (a queued run
@@ -227,7 +174,7 @@ class RunManager:
         info = self.info(run_dir)
         if not info.active:
             return
-        pid = _pid(files.read_json(Path(run_dir) / JOB) or {}) or info.status.get("pid")
+        pid = pid_of(files.read_json(Path(run_dir) / JOB) or {}) or info.status.get("pid")
         if pid and self._alive(pid):
             os.kill(pid, signal.SIGTERM)
             if info.state in ("starting", "queued"):  # not training yet: nothing to save
@@ -264,65 +211,9 @@ class RunManager:
         return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _pid(job: dict) -> int | None:
-    pid = job.get("pid")
-    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
-
-
-def _check_resumable(info: RunInfo, epochs: int | None) -> None:
-    """Raise the one-line reason `resume` cannot continue this run, if there is one."""
-    where = info.name
-    if run_folder.marker(info.path) is None:
-        raise VQVAEError(f"cannot resume {where}: it is not a VQ-VAE Lab run folder; pick a run from the list")
-    if info.active:
-        raise VQVAEError(f"cannot resume {where}: it is still {info.state}; wait for it to end, or cancel it first")
-    if info.state not in RESUMABLE_STATES:
-        raise VQVAEError(f"cannot resume {where}: its state is {info.state}; only a cancelled, failed or done run "
-                         f"can be resumed")
-    if checkpoints.resolve_checkpoint_or_none(info.path, "last") is None:
-        raise VQVAEError(f"cannot resume {where}: it has no last checkpoint (it stopped before saving one); "
-                         f"start a new run with its settings instead")
-    if epochs is not None and not _count(epochs):
-        raise VQVAEError(f"cannot resume {where}: epochs must be a whole number, 0 or more, not {epochs!r}")
-    planned = planned_epochs(info)
-    if info.state == "done" and (epochs is None or planned is None or epochs <= planned):
-        more = f"more than its {planned} epochs" if planned is not None else "a larger epoch count"
-        raise VQVAEError(f"cannot resume {where}: it is done; give it {more} to train it further")
-
-
-def _spawned_since(job: dict, status: dict) -> bool:
-    """Whether a process was started on the run (a resume) that has not said anything yet:
-    job.json names the status it resumed (its "updated" time), and that status is still the
-    one on disk."""
-    return "resumes" in job and job["resumes"] == status.get("updated")
-
-
 def _cannot_start(run_dir: Path, exc: OSError) -> str:
     return (f"cannot start a run in {run_dir} ({exc.strerror}): check the runs folder's permissions "
             f"and free space")
-
-
-def requested_config(run_dir: str | Path) -> RunConfig | PriorRunConfig | None:
-    """The settings a run was started with: its request (written before its process
-    started), else its saved config; None when neither can be read."""
-    for name in (layout.REQUEST, layout.CONFIG):
-        saved = files.read_json(Path(run_dir) / name)
-        kind = run_kind(saved)
-        if kind:
-            try:
-                return (PriorRunConfig if kind == "prior" else RunConfig).from_dict(saved)
-            except VQVAEError:
-                continue
-    return None
-
-
-def last_error(run_dir: Path) -> str:
-    """The last non-empty line of a run's log (the CLI prints errors as one line)."""
-    try:
-        lines = [line.strip() for line in (Path(run_dir) / LOG).read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:300] if lines else ""
 
 
 def _zombie(pid: int) -> bool:
@@ -330,55 +221,3 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
     except OSError:
         return False
-
-
-def run_config(run_dir: str | Path) -> dict:
-    """The settings a run was started with (RUN/config.json), {} while it has not written them
-    (or when the file is damaged)."""
-    return files.read_json(Path(run_dir) / layout.CONFIG) or {}
-
-
-def vqvae_of_prior_run(run_dir: str | Path) -> str:
-    """The VQ-VAE a prior run was started for, as the user named it ("" if its config is damaged)."""
-    train = run_config(run_dir).get("train")
-    vqvae = train.get("vqvae") if isinstance(train, dict) else None
-    return vqvae if isinstance(vqvae, str) else ""
-
-
-def planned_epochs(info: RunInfo) -> int | None:
-    """The epochs the run trains to: its status's, else its saved config's (None if neither says)."""
-    epochs = info.status.get("epochs")
-    if not _count(epochs):
-        train = run_config(info.path).get("train")
-        epochs = train.get("epochs") if isinstance(train, dict) else None
-    return epochs if _count(epochs) else None
-
-
-def _count(value) -> bool:
-    """A whole number, 0 or more (not a bool, which JSON readers also give)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def resumable(info: RunInfo) -> bool:
-    """Whether RunManager.resume can continue this run: a run of ours that ended cancelled,
-    failed (or killed) or done, with a last checkpoint. A done one also needs more epochs
-    than planned_epochs(info), which resume checks."""
-    return (info.state in RESUMABLE_STATES and run_folder.marker(info.path) is not None
-            and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
-
-
-def has_checkpoint(run_dir: str | Path) -> bool:
-    """Whether the run saved a model to use (best or last): a cancelled or failed run with one
-    can still be made the active model."""
-    return any(checkpoints.resolve_checkpoint_or_none(Path(run_dir), which) is not None for which in ("best", "last"))
-
-
-def describe(info: RunInfo) -> dict:
-    """One row of the runs table; the best held-out score is the one its best checkpoint holds
-    (the status may lag behind it when a run was stopped between the two writes)."""
-    s = info.status
-    best = checkpoints.checkpoint_metrics(info.path, "best")
-    return {"run": info.name, "kind": info.kind, "state": info.state, "epoch": s.get("epoch"),
-            "epochs": s.get("epochs"), "val_psnr": best.get("val_psnr", s.get("best_val_psnr")),
-            "val_nll": best.get("val_nll", s.get("best_val_nll")), "message": info.message}
-

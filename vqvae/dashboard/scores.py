@@ -11,14 +11,13 @@ A file that cannot be read back as a score counts as missing, and is computed ag
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import os
-import threading
 from pathlib import Path
 
 from vqvae import files
-from vqvae.dashboard.run_manager import default_root
+from vqvae.background import Bounded, Job, Jobs
+from vqvae.dashboard.runs import default_root
 from vqvae.store import checkpoints
 from vqvae.errors import VQVAEError
 from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
@@ -27,10 +26,11 @@ from vqvae.store import layout
 
 SCORES = ".scores"
 SCORES_ENV = "VQVAE_SCORES"
-SETTINGS = {"n": DEFAULT_N, "temperature": 1.0, "seed": 0}  # what the page shows: the issue's standard score
+SETTINGS = {"n": DEFAULT_N, "temperature": 1.0, "seed": 0}  # what the page shows: the standard score
 NUMBERS = ("label_accuracy", "frechet_distance", "reconstruction_label_accuracy", "reconstruction_frechet_distance",
            "classifier_accuracy")
-_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime) -> sha256: a rerun does not hash megabytes again
+DIGESTS_KEPT = 64  # weights files whose hashes are remembered, the most recently written kept
+_DIGESTS = Bounded(DIGESTS_KEPT)  # (path, size, mtime) -> sha256: a rerun does not hash megabytes again
 
 
 def _digest(path: Path) -> str:
@@ -73,42 +73,29 @@ def read_score(path: Path) -> dict | None:
     return saved
 
 
-class ScoreJob:
+class ScoreJob(Job):
     """One score being computed in a background thread. state: "running", "done" or "failed"
     (message says why)."""
 
     def __init__(self, prior_folder: Path, path: Path, device: str):
         self.prior_folder, self.path, self.device = prior_folder, path, device
-        self.state, self.message = "running", None
-        self._thread = threading.Thread(target=self._run, name=f"score-{path.stem}", daemon=True)
+        super().__init__(self._score, f"score-{path.stem}", {VQVAEError: "failed"}, "scoring failed unexpectedly")
 
-    def _run(self) -> None:
+    def _score(self, job: Job) -> None:
         try:
             result = score(self.prior_folder, device=self.device, **SETTINGS)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             files.atomic_write_json(self.path, dict(result, prior=str(self.prior_folder)))
-        except VQVAEError as exc:
-            self.message, self.state = str(exc), "failed"
         except OSError as exc:
-            self.message, self.state = (f"cannot keep the score in {self.path.parent} ({exc.strerror}): check the "
-                                        f"runs folder's permissions and free space"), "failed"
-        except Exception as exc:  # a bug: say so on the page rather than leave it "running" forever
-            self.message, self.state = f"scoring failed unexpectedly ({type(exc).__name__}: {exc})", "failed"
-        else:
-            self.state = "done"
-
-    def start(self) -> ScoreJob:
-        self._thread.start()
-        return self
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once the job has ended (within timeout seconds)."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+            raise VQVAEError(f"cannot keep the score in {self.path.parent} ({exc.strerror}): check the runs "
+                             f"folder's permissions and free space") from None
 
 
-_JOBS: dict[Path, ScoreJob] = {}
-_LOCK = threading.Lock()
+# A thread still inside torch while the interpreter tears down aborts the whole process
+# ("terminate called without an active exception", exit status 134): when the app stops, a
+# running score (seconds on a CPU) is waited for, up to two minutes, so a stuck device
+# cannot hold the exit forever.
+_JOBS = Jobs(keep=32, exit_wait_s=120)
 
 
 def score_job(path: Path) -> ScoreJob | None:
@@ -119,17 +106,4 @@ def score_job(path: Path) -> ScoreJob | None:
 def start_scoring(prior_folder: Path, path: Path, device: str = "auto") -> ScoreJob:
     """Compute a prior's score in the background into `path`; while one for the same file
     runs, that one is returned (reruns and other tabs start nothing new)."""
-    with _LOCK:
-        job = _JOBS.get(Path(path))
-        if job is None or job.state != "running":
-            job = _JOBS[Path(path)] = ScoreJob(Path(prior_folder), Path(path), device).start()
-        return job
-
-
-@atexit.register
-def _finish_at_exit() -> None:
-    """A thread still inside torch while the interpreter tears down aborts the whole process
-    ("terminate called without an active exception", exit status 134): when the app stops,
-    a running score (seconds) is waited for instead, up to two minutes, so the app exits cleanly."""
-    for job in list(_JOBS.values()):
-        job.wait(120)  # seconds on a CPU; bounded, so a stuck device cannot hold the exit forever
+    return _JOBS.start(Path(path), lambda: ScoreJob(Path(prior_folder), Path(path), device))

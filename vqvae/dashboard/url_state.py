@@ -40,3 +40,37 @@ def decode(text: str):
     except ValueError:
         return text
     return value if encodable(value) else text
+
+
+# Widget keys whose values survive page changes (the settings on Train, Compare, Codebook, Sample)
+KEPT = ("train-", "compare-", "codebook_", "sample", "invert", "set-")
+
+
+def kept_keys(keys, in_url) -> list[str]:
+    """The session-state keys a page writes back on every run so their widgets' values survive
+    a page without those widgets: the KEPT ones and every choice bound to the URL (`in_url`)."""
+    return [key for key in keys if isinstance(key, str) and (key.startswith(KEPT) or key in in_url)]
+
+
+def shown_in_url(value, default) -> str | None:
+    """The query-parameter text of a remembered choice, or None to leave it out of the URL: a
+    default (short links), nothing, or a value no URL can hold."""
+    if value == default or value is None or not encodable(value):
+        return None
+    return encode(value)
+
+
+def accepts(allowed, value) -> bool:
+    """Whether `allowed` (None: anything; a collection of values; or a test of a value) lets
+    `value` be a choice's value; a test that cannot read the value refuses it."""
+    if allowed is None:
+        return True
+    if callable(allowed):
+        try:
+            return bool(allowed(value))
+        except (TypeError, ValueError):
+            return False
+    try:
+        return value in allowed
+    except TypeError:
+        return False

@@ -12,7 +12,6 @@ touched. `start_download` runs one in a background thread that a page can poll.
 
 from __future__ import annotations
 
-import atexit
 import http.client
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
+from vqvae.background import Job, Jobs
 from vqvae.data.datasets import TORCHVISION_SETS, default_data_root
 from vqvae.errors import VQVAEError
 
@@ -167,6 +167,44 @@ def _fetch(urls: list[str], dest: Path, timeout: float, counted: Callable[[int],
     return failures
 
 
+def _fetch_into(staging: Path, cls, root: Path, folder: Path, progress: Progress | None, timeout: float,
+                cancel: threading.Event | None) -> None:
+    """Every file of torchvision's `cls` into `staging`, checked against its md5 and extracted
+    there, as torchvision lays it out; progress counts bytes over all the files."""
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    sources = []
+    for name, urls, md5 in _sources(cls):
+        urls, size, failures = _probe(urls, timeout)
+        if failures:
+            raise _unreachable(cls, root, failures)
+        sources.append((name, urls, md5, size))
+    sizes = [size for *_, size in sources]
+    total = None if None in sizes else sum(sizes)
+    done = 0
+
+    def counted(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    into = staging if _is_cifar(cls) else staging / cls.__name__ / "raw"
+    into.mkdir(parents=True, exist_ok=True)
+    for name, urls, md5, _ in sources:
+        archive = into / name
+        failures = _fetch(urls, archive, timeout, counted, cancel)
+        if failures:
+            raise _unreachable(cls, root, failures)
+        if not check_integrity(str(archive), md5):
+            raise VQVAEError(f"{name} from {urlparse(urls[0]).netloc} failed torchvision's checksum (damaged or "
+                             f"changed on the server): nothing was kept; retry later, or place torchvision's "
+                             f"{cls.__name__} files in {folder}")
+        extract_archive(str(archive), str(into), remove_finished=True)
+
+
 def download_dataset(dataset: str, root: Path | str | None = None, progress: Progress | None = None,
                      timeout: float = TIMEOUT_S, cancel: threading.Event | None = None) -> Path:
     """Download torchvision's files of `dataset` ("mnist", "fashion", "cifar10") into `root`
@@ -174,8 +212,6 @@ def download_dataset(dataset: str, root: Path | str | None = None, progress: Pro
     are all there already. `progress(done, total)` is called as bytes arrive (total None when a
     server gives no sizes); setting `cancel` stops it. Every failure is a one-line VQVAEError,
     and leaves the data root as it was."""
-    from torchvision.datasets.utils import check_integrity, extract_archive
-
     cls = torchvision_class(dataset)
     root = Path(root) if root is not None else default_data_root()
     moved, folder = _moved_folder(cls, root), target_folder(dataset, root)
@@ -192,36 +228,7 @@ def download_dataset(dataset: str, root: Path | str | None = None, progress: Pro
     except OSError as exc:
         raise _cannot_write(root, exc) from None
     try:
-        sources = []
-        for name, urls, md5 in _sources(cls):
-            urls, size, failures = _probe(urls, timeout)
-            if failures:
-                raise _unreachable(cls, root, failures)
-            sources.append((name, urls, md5, size))
-        sizes = [size for *_, size in sources]
-        total = None if None in sizes else sum(sizes)
-        done = 0
-
-        def counted(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress is not None:
-                progress(done, total)
-
-        if progress is not None:
-            progress(0, total)
-        into = staging if _is_cifar(cls) else staging / cls.__name__ / "raw"
-        into.mkdir(parents=True, exist_ok=True)
-        for name, urls, md5, _ in sources:
-            archive = into / name
-            failures = _fetch(urls, archive, timeout, counted, cancel)
-            if failures:
-                raise _unreachable(cls, root, failures)
-            if not check_integrity(str(archive), md5):
-                raise VQVAEError(f"{name} from {urlparse(urls[0]).netloc} failed torchvision's checksum (damaged or "
-                                 f"changed on the server): nothing was kept; retry later, or place torchvision's "
-                                 f"{cls.__name__} files in {folder}")
-            extract_archive(str(archive), str(into), remove_finished=True)
+        _fetch_into(staging, cls, root, folder, progress, timeout, cancel)
         if cancel is not None and cancel.is_set():
             raise Cancelled("the download was cancelled: nothing was kept")
         try:  # torchvision reads it once (its own md5s for CIFAR-10) before it goes into place
@@ -246,7 +253,7 @@ def download_dataset(dataset: str, root: Path | str | None = None, progress: Pro
                 pass
 
 
-class DownloadJob:
+class DownloadJob(Job):
     """One download running in a background thread; a page polls its fields.
 
     state: "running", then "done", "failed" or "cancelled" (message says why)."""
@@ -254,36 +261,12 @@ class DownloadJob:
     def __init__(self, dataset: str, root: Path, timeout: float = TIMEOUT_S):
         self.dataset, self.root, self.timeout = dataset, root, timeout
         self.done, self.total = 0, None
-        self.state, self.message = "running", None
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"download-{dataset}", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            download_dataset(self.dataset, self.root, self._progress, self.timeout, self._cancel)
-        except Cancelled as exc:
-            self.message, self.state = str(exc), "cancelled"
-        except VQVAEError as exc:
-            self.message, self.state = str(exc), "failed"
-        except Exception as exc:  # a bug: say so on the page rather than leave it "running" forever
-            self.message, self.state = f"the download failed unexpectedly ({type(exc).__name__}: {exc})", "failed"
-        else:
-            self.state = "done"
+        work = lambda job: download_dataset(dataset, root, self._progress, timeout, self.cancelled)  # noqa: E731
+        super().__init__(work, f"download-{dataset}", {Cancelled: "cancelled", VQVAEError: "failed"},
+                         "the download failed unexpectedly")
 
     def _progress(self, done: int, total: int | None) -> None:
         self.done, self.total = done, total
-
-    def start(self) -> DownloadJob:
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once the job has ended (within timeout seconds)."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     @property
     def fraction(self) -> float | None:
@@ -292,13 +275,12 @@ class DownloadJob:
             return 1.0
         return min(self.done / self.total, 1.0) if self.total else None
 
-    def describe(self) -> str:
-        """ "12.5 of 170.5 MB" """
+    def describe(self) -> str:  # "12.5 of 170.5 MB"
         return f"{self.done / 1e6:.1f} of {self.total / 1e6:.1f} MB" if self.total else f"{self.done / 1e6:.1f} MB"
 
 
-_JOBS: dict[tuple[str, str], DownloadJob] = {}
-_LOCK = threading.Lock()
+# At exit running downloads are cancelled (their partial files removed) and waited for: none is cut off mid-write
+_JOBS = Jobs(keep=16, cancel_at_exit=True, exit_wait_s=30)
 
 
 def _key(dataset: str, root: Path | str | None) -> tuple[str, str]:
@@ -310,23 +292,9 @@ def start_download(dataset: str, root: Path | str | None = None, timeout: float 
     that one is returned (a second click starts nothing)."""
     torchvision_class(dataset)  # an unknown name fails here, not in the thread
     key = _key(dataset, root)
-    with _LOCK:
-        job = _JOBS.get(key)
-        if job is None or job.state != "running":
-            job = _JOBS[key] = DownloadJob(dataset, Path(key[1]), timeout).start()
-        return job
+    return _JOBS.start(key, lambda: DownloadJob(dataset, Path(key[1]), timeout))
 
 
 def download_job(dataset: str, root: Path | str | None = None) -> DownloadJob | None:
     """The latest download of a data set into root in this process (running or ended), or None."""
-    with _LOCK:
-        return _JOBS.get(_key(dataset, root))
-
-
-@atexit.register
-def _cancel_at_exit() -> None:
-    """When the app stops, running downloads are cancelled and waited for (their partial files
-    are removed as on any cancel), so no thread is cut off mid-write."""
-    for job in list(_JOBS.values()):
-        job.cancel()
-        job.wait(30)
+    return _JOBS.get(_key(dataset, root))
