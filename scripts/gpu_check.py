@@ -1,4 +1,4 @@
-"""The GPU path, measured in one go (issue 16): the CUDA tests and the GPU bench rows.
+"""The GPU path, measured in one go: the CUDA tests and the GPU bench rows.
 
     python scripts/gpu_check.py --out DIR [--device auto|cuda|cpu] [--quick]
 
@@ -10,11 +10,11 @@ ours, the baseline, their ratio and the target. `--device cpu --quick` runs the 
 small on the CPU in under a minute; the test suite runs that, so the script never rots.
 
 Rows (ours and the baseline in the same run, on the same device):
-- training throughput, MNIST preset: ours as `train` runs it (the uint8 images resident on
-  the device, batches drawn and converted there, bf16 autocast, the losses read only every
-  20 steps), at the preset's batch of 32 and at a GPU batch of 256 with the learning rate
-  scaled by sqrt(8), against the first tutorial's pipeline (a per-item PIL DataLoader with
-  one worker, fp32, batch 64, each batch copied to the device);
+- training throughput, MNIST preset: ours is `vqvae.train` itself, timed through its hooks
+  (bench/timed.py: the uint8 images resident on the device, batches drawn and converted
+  there, bf16 autocast, the losses read only every 20 steps), at the preset's batch of 32
+  and at a GPU batch of 256 with the learning rate scaled by sqrt(8), against the first
+  tutorial's pipeline (a per-item PIL DataLoader with one worker, fp32, batch 64, each batch copied to the device);
 - the same with channels_last and with torch.compile (GPU only), to keep what wins;
 - time to 22 dB on the held-out MNIST digits: the same pipelines (held-out PSNR checked
   every quarter epoch, checks not counted);
@@ -41,26 +41,21 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
+from bench.baseline import run_baseline
+from bench.table import compare, failed_row, holds, print_table, ratio, row, table_lines
+from bench.timed import Watch, timed_training
+from bench.timing import synced
+from vqvae.config import PriorConfig
+from vqvae.dashboard.run_manager import RunManager
+from vqvae.data.datasets import ImageData, bundled_mnist
+from vqvae.device import autocast, pick_device
+from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.models.sampling import Sampling, sample, sample_naive
+from vqvae.presets import preset, prior_preset
+from vqvae.store import run_folder
 
-from bench import print_table, row, run_baseline, synced, table_lines  # noqa: E402
-from vqvae.config import PriorConfig  # noqa: E402
-from vqvae.data.datasets import ImageData, augment, bundled_mnist, bundled_pokemon, to_float  # noqa: E402
-from vqvae.dashboard.run_manager import RunManager  # noqa: E402
-from vqvae.device import autocast, pick_device  # noqa: E402
-from vqvae.models.autoencoder import VQVAE  # noqa: E402
-from vqvae.models.pixelcnn import GatedPixelCNN  # noqa: E402
-from vqvae.models.sampling import Sampling, sample, sample_naive  # noqa: E402
-from vqvae.presets import preset, prior_preset  # noqa: E402
-from vqvae.store import run_folder  # noqa: E402
-from vqvae.training.evaluate import evaluate  # noqa: E402
-from vqvae.training.loop import epoch_order  # noqa: E402
-from vqvae.training.vqvae_trainer import Trainer
-
+REPO = Path(__file__).resolve().parents[1]  # where the CUDA tests are
 GPU_BATCH = 256  # the GPU batch of the MNIST preset (8x its 32), lr scaled by sqrt(8)
-LOG_EVERY = 20  # as TrainConfig.log_every: the steps at which train() reads the losses
 CUDA_TESTS_S = 240  # the CUDA tests take about a minute on a GPU; never more than this
 
 
@@ -73,125 +68,94 @@ class Sizes:
         self.target_db = 12.0 if quick else 22.0
         self.max_epochs = 1 if quick else 20
         self.baseline_seconds = 20 if quick else 150
+        self.baseline_images = 2000 if quick else None  # None: the whole bundled split, as ours
+        self.checks_per_epoch = 16 if quick else 4  # held-out checks for the time to target ...
+        self.checked_images = 200 if quick else None  # ... on this many held-out images (None: all)
         self.sampling_batch = 2 if quick else 64
-        self.prior = PriorConfig(codebook_size=128, channels=16, head=16, n_blocks=3) if quick else prior_preset("mnist").prior
+        small_prior = PriorConfig(codebook_size=128, channels=16, head=16, n_blocks=3)
+        self.prior = small_prior if quick else prior_preset("mnist").prior
         self.pokemon_steps = 2 if quick else None  # None: a whole epoch
         self.retrain_db = 10.0 if quick else 18.0
 
 
-def subset(data: ImageData, n_train: int, n_val: int) -> ImageData:
+def subset(data: ImageData, n_train: int | None, n_val: int | None = None) -> ImageData:
+    """The first n_train training and n_val held-out images (None: all)."""
     return ImageData(data.name, data.train[:n_train], data.val[:n_val], data.train_labels[:n_train],
                      data.val_labels[:n_val])
 
 
-# --- training ------------------------------------------------------------------------------
-def mnist_trainer(device: torch.device, batch: int, channels_last: bool = False, compiled: bool = False):
+# --- training: vqvae.train itself, timed through its hooks (bench/timed.py) ------------------
+def mnist_config(device: torch.device, batch: int, channels_last: bool = False, compiled: bool = False,
+                 epochs: int = 100):
+    """The MNIST preset as `train` runs it at `batch` (lr by Adam's square-root rule for a
+    larger batch), on `device`; `epochs` only bounds a run that a step count stops."""
     cfg = preset("mnist")
-    lr = cfg.train.lr * math.sqrt(batch / cfg.train.batch_size)  # Adam's square-root rule for a larger batch
-    torch.manual_seed(cfg.train.seed)
-    return Trainer(VQVAE(cfg.model), lr, device, cfg.train.recon_loss, channels_last=channels_last, compile=compiled)
-
-
-def train_ours(trainer: Trainer, data: ImageData, batch: int, device: torch.device, *, steps: int | None = None,
-               epochs: int = 1, target_db: float | None = None) -> dict:
-    """Train as `train` does (resident uint8 images, device-side order and conversion, the
-    losses read every LOG_EVERY steps) for `steps` steps or `epochs` epochs; images/s, and
-    the training seconds to target_db (held-out PSNR checked every quarter epoch)."""
-    images = data.train.to(device)
-    per_epoch = len(images) // batch
-    check_every = max(1, per_epoch // 4)
-    seen, done, trained, hit = 0, 0, 0.0, None
-    started = synced(device)
-    for epoch in range(epochs if steps is None else math.ceil(steps / per_epoch)):
-        order = epoch_order(len(images), 0, epoch).to(device)
-        for b in range(per_epoch):
-            x = to_float(images[order[b * batch : (b + 1) * batch]], device)
-            stats = trainer.step_stats(x)  # (in the trainer's memory format: channels_last when asked)
-            seen, done = seen + batch, done + 1
-            if done % LOG_EVERY == 0:
-                trainer.named(stats)
-            if target_db is not None and hit is None and done % check_every == 0:
-                trained += synced(device) - started
-                if evaluate(trainer.model, data.val)["val_psnr"] >= target_db:
-                    hit = trained
-                started = synced(device)
-            if steps is not None and done >= steps:
-                break
-        if (target_db is not None and hit is not None) or (steps is not None and done >= steps):
-            break
-    trained += synced(device) - started
-    return {"images_per_s": seen / trained, "seconds_to_target": hit, "steps": done,
-            "psnr": evaluate(trainer.model, data.val)["val_psnr"]}
+    t = cfg.train
+    t.lr = t.lr * math.sqrt(batch / t.batch_size)
+    t.batch_size, t.device, t.channels_last, t.compile, t.epochs = batch, device.type, channels_last, compiled, epochs
+    return cfg
 
 
 def throughput_rows(data: ImageData, device: torch.device, sizes: Sizes) -> tuple[list[dict], float]:
+    """Images per second of `train` on the MNIST preset (after untimed warm-up steps: cudnn
+    autotuning, compilation), against the tutorial's pipeline."""
     warm = 3 if sizes.quick else 20
-    measured = {}
     variants = [("preset batch 32", 32, {}), (f"GPU batch {GPU_BATCH}", GPU_BATCH, {})]
     if device.type == "cuda":
         variants += [(f"GPU batch {GPU_BATCH}, channels_last", GPU_BATCH, {"channels_last": True}),
                      (f"GPU batch {GPU_BATCH}, torch.compile", GPU_BATCH, {"compiled": True})]
-    failed = []
+    rows, measured = [], {}
     for name, batch, options in variants:
         try:  # torch.compile may fail on a machine without a compiler: said in its row, the others still measured
-            trainer = mnist_trainer(device, batch, **options)
-            train_ours(trainer, data, batch, device, steps=warm)  # cudnn autotuning, compilation
-            measured[name] = train_ours(trainer, data, batch, device, steps=sizes.throughput_steps)["images_per_s"]
+            timed = timed_training(mnist_config(device, batch, **options), steps=warm + sizes.throughput_steps,
+                                   warmup=warm)
+            measured[name] = timed["items_per_s"]
         except Exception as exc:  # noqa: BLE001
-            failed.append(row(f"training throughput, MNIST preset, {name}: FAILED", None, None, "images/s",
-                              note=f"{type(exc).__name__}: {str(exc)[:300]}"))
-    baseline = run_baseline(subset(data, 64 * (sizes.throughput_steps + 2), len(data.val)), 1, 99.0, device=device)
-    rows = failed
+            rows.append(failed_row(f"training throughput, MNIST preset, {name}", exc, "images/s"))
+    baseline = run_baseline(subset(data, 64 * (sizes.throughput_steps + 2)), 1, 99.0, device=device)
     for name, images_per_s in measured.items():
         gpu_batch = name == f"GPU batch {GPU_BATCH}"
         rows.append(row(f"training throughput, MNIST preset, {name}", images_per_s, baseline.images_per_s, "images/s",
-                        target=">= 50,000" if gpu_batch and device.type == "cuda" else None,
-                        note="baseline: the tutorial's pipeline (PIL DataLoader, 1 worker, fp32, batch 64, copied per batch)"))
-        rows[-1]["met"] = images_per_s >= 50_000
+                        target=compare(">=", 50_000) if gpu_batch and device.type == "cuda" else None,
+                        note="ours: vqvae.train (resident uint8 images, device-side batches, bf16 autocast, losses "
+                             "read every 20 steps); baseline: the tutorial's pipeline (PIL DataLoader, 1 worker, fp32, "
+                             "batch 64, copied per batch)"))
     return rows, baseline.images_per_s
 
 
 def time_to_target_rows(data: ImageData, device: torch.device, sizes: Sizes) -> list[dict]:
+    """Training seconds to the target on the held-out digits (checked every quarter epoch,
+    checks not counted), `train` against the tutorial's pipeline."""
     results = {}
     for name, batch in (("preset batch 32", 32), (f"GPU batch {GPU_BATCH}", GPU_BATCH)):
-        results[name] = train_ours(mnist_trainer(device, batch), data, batch, device, epochs=sizes.max_epochs,
-                                   target_db=sizes.target_db)
-    base = run_baseline(data, sizes.max_epochs, sizes.target_db, device=device, max_seconds=sizes.baseline_seconds)
+        cfg = mnist_config(device, batch, epochs=sizes.max_epochs)
+        watch = Watch(sizes.target_db, data.val[: sizes.checked_images], sizes.checks_per_epoch, stop=True)
+        results[name] = timed_training(cfg, watch=watch)
+    base_data = subset(data, sizes.baseline_images)
+    base = run_baseline(base_data, sizes.max_epochs, sizes.target_db, device=device, max_seconds=sizes.baseline_seconds)
     base_seconds = base.seconds_to_target
     note = f"baseline: the tutorial's pipeline, {base.final_psnr:.2f} dB after {base.epochs} epochs"
+    if sizes.baseline_images:
+        note += f" of its first {sizes.baseline_images:,} images"
     if base_seconds is None:  # never reached: its whole training time is a lower bound
-        base_seconds = base.epochs * len(data.train) / base.images_per_s
+        base_seconds = base.epochs * len(base_data.train) / base.images_per_s
         note += f"; never {sizes.target_db:g} dB, so its full training time stands in (the ratio is a lower bound)"
-    rows = []
-    for name, r in results.items():
-        rows.append(row(f"time to {sizes.target_db:g} dB, MNIST, {name}", r["seconds_to_target"], base_seconds, "s",
-                        bigger_is_better=False, target=">= 5x" if not sizes.quick else None,
-                        note=note + f"; ours {r['psnr']:.2f} dB after {r['steps']} steps"))
-        rows[-1]["met"] = rows[-1]["ratio"] is not None and rows[-1]["ratio"] >= 5
-    return rows
+    return [row(f"time to {sizes.target_db:g} dB, MNIST, {name}", r["seconds_to_target"], base_seconds, "s",
+                bigger_is_better=False, target=ratio(">=", 5) if not sizes.quick else None,
+                note=note + f"; ours {r['final']['val_psnr']:.2f} dB after {r['total_steps']} steps")
+            for name, r in results.items()]
 
 
 def pokemon_row(device: torch.device, sizes: Sizes) -> dict:
-    """One epoch of the pokemon preset as train() runs it (augmentation on the device)."""
+    """One epoch of the pokemon preset as `train` runs it (augmentation on the device)."""
     cfg = preset("pokemon")
-    t, data = cfg.train, bundled_pokemon()
-    torch.manual_seed(t.seed)
-    trainer = Trainer(VQVAE(cfg.model), t.lr, device, t.recon_loss)
-    images = data.train.to(device)
-    per_epoch = len(images) // t.batch_size
-    order = epoch_order(len(images), t.seed, 0).to(device)
+    cfg.train.device = device.type
+    per_epoch = math.ceil(640 / cfg.train.batch_size)  # the bundled training split
     steps = sizes.pokemon_steps or per_epoch
-    started = synced(device)
-    for b in range(steps):
-        batch = augment(images[order[b * t.batch_size : (b + 1) * t.batch_size]],
-                        torch.Generator().manual_seed(b), max(1, cfg.model.image_size // 16))
-        stats = trainer.step_stats(to_float(batch, device))
-        if (b + 1) % LOG_EVERY == 0:
-            trainer.named(stats)
-    seconds = synced(device) - started
+    timed = timed_training(cfg, steps=steps)
     what = "one epoch" if steps == per_epoch else f"{steps} steps"
-    return row(f"pokemon preset, {what} (first, cold)", seconds, None, "s", bigger_is_better=False,
-               note=f"{steps * t.batch_size} images of 64 x 64, K {cfg.model.codebook_size}, augmented on the device")
+    return row(f"pokemon preset, {what} (first, cold)", timed["seconds"], None, "s", bigger_is_better=False,
+               note=f"{timed['items']} images of 64 x 64, K {cfg.model.codebook_size}, augmented on the device")
 
 
 def retrain_row(device: torch.device, sizes: Sizes, workdir: Path) -> dict:
@@ -233,7 +197,7 @@ def sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
 def _sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
     torch.manual_seed(0)
     model = GatedPixelCNN(sizes.prior).to(device).eval()
-    n = sizes.sampling_batch
+    n, on_gpu = sizes.sampling_batch, device.type == "cuda"
     rows = []
     for side, target in ((16, 10), (7, 5)):
         timings, grids = {}, {}
@@ -253,10 +217,10 @@ def _sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
         p = sizes.prior
         rows.append(row(f"sampling {side}x{side}, batch {n}, cached against naive (fp32)", timings["cached"],
                         timings["naive"], "s", bigger_is_better=False,
-                        target=f">= {target}x" if device.type == "cuda" else None,
+                        target=ratio(">=", target) & holds("identical codes", "identical") if on_gpu else None,
                         note=f"prior K {p.codebook_size}, {p.channels} channels, {p.n_blocks} blocks, random weights; "
-                             + ("identical codes" if same else "WARNING: the samplers drew different codes")))
-        rows[-1]["met"] = same and rows[-1]["ratio"] is not None and rows[-1]["ratio"] >= target
+                             + ("identical codes" if same else "WARNING: the samplers drew different codes"),
+                        identical=same))
         if "cached, bf16" in timings:
             rows.append(row(f"sampling {side}x{side}, batch {n}, cached in bf16 against naive (fp32)",
                             timings["cached, bf16"], timings["naive"], "s", bigger_is_better=False,
@@ -325,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "versions": versions(device), "rows": []}
     report["cuda_tests"] = cuda_tests()
-    data = bundled_mnist() if not args.quick else subset(bundled_mnist(), 2000, 200)
+    data = bundled_mnist()  # what `train --preset mnist` trains on (the baseline's part of it: Sizes)
     steps = [("training throughput", lambda: throughput_rows(data, device, sizes)[0]),
              ("sampling", lambda: sampling_rows(device, sizes)),
              ("time to target", lambda: time_to_target_rows(data, device, sizes)),
@@ -335,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report["rows"] += measure()
         except Exception as exc:  # noqa: BLE001
-            report["rows"].append(row(f"{name}: FAILED", None, None, "-", note=f"{type(exc).__name__}: {exc}"))
+            report["rows"].append(failed_row(name, exc))
         print(f"{name} done at {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     report["seconds"] = time.perf_counter() - started
     (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2))

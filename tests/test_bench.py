@@ -1,49 +1,187 @@
-"""scripts/bench.py --quick: the table a user reads, and the memory target it checks.
+"""The bench's own machinery on tiny inputs, in process: a row's one target declaration
+prints and checks, the timed entry trains through the library's loop (vqvae.train with
+hooks) and stops where told, the report rewrites only between its markers, and the command
+line writes its table and JSON.
 
-No timing is asserted (the machine is shared); the memory of the nearest-code search is
-a property of the algorithm, not of the machine's load.
+No timing is asserted (the machine is shared).
 """
 
+from __future__ import annotations
+
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.__main__ import main as bench_main
+from bench.interaction import interaction_rows
+from bench.memory import memory_rows
+from bench.pokemon_baseline import PATCH, K, code_bits
+from bench.prior_baseline import TUTORIAL_PRIOR
+from bench.report import BEGIN, END, rewrite
+from bench.report import main as report_main
+from bench.table import against_baseline, compare, holds, ratio, row, table_lines
+from bench.sampling import sampling_rows
+from bench.timed import Watch, timed_training
+from vqvae.data.datasets import bundled_mnist, bundled_pokemon
+from vqvae.presets import preset
+from vqvae.store import run_folder
+
+
+# --- targets: declared once, printed and checked -------------------------------------------------
+def test_a_target_prints_and_checks_the_same_number():
+    met = row("held-out PSNR", 24.5, 22.0, "dB", target=compare(">=", 24, "dB"))
+    missed = row("held-out PSNR", 23.9, 22.0, "dB", target=compare(">=", 24, "dB"))
+    assert met["target"] == missed["target"] == ">= 24 dB"
+    assert met["met"] is True and missed["met"] is False
+    assert "| held-out PSNR | 24.50 | 22.00 | 1.11 | dB | >= 24 dB | yes |" in table_lines([met])
+    assert "| held-out PSNR | 23.90 | 22.00 | 1.09 | dB | >= 24 dB | NO |" in table_lines([missed])
+
+
+def test_ratio_and_baseline_targets_read_the_rows_own_columns():
+    faster = row("time to 22 dB", 10.0, 25.0, "s", bigger_is_better=False, target=ratio(">=", 2))
+    assert faster["ratio"] == pytest.approx(2.5) and faster["target"] == ">= 2x" and faster["met"] is True
+    assert row("t", 10.0, 15.0, "s", bigger_is_better=False, target=ratio(">=", 2))["met"] is False
+    fd = row("FD", 14.0, 5.0, "FD", bigger_is_better=False, target=against_baseline("<=", times=3))
+    assert fd["target"] == "<= 3x baseline" and fd["met"] is True
+    assert row("FD", 16.0, 5.0, "FD", target=against_baseline("<=", times=3))["met"] is False
+    plus = against_baseline(">=", plus=4, unit="dB")
+    assert plus.text == ">= baseline + 4 dB"
+    assert row("p", 23.0, 18.9, "dB", target=plus)["met"] is True
+    assert row("p", 22.0, 18.9, "dB", target=plus)["met"] is False
+    assert row("l", 0.9, 0.8, "fraction", target=against_baseline(">"))["target"] == "> baseline"
+
+
+def test_a_missing_number_misses_its_target_and_no_target_is_not_judged():
+    assert row("curves", None, None, "s", target=compare("<", 2, "s"))["met"] is False
+    assert row("steps", None, 40, "steps", target=against_baseline("<"))["met"] is False
+    plain = row("throughput", 1000.0, 900.0, "images/s")
+    assert plain["target"] is None and plain["met"] is None
+    assert "| throughput | 1,000.00 | 900.00 | 1.11 | images/s | - | - |" in table_lines([plain])
+
+
+def test_targets_combine_and_read_extra_numbers():
+    live = compare("<=", 60, "s") & compare(">=", 18, "dB", of="psnr")
+    assert live.text == "<= 60 s, >= 18 dB"
+    assert row("epoch", 30.0, None, "s", target=live, psnr=19.0)["met"] is True
+    assert row("epoch", 30.0, None, "s", target=live, psnr=17.0)["met"] is False
+    assert row("epoch", 30.0, None, "s", target=live, psnr=None)["met"] is False
+    same = ratio(">=", 10) & holds("identical codes", "identical")
+    assert row("sampling", 1.0, 20.0, "s", bigger_is_better=False, target=same, identical=True)["met"] is True
+    assert row("sampling", 1.0, 20.0, "s", bigger_is_better=False, target=same, identical=False)["met"] is False
+
+
+# --- the timed entry: the library's own loop ---------------------------------------------------
+def tiny_mnist():
+    cfg = preset("mnist")
+    cfg.model.hidden = cfg.model.res_hidden = 8
+    cfg.model.codebook_size = 16
+    cfg.train.batch_size, cfg.train.epochs, cfg.train.device, cfg.train.log_every = 500, 5, "cpu", 1
+    return cfg
+
+
+def test_a_stop_after_n_steps_stops_the_real_run_at_n(tmp_path):
+    out = tmp_path / "run"
+    timed = timed_training(tiny_mnist(), out, steps=3, warmup=1)
+    assert timed["total_steps"] == 3 and timed["state"] == "cancelled"
+    assert timed["steps"] == 2 and timed["items"] == 1000  # the warm-up step trained, not timed
+    assert timed["items_per_s"] > 0 and timed["seconds"] > 0 and timed["wall_seconds"] >= timed["seconds"]
+    logged = [r["step"] for r in run_folder.read_metrics(out, "step")]
+    assert logged == [1, 2, 3]  # the loop's own metrics.jsonl: every step the hook counted
+    assert run_folder.read_status(out)["step"] == 3
+
+
+def test_a_reached_target_stops_the_run_at_its_check(tmp_path):
+    out = tmp_path / "run"
+    held_out = bundled_mnist().val[:50]
+    timed = timed_training(tiny_mnist(), out, watch=Watch(0.0, held_out, checks_per_epoch=6, stop=True))
+    every = 18 // 6  # 9,000 images in batches of 500: 18 steps an epoch
+    assert timed["steps_to_target"] == every and timed["total_steps"] == every
+    assert timed["seconds_to_target"] == pytest.approx(timed["seconds"])
+    assert timed["final"]["val_psnr"] > 0  # evaluated on the watched images: the run stopped mid-epoch
+
+
+def test_a_whole_run_ends_done_with_the_loops_own_evaluation(tmp_path):
+    cfg = preset("pokemon")
+    cfg.model.hidden = cfg.model.res_hidden = 8
+    cfg.train.batch_size, cfg.train.epochs, cfg.train.device = 320, 1, "cpu"  # 640 pictures: 2 steps
+    data = bundled_pokemon()
+    timed = timed_training(cfg, watch=Watch(99.0, data.val))
+    assert timed["state"] == "done" and timed["steps"] == 2 and timed["items"] == 640
+    assert timed["steps_to_target"] is None and timed["seconds_to_target"] is None
+    assert len(timed["epochs"]) == 1 and timed["final"] is timed["epochs"][0]  # the loop's end-of-epoch evaluation
+    assert timed["final"]["val_psnr"] > 0
+
+
+# --- the report: tables generated between the markers ------------------------------------------
+def report_json(title: str) -> dict:
+    return {"machine": "test machine", "title": title, "command": "python -m bench --quick", "seconds": 12.0,
+            "rows": [row("nearest-code memory", 20.0, 4000.0, "MiB", bigger_is_better=False, target=ratio(">=", 10),
+                         note="a note that stays in the JSON")]}
+
+
+def test_the_report_rewrites_only_between_the_markers(tmp_path):
+    doc = tmp_path / "bench.md"
+    doc.write_text(f"# Bench\n\nprose before\n\n{BEGIN}\nold table\n{END}\n\nprose after\n")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(report_json("quick")))
+    assert report_main([str(run), str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Bench\n\nprose before\n\n" + BEGIN + "\n") and text.endswith(END + "\n\nprose after\n")
+    assert "old table" not in text and "a note that stays" not in text
+    assert "**Quick** (`python -m bench --quick`, 12 s; test machine):" in text
+    assert "| nearest-code memory | 20.00 | 4,000.00 | 200.00 | MiB | >= 10x | yes |" in text
+
+
+def test_the_report_refuses_a_file_without_markers(tmp_path, capsys):
+    with pytest.raises(ValueError):
+        rewrite("no markers here\n", [report_json("quick")])
+    doc = tmp_path / "bench.md"
+    doc.write_text("no markers\n")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(report_json("quick")))
+    assert report_main([str(run), str(doc)]) == 2 and doc.read_text() == "no markers\n"
+    assert capsys.readouterr().err.startswith("error:")
+
+
+# --- rows whose numbers are properties of the code, not of the machine's load -------------------
+@pytest.mark.slow
+def test_the_nearest_code_search_needs_a_tenth_of_the_memory():
+    [memory] = memory_rows()
+    assert memory["ratio"] >= 10 and memory["met"] is True, memory  # the broadcast form needs about 4 GiB
+    assert "disagree" not in memory["note"]
 
 
 @pytest.mark.slow
-def test_quick_bench_writes_every_row(tmp_path):
-    out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, "scripts/bench.py", "--quick", "--json", str(out)], cwd=REPO,
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr
-    assert "| time to 18 dB |" in result.stdout
-    report = json.loads(out.read_text())
-    rows = {r["name"]: r for r in report["rows"]}
-    for name in ("time to 18 dB", "nearest-code memory", "training throughput, EMA"):
-        assert set(rows[name]) >= {"name", "ours", "baseline", "ratio", "unit"}
-    memory = rows["nearest-code memory"]
-    assert memory["ratio"] >= 10, memory  # the broadcast form needs about 4 GiB, ours tens of MiB
-    assert "disagree" not in memory["note"]
-    assert rows["held-out PSNR after 2 epochs, EMA"]["ours"] > 15
-    pokemon = rows["pokemon held-out PSNR"]  # against the second tutorial's patch MLP, bits printed
-    assert pokemon["ours"] > 10 and pokemon["baseline"] > 5 and "code bits per image: ours 2560, baseline 7168" in pokemon["note"]
+def test_the_fast_sampler_draws_the_naive_samplers_codes():
+    for sampling in sampling_rows(quick=True):
+        assert sampling["unit"] == "s" and sampling["ours"] > 0 and sampling["baseline"] > 0
+        assert "identical codes" in sampling["note"] and sampling["identical"] is True, sampling
+
+
+def test_the_pokemon_row_compares_at_fewer_code_bits():
+    m = preset("pokemon").model
+    assert code_bits(m.image_size, m.downsample, m.codebook_size) == 2560  # 16 x 16 codes of 10 bits
+    assert code_bits(64, PATCH, K) == 7168  # the patch MLP: 32 x 32 codes of 7 bits
+    assert TUTORIAL_PRIOR["n_blocks"] == 15 and TUTORIAL_PRIOR["channels"] == 128  # the first tutorial's prior
+
+
+@pytest.mark.slow
+def test_a_click_in_step_mode_and_a_walk_are_timed_on_both_bundled_models():
+    rows = {r["name"]: r for r in interaction_rows()}
     step, walk = rows["sampling step in step mode, models cached"], rows["10-step walk, models cached"]
     assert step["unit"] == walk["unit"] == "ms" and step["ours"] > 0 and walk["ours"] > 0 and walk["baseline"] > 0
     assert "pokemon-ema" in step["note"] and "pokemon-ema" in walk["note"]
-    for side in (7, 16):
-        sampling = rows[f"sampling {side}x{side}"]
-        assert sampling["unit"] == "s" and sampling["ours"] > 0 and sampling["baseline"] > 0
-        assert "identical codes" in sampling["note"], sampling  # the fast sampler is exact
-    quality = rows["sample quality: label accuracy, same CPU time"]  # against the tutorial's prior recipe
-    assert 0 < quality["ours"] <= 1 and 0 < quality["baseline"] <= 1 and "15 blocks x 128 channels" in quality["note"]
-    assert rows["sample quality: Fréchet distance, same CPU time"]["unit"] == "FD"
-    bundled = rows["sample quality: bundled mnist-ema-prior label accuracy"]
-    assert bundled["ours"] > 0.5 and bundled["baseline"] >= 0.95 and bundled["target"] == ">= 0.95"
-    variant = rows["variant fsq: held-out PSNR after 1 epoch"]  # the codebook variants at equal bits
-    assert variant["unit"] == "dB" and variant["ours"] > 10 and "codes in use" in variant["note"]
-    assert rows["FSQ codes in use after 1 epoch"]["target"] == ">= 0.95"
-    assert rows["steps to 22 dB, k-means EMA against data-initialised EMA"]["unit"] == "steps"
+    assert step["target"] == "< 300 ms" and walk["target"] == "< 500 ms"
+
+
+# --- the command line -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_command_line_writes_its_table_and_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench_main(["--full-size", "--json", str(out)]) == 0
+    assert "| full-size reconstruction |" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["title"] == "full size" and report["command"] == "python -m bench --full-size"
+    [full] = report["rows"]
+    assert full["target"] == "< 1 s" and isinstance(full["met"], bool) and full["ours"] > 0 and full["baseline"] > 0
+    assert "pokemon-ema" in full["note"]

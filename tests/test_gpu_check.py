@@ -1,4 +1,4 @@
-"""scripts/gpu_check.py (issue 16) as CI runs it: on the CPU, small. It must never rot
+"""scripts/gpu_check.py as CI runs it: on the CPU, small. It must never rot
 between the rare visits of a GPU."""
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""One way to time a piece of work for the bench rows: the median of repeated runs, which a
-shared, noisy machine disturbs less than the mean."""
+"""Clocks for the bench rows: the median of repeated runs (which a shared, noisy machine
+disturbs less than the mean), and a clock that waits for the device first."""
 
 from __future__ import annotations
 
 import statistics
 import time
+
+import torch
 
 
 def median_seconds(work, repeats: int, warm: bool = False) -> float:
@@ -17,3 +19,10 @@ def median_seconds(work, repeats: int, warm: bool = False) -> float:
         work()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def synced(device: torch.device) -> float:
+    """The clock once the device has finished what was queued (GPU work is asynchronous)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()

@@ -1,0 +1,137 @@
+"""The bench's command line.
+
+    python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
+                     | --variants EPOCHS [--variants-data pokemon]]
+                    [--json PATH]
+
+Everything runs in one process and one table, so the ratios compare like with like on a
+shared, noisy machine; ratios are oriented so that bigger is better. A group of rows can
+run alone (its flag); the full run has them all (smaller with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.table import machine_name, print_table
+
+ALONE = {  # flag -> the title of its table
+    "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction", "quality": "sample quality",
+    "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(prog="python -m bench", description="The library beside the tutorials' pipelines.")
+    made.add_argument("--quick", action="store_true", help="2 epochs and an 18 dB target (a few minutes)")
+    made.add_argument("--json", type=Path, help="write the rows here")
+    made.add_argument("--dashboard", action="store_true", help="only the dashboard rows (a few minutes)")
+    made.add_argument("--reliability", action="store_true", help="only the largest-codebook page row (under a minute)")
+    made.add_argument("--pokemon", action="store_true", help="only the Pokémon rows (about 4 minutes)")
+    made.add_argument("--full-size", action="store_true", help="only the full-size reconstruction row (seconds)")
+    made.add_argument("--interaction", action="store_true", help="only the step-mode and walk rows (seconds)")
+    made.add_argument("--variants", type=int, metavar="EPOCHS", help="only the codebook-variant rows, each variant "
+                                                                     "trained this many epochs (10: about 15 minutes)")
+    made.add_argument("--variants-data", choices=("mnist", "pokemon"), default="mnist",
+                      help="the data set of --variants (pokemon: about 4 minutes a variant for 10 epochs)")
+    made.add_argument("--quality", action="store_true", help="only the sample-quality rows (about 25 minutes, "
+                                                             "3 with --quick)")
+    return made
+
+
+def alone_rows(flag: str, args) -> list[dict]:
+    """The rows of one group run alone (imported here: the dashboard's need Streamlit)."""
+    if flag == "pokemon":
+        from bench.dashboard import pokemon_page_rows
+        from bench.pokemon import pokemon_rows
+
+        return pokemon_rows(args.quick) + pokemon_page_rows()
+    if flag == "full_size":
+        from bench.full_size import full_size_rows
+
+        return full_size_rows()
+    if flag == "interaction":
+        from bench.interaction import interaction_rows
+
+        return interaction_rows()
+    if flag == "quality":
+        from bench.quality import sample_quality_rows
+
+        return sample_quality_rows(args.quick)
+    if flag == "variants":
+        from bench.variants import variant_rows
+
+        return variant_rows(args.variants, dataset=args.variants_data)
+    from bench.dashboard import dashboard_rows, reliability_rows
+
+    if flag == "reliability":
+        return reliability_rows()
+    from vqvae.data.datasets import bundled_mnist
+
+    return dashboard_rows(bundled_mnist())
+
+
+def full_rows(quick: bool) -> list[dict]:
+    """Every row but the dashboard's (--dashboard and --reliability run alone)."""
+    from bench.dashboard import pokemon_page_rows
+    from bench.full_size import full_size_rows
+    from bench.interaction import interaction_rows
+    from bench.memory import memory_rows
+    from bench.mnist import mnist_rows
+    from bench.pokemon import pokemon_rows
+    from bench.quality import bundled_rows, prior_nll_rows, quality_rows, train_ours
+    from bench.sampling import sampling_rows
+    from bench.variants import variant_rows
+    from vqvae.data.datasets import bundled_mnist
+    from vqvae.presets import preset
+    from vqvae.training.sample_quality import DEFAULT_N
+
+    rows, ema = mnist_rows(bundled_mnist(), quick)
+    rows += memory_rows()
+    prior, seconds, status = train_ours(ema, quick)
+    rows += prior_nll_rows(prior, status, seconds, preset("mnist").model.codebook_size)
+    n = 200 if quick else DEFAULT_N
+    rows += quality_rows(ema, prior, seconds, n) + bundled_rows(n)
+    rows += sampling_rows(quick)
+    # The codebook variants at equal bits: three of them for one epoch in a quick run.
+    rows += variant_rows(1, ["ema", "fsq", "ema, k-means init"]) if quick else variant_rows(10)
+    if not quick:
+        rows += variant_rows(10, dataset="pokemon")
+    rows += pokemon_rows(quick) + pokemon_page_rows()
+    return rows + full_size_rows() + interaction_rows()
+
+
+def without_json(argv: list[str]) -> list[str]:
+    """The options that chose the rows (where the JSON went is not one of them)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--json"):
+            skip = arg == "--json"
+            continue
+        kept.append(arg)
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    chosen = [flag for flag in ALONE if getattr(args, flag) not in (None, False)]
+    title = ALONE[chosen[0]] if chosen else ("quick" if args.quick else "full")
+    started = time.perf_counter()
+    rows = alone_rows(chosen[0], args) if chosen else full_rows(args.quick)
+    seconds, machine = time.perf_counter() - started, machine_name()
+    print_table(rows, f"VQ-VAE Lab bench ({title}) on {machine}; {seconds:.0f} s\n")
+    if args.json:
+        given = argv if argv is not None else sys.argv[1:]
+        command = " ".join(["python -m bench", *without_json(given)])
+        report = {"machine": machine, "title": title, "quick": args.quick, "command": command,
+                  "seconds": seconds, "rows": rows}
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

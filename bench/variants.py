@@ -1,0 +1,78 @@
+"""The bench's codebook-variant rows: every variant of vqvae.training.variants trains the
+`mnist` preset for the same epochs at equal code bits per image (K 128: 343 bits an image),
+through vqvae.train (timed through hooks) as the bench's own EMA row does; the
+data-initialised EMA preset is the reference.
+
+On `pokemon` (K 1,024, 16 x 16 codes: 2,560 bits an image) the preset's dead-code restarts
+are turned off, so that each variant is its one trick alone and restarts are a variant of
+their own; like the MNIST rows, a constant learning rate and no augmentation (the preset
+itself decays the rate over 150 epochs and augments).
+
+Per variant: held-out PSNR, perplexity / K and codes in use after the last epoch, and the
+optimiser steps and seconds to 22 dB (held-out PSNR checked every quarter epoch on MNIST,
+every epoch on Pokémon's 20 steps; steps are the fair count on a shared machine, seconds say
+what a step costs).
+"""
+
+from __future__ import annotations
+
+from bench.table import against_baseline, compare, row
+from bench.timed import Watch, timed_training
+from vqvae.data.datasets import bundled_data
+from vqvae.presets import preset
+from vqvae.training.variants import REFERENCE, VARIANTS, matched_variant
+
+TARGET_DB = 22.0
+CHECKS_PER_EPOCH = {"mnist": 4, "pokemon": 1}  # held-out checks for the 22 dB time (about every 70 steps on MNIST)
+
+
+def base_settings(dataset: str, epochs: int):
+    """The preset every variant of the rows starts from (see the module docstring)."""
+    base = preset(dataset)
+    base.train.epochs, base.train.device = epochs, "cpu"
+    base.train.cosine = base.train.augment = False
+    base.model.restart_dead_codes = False
+    return base
+
+
+def train_variant(cfg, data) -> dict:
+    """Train one variant's settings through the library; what it measured."""
+    timed = timed_training(cfg, watch=Watch(TARGET_DB, data.val, CHECKS_PER_EPOCH[cfg.train.dataset]))
+    final, k = timed["final"], cfg.model.codebook_size
+    return dict(psnr=final["val_psnr"], usage=final["perplexity"] / k, codes_used=final["codes_used"], k=k,
+                steps_to_target=timed["steps_to_target"], seconds_to_target=timed["seconds_to_target"],
+                seconds=timed["seconds"], steps=timed["steps"])
+
+
+def variant_rows(epochs: int = 10, names: list[str] | None = None, dataset: str = "mnist") -> list[dict]:
+    """The rows of the named variants (all of them by default) trained `epochs` on `dataset`:
+    on MNIST with targets, on Pokémon without (its preset needs about 60 epochs to 22 dB)."""
+    data, base = bundled_data(dataset), base_settings(dataset, epochs)
+    results = {name: train_variant(matched_variant(base, name).config, data) for name in (names or list(VARIANTS))}
+    ref = results.get(REFERENCE)
+    title = "" if dataset == "mnist" else "Pokémon "
+    rows, span = [], f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    for name, r in results.items():
+        reached = (f"22 dB after {r['steps_to_target']} steps ({r['seconds_to_target']:.0f} s)"
+                   if r["steps_to_target"] else f"never 22 dB in {span}")
+        rows.append(row(f"{title}variant {name}: held-out PSNR after {span}", r["psnr"], ref and ref["psnr"], "dB",
+                        target=compare(">=", TARGET_DB, "dB") if epochs >= 20 and dataset == "mnist" else None,
+                        note=f"perplexity / K {r['usage']:.2f}, codes in use {r['codes_used']} of {r['k']}; {reached}; "
+                             f"{r['seconds']:.0f} s of training; baseline column: the data-initialised EMA",
+                        usage=r["usage"], steps_to_target=r["steps_to_target"]))
+    return rows + (mnist_target_rows(results, span) if dataset == "mnist" else [])
+
+
+def mnist_target_rows(results: dict, span: str) -> list[dict]:
+    """FSQ's codes in use, and k-means initialisation against data initialisation."""
+    rows, ref = [], results.get(REFERENCE)
+    if "fsq" in results:
+        fsq = results["fsq"]
+        rows.append(row(f"FSQ codes in use after {span}", fsq["codes_used"] / fsq["k"], None, "fraction",
+                        target=compare(">=", 0.95),
+                        note=f"{fsq['codes_used']} of {fsq['k']} implicit codes on the held-out images"))
+    kmeans = results.get("ema, k-means init")
+    if kmeans and ref:
+        rows.append(row("steps to 22 dB, k-means EMA against data-initialised EMA", kmeans["steps_to_target"],
+                        ref["steps_to_target"], "steps", bigger_is_better=False, target=against_baseline("<")))
+    return rows
