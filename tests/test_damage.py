@@ -45,8 +45,8 @@ from conftest import REPO, folder_snapshot, tiny_model_config
 from pages.catalog import PAGES as CATALOG
 from vqvae import RunConfig, TrainConfig, files
 from vqvae.__main__ import main as cli_main
-from vqvae.dashboard.run_manager import (RunManager, describe, has_checkpoint, last_error, planned_epochs,
-                                         requested_config, resumable)
+from vqvae.dashboard.run_manager import RunManager
+from vqvae.dashboard.runs import describe, has_checkpoint, last_error, planned_epochs, requested_config, resumable
 from vqvae.errors import VQVAEError
 from vqvae.store import checkpoints, layout, provenance, run_folder
 from vqvae.store.load import load_prior, load_vqvae

@@ -8,8 +8,8 @@ import ast
 
 from conftest import REPO
 
-LAYERS = ["models", "data", "store", "training", "dashboard"]  # each may import only those before it
-FOUNDATION = {"config", "presets", "errors", "device", "files", "distributed"}
+LAYERS = ["models", "data", "store", "training", "dashboard", "cli"]  # each may import only those before it
+FOUNDATION = {"config", "settings", "presets", "errors", "device", "files", "distributed", "background"}
 
 
 def imported_modules(path) -> set[str]:
@@ -85,3 +85,20 @@ def test_no_library_module_imports_the_package_init():
     """`from vqvae import VQVAE` inside the library would make every module depend on all."""
     offenders = [name for name, edges in module_graph().items() if "vqvae" in edges and name not in ("vqvae", "vqvae.__main__")]
     assert not offenders, offenders
+
+
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 300, 60  # past these a module or a function usually holds two concepts
+
+
+def test_no_module_or_function_outgrows_one_concept():
+    problems = []
+    for path in sorted([*(REPO / "vqvae").rglob("*.py"), *(REPO / "pages").rglob("*.py")]):
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_FILE_LINES:
+            problems.append(f"{path.relative_to(REPO)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    problems.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {length} lines")
+    assert not problems, "\n".join(problems)
