@@ -32,7 +32,9 @@ def nearest_code_memory(n: int = 16384, k: int = 512, d: int = 64) -> tuple[floa
     """(ours MiB, broadcast MiB, whether they agree) for n vectors of d against k codes."""
     g = torch.Generator().manual_seed(0)
     z, codes = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
-    ours = peak_memory(lambda: nearest_code(z, codes))
+    # A search that fits in memory the process already holds (a long-lived process reuses
+    # what it freed) raises no high-water mark: below one MiB the mark cannot tell, so count one.
+    ours = max(peak_memory(lambda: nearest_code(z, codes)), 1.0)
     base = peak_memory(lambda: broadcast_nearest(z, codes))
     same = bool((nearest_code(z, codes) == broadcast_nearest(z, codes)).float().mean() > 0.999)
     return ours, base, same

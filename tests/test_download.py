@@ -1,4 +1,4 @@
-"""Downloading a torchvision data set (issue 13, part 5), against a local HTTP server that
+"""Downloading a torchvision data set, against a local HTTP server that
 serves tiny archives in torchvision's exact formats: torchvision's mirror lists, URLs and
 md5s are pointed at it, so no test reaches another host."""
 

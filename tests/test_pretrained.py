@@ -40,7 +40,7 @@ def card_number(folder, pattern: str) -> float:
 def test_the_required_models_are_bundled_and_small():
     assert REQUIRED <= {p.name for p in BUNDLED}
     total = sum(f.stat().st_size for f in (REPO / "pretrained").rglob("*") if f.is_file())
-    # 25 MB until issue 14: the MNIST priors grew to 96 channels (8 MB each) for samples a
+    # 25 MB before the MNIST priors grew to 96 channels (8 MB each) for samples a
     # classifier reads as the digit asked for; every model retrained by train_all fits in 35.
     assert total < 35 * 2**20
 
@@ -54,7 +54,7 @@ def test_a_bundled_vqvae_reaches_its_cards_psnr(folder):
     result = evaluate(model, data.val)
     measured = result["val_psnr"]
     assert measured == pytest.approx(stated, abs=0.1)
-    if folder.name == "pokemon-ema":  # issue 13's bar for the bundled colour model, kept when it is retrained
+    if folder.name == "pokemon-ema":  # the bundled colour model's bar, kept when it is retrained
         assert measured >= 24 and result["codes_used"] >= model.config.codebook_size / 2, result
     assert (folder / "reconstructions.png").is_file() and "](reconstructions.png)" in (folder / "README.md").read_text()
 
@@ -74,7 +74,7 @@ def test_a_bundled_prior_reaches_its_cards_nll(folder):
 
 
 def test_the_bundled_comparison_is_a_matched_set_that_carries_its_curves():
-    """Issue 15: the Compare page opens on it, curves and all, before anyone trains."""
+    """The Compare page opens on it, curves and all, before anyone trains."""
     base = preset("mnist")
     for name, variant in zip(COMPARISON, ("plain", "ema", "ema, rotation trick", "fsq")):
         folder = REPO / "pretrained" / name
@@ -86,7 +86,7 @@ def test_the_bundled_comparison_is_a_matched_set_that_carries_its_curves():
         epochs = run_folder.read_metrics(folder, "epoch")
         assert [r["epoch"] for r in epochs] == list(range(1, base.train.epochs + 1)), name
         assert run_folder.read_metrics(folder, "step") and run_folder.training_seconds(folder) > 0
-        assert max(r["val_psnr"] for r in epochs) >= 22  # issue 15: every variant reaches 22 dB in 20 epochs
+        assert max(r["val_psnr"] for r in epochs) >= 22  # every variant reaches 22 dB in 20 epochs
 
 
 def test_each_prior_brings_the_vqvae_of_the_same_name():

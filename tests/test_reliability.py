@@ -1,4 +1,4 @@
-"""Issue 11: a user's files are never overwritten, a run's status tells the truth, settings
+"""A user's files are never overwritten, a run's status tells the truth, settings
 the product cannot serve are refused, and a full disk ends a run in one line with its last
 checkpoint whole. (The damaged-folder matrix is tests/test_damage.py.)"""
 

@@ -1,4 +1,4 @@
-"""The sample-quality score (issue 14, part 4): the bundled classifier, the Fréchet distance,
+"""The sample-quality score: the bundled classifier, the Fréchet distance,
 `python -m vqvae score`, and the dashboard's cached background scores."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from vqvae.training.classifier_trainer import accuracy, export_classifier, train
 from vqvae.training.sample_quality import frechet_distance, score_models
 
 CLASSIFIER = hub.BUNDLED_DIR / "mnist-classifier"
-ISSUE_KEYS = {"label_accuracy", "frechet_distance", "reconstruction_label_accuracy", "reconstruction_frechet_distance",
+SCORE_KEYS = {"label_accuracy", "frechet_distance", "reconstruction_label_accuracy", "reconstruction_frechet_distance",
               "classifier_accuracy", "n", "temperature"}
 
 
@@ -82,13 +82,13 @@ def test_frechet_distance_matches_the_trace_of_the_square_root_of_the_product():
     assert frechet_distance(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(expected, rel=1e-7)
 
 
-def test_score_prints_and_writes_the_issues_numbers(tmp_path):
+def test_score_prints_and_writes_every_number_of_a_score(tmp_path):
     out = tmp_path / "nested" / "score.json"
     result = cli("score", "--prior", "mnist-ema-prior", "--n", 30, "--json", out)
     assert result.returncode == 0, result.stderr
     assert "label accuracy" in result.stdout and "reconstructions" in result.stdout
     got = json.loads(out.read_text())
-    assert ISSUE_KEYS <= set(got)
+    assert SCORE_KEYS <= set(got)
     assert got["n"] == 30 and got["temperature"] == 1.0
     assert got["classifier_accuracy"] >= 0.98  # the judge on real held-out digits
     assert got["reconstruction_label_accuracy"] >= 0.95  # the VQ-VAE keeps the digits readable
@@ -142,7 +142,7 @@ def test_the_dashboard_keeps_a_score_and_computes_a_damaged_one_again(tmp_path):
     assert start_scoring(folder, path, "cpu") is job  # a second page asking starts nothing new
     assert job.wait(300) and job.state == "done", job.message
     kept = read_score(path)
-    assert ISSUE_KEYS <= set(kept) and score_job(path) is job
+    assert SCORE_KEYS <= set(kept) and score_job(path) is job
     path.write_text('{"label_accuracy": "high"}')  # damaged (by hand, or a disk error)
     assert read_score(path) is None
     # retrained weights are a different prior: a different file
@@ -153,7 +153,7 @@ def test_the_dashboard_keeps_a_score_and_computes_a_damaged_one_again(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist-ema-prior", "mnist-plain-prior"])
 def test_a_bundled_mnist_prior_scores_what_its_card_says(name):
-    """Each card's score is measured again; the EMA prior keeps issue 14's bar when it is
+    """Each card's score is measured again; the EMA prior keeps its bar when it is
     retrained: at temperature 1 and n 1000 the classifier names the asked digit at least 95 %
     of the time, and the samples' Fréchet distance is at most 3x the reconstructions'."""
     folder = hub.BUNDLED_DIR / name

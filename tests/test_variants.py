@@ -1,4 +1,4 @@
-"""Matched sets of codebook variants (issue 15, part 2's library): equal bits per image,
+"""Matched sets of codebook variants: equal bits per image,
 only the variant's settings changed."""
 
 from __future__ import annotations
