@@ -83,9 +83,9 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
 
 
 def browser_timings() -> dict:
-    """The delays the browser test measures (tests/test_browser.py: Chromium via Playwright)."""
+    """The delays the browser test measures (tests/browser/test_browser.py: Chromium via Playwright)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-browser-"))
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_browser.py"],
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/browser/test_browser.py"],
                             cwd=REPO, env={**os.environ, "VQVAE_SCREENSHOTS": str(folder)}, capture_output=True,
                             text=True)
     if result.returncode != 0 or not (folder / "timings.json").is_file():
@@ -113,7 +113,7 @@ def browser_rows() -> list[dict]:
     rendered = {k.split()[2]: v for k, v in browser.items() if k.startswith("navigate")}
     rows = [row("curves after the first logged step", browser.get("curves after the first logged step"), None, "s",
                 bigger_is_better=False, target=UNDER_2_S,
-                note=("Chromium + Playwright (tests/test_browser.py); sidebar navigation with models cached: "
+                note=("Chromium + Playwright (tests/browser/test_browser.py); sidebar navigation with models cached: "
                       + ", ".join(f"{k} {v:.2f}" for k, v in rendered.items()))
                 if browser else "not measured: the browser test did not run (no chromium?)")]
     if rendered:

@@ -232,7 +232,7 @@ def _sampling_rows(device: torch.device, sizes: Sizes) -> list[dict]:
 def cuda_tests() -> dict:
     """`pytest -m cuda` on the files that hold the CUDA tests (only torch-side imports)."""
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider",
-               "tests/test_cuda.py", "tests/test_checkpoints.py"]
+               "tests/unit/test_cuda.py", "tests/unit/test_checkpoints.py"]
     started = time.perf_counter()
     # Its own session: on a timeout the whole group goes, the runs its run-manager test started included.
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

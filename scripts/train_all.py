@@ -27,20 +27,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vqvae import files  # noqa: E402
-from vqvae.store import checkpoints  # noqa: E402
-from vqvae.data.datasets import bundled_data, default_data_root, load_data  # noqa: E402
+from vqvae import files
+from vqvae.store import checkpoints, layout
+from vqvae.store.hub import BUNDLED_DIR
+from vqvae.data.datasets import bundled_data, default_data_root, load_data
 from vqvae.store.export import export_folder
-from vqvae.errors import VQVAEError  # noqa: E402
-from vqvae.presets import PRIOR_PRESETS, preset, prior_preset  # noqa: E402
-from vqvae.training.classifier_trainer import export_classifier, train_classifier  # noqa: E402
+from vqvae.errors import VQVAEError
+from vqvae.presets import PRIOR_PRESETS, preset, prior_preset
+from vqvae.training.classifier_trainer import export_classifier, train_classifier
 from vqvae.training.prior_trainer import train_prior
-from vqvae.training.sample_quality import CLASSIFIERS, quality_card, score  # noqa: E402
-from vqvae.training.variants import comparison_name, matched_variant  # noqa: E402
+from vqvae.training.sample_quality import CLASSIFIERS, quality_card, score
+from vqvae.training.variants import comparison_name, matched_variant
 from vqvae.training.vqvae_trainer import train
-from vqvae.store import layout
 
 # preset -> where its data lives when it is not the bundled MNIST (None: the preset's own data set)
 PRESET_DATA = {"mnist": None, "pokemon": None, "fashion": None, "cifar10": None, "celeba64": "celeba_hq", "celeba128": "celeba_hq"}
@@ -127,7 +125,7 @@ def add_sample_quality(prior: Path, device: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "pretrained",
+    parser.add_argument("--out", type=Path, default=BUNDLED_DIR,
                         help="where the exported models go (default: pretrained/)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "train_all", help="the run folders (default runs/train_all)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these models (and the VQ-VAEs their priors need)")

@@ -47,7 +47,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from vqvae import ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from vqvae import ModelConfig, PriorConfig, PriorRunConfig, PriorTrainConfig, RunConfig, TrainConfig  # noqa: E402
 from vqvae.data.datasets import bundled_mnist  # noqa: E402
 from vqvae.training.vqvae_trainer import train
 
@@ -63,6 +63,17 @@ def tiny_model_config(**overrides) -> ModelConfig:
     settings = dict(hidden=16, res_hidden=8, codebook_size=16, code_dim=8)
     settings.update(overrides)
     return ModelConfig(**settings)
+
+
+def small_prior_config(vqvae, epochs=2, **train) -> PriorRunConfig:
+    settings = dict(vqvae=str(vqvae), epochs=epochs, batch_size=128, lr=3e-3, device="cpu", log_every=10, samples=10)
+    settings.update(train)
+    return PriorRunConfig(PriorConfig(channels=16, head=16, n_blocks=3), PriorTrainConfig(**settings))
+
+
+def uploader(app, label: str):
+    """An AppTest's file uploader with this label (its key changes after each file: it empties itself)."""
+    return next(u for u in app.file_uploader if u.label == label)
 
 
 @pytest.fixture

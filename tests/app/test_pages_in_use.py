@@ -169,8 +169,8 @@ def test_compare_shows_a_cancelled_member_at_its_checkpoint_and_names_a_failed_o
 
 def test_walk_takes_a_tiny_upload_says_what_it_did_and_disables_the_picker_it_overrides(app):
     from PIL import Image
-    from test_images import encoded
-    from test_page_reconstruct import uploader
+    from conftest import uploader
+    from pictures import encoded
 
     app.run()
     app.switch_page("pages/walk.py").run()

@@ -1,5 +1,5 @@
 """The codebook variants: the rotation trick, k-means initialisation and the
-bias-corrected EMA (FSQ has tests/test_fsq.py)."""
+bias-corrected EMA (FSQ has tests/unit/test_fsq.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A user's files are never overwritten, a run's status tells the truth, settings
 the product cannot serve are refused, and a full disk ends a run in one line with its last
-checkpoint whole. (The damaged-folder matrix is tests/test_damage.py.)"""
+checkpoint whole. (The damaged-folder matrix is tests/integration/test_damage.py.)"""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-from test_images import BAD_FILES, encoded, noise
+from pictures import BAD_FILES, encoded, noise
 
-from conftest import REPO, tiny_model_config
+from conftest import REPO, tiny_model_config, uploader
 from vqvae import RunConfig, TrainConfig
 from vqvae.training.vqvae_trainer import train
 
@@ -29,11 +29,6 @@ def page(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def digit_png(mnist) -> bytes:
     return encoded(Image.fromarray(mnist.val[0, 0].numpy()), "PNG")
-
-
-def uploader(app: AppTest, label: str):
-    """The uploader with this label (its key changes after each file: it empties itself)."""
-    return next(u for u in app.file_uploader if u.label == label)
 
 
 def upload(app: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:

@@ -8,9 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import read_jsonl
+from conftest import read_jsonl, small_prior_config
 from vqvae import VQVAEError, files
-from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
 from vqvae.store import checkpoints
 from vqvae.store.load import load_prior, load_vqvae
 from vqvae.data.datasets import ImageData, shift_images
@@ -22,12 +21,6 @@ from vqvae.store.codes import load_codes, save_codes
 from vqvae.store.provenance import vqvae_of_prior
 from vqvae.store.provenance import data_of_vqvae
 from vqvae.store import layout
-
-
-def small_prior_config(vqvae, epochs=2, **train) -> PriorRunConfig:
-    settings = dict(vqvae=str(vqvae), epochs=epochs, batch_size=128, lr=3e-3, device="cpu", log_every=10, samples=10)
-    settings.update(train)
-    return PriorRunConfig(PriorConfig(channels=16, head=16, n_blocks=3), PriorTrainConfig(**settings))
 
 
 @pytest.fixture(scope="module")

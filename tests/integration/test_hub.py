@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
-from test_prior_training import small_prior_config
+from conftest import small_prior_config
 
 from fake_hub import fake_hub, repo_files
 from vqvae import VQVAEError

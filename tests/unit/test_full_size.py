@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from test_images import BAD_FILES, encoded, noise
+from pictures import BAD_FILES, encoded, noise
 
 from vqvae import ModelConfig
 from vqvae.data.uploads import FULL_SIZE_CAP, read_image_full
