@@ -24,6 +24,7 @@ from bench.timing import median_seconds
 from vqvae.data.datasets import bundled_mnist
 from vqvae.presets import preset
 from vqvae.store.hub import BUNDLED_DIR
+from vqvae.store.run_folder import RunFolder
 
 UNDER_2_S = compare("<", 2, "s")
 
@@ -59,7 +60,6 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
     """Seconds from pressing retrain (RunManager.start_like with another K, as the Train
     page does) to the first epoch of the new background run at >= target_db held-out."""
     from vqvae.dashboard.run_manager import RunManager
-    from vqvae.store import run_folder
 
     manager = RunManager(tempfile.mkdtemp(prefix="bench-retrain-"))
     cfg = preset("mnist")
@@ -71,7 +71,7 @@ def retrain_speed(target_db: float = 18.0) -> float | None:
     second = manager.start_like(first, name="mnist-K64", codebook_size=64)
     try:
         while time.perf_counter() - started < 300:
-            if any(r["val_psnr"] >= target_db for r in run_folder.read_metrics(second, "epoch")):
+            if any(r["val_psnr"] >= target_db for r in RunFolder(second).metrics("epoch")):
                 return time.perf_counter() - started
             if not manager.info(second).active:
                 return None

@@ -33,10 +33,10 @@ from vqvae.dashboard.runs import has_checkpoint, training_minutes
 from vqvae.data.datasets import to_float
 from vqvae.errors import VQVAEError
 from vqvae.presets import preset
-from vqvae.store import run_folder
 from vqvae.training.evaluate import reconstruct
 from vqvae.training.variants import VARIANTS, bundled_set, comparison_name, matched_set, variant_slug
 from vqvae.store import layout
+from vqvae.store.run_folder import RunFolder
 
 SET_DATASETS = {"MNIST": "mnist", "Pokémon (colour)": "pokemon"}  # the bundled data sets, each with a bundled set
 SET_EPOCHS = {"mnist": 5, "pokemon": 30}  # a first set in minutes on a CPU
@@ -146,7 +146,7 @@ def model_folder(ref: str) -> Path | None:
 
 
 folders = {ref: model_folder(ref) for ref in refs}
-run_dirs = [Path(r) for r in refs if Path(r).is_dir() and run_folder.kind_of_run(Path(r))]
+run_dirs = [Path(r) for r in refs if Path(r).is_dir() and RunFolder(Path(r)).kind()]
 histories = {labels[Path(r)]: folder for r, folder in folders.items()  # finished models that carry their curves
              if folder is not None and Path(r) not in run_dirs and (folder / layout.METRICS).is_file()}
 if run_dirs or histories:

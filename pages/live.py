@@ -16,8 +16,8 @@ from vqvae.dashboard.catalog import short_label
 from vqvae import files
 from vqvae.dashboard.plots import curves
 from vqvae.dashboard.runs import RunInfo
-from vqvae.store import run_folder
 from vqvae.store import layout
+from vqvae.store.run_folder import RunFolder
 
 WATCHED = "train_watched"  # the run folders on the Train page's charts, in the order started
 POLL_S = 1.0  # the curves of a running job show within about a second of its newest line
@@ -69,7 +69,7 @@ def metrics_size(run_dir: Path) -> int:
 def records_by_kind(path: str, size: int) -> dict[str, list[dict]]:
     """A run's metrics.jsonl read once per size: a poll re-reads only the runs that grew."""
     by_kind: dict[str, list[dict]] = {"step": [], "epoch": []}
-    for record in run_folder.read_metrics(Path(path)):
+    for record in RunFolder(Path(path)).metrics():
         by_kind.setdefault(record.get("kind"), []).append(record)
     return by_kind
 

@@ -22,12 +22,12 @@ from vqvae.dashboard.plots import entropy_map
 from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, start_scoring
 from vqvae.data.datasets import class_kind, class_names
 from vqvae.errors import VQVAEError
-from vqvae.store import run_folder
 from vqvae.models.editing import candidates_in_place
 from vqvae.models.sampling import Sampling, grid_columns, sample_labels, stream_samples
 from vqvae.models.stepping import StepSampler
 from vqvae.store.provenance import dataset_of_prior
 from vqvae.training.prior_trainer import new_prior_config
+from vqvae.store.run_folder import RunFolder
 
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
 st.title("Sample from the prior")
@@ -51,7 +51,7 @@ if active and not matching and not training:
     if active.found.source in ("local", "bundled") and st.button("Train a prior for the active VQ-VAE in the background"):
         try:
             folder = active.found.path  # a run's own name, not its time-stamped folder's
-            of = manager.info(folder).label if run_folder.kind_of_run(folder) else folder.name
+            of = manager.info(folder).label if RunFolder(folder).kind() else folder.name
             run = manager.start(new_prior_config(folder), name=f"prior-of-{of}")
             st.session_state[WATCHED] = [*st.session_state.get(WATCHED, []), run]
             st.success(f"Started {run.name}: its progress and curves are on the Train page; it appears here when "

@@ -52,7 +52,7 @@ from vqvae.device import autocast, pick_device
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import Sampling, sample, sample_naive
 from vqvae.presets import preset, prior_preset
-from vqvae.store import run_folder
+from vqvae.store.run_folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]  # where the CUDA tests are
 GPU_BATCH = 256  # the GPU batch of the MNIST preset (8x its 32), lr scaled by sqrt(8)
@@ -170,10 +170,10 @@ def retrain_row(device: torch.device, sizes: Sizes, workdir: Path) -> dict:
     run = manager.start(cfg, name="retrain-K64")
     reached = None
     while reached is None and manager.info(run).active:
-        if any(r.get("val_psnr", 0) >= sizes.retrain_db for r in run_folder.read_metrics(run, "epoch")):
+        if any(r.get("val_psnr", 0) >= sizes.retrain_db for r in RunFolder(run).metrics("epoch")):
             reached = time.perf_counter() - started
         time.sleep(0.05)
-    if reached is None and any(r.get("val_psnr", 0) >= sizes.retrain_db for r in run_folder.read_metrics(run, "epoch")):
+    if reached is None and any(r.get("val_psnr", 0) >= sizes.retrain_db for r in RunFolder(run).metrics("epoch")):
         reached = time.perf_counter() - started
     manager.cancel(run)
     info = manager.wait(run, timeout=60)

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, tiny_folder_run_config
 from vqvae.dashboard import url_state
-from vqvae.store import run_folder
 from vqvae.training.vqvae_trainer import train
+from vqvae.store.run_folder import RunFolder
 
 
 @pytest.fixture
@@ -146,10 +146,10 @@ def three_runs(tmp_path, tiny_image_folder):
         root / "20261201-100002-set-c-0003"
     for out in (done, cancelled):
         assert train(tiny_folder_run_config(tiny_image_folder), out, progress=False)["state"] == "done"
-    run_folder.write_status(cancelled, state="cancelled", message="cancelled")
+    RunFolder(cancelled).write_status(state="cancelled", message="cancelled")
     failed.mkdir(parents=True)
-    run_folder.mark_run(failed, "vqvae")
-    run_folder.write_status(failed, state="failed", message="out of memory", epoch=0, epochs=1)
+    RunFolder(failed).mark("vqvae")
+    RunFolder(failed).write_status(state="failed", message="out of memory", epoch=0, epochs=1)
     return done, cancelled, failed
 
 
@@ -191,7 +191,7 @@ def test_a_cancelled_run_is_made_active_and_resumed_for_more_epochs_from_the_tra
 
     run = tmp_path / "runs" / "20261201-100000-tiny-0001"
     assert train(tiny_folder_run_config(tiny_image_folder), run, progress=False)["state"] == "done"
-    run_folder.write_status(run, state="cancelled", message="cancelled")
+    RunFolder(run).write_status(state="cancelled", message="cancelled")
     app.run()
     app.switch_page("pages/train.py").run()
     assert app.selectbox(key="train-run").value == str(run)
@@ -212,12 +212,12 @@ def test_a_prior_run_shows_its_progress_and_its_nll_beside_the_baselines(app, tm
 
     run = tmp_path / "runs" / "20261201-100000-prior-of-tiny-0001"
     run.mkdir(parents=True)
-    run_folder.mark_run(run, "prior")
-    run_folder.write_status(run, state="done", epoch=2, epochs=2, step=20, total_steps=20)
+    RunFolder(run).mark("prior")
+    RunFolder(run).write_status(state="done", epoch=2, epochs=2, step=20, total_steps=20)
     for step in (5, 10, 15, 20):
-        run_folder.append_metrics(run, {"kind": "step", "step": step, "loss": 3.0 - step / 10})
+        RunFolder(run).append_metrics({"kind": "step", "step": step, "loss": 3.0 - step / 10})
     for epoch, step in ((1, 10), (2, 20)):
-        run_folder.append_metrics(run, {"kind": "epoch", "epoch": epoch, "step": step, "val_nll": 2.5 - epoch / 10,
+        RunFolder(run).append_metrics({"kind": "epoch", "epoch": epoch, "step": step, "val_nll": 2.5 - epoch / 10,
                                   "unigram_nll": 2.9, "uniform_nll": 4.85})
     app.run()
     app.switch_page("pages/train.py").run()

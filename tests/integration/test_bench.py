@@ -24,7 +24,7 @@ from bench.sampling import sampling_rows
 from bench.timed import Watch, timed_training
 from vqvae.data.datasets import bundled_mnist, bundled_pokemon
 from vqvae.presets import preset
-from vqvae.store import run_folder
+from vqvae.store.run_folder import RunFolder
 
 
 # --- targets: declared once, printed and checked -------------------------------------------------
@@ -85,9 +85,9 @@ def test_a_stop_after_n_steps_stops_the_real_run_at_n(tmp_path):
     assert timed["total_steps"] == 3 and timed["state"] == "cancelled"
     assert timed["steps"] == 2 and timed["items"] == 1000  # the warm-up step trained, not timed
     assert timed["items_per_s"] > 0 and timed["seconds"] > 0 and timed["wall_seconds"] >= timed["seconds"]
-    logged = [r["step"] for r in run_folder.read_metrics(out, "step")]
+    logged = [r["step"] for r in RunFolder(out).metrics("step")]
     assert logged == [1, 2, 3]  # the loop's own metrics.jsonl: every step the hook counted
-    assert run_folder.read_status(out)["step"] == 3
+    assert RunFolder(out).status()["step"] == 3
 
 
 def test_a_reached_target_stops_the_run_at_its_check(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import folder_snapshot
 from vqvae.cli import main
-from vqvae.store.run_folder import read_metrics
+from vqvae.store.run_folder import RunFolder
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_eval_of_a_run_folder_uses_its_data(cli, tiny_run):
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["images"] == 2  # the run's own image folder: 2 held-out images of 20
-    epoch = read_metrics(tiny_run, "epoch")[-1]
+    epoch = RunFolder(tiny_run).metrics("epoch")[-1]
     assert metrics["val_mse"] == pytest.approx(epoch["val_mse"], rel=1e-5)
 
 
@@ -152,7 +152,7 @@ def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_i
     # In-process, so nothing stops it early: a resume that wrongly plans the preset's 20
     # epochs trains them all, then fails here.
     second = cli("train", "--out", out, "--resume", "--no-progress")
-    extra_epochs = any(r["epoch"] > 1 for r in read_metrics(out, "epoch"))
+    extra_epochs = any(r["epoch"] > 1 for r in RunFolder(out).metrics("epoch"))
     status = json.loads((out / "status.json").read_text())
     assert not extra_epochs, f"--resume without --epochs trained past the run's 1 epoch (status: {status})"
     assert second.returncode == 0, second.stderr

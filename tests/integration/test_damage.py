@@ -48,8 +48,9 @@ from vqvae.__main__ import main as cli_main
 from vqvae.dashboard.run_manager import RunManager
 from vqvae.dashboard.runs import describe, has_checkpoint, last_error, planned_epochs, requested_config, resumable
 from vqvae.errors import VQVAEError
-from vqvae.store import checkpoints, layout, provenance, run_folder
+from vqvae.store import layout, provenance, run_folder
 from vqvae.store.load import load_prior, load_vqvae
+from vqvae.store.run_folder import RunFolder
 
 KINDS = ("vqvae", "prior")
 DAMAGES = ("delete", "truncate", "random", "wrong_type", "extra_line")
@@ -61,7 +62,7 @@ BAD_LINE = b"\xff\xfe\x00\x01binary\x80junk\n42\n"
 WRONG_TYPES = (b'"done"\n', b"42\n", b"[1, 2]\n")  # valid JSON, never the object a reader wants
 WRONG_TYPE_LINES = b'"done"\n42\n[1, 2]\nnull\n{"kind": 42, "step": "x"}\n'  # for a .jsonl file
 SKIPPED = {layout.LOCK}  # the lock is the kernel's business, not data
-# What a reader may rewrite in a run it does not write: read_status settles a status.
+# What a reader may rewrite in a run it does not write: RunFolder.status settles a status.
 READER_MAY_UPDATE = {layout.STATUS}
 
 
@@ -394,20 +395,21 @@ def reader_problems(kind: str, damaged: Path, healthy: Path) -> list[str]:
     if states.get(healthy.name) != "done":
         problems.append(f"the runs list: the healthy run is not listed as done beside the damaged one ({states})")
 
-    status = answer("read_status", lambda: run_folder.read_status(damaged), refusable=False)
+    folder = RunFolder(damaged)
+    status = answer("status", folder.status, refusable=False)
     for key, kind_of_value in run_folder.STATUS_TYPES.items():
         value = (status or {}).get(key)
         if value is not None and not (isinstance(value, str) if kind_of_value is str else isinstance(value, (int, float))):
-            problems.append(f"read_status: {key} is {value!r}")
-    metrics = answer("read_metrics", lambda: run_folder.read_metrics(damaged), refusable=False) or []
+            problems.append(f"status: {key} is {value!r}")
+    metrics = answer("metrics", folder.metrics, refusable=False) or []
     if not all(isinstance(r, dict) and isinstance(r.get("kind"), str) for r in metrics):
-        problems.append("read_metrics: a record that is not an object with a kind")
-    for what, read in (("marker", run_folder.marker), ("kind_of_run", run_folder.kind_of_run),
-                       ("training_seconds", run_folder.training_seconds), ("has_checkpoint", has_checkpoint),
-                       ("requested_config", requested_config), ("last_error", last_error),
-                       ("checkpoint_metrics", checkpoints.checkpoint_metrics)):
-        answer(what, lambda read=read: read(damaged), refusable=False)
-    answer("training_config", lambda: provenance.training_config(damaged))
+        problems.append("metrics: a record that is not an object with a kind")
+    for what, read in (("marker", folder.marker), ("kind", folder.kind), ("training_seconds", folder.training_seconds),
+                       ("checkpoint", folder.checkpoint), ("checkpoint_metrics", folder.checkpoint_metrics),
+                       ("has_checkpoint", lambda: has_checkpoint(damaged)),
+                       ("requested_config", lambda: requested_config(damaged)), ("last_error", lambda: last_error(damaged))):
+        answer(what, read, refusable=False)
+    answer("training_config", folder.training_config)
     if kind == "vqvae":
         answer("dataset_of_vqvae", lambda: provenance.dataset_of_vqvae(damaged), refusable=False)
         answer("load_vqvae", lambda: load_vqvae(damaged))

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO
 from vqvae.store.load import load_vqvae
-from vqvae.store import run_folder
+from vqvae.store.run_folder import RunFolder
 
 
 def torchrun(*args, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -29,12 +29,12 @@ def test_two_ranks_end_with_identical_weights_and_codebooks(quantizer, extra, tm
                       "--code-dim", 4, "--epochs", 1, "--batch-size", 600, "--restart-dead-codes",
                       "--dead-code-window", 3, "--log-every", 5, "--no-progress", *extra)
     assert result.returncode == 0, result.stderr[-3000:]
-    status = run_folder.read_status(out)
+    status = RunFolder(out).status()
     assert status["state"] == "done" and status["ranks"] == 2
     assert status["ranks_in_sync"] is True  # checksums of every parameter and buffer, gathered from both ranks
     assert status["step"] == 15  # 9,000 images in global batches of 600: as on one process
     assert load_vqvae(out).config.quantizer == quantizer
-    assert len(run_folder.read_metrics(out, "epoch")) == 1  # rank 1 wrote nothing
+    assert len(RunFolder(out).metrics("epoch")) == 1  # rank 1 wrote nothing
 
 
 def test_the_prior_trains_under_torchrun(tmp_path, trained_run):
@@ -42,5 +42,5 @@ def test_the_prior_trains_under_torchrun(tmp_path, trained_run):
     result = torchrun("train-prior", "--vqvae", trained_run, "--out", out, "--epochs", 1, "--prior-channels", 8,
                       "--blocks", 2, "--head", 8, "--batch-size", 500, "--samples", 4, "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
-    status = run_folder.read_status(out)
+    status = RunFolder(out).status()
     assert status["state"] == "done" and status["ranks"] == 2 and status["ranks_in_sync"] is True

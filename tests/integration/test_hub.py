@@ -16,11 +16,11 @@ from fake_hub import fake_hub, repo_files
 from vqvae import VQVAEError
 from vqvae.store import hub
 from vqvae.store.load import load_prior, load_vqvae
-from vqvae.store import run_folder
 from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
 from vqvae.training.prior_trainer import train_prior
 from vqvae.store.provenance import dataset_of_vqvae
 from vqvae.store import export
+from vqvae.store.run_folder import RunFolder
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,9 @@ def test_exported_folders_stand_alone(exported, trained_run):
     assert sorted(p.name for p in vq.iterdir()) == ["README.md", "config.json", "metrics.jsonl", "model.safetensors",
                                                     "reconstructions.png", "training.json"]
     # its training curves and time travel with it: the Compare page draws a bundled model's as a run's
-    epochs = run_folder.read_metrics(vq, "epoch")
-    assert epochs and epochs == run_folder.read_metrics(trained_run, "epoch")
-    assert run_folder.training_seconds(vq) == pytest.approx(sum(r["seconds"] for r in epochs)) and run_folder.training_seconds(vq) > 0
+    epochs = RunFolder(vq).metrics("epoch")
+    assert epochs and epochs == RunFolder(trained_run).metrics("epoch")
+    assert RunFolder(vq).training_seconds() == pytest.approx(sum(r["seconds"] for r in epochs)) and RunFolder(vq).training_seconds() > 0
     assert "![reconstructions.png](reconstructions.png)" in (vq / "README.md").read_text()
     # the data set travels with the model: the pages show its held-out images, the Sample page its class names
     assert dataset_of_vqvae(vq) == "mnist" and dataset_of_prior(exported / "mnist-ema-prior") == "mnist"

@@ -15,8 +15,8 @@ from vqvae.dashboard.runs import describe
 from vqvae.store import checkpoints
 from vqvae.store.load import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.store import run_folder
 from vqvae.store import layout
+from vqvae.store.run_folder import RunFolder
 
 
 def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
@@ -35,7 +35,7 @@ def test_a_run_finishes_and_a_new_manager_finds_it(tmp_path, tiny_image_folder):
 def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=50, batch_size=32), name="long")
-    assert wait_for(lambda: run_folder.read_status(run).get("step", 0) > 0)
+    assert wait_for(lambda: RunFolder(run).status().get("step", 0) > 0)
     manager.cancel(run)
     info = manager.wait(run)
     assert info.state == "cancelled"
@@ -52,7 +52,7 @@ def test_a_failing_run_is_reported_with_its_message(tmp_path):
 def test_a_killed_run_is_failed_not_running_forever(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=50), name="killed")
-    assert wait_for(lambda: run_folder.read_status(run).get("step", 0) > 0)
+    assert wait_for(lambda: RunFolder(run).status().get("step", 0) > 0)
     os.kill(files.read_json(run / "job.json")["pid"], signal.SIGKILL)
     info = manager.wait(run)
     assert info.state == "failed" and info.message
@@ -62,7 +62,7 @@ def test_a_killed_run_is_failed_not_running_forever(tmp_path):
 def test_the_second_run_on_a_queued_device_waits_its_turn(tmp_path):
     manager = RunManager(tmp_path, queue_devices=("cpu",))  # on a GPU machine: ("cuda",), the default
     first = manager.start(tiny_run_config(epochs=50), name="first")
-    assert wait_for(lambda: run_folder.read_status(first).get("state") == "running")
+    assert wait_for(lambda: RunFolder(first).status().get("state") == "running")
     second = manager.start(tiny_run_config(epochs=1, batch_size=256), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued")
     assert not (second / layout.CONFIG).exists()  # it has not started training
@@ -74,7 +74,7 @@ def test_the_second_run_on_a_queued_device_waits_its_turn(tmp_path):
 def test_a_queued_run_can_be_cancelled(tmp_path):
     manager = RunManager(tmp_path, queue_devices=("cpu",))
     first = manager.start(tiny_run_config(epochs=50), name="first")
-    assert wait_for(lambda: run_folder.read_status(first).get("state") == "running")
+    assert wait_for(lambda: RunFolder(first).status().get("state") == "running")
     second = manager.start(tiny_run_config(epochs=1), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued")
     manager.cancel(second)

@@ -17,11 +17,11 @@ from vqvae.store import hub
 from vqvae.store.load import load_prior, load_vqvae
 from vqvae.data.datasets import bundled_mnist, class_names, load_data
 from vqvae.training.evaluate import evaluate
-from vqvae.store import run_folder
 from vqvae.training.variants import bits_per_image, comparison_name, matched_variant
 from vqvae.training.prior_trainer import PriorTrainer, encode_splits
 from vqvae.store.provenance import dataset_of_prior, vqvae_of_prior
 from vqvae.store.provenance import held_out_of_vqvae
+from vqvae.store.run_folder import RunFolder
 
 BUNDLED = sorted(p for p in (REPO / "pretrained").iterdir() if (p / "model.safetensors").is_file())
 VQVAES = [REPO / "pretrained" / name for name in hub.bundled_models("vqvae")]
@@ -83,9 +83,9 @@ def test_the_bundled_comparison_is_a_matched_set_that_carries_its_curves():
         assert asdict(trained.train) == asdict(base.train), name  # same data, seed, epochs
         model = trained.model
         assert bits_per_image(model.codebook_size, model.grid_size) == bits_per_image(128, 7)  # equal code bits
-        epochs = run_folder.read_metrics(folder, "epoch")
+        epochs = RunFolder(folder).metrics("epoch")
         assert [r["epoch"] for r in epochs] == list(range(1, base.train.epochs + 1)), name
-        assert run_folder.read_metrics(folder, "step") and run_folder.training_seconds(folder) > 0
+        assert RunFolder(folder).metrics("step") and RunFolder(folder).training_seconds() > 0
         assert max(r["val_psnr"] for r in epochs) >= 22  # every variant reaches 22 dB in 20 epochs
 
 

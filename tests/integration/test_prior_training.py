@@ -14,13 +14,13 @@ from vqvae.store import checkpoints
 from vqvae.store.load import load_prior, load_vqvae
 from vqvae.data.datasets import ImageData, shift_images
 from vqvae.models.sampling import sample_images, sample_labels, stream_samples
-from vqvae.store import run_folder
 from vqvae.store.layout import CODES, VQVAE_COPY
 from vqvae.training.prior_trainer import encode_splits, train_prior
 from vqvae.store.codes import load_codes, save_codes
 from vqvae.store.provenance import vqvae_of_prior
 from vqvae.store.provenance import data_of_vqvae
 from vqvae.store import layout
+from vqvae.store.run_folder import RunFolder
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_training_lowers_held_out_nll_below_the_unigram_baseline(prior_run):
     assert last["val_nll"] < last["unigram_nll"]
     assert last["val_bits_per_code"] == pytest.approx(last["val_nll"] / math.log(2))
     assert epochs[1]["val_nll"] < epochs[0]["val_nll"]
-    status = run_folder.read_status(prior_run)
+    status = RunFolder(prior_run).status()
     assert status["state"] == "done" and status["best_val_nll"] == pytest.approx(min(r["val_nll"] for r in epochs))
 
 
@@ -81,8 +81,8 @@ def test_resume_continues_without_re_encoding(tmp_path, trained_run):
     status = train_prior(None, out, resume=True, progress=False, epochs=2)
     assert status["state"] == "done" and status["epoch"] == 2
     assert (out / CODES).stat().st_mtime_ns == codes_before
-    assert [r["epoch"] for r in run_folder.read_metrics(out, "epoch")] == [1, 2]
-    steps = [r["step"] for r in run_folder.read_metrics(out, "step")]
+    assert [r["epoch"] for r in RunFolder(out).metrics("epoch")] == [1, 2]
+    steps = [r["step"] for r in RunFolder(out).metrics("step")]
     assert steps == sorted(set(steps))  # no step logged twice
 
 
@@ -205,7 +205,7 @@ def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
     assert saved["prior"]["channels"] == 8 and saved["prior"]["codebook_size"] == 32
     result = cli("train-prior", "--out", out, "--resume", "--epochs", 2, "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert run_folder.read_status(out)["epoch"] == 2
+    assert RunFolder(out).status()["epoch"] == 2
 
 
 @pytest.mark.parametrize("case", ["other K", "unknown run", "n 0", "temperature 0", "negative temperature",

@@ -25,7 +25,8 @@ from vqvae.dashboard.runs import RunInfo, describe
 from vqvae.store import checkpoints
 from vqvae.store.load import load_vqvae
 from vqvae.errors import VQVAEError
-from vqvae.store import claim, layout, run_folder
+from vqvae.store import claim, layout
+from vqvae.store.run_folder import RunFolder
 from vqvae.training.vqvae_trainer import train
 
 TINY = ["--hidden", "16", "--codebook-size", "16", "--code-dim", "4", "--device", "cpu", "--no-progress"]
@@ -108,7 +109,7 @@ def test_a_prepared_folder_takes_a_new_run(tmp_path, tiny_image_folder):
     """What the run manager makes before its process starts: the marker, job and log."""
     run = tmp_path / "run"
     run.mkdir()
-    run_folder.mark_run(run, "vqvae")
+    RunFolder(run).mark("vqvae")
     (run / layout.LOG).write_text("")
     files.atomic_write_json(run / layout.JOB, {"kind": "vqvae", "pid": os.getpid()})
     assert train(tiny_folder_run_config(tiny_image_folder), run, progress=False)["state"] == "done"
@@ -150,7 +151,7 @@ def test_a_checkpoint_swap_never_deletes_a_file_it_did_not_write(tmp_path):
 # --- 3. status tells the truth -------------------------------------------------------------
 KILL_AT_SWAP = """
 import os, signal, sys
-from vqvae.store import layout, run_folder
+from vqvae.store import layout
 from vqvae.__main__ import main
 real_replace, swaps = os.replace, []
 def replace(src, dst):
@@ -175,7 +176,7 @@ def test_kill_9_at_a_checkpoint_swap_then_resume(tmp_path, tiny_image_folder):
     assert (out / "checkpoints" / "last.old").is_dir()
     leftovers = [p for p in (out / "checkpoints").iterdir() if layout.LEFTOVER.match(p.name)]
     assert leftovers, "the kill should have left the new folder behind"
-    assert run_folder.read_status(out)["state"] == "failed"  # nobody holds the lock: the process is gone
+    assert RunFolder(out).status()["state"] == "failed"  # nobody holds the lock: the process is gone
     assert json.loads((out / layout.STATUS).read_text())["state"] == "failed"  # and the file says so now
 
     status = train(None, out, resume=True, progress=False)
@@ -190,7 +191,7 @@ def test_a_cli_run_killed_with_sigkill_is_reported_failed_by_eval(capsys, tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "vqvae", "train", "--out", str(out), "--epochs", "50", *TINY,
                              "--log-every", "5"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert signal_when(proc, lambda: (checkpoints.resolve_checkpoint_or_none(out, "last") is not None
-                                      and run_folder.read_status(out).get("state") == "running"), signal.SIGKILL)
+                                      and RunFolder(out).status().get("state") == "running"), signal.SIGKILL)
     proc.wait()
     assert json.loads((out / layout.STATUS).read_text())["state"] == "running"  # what the kill left
     code, err = cli_in_process(capsys, "eval", "--model", out, "--device", "cpu")
@@ -202,10 +203,10 @@ def test_a_cli_run_killed_with_sigkill_is_reported_failed_by_eval(capsys, tmp_pa
 def test_a_running_run_is_not_settled_as_failed(tmp_path, tiny_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    run_folder.write_status(run, state="running")
+    RunFolder(run).write_status(state="running")
     with claim.exclusive(run):  # as its job does
-        assert run_folder.read_status(run)["state"] == "running"
-    assert run_folder.read_status(run)["state"] == "failed"
+        assert RunFolder(run).status()["state"] == "running"
+    assert RunFolder(run).status()["state"] == "failed"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not an object", "deleted"])
@@ -219,7 +220,7 @@ def test_a_finished_run_with_a_damaged_status_stays_done(tmp_path, tiny_run, dam
         status.write_text('"done"')
     else:
         status.unlink()
-    recovered = run_folder.read_status(run)
+    recovered = RunFolder(run).status()
     assert recovered["state"] == "done" and recovered["epoch"] == 1
     assert recovered["best_val_psnr"] == checkpoints.checkpoint_metrics(run, "best")["val_psnr"]
 
@@ -228,8 +229,8 @@ def test_the_runs_table_shows_the_psnr_the_best_checkpoint_holds(tmp_path, tiny_
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     held = checkpoints.checkpoint_metrics(run, "best")["val_psnr"]
-    run_folder.write_status(run, best_val_psnr=held - 1.6)  # stopped between the checkpoint and the status
-    row = describe(RunInfo(run, "vqvae", "cancelled", "", run_folder.read_status(run)))
+    RunFolder(run).write_status(best_val_psnr=held - 1.6)  # stopped between the checkpoint and the status
+    row = describe(RunInfo(run, "vqvae", "cancelled", "", RunFolder(run).status()))
     assert row["val_psnr"] == held
 
 
@@ -308,7 +309,7 @@ def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_last_checkpoint(caps
     monkeypatch.setattr(checkpoints, "write_folder_atomically", fill_until_full)
     code, err = cli_in_process(capsys, "train", "--config", cfg, "--out", out, "--no-progress")
     assert_one_line_error(code, err, "disk is full", "--resume")
-    assert run_folder.read_status(out)["state"] == "failed"
+    assert RunFolder(out).status()["state"] == "failed"
     last = load_vqvae(checkpoints.resolve_checkpoint(out, "last"))
     assert json.loads((checkpoints.resolve_checkpoint(out, "last") / layout.TRAINER_STATE).read_text())["epoch"] == 1
     assert isinstance(last.codebook, torch.Tensor)

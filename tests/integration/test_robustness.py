@@ -13,8 +13,9 @@ import torch
 from conftest import REPO, folder_snapshot, signal_when, tiny_folder_run_config
 from vqvae import VQVAEError, files
 from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer
-from vqvae.store import claim, run_folder
+from vqvae.store import claim
 from vqvae.training.vqvae_trainer import train
+from vqvae.store.run_folder import RunFolder
 
 
 def test_a_second_job_on_the_same_folder_is_refused(tmp_path, tiny_run):
@@ -99,10 +100,10 @@ def test_ctrl_c_saves_between_steps_and_resume_finishes(tmp_path, tiny_image_fol
            "--hidden", "16", "--codebook-size", "16", "--code-dim", "8", "--batch-size", "2", "--epochs", "20",
            "--log-every", "1", "--device", "cpu", "--out", str(run), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    signal_when(proc, lambda: len(run_folder.read_metrics(run, "step")) >= 3, signal.SIGINT)
+    signal_when(proc, lambda: len(RunFolder(run).metrics("step")) >= 3, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err
-    status = run_folder.read_status(run)
+    status = RunFolder(run).status()
     assert status["state"] == "cancelled", status
     saved = json.loads((run / "checkpoints" / "last" / "trainer_state.json").read_text())
     assert saved["step"] == status["step"] > 0

@@ -16,8 +16,9 @@ from vqvae import files
 from vqvae.dashboard.run_manager import RunManager
 from vqvae.dashboard.runs import has_checkpoint, resumable
 from vqvae.errors import VQVAEError
-from vqvae.store import claim, run_folder
+from vqvae.store import claim
 from vqvae.store import layout
+from vqvae.store.run_folder import RunFolder
 
 
 def process_state(pid: int) -> tuple[str, int] | None:
@@ -38,9 +39,9 @@ def zombie_children() -> list[int]:
 
 def assert_continues(run: Path, epochs: int) -> None:
     """The run's metrics read as one run of `epochs` epochs: step numbers rise, each epoch once."""
-    steps = [r["step"] for r in run_folder.read_metrics(run, "step")]
+    steps = [r["step"] for r in RunFolder(run).metrics("step")]
     assert steps == sorted(set(steps)), steps
-    assert [r["epoch"] for r in run_folder.read_metrics(run, "epoch")] == list(range(1, epochs + 1))
+    assert [r["epoch"] for r in RunFolder(run).metrics("epoch")] == list(range(1, epochs + 1))
 
 
 def assert_refused(manager: RunManager, run: Path, *fragments: str, epochs: int | None = None) -> None:
@@ -56,7 +57,7 @@ def assert_refused(manager: RunManager, run: Path, *fragments: str, epochs: int 
 def test_a_cancelled_run_resumes_to_the_epochs_asked_for(tmp_path):
     manager = RunManager(tmp_path)
     run = manager.start(tiny_run_config(epochs=1, batch_size=128), name="cut short")
-    assert wait_for(lambda: run_folder.read_status(run).get("step", 0) > 0)
+    assert wait_for(lambda: RunFolder(run).status().get("step", 0) > 0)
     manager.cancel(run)
     cancelled = manager.wait(run)
     assert cancelled.state == "cancelled" and resumable(cancelled) and has_checkpoint(run)
@@ -96,7 +97,7 @@ def test_an_active_run_is_not_resumed(tmp_path, tiny_run):
     run = tmp_path / "running"
     shutil.copytree(tiny_run, run)
     manager = RunManager(tmp_path)
-    run_folder.write_status(run, state="running")
+    RunFolder(run).write_status(state="running")
     with claim.exclusive(run):  # as its job does while it trains
         assert not resumable(manager.info(run))
         assert_refused(manager, run, "still running", "cancel it")
@@ -105,8 +106,8 @@ def test_an_active_run_is_not_resumed(tmp_path, tiny_run):
 def test_a_run_without_a_checkpoint_is_not_resumed(tmp_path):
     run = tmp_path / "never-trained"
     run.mkdir()
-    run_folder.mark_run(run, "vqvae")
-    run_folder.write_status(run, state="cancelled", message="cancelled before it started")
+    RunFolder(run).mark("vqvae")
+    RunFolder(run).write_status(state="cancelled", message="cancelled before it started")
     manager = RunManager(tmp_path)
     info = manager.info(run)
     assert info.state == "cancelled" and not resumable(info) and not has_checkpoint(run)
@@ -124,7 +125,7 @@ def test_a_cancelled_run_with_a_checkpoint_can_be_used(tmp_path, tiny_run):
     run = tmp_path / "stopped"
     shutil.copytree(tiny_run, run)
     shutil.rmtree(run / "checkpoints" / "best")
-    run_folder.write_status(run, state="cancelled", message="cancelled")
+    RunFolder(run).write_status(state="cancelled", message="cancelled")
     assert has_checkpoint(run)  # its last one
     assert not has_checkpoint(tmp_path / "nothing-here")
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from conftest import folder_snapshot, tiny_folder_run_config
 from vqvae import VQVAE, VQVAEError, load_vqvae
 from vqvae.store.checkpoints import resolve_checkpoint
-from vqvae.store.run_folder import append_metrics, read_metrics
+from vqvae.store.run_folder import RunFolder
 from vqvae.training.vqvae_trainer import train
 
 
@@ -53,12 +53,12 @@ def test_checkpoint_left_as_old_by_a_crash_mid_swap_still_loads(tmp_path, tiny_r
 
 
 def test_read_metrics_skips_a_torn_line(tmp_path):
-    append_metrics(tmp_path, {"kind": "step", "step": 1, "loss": 0.5})
+    RunFolder(tmp_path).append_metrics({"kind": "step", "step": 1, "loss": 0.5})
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"kind": "epoch", "ste')
-    assert read_metrics(tmp_path) == [{"kind": "step", "step": 1, "loss": 0.5}]
-    assert read_metrics(tmp_path, "epoch") == []
-    assert read_metrics(tmp_path / "missing") == []
+    assert RunFolder(tmp_path).metrics() == [{"kind": "step", "step": 1, "loss": 0.5}]
+    assert RunFolder(tmp_path).metrics("epoch") == []
+    assert RunFolder(tmp_path / "missing").metrics() == []
 
 
 def test_zero_epochs_keeps_the_initial_model(tmp_path, tiny_image_folder):
@@ -71,6 +71,6 @@ def test_zero_epochs_keeps_the_initial_model(tmp_path, tiny_image_folder):
     saved = load_file(str(out / "checkpoints" / "best" / "model.safetensors"))
     assert saved.keys() == initial.keys()
     assert all(torch.equal(saved[k], initial[k]) for k in saved)
-    (epoch,) = read_metrics(out, "epoch")
+    (epoch,) = RunFolder(out).metrics("epoch")
     assert (epoch["epoch"], epoch["step"]) == (0, 0)
     assert json.loads((out / "status.json").read_text())["state"] == "done"

@@ -13,7 +13,7 @@ from conftest import tiny_folder_run_config
 from vqvae.config import ClassifierConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.classifier import Classifier
-from vqvae.store import checkpoints, layout, run_folder
+from vqvae.store import checkpoints, layout
 from vqvae.store.load import load_classifier
 from vqvae.training.hooks import Hooks
 from vqvae.training.kinds.base import Evaluation, Kind, model_card
@@ -21,6 +21,7 @@ from vqvae.training.loop import STOPPED, train_epochs, train_run
 from vqvae.training.optimizer_step import Stepper
 from vqvae.training.run import Run
 from vqvae.training.vqvae_trainer import train
+from vqvae.store.run_folder import RunFolder
 
 CPU = torch.device("cpu")
 
@@ -67,7 +68,7 @@ def test_the_loop_reads_the_losses_only_on_the_steps_it_logs(tmp_path):
     run = counting_run(tmp_path, [1.0] * 12)
     assert train_epochs(run, lambda: False, False, Hooks())["state"] == "done"
     assert run.kind.read_at == [5, 10, 12]  # log_every 5, and the epoch's last step; never in between
-    assert [r["step"] for r in run_folder.read_metrics(tmp_path, "step")] == [5, 10, 12]
+    assert [r["step"] for r in RunFolder(tmp_path).metrics("step")] == [5, 10, 12]
 
 
 def test_a_diverged_run_stops_at_the_next_logged_step_in_one_line(tmp_path):
@@ -122,12 +123,12 @@ def test_a_hook_stops_the_run_as_a_cancel_does_and_the_run_resumes(tmp_path):
     assert (status["state"], status["message"], status["step"]) == ("cancelled", STOPPED, 3)  # stopped at once, unlogged
     last = checkpoints.resolve_checkpoint(out, "last")
     assert files_state(last) == (0, 3, 3)
-    assert run_folder.read_metrics(out, "epoch") == []
+    assert RunFolder(out).metrics("epoch") == []
     resumed = CountingKind([1.0] * 9)
     status = train_run(out, True, None, lambda: resumed, False, Recorder())
     assert status["state"] == "done" and status["step"] == 12
-    assert [r["step"] for r in run_folder.read_metrics(out, "step")] == [5, 10, 12]  # each logged step once
-    assert run_folder.read_status(out)["state"] == "done"
+    assert [r["step"] for r in RunFolder(out).metrics("step")] == [5, 10, 12]  # each logged step once
+    assert RunFolder(out).status()["state"] == "done"
 
 
 def files_state(folder) -> tuple[int, int, int]:
@@ -147,4 +148,4 @@ def test_a_vqvae_run_stopped_by_a_hook_resumes_to_the_end(tmp_path, tiny_image_f
     assert files_state(checkpoints.resolve_checkpoint(out, "last")) == (0, 2, 2)
     status = train(None, out, resume=True, progress=False)
     assert status["state"] == "done" and status["epoch"] == 2
-    assert [r["step"] for r in run_folder.read_metrics(out, "step")] == list(range(1, status["step"] + 1))
+    assert [r["step"] for r in RunFolder(out).metrics("step")] == list(range(1, status["step"] + 1))

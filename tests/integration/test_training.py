@@ -18,7 +18,7 @@ from conftest import REPO, TRAINED_RUN_CONFIG, read_jsonl, signal_when
 from vqvae import VQVAE, ModelConfig, RunConfig, TrainConfig, load_vqvae
 from vqvae.models.metrics import psnr
 from vqvae.training.evaluate import evaluate
-from vqvae.store.run_folder import read_metrics
+from vqvae.store.run_folder import RunFolder
 from vqvae.training.vqvae_trainer import train
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_short_run_lowers_held_out_mse(trained_run, mnist):
     untrained = VQVAE(ModelConfig(**vars(cfg.model)))
     before = evaluate(untrained.to(CPU), mnist.val)
 
-    epochs = read_metrics(trained_run, "epoch")
+    epochs = RunFolder(trained_run).metrics("epoch")
     assert [e["epoch"] for e in epochs] == [1]
     for e in epochs:
         assert e["val_mse"] < 0.5 * before["val_mse"], (e["val_mse"], before["val_mse"])
@@ -152,16 +152,16 @@ def assert_same_run(run, reference) -> None:
     opt_b = load_file(str(reference / "checkpoints" / "last" / "optimizer.safetensors"))
     assert opt_a.keys() == opt_b.keys()
     assert all(torch.equal(opt_a[k], opt_b[k]) for k in opt_a)
-    assert read_metrics(run, "step") == read_metrics(reference, "step")
+    assert RunFolder(run).metrics("step") == RunFolder(reference).metrics("step")
     strip = lambda rs: [{k: v for k, v in r.items() if k not in ("images_per_s", "seconds")} for r in rs]  # noqa: E731 (timings)
-    assert strip(read_metrics(run, "epoch")) == strip(read_metrics(reference, "epoch"))
+    assert strip(RunFolder(run).metrics("epoch")) == strip(RunFolder(reference).metrics("epoch"))
 
 
 def assert_steps_continue(run) -> None:
-    steps = [r["step"] for r in read_metrics(run, "step")]
+    steps = [r["step"] for r in RunFolder(run).metrics("step")]
     assert steps == list(range(1, 2 * SPE + 1))  # every step once, in order
-    assert [r["epoch"] for r in read_metrics(run, "step")] == [1] * SPE + [2] * SPE
-    assert [(r["epoch"], r["step"]) for r in read_metrics(run, "epoch")] == [(1, SPE), (2, 2 * SPE)]
+    assert [r["epoch"] for r in RunFolder(run).metrics("step")] == [1] * SPE + [2] * SPE
+    assert [(r["epoch"], r["step"]) for r in RunFolder(run).metrics("epoch")] == [(1, SPE), (2, 2 * SPE)]
 
 
 @pytest.fixture(scope="module")
@@ -238,8 +238,8 @@ def test_sigterm_mid_epoch_then_resume(tmp_path, uninterrupted):
     assert 1 <= stopped < SPE, "the run should have been cancelled during its first epoch"
     assert status["step"] == stopped
     assert (state["epoch"], state["batch"]) == (0, stopped)
-    assert [r["step"] for r in read_metrics(out, "step")] == list(range(1, stopped + 1))
-    assert read_metrics(out, "epoch") == []
+    assert [r["step"] for r in RunFolder(out).metrics("step")] == list(range(1, stopped + 1))
+    assert RunFolder(out).metrics("epoch") == []
     load_vqvae(out)  # the saved checkpoint loads
 
     status = train(resume_cfg(2), out, resume=True, progress=False)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from vqvae.dashboard import catalog
 from vqvae.dashboard.runs import RunInfo, training_minutes
-from vqvae.store import hub, run_folder
+from vqvae.store import hub
+from vqvae.store.run_folder import RunFolder
 
 
 def info(path: Path, kind: str = "vqvae", state: str = "done", label: str = "") -> RunInfo:
@@ -46,8 +47,8 @@ def test_training_minutes_come_from_the_timed_epochs_or_the_run_s_start_and_end(
     assert training_minutes(tmp_path) is None  # neither known
     run = tmp_path / "run"
     run.mkdir()
-    run_folder.mark_run(run, "vqvae")
+    RunFolder(run).mark("vqvae")
     (run / "job.json").write_text('{"started": 1000.0}')
-    run_folder.write_status(run, state="done")
-    status = run_folder.read_status(run)
+    RunFolder(run).write_status(state="done")
+    status = RunFolder(run).status()
     assert training_minutes(run) == round((status["updated"] - 1000.0) / 60, 1)

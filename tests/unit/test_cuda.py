@@ -14,11 +14,11 @@ from vqvae.config import PriorConfig, PriorRunConfig, PriorTrainConfig
 from vqvae.dashboard.run_manager import RunManager
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import Sampling, sample, sample_naive
-from vqvae.store import run_folder
 from vqvae.training.kinds.prior import PriorKind
 from vqvae.training.kinds.vqvae import VQVAEKind
 from vqvae.training.prior_trainer import train_prior
 from vqvae.training.vqvae_trainer import train
+from vqvae.store.run_folder import RunFolder
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 CUDA = torch.device("cuda")
@@ -46,8 +46,8 @@ def test_the_cached_sampler_on_the_gpu_draws_the_naive_codes_in_float32(graphs, 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
 def test_a_training_run_on_the_gpu_keeps_its_images_there_and_learns(tmp_path, channels_last):
     status = train(tiny_run_config(device="cuda", epochs=2, channels_last=channels_last), tmp_path / "run", progress=False)
-    assert status["state"] == "done" and run_folder.read_status(tmp_path / "run")["device"].startswith("cuda")
-    epochs = run_folder.read_metrics(tmp_path / "run", "epoch")
+    assert status["state"] == "done" and RunFolder(tmp_path / "run").status()["device"].startswith("cuda")
+    epochs = RunFolder(tmp_path / "run").metrics("epoch")
     assert epochs[-1]["val_psnr"] > epochs[0]["val_psnr"] > 10 and all(r["seconds"] > 0 for r in epochs)
 
 
@@ -98,7 +98,7 @@ def test_prior_training_steps_on_the_gpu_never_wait_for_it(tmp_path, monkeypatch
 def test_the_run_manager_queues_gpu_runs_and_cancels_them(tmp_path):
     manager = RunManager(tmp_path)  # queues the "cuda" device: one run at a time on the GPU
     first = manager.start(tiny_run_config(device="cuda", epochs=200), name="first")
-    assert wait_for(lambda: run_folder.read_status(first).get("state") == "running", timeout=120)
+    assert wait_for(lambda: RunFolder(first).status().get("state") == "running", timeout=120)
     second = manager.start(tiny_run_config(device="cuda", epochs=1), name="second")
     assert wait_for(lambda: manager.info(second).state == "queued", timeout=60)
     third = manager.start(tiny_run_config(device="cuda", epochs=1), name="third")

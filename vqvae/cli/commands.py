@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vqvae.cli.setting_flags import apply_flags, refuse_changes_on_resume, run_config_from_args
 from vqvae.errors import VQVAEError
+from vqvae.store.run_folder import RunFolder
 
 MAX_GRID_IMAGES = 1024  # `sample --n`: one grid PNG, drawn as one batch
 
@@ -46,15 +47,15 @@ def located(ref, kind: str) -> Path:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vqvae.device import pick_device
-    from vqvae.store import checkpoints, run_folder
+    from vqvae.store import checkpoints
     from vqvae.store.load import load_vqvae
     from vqvae.store.provenance import data_of_vqvae
     from vqvae.training.evaluate import evaluate
 
     device = pick_device(args.device)
     folder = located(args.model, "vqvae")
-    if run_folder.marker(folder) is not None:  # a run: say so when it did not finish (and settle its status)
-        status = run_folder.read_status(folder)
+    if RunFolder(folder).marker() is not None:  # a run: say so when it did not finish (and settle its status)
+        status = RunFolder(folder).status()
         if status.get("state") != "done":
             print(f"notice: {folder} is {status.get('state', 'of unknown state')}"
                   + (f" ({status['message']})" if status.get("message") else "") + ": evaluating its checkpoint",

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from vqvae.dashboard.runs import RunInfo, has_checkpoint, vqvae_of_prior_run
 from vqvae.data.datasets import DATASET_TITLES
-from vqvae.store import hub, run_folder
+from vqvae.store import hub
 from vqvae.store.provenance import dataset_of_prior, dataset_of_vqvae
+from vqvae.store.run_folder import RunFolder
 
 
 def vqvae_choices(runs: list[RunInfo], unfinished: bool = False) -> list[str]:
@@ -61,7 +62,7 @@ def short_label(info: RunInfo) -> str:
 def model_name(ref: str, info_of) -> str:
     """A model's name: a bundled or Hub model's own, a run's as short_label gives it (`info_of`
     reads a run's RunInfo, RunManager.info)."""
-    return short_label(info_of(ref)) if run_folder.kind_of_run(Path(ref)) else Path(ref).name
+    return short_label(info_of(ref)) if RunFolder(Path(ref)).kind() else Path(ref).name
 
 
 def model_label(name: str, title: str | None) -> str:

@@ -34,6 +34,7 @@ from vqvae.errors import VQVAEError
 from vqvae.store import layout, run_folder
 from vqvae.store.layout import JOB, LOG
 from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
+from vqvae.store.run_folder import RunFolder
 
 BACKGROUND_NICE = 10
 
@@ -78,7 +79,7 @@ class RunManager:
         run_dir = self.new_run_dir(name)
         request = run_dir / layout.REQUEST
         try:
-            run_folder.mark_run(run_dir, kind)  # ours from the start, before the process has written anything
+            RunFolder(run_dir).mark(kind)  # ours from the start, before the process has written anything
             files.atomic_write_json(request, config.to_dict())
         except OSError as exc:
             raise VQVAEError(_cannot_start(run_dir, exc)) from None
@@ -178,7 +179,7 @@ class RunManager:
         if pid and self._alive(pid):
             os.kill(pid, signal.SIGTERM)
             if info.state in ("starting", "queued"):  # not training yet: nothing to save
-                run_folder.write_status(run_dir, state="cancelled", message="cancelled before it started")
+                RunFolder(run_dir).write_status(state="cancelled", message="cancelled before it started")
 
     def wait(self, run_dir: str | Path, timeout: float = 600, poll: float = 0.2) -> RunInfo:
         """Block until the run is no longer active (for scripts and tests)."""

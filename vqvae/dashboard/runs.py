@@ -13,9 +13,10 @@ from vqvae.config import PriorRunConfig, RunConfig, run_kind
 from vqvae.errors import VQVAEError
 from vqvae.store import checkpoints, layout, run_folder
 from vqvae.store.layout import JOB, LOG
+from vqvae.store.run_folder import RunFolder
 
 ROOT_ENV = "VQVAE_RUNS"
-RESUMABLE_STATES = ("cancelled", "failed", "done")  # a killed run reads failed (runs.read_status settles it)
+RESUMABLE_STATES = ("cancelled", "failed", "done")  # a killed run reads failed (RunFolder.status settles it)
 
 
 def default_root() -> Path:
@@ -45,8 +46,8 @@ def run_info(run_dir: str | Path, alive: Callable[[int], bool]) -> RunInfo:
     with the last line it printed."""
     run_dir = Path(run_dir)
     job = files.read_json(run_dir / JOB) or {}
-    status = run_folder.read_status(run_dir)  # an active state there is one a live job holds
-    kind = run_folder.kind_of_run(run_dir) or "vqvae"
+    status = RunFolder(run_dir).status()  # an active state there is one a live job holds
+    kind = RunFolder(run_dir).kind() or "vqvae"
     state = status.get("state") or ("starting" if job else "unknown")
     message = status.get("message", "")
     if state not in run_folder.ACTIVE_STATES and _spawned_since(job, status):
@@ -84,7 +85,7 @@ def pid_of(job: dict) -> int | None:
 def check_resumable(info: RunInfo, epochs: int | None) -> None:
     """Raise the one-line reason `resume` cannot continue this run, if there is one."""
     where = info.name
-    if run_folder.marker(info.path) is None:
+    if RunFolder(info.path).marker() is None:
         raise VQVAEError(f"cannot resume {where}: it is not a VQ-VAE Lab run folder; pick a run from the list")
     if info.active:
         raise VQVAEError(f"cannot resume {where}: it is still {info.state}; wait for it to end, or cancel it first")
@@ -163,7 +164,7 @@ def resumable(info: RunInfo) -> bool:
     """Whether RunManager.resume can continue this run: a run of ours that ended cancelled,
     failed (or killed) or done, with a last checkpoint. A done one also needs more epochs
     than planned_epochs(info), which resume checks."""
-    return (info.state in RESUMABLE_STATES and run_folder.marker(info.path) is not None
+    return (info.state in RESUMABLE_STATES and RunFolder(info.path).marker() is not None
             and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
 
 
@@ -190,8 +191,8 @@ def training_minutes(folder: Path | None) -> float | None:
     included); None when neither is known."""
     if folder is None:
         return None
-    seconds = run_folder.training_seconds(folder)
-    if seconds is None and run_folder.kind_of_run(folder):
-        started, ended = (files.read_json(folder / JOB) or {}).get("started"), run_folder.read_status(folder).get("updated")
+    seconds = RunFolder(folder).training_seconds()
+    if seconds is None and RunFolder(folder).kind():
+        started, ended = (files.read_json(folder / JOB) or {}).get("started"), RunFolder(folder).status().get("updated")
         seconds = ended - started if files.is_number(started) and files.is_number(ended) else None
     return None if seconds is None else round(seconds / 60, 1)

@@ -1,7 +1,7 @@
 """Every fact on disk, in one place.
 
     layout.py       every file name (run folders, checkpoint folders, exported models)
-    run_folder.py   the run folder: marker, status, metrics (every reader takes it as possibly damaged)
+    run_folder.py   RunFolder, the run folder as one object: marker, status, metrics, checkpoints, provenance
     claim.py        taking a folder for a job: the checks before a write, the lock, leftovers
     checkpoints.py  checkpoint folders swapped in whole, and the training state a resume needs
     codes.py        a prior run's code cache

@@ -13,7 +13,7 @@ from pathlib import Path
 from vqvae.distributed import is_writer
 from vqvae.errors import VQVAEError
 from vqvae.store.layout import CHECKPOINT_FILES, CHECKPOINTS, LEFTOVER, LOCK, MARKER, PREVIEWS, SAMPLES
-from vqvae.store.run_folder import KINDS, PREPARED, marker
+from vqvae.store.run_folder import KINDS, PREPARED, RunFolder
 
 
 def check_new_run_folder(out: Path, kind: str) -> None:
@@ -28,7 +28,7 @@ def check_new_run_folder(out: Path, kind: str) -> None:
         raise VQVAEError(f"cannot read the folder {out} ({exc.strerror}): give --out a new or empty folder") from None
     if names <= {LOCK}:  # empty, or holding only the lock this job has just taken
         return
-    found = marker(out)
+    found = RunFolder(out).marker()
     if found is None:
         raise VQVAEError(f"{out} is not empty and is not a VQ-VAE Lab run: give --out a new or empty folder "
                          f"(nothing in it was touched)")
@@ -42,7 +42,7 @@ def check_run_to_resume(out: Path, kind: str) -> None:
     """--resume continues only a run of this kind that VQ-VAE Lab wrote, whose checkpoint
     folders hold nothing else (a swap would otherwise move a user's file)."""
     out = Path(out)
-    found = marker(out) if out.is_dir() else None
+    found = RunFolder(out).marker() if out.is_dir() else None
     if found is None:
         raise VQVAEError(f"cannot resume: {out} is not a VQ-VAE Lab run (it has no {MARKER}): "
                          f"pass the folder of a run, or start a new run in a new or empty --out")

@@ -27,6 +27,7 @@ from vqvae.store import claim, run_folder
 from vqvae.training.hooks import Hooks
 from vqvae.training.kinds.base import Kind
 from vqvae.training.run import Run
+from vqvae.store.run_folder import RunFolder
 
 GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set (by the run manager) for a run that must wait its turn on the device
 CANCELLED, STOPPED = "cancelled", "stopped by its caller"  # the message of a run cancelled by a signal, or by a hook
@@ -75,7 +76,7 @@ def train_epochs(run: Run, cancelled: Callable[[], bool], progress: bool, hooks:
                 bar.close()
                 run.finite(stats)  # never save weights a diverged step has left
                 run.save_last()
-                return run_folder.write_status(run.out, state="cancelled", message=STOPPED if stop else CANCELLED,
+                return RunFolder(run.out).write_status(state="cancelled", message=STOPPED if stop else CANCELLED,
                                                step=c["step"])
         seconds = time.perf_counter() - started  # the epoch's training time, its evaluation not counted
         c["epoch"] += 1
@@ -94,8 +95,8 @@ def _log_step(run: Run, stats: torch.Tensor, short: bool) -> dict[str, str]:
     logged = losses
     if short:  # a short last batch: its counts would read as a collapse
         logged = {k: v for k, v in losses.items() if k not in kind.counts_per_batch}
-    run_folder.append_metrics(run.out, {"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
-    run_folder.write_status(run.out, step=c["step"], epoch=c["epoch"])
+    RunFolder(run.out).append_metrics({"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
+    RunFolder(run.out).write_status(step=c["step"], epoch=c["epoch"])
     return {k: f"{losses[k]:.4g}" for k in kind.postfix_keys}
 
 
@@ -119,7 +120,7 @@ def train_run(out: Path, resume: bool, marker: str | None, make_kind: Callable[[
             if distributed.is_writer():
                 if not resume and marker:
                     claim.check_new_run_folder(out, marker)  # again: another process may have got here first
-                    run_folder.mark_run(out, marker)
+                    RunFolder(out).mark(marker)
                 claim.remove_leftovers(out)  # what a kill left behind, now that nothing else writes here
             # The signal handlers come after the device queue (a blocked flock would swallow a cancel)
             # and before the kind is made: a cancel while the data is loaded or encoded is kept for later.
@@ -137,7 +138,7 @@ def _train_made(out: Path, resume: bool, marker: str | None, kind: Kind, cancell
     run = Run(out, kind)
     run.start(resume)  # a resume that cannot go on fails here, before anything is written
     if distributed.any_rank(cancelled()):
-        return run_folder.write_status(out, state="cancelled", message="cancelled before training started")
+        return RunFolder(out).write_status(state="cancelled", message="cancelled before training started")
     try:
         return train_epochs(run, cancelled, progress, hooks)
     except VQVAEError as exc:
@@ -166,7 +167,7 @@ def io_message(exc: OSError, out: Path, marker: str | None) -> str:
 def _try_status(out: Path, **fields) -> None:
     """The final word in status.json, if the disk still takes it (it may be full)."""
     with contextlib.suppress(OSError):
-        run_folder.write_status(out, **fields)
+        RunFolder(out).write_status(**fields)
 
 
 @contextlib.contextmanager
@@ -181,7 +182,7 @@ def device_turn(run_dir: Path):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            run_folder.write_status(run_dir, state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
+            RunFolder(run_dir).write_status(state="queued", pid=os.getpid(), message="waiting for the run before it to finish")
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -27,7 +27,7 @@ from vqvae.models.autoencoder import VQVAE, encode_images
 from vqvae.models.metrics import bits
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.presets import prior_preset
-from vqvae.store import checkpoints, layout, run_folder
+from vqvae.store import checkpoints, layout
 from vqvae.store.codes import CodeData, cached_codes, save_codes
 from vqvae.store.hub import locate
 from vqvae.store.load import load_vqvae
@@ -37,6 +37,7 @@ from vqvae.training.kinds.prior import PriorKind
 from vqvae.training.loop import train_run
 from vqvae.training.optimizer_step import Stepper
 from vqvae.training.run import run_config
+from vqvae.store.run_folder import RunFolder
 
 
 @torch.no_grad()
@@ -145,7 +146,7 @@ def prior_codes(out: Path, cfg: PriorRunConfig, vqvae: VQVAE, vqvae_folder: Path
     if not resume:
         files.atomic_write_json(out / layout.CONFIG, cfg.to_dict())
         _copy_checkpoint(checkpoints.resolve_checkpoint(vqvae_folder), out / layout.VQVAE_COPY)
-    run_folder.write_status(out, state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
+    RunFolder(out).write_status(state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
                             message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
     codes = cached_codes(out / layout.CODES, p, vqvae.config.grid_size, t.shift) if resume else None
     if codes is None:

@@ -13,8 +13,9 @@ import torch
 
 from vqvae import distributed, files
 from vqvae.errors import VQVAEError
-from vqvae.store import checkpoints, claim, layout, run_folder
+from vqvae.store import checkpoints, claim, layout
 from vqvae.training.kinds.base import Kind
+from vqvae.store.run_folder import RunFolder
 
 
 def run_config(out: Path, cfg, resume: bool, epochs: int | None, from_dict: Callable[[dict], object], kind: str):
@@ -74,9 +75,9 @@ class Run:
         if resume:
             self.restore_last()
             self.kind.check_resumed(c)
-            run_folder.truncate_metrics(self.out, c["step"])
+            RunFolder(self.out).truncate_metrics(c["step"])
         files.atomic_write_json(self.out / layout.CONFIG, self.cfg.to_dict())
-        run_folder.write_status(self.out, state="running", pid=os.getpid(), epochs=t.epochs,
+        RunFolder(self.out).write_status(state="running", pid=os.getpid(), epochs=t.epochs,
                                 total_steps=t.epochs * self.steps_per_epoch, step=c["step"], epoch=c["epoch"],
                                 message="", device=str(self.device), **self.kind.start_fields())
 
@@ -87,14 +88,14 @@ class Run:
         ev = kind.evaluate()
         line = {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev.held_out, **ev.extra,
                 kind.rate_name: items_per_s, "seconds": seconds}
-        run_folder.append_metrics(self.out, line)
+        RunFolder(self.out).append_metrics(line)
         kind.save_pictures(self.out, c["epoch"])
         score, best = ev.held_out[kind.best_metric], c[self.best_key]
         if best is None or (score > best if kind.higher_is_better else score < best):
             c[self.best_key] = score
             self.save_checkpoint("best", ev.held_out)
         self.save_last(ev.held_out)
-        run_folder.write_status(self.out, epoch=c["epoch"], step=c["step"], **kind.status_fields(line, c[self.best_key]))
+        RunFolder(self.out).write_status(epoch=c["epoch"], step=c["step"], **kind.status_fields(line, c[self.best_key]))
         return line
 
     def finish(self) -> dict:
@@ -102,9 +103,9 @@ class Run:
         c = self.counters
         if c["step"] == 0 and checkpoints.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
             self.end_epoch(0.0, 0.0)
-        lines = run_folder.read_metrics(self.out, "epoch")
+        lines = RunFolder(self.out).metrics("epoch")
         ranks = {"ranks": distributed.world(), "ranks_in_sync": distributed.in_sync(self.model)} if distributed.active() else {}
-        return run_folder.write_status(self.out, state="done", message="", step=c["step"], epoch=c["epoch"],
+        return RunFolder(self.out).write_status(state="done", message="", step=c["step"], epoch=c["epoch"],
                                        **self.kind.status_fields(lines[-1] if lines else {}, c[self.best_key]), **ranks)
 
     def save_checkpoint(self, which: str, held_out: dict | None, with_state: bool = False) -> None:
