@@ -218,7 +218,7 @@ def test_a_prior_run_shows_its_progress_and_its_nll_beside_the_baselines(app, tm
         RunFolder(run).append_metrics({"kind": "step", "step": step, "loss": 3.0 - step / 10})
     for epoch, step in ((1, 10), (2, 20)):
         RunFolder(run).append_metrics({"kind": "epoch", "epoch": epoch, "step": step, "val_nll": 2.5 - epoch / 10,
-                                  "unigram_nll": 2.9, "uniform_nll": 4.85})
+                                      "unigram_nll": 2.9, "uniform_nll": 4.85})
     app.run()
     app.switch_page("pages/train.py").run()
     show = labelled(app.button, "Show on the charts")

@@ -165,7 +165,7 @@ def resumable(info: RunInfo) -> bool:
     failed (or killed) or done, with a last checkpoint. A done one also needs more epochs
     than planned_epochs(info), which resume checks."""
     return (info.state in RESUMABLE_STATES and RunFolder(info.path).marker() is not None
-            and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
+                                                                           and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

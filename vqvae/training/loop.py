@@ -24,10 +24,10 @@ from tqdm.auto import tqdm
 from vqvae import distributed
 from vqvae.errors import VQVAEError
 from vqvae.store import claim, run_folder
+from vqvae.store.run_folder import RunFolder
 from vqvae.training.hooks import Hooks
 from vqvae.training.kinds.base import Kind
 from vqvae.training.run import Run
-from vqvae.store.run_folder import RunFolder
 
 GPU_LOCK_ENV = "VQVAE_GPU_LOCK"  # set (by the run manager) for a run that must wait its turn on the device
 CANCELLED, STOPPED = "cancelled", "stopped by its caller"  # the message of a run cancelled by a signal, or by a hook
@@ -76,8 +76,7 @@ def train_epochs(run: Run, cancelled: Callable[[], bool], progress: bool, hooks:
                 bar.close()
                 run.finite(stats)  # never save weights a diverged step has left
                 run.save_last()
-                return RunFolder(run.out).write_status(state="cancelled", message=STOPPED if stop else CANCELLED,
-                                               step=c["step"])
+                return run.folder.write_status(state="cancelled", message=STOPPED if stop else CANCELLED, step=c["step"])
         seconds = time.perf_counter() - started  # the epoch's training time, its evaluation not counted
         c["epoch"] += 1
         c["batch"] = 0
@@ -95,8 +94,8 @@ def _log_step(run: Run, stats: torch.Tensor, short: bool) -> dict[str, str]:
     logged = losses
     if short:  # a short last batch: its counts would read as a collapse
         logged = {k: v for k, v in losses.items() if k not in kind.counts_per_batch}
-    RunFolder(run.out).append_metrics({"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
-    RunFolder(run.out).write_status(step=c["step"], epoch=c["epoch"])
+    run.folder.append_metrics({"kind": "step", "epoch": c["epoch"] + 1, "step": c["step"], **logged})
+    run.folder.write_status(step=c["step"], epoch=c["epoch"])
     return {k: f"{losses[k]:.4g}" for k in kind.postfix_keys}
 
 

@@ -147,7 +147,7 @@ def prior_codes(out: Path, cfg: PriorRunConfig, vqvae: VQVAE, vqvae_folder: Path
         files.atomic_write_json(out / layout.CONFIG, cfg.to_dict())
         _copy_checkpoint(checkpoints.resolve_checkpoint(vqvae_folder), out / layout.VQVAE_COPY)
     RunFolder(out).write_status(state="running", pid=os.getpid(), epochs=t.epochs, step=0, epoch=0,
-                            message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
+                                message="encoding the data with the VQ-VAE", device=str(device), kind="prior")
     codes = cached_codes(out / layout.CODES, p, vqvae.config.grid_size, t.shift) if resume else None
     if codes is None:
         if data is None:  # a resume without a usable cache: the data set the run recorded

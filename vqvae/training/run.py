@@ -46,6 +46,7 @@ class Run:
 
     def __init__(self, out: Path, kind: Kind):
         self.out, self.kind, self.cfg = out, kind, kind.cfg
+        self.folder = RunFolder(out)
         self.model, self.device, self.n_train = kind.trainer.model, kind.trainer.device, kind.n_train
         self.best_key = f"best_{kind.best_metric}"  # best_val_mse, best_val_nll: as older runs saved it
         self.counters = {"epoch": 0, "batch": 0, "step": 0, self.best_key: None, **kind.extra_counters()}
@@ -75,9 +76,9 @@ class Run:
         if resume:
             self.restore_last()
             self.kind.check_resumed(c)
-            RunFolder(self.out).truncate_metrics(c["step"])
+            self.folder.truncate_metrics(c["step"])
         files.atomic_write_json(self.out / layout.CONFIG, self.cfg.to_dict())
-        RunFolder(self.out).write_status(state="running", pid=os.getpid(), epochs=t.epochs,
+        self.folder.write_status(state="running", pid=os.getpid(), epochs=t.epochs,
                                 total_steps=t.epochs * self.steps_per_epoch, step=c["step"], epoch=c["epoch"],
                                 message="", device=str(self.device), **self.kind.start_fields())
 
@@ -88,14 +89,14 @@ class Run:
         ev = kind.evaluate()
         line = {"kind": "epoch", "epoch": c["epoch"], "step": c["step"], **ev.held_out, **ev.extra,
                 kind.rate_name: items_per_s, "seconds": seconds}
-        RunFolder(self.out).append_metrics(line)
+        self.folder.append_metrics(line)
         kind.save_pictures(self.out, c["epoch"])
         score, best = ev.held_out[kind.best_metric], c[self.best_key]
         if best is None or (score > best if kind.higher_is_better else score < best):
             c[self.best_key] = score
             self.save_checkpoint("best", ev.held_out)
         self.save_last(ev.held_out)
-        RunFolder(self.out).write_status(epoch=c["epoch"], step=c["step"], **kind.status_fields(line, c[self.best_key]))
+        self.folder.write_status(epoch=c["epoch"], step=c["step"], **kind.status_fields(line, c[self.best_key]))
         return line
 
     def finish(self) -> dict:
@@ -103,9 +104,9 @@ class Run:
         c = self.counters
         if c["step"] == 0 and checkpoints.resolve_checkpoint_or_none(self.out) is None:  # epochs=0: keep the initial model
             self.end_epoch(0.0, 0.0)
-        lines = RunFolder(self.out).metrics("epoch")
+        lines = self.folder.metrics("epoch")
         ranks = {"ranks": distributed.world(), "ranks_in_sync": distributed.in_sync(self.model)} if distributed.active() else {}
-        return RunFolder(self.out).write_status(state="done", message="", step=c["step"], epoch=c["epoch"],
+        return self.folder.write_status(state="done", message="", step=c["step"], epoch=c["epoch"],
                                        **self.kind.status_fields(lines[-1] if lines else {}, c[self.best_key]), **ranks)
 
     def save_checkpoint(self, which: str, held_out: dict | None, with_state: bool = False) -> None:
