@@ -3,6 +3,8 @@ library's chunked search against the textbook broadcast (Linux only: VmHWM)."""
 
 from __future__ import annotations
 
+import multiprocessing
+
 import torch
 
 from bench.baseline import broadcast_nearest
@@ -28,14 +30,24 @@ def peak_memory(fn) -> float:
     return (_vm("VmHWM:") - before) / 2**20
 
 
+def _inputs(n: int, k: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
+
+
+def _peak_of(search: str, n: int, k: int, d: int) -> float:
+    """In a fresh process: a long-lived one reuses what it freed, and a search that fits in
+    memory the process already holds raises no high-water mark."""
+    z, codes = _inputs(n, k, d)
+    fn = nearest_code if search == "ours" else broadcast_nearest
+    return peak_memory(lambda: fn(z, codes))
+
+
 def nearest_code_memory(n: int = 16384, k: int = 512, d: int = 64) -> tuple[float, float, bool]:
     """(ours MiB, broadcast MiB, whether they agree) for n vectors of d against k codes."""
-    g = torch.Generator().manual_seed(0)
-    z, codes = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
-    # A search that fits in memory the process already holds (a long-lived process reuses
-    # what it freed) raises no high-water mark: below one MiB the mark cannot tell, so count one.
-    ours = max(peak_memory(lambda: nearest_code(z, codes)), 1.0)
-    base = peak_memory(lambda: broadcast_nearest(z, codes))
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        ours, base = (pool.apply(_peak_of, (search, n, k, d)) for search in ("ours", "broadcast"))
+    z, codes = _inputs(n, k, d)
     same = bool((nearest_code(z, codes) == broadcast_nearest(z, codes)).float().mean() > 0.999)
     return ours, base, same
 

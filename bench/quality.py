@@ -48,6 +48,12 @@ def prior_nll_rows(prior: GatedPixelCNN, status: dict, seconds: float, k: int) -
                      f"{seconds / 60:.1f} min of training")]
 
 
+def judged(n: int, target):
+    """The targets hold for scores of DEFAULT_N samples: a smaller smoke run is reported only
+    (a Fréchet distance of few samples is biased upward)."""
+    return target if n >= DEFAULT_N else None
+
+
 def quality_rows(vqvae: VQVAE, ours: GatedPixelCNN, ours_seconds: float, n: int = DEFAULT_N) -> list[dict]:
     """`sample quality` rows: ours (trained in `ours_seconds`) against the tutorial's recipe
     trained as long on the same codes, at temperature 1."""
@@ -59,9 +65,9 @@ def quality_rows(vqvae: VQVAE, ours: GatedPixelCNN, ours_seconds: float, n: int 
             f"({done['epochs']:.1f} epochs, held-out NLL {done['val_nll']:.3f}); the VQ-VAE's reconstructions reach "
             f"{mine['reconstruction_label_accuracy']:.3f} and FD {mine['reconstruction_frechet_distance']:.2f}")
     return [row("sample quality: label accuracy, same CPU time", mine["label_accuracy"], theirs["label_accuracy"],
-                "fraction", target=against_baseline(">"), note=note),
+                "fraction", target=judged(n, against_baseline(">")), note=note),
             row("sample quality: Fréchet distance, same CPU time", mine["frechet_distance"], theirs["frechet_distance"],
-                "FD", bigger_is_better=False, target=against_baseline("<"))]
+                "FD", bigger_is_better=False, target=judged(n, against_baseline("<")))]
 
 
 def bundled_rows(n: int = DEFAULT_N) -> list[dict]:
@@ -71,12 +77,12 @@ def bundled_rows(n: int = DEFAULT_N) -> list[dict]:
     prior, vqvae = load_prior(folder), load_vqvae(folder / "vqvae")
     got = score_models(prior, vqvae, load_classifier(BUNDLED_DIR / "mnist-classifier"), n)
     return [row("sample quality: bundled mnist-ema-prior label accuracy", got["label_accuracy"],
-                got["reconstruction_label_accuracy"], "fraction", target=compare(">=", 0.95),
+                got["reconstruction_label_accuracy"], "fraction", target=judged(n, compare(">=", 0.95)),
                 note=f"baseline column: its VQ-VAE's reconstructions of the held-out images (the ceiling); n {n}, "
                      f"temperature 1; the classifier reaches {got['classifier_accuracy']:.3f} on the real ones"),
             row("sample quality: bundled mnist-ema-prior Fréchet distance", got["frechet_distance"],
                 got["reconstruction_frechet_distance"], "FD", bigger_is_better=False,
-                target=against_baseline("<=", times=3))]
+                target=judged(n, against_baseline("<=", times=3)))]
 
 
 def sample_quality_rows(quick: bool) -> list[dict]:

@@ -23,6 +23,7 @@ from vqvae.presets import preset
 from vqvae.training.variants import REFERENCE, VARIANTS, matched_variant
 
 TARGET_DB = 22.0
+TARGET_EPOCHS = 10  # the run length the variant targets were set for (python -m bench --variants 10)
 CHECKS_PER_EPOCH = {"mnist": 4, "pokemon": 1}  # held-out checks for the 22 dB time (about every 70 steps on MNIST)
 
 
@@ -60,19 +61,21 @@ def variant_rows(epochs: int = 10, names: list[str] | None = None, dataset: str 
                         note=f"perplexity / K {r['usage']:.2f}, codes in use {r['codes_used']} of {r['k']}; {reached}; "
                              f"{r['seconds']:.0f} s of training; baseline column: the data-initialised EMA",
                         usage=r["usage"], steps_to_target=r["steps_to_target"]))
-    return rows + (mnist_target_rows(results, span) if dataset == "mnist" else [])
+    return rows + (mnist_target_rows(results, span, judged=epochs >= TARGET_EPOCHS) if dataset == "mnist" else [])
 
 
-def mnist_target_rows(results: dict, span: str) -> list[dict]:
-    """FSQ's codes in use, and k-means initialisation against data initialisation."""
+def mnist_target_rows(results: dict, span: str, judged: bool = True) -> list[dict]:
+    """FSQ's codes in use, and k-means initialisation against data initialisation; their
+    targets hold for runs of TARGET_EPOCHS or more (a shorter smoke run is reported only)."""
     rows, ref = [], results.get(REFERENCE)
     if "fsq" in results:
         fsq = results["fsq"]
         rows.append(row(f"FSQ codes in use after {span}", fsq["codes_used"] / fsq["k"], None, "fraction",
-                        target=compare(">=", 0.95),
+                        target=compare(">=", 0.95) if judged else None,
                         note=f"{fsq['codes_used']} of {fsq['k']} implicit codes on the held-out images"))
     kmeans = results.get("ema, k-means init")
     if kmeans and ref:
         rows.append(row("steps to 22 dB, k-means EMA against data-initialised EMA", kmeans["steps_to_target"],
-                        ref["steps_to_target"], "steps", bigger_is_better=False, target=against_baseline("<")))
+                        ref["steps_to_target"], "steps", bigger_is_better=False,
+                        target=against_baseline("<") if judged else None))
     return rows

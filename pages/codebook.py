@@ -45,7 +45,7 @@ st.markdown(
 st.subheader("What each code paints")
 left, middle, right = st.columns(3)
 order = left.radio("Order", ["by code id", "most used first"], horizontal=True, key="codebook_order")
-grid = middle.select_slider("Each tile is a code map of", [1, 2, 3], value=1, key="codebook_grid",
+grid = middle.select_slider("Each tile is a code map of", [1, 2, 3], key="codebook_grid",
                             format_func=lambda g: f"{g} x {g} copies",
                             help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
 tile_counts = sorted({n for n in (64, 128, 256, 512) if n < c.codebook_size} | {min(c.codebook_size, MAX_TILES)})

@@ -137,6 +137,24 @@ def test_the_sample_page_logs_no_widget_state_warning(app, monkeypatch):
     assert not warned, warned
 
 
+def test_no_page_logs_a_widget_state_warning_when_visited_again(app, monkeypatch):
+    """Every page's kept choices are written back on every run: a widget that also names a
+    default value would warn (and, in the app, show the warning) on the second visit."""
+    from streamlit.elements.lib import policies
+
+    from pages.catalog import PAGES
+
+    warned = []
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda *args, **kwargs: warned.append(args))
+    app.run()
+    for _ in range(2):
+        for entry in PAGES:
+            app.switch_page(f"pages/{entry.name}.py").run()
+            assert not app.exception, (entry.name, app.exception)
+    assert not warned, warned
+
+
 @pytest.fixture
 def three_runs(tmp_path, tiny_image_folder):
     """Three VQ-VAE runs of one tiny matched set: one done, one cancelled after its first
