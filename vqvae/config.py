@@ -1,10 +1,10 @@
-"""Settings as plain dataclasses, and the presets taken from the tutorials.
+"""Settings as plain dataclasses (the tutorials' presets are in presets.py).
 
 A model's settings (ModelConfig) travel inside its checkpoint's config.json; a run's
 settings (RunConfig = model + training) live in the run folder's config.json.
 
 Each field is declared once, with `setting(...)`: its type, default, help, choices and
-bounds. The CLI's flags (vqvae/__main__.py), the validation messages and the dashboard's
+bounds. The CLI's flags (vqvae/cli/), the validation messages and the dashboard's
 widgets (vqvae.dashboard.widgets, which adds their titles) are all made from that, so a new
 setting is one field here plus the code that uses it.
 """
