@@ -38,8 +38,8 @@ def parser() -> argparse.ArgumentParser:
                                                                      "trained this many epochs (10: about 15 minutes)")
     made.add_argument("--variants-data", choices=("mnist", "pokemon"), default="mnist",
                       help="the data set of --variants (pokemon: about 4 minutes a variant for 10 epochs)")
-    made.add_argument("--quality", action="store_true", help="only the sample-quality rows (about 25 minutes, "
-                                                             "3 with --quick)")
+    made.add_argument("--quality", action="store_true", help="only the sample-quality rows (45 minutes or more on "
+                                                             "2 CPU cores, 3 with --quick)")
     return made
 
 

@@ -8,7 +8,7 @@ constant rate, 120 s each.)"""
 
 from __future__ import annotations
 
-from bench.pokemon_baseline import K, code_bits, train_patch_mlp
+from bench.pokemon_baseline import K, image_code_bits, train_patch_mlp
 from bench.table import against_baseline, compare, row
 from bench.timed import timed_training
 from vqvae.data.datasets import bundled_pokemon
@@ -23,7 +23,7 @@ def train_preset(data, seconds: float) -> dict:
     timed = timed_training(cfg, seconds=seconds)
     ev, m = evaluate(timed["model"], data.val), cfg.model
     return {"psnr": ev["val_psnr"], "perplexity": ev["perplexity"], "codes_used": ev["codes_used"],
-            "steps": timed["steps"], "bits": code_bits(m.image_size, m.downsample, m.codebook_size)}
+            "steps": timed["steps"], "bits": image_code_bits(m.image_size, m.downsample, m.codebook_size)}
 
 
 def pokemon_rows(quick: bool) -> list[dict]:

@@ -11,7 +11,6 @@ not the loaders.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -21,6 +20,7 @@ from torch import nn
 
 from vqvae.models.metrics import perplexity, psnr
 from vqvae.training.loop import epoch_order
+from vqvae.models.metrics import code_bits
 
 PATCH, HIDDEN, K, D, BATCH, LR = 2, 256, 128, 32, 128, 1e-3  # the tutorial's Pokémon recipe (D: the CLI's default)
 
@@ -49,8 +49,9 @@ class PatchMLP(nn.Module):
         return recon, idx, vq_loss
 
 
-def code_bits(side: int, downsample: int, codebook_size: int) -> float:
-    return (side // downsample) ** 2 * math.log2(codebook_size)
+def image_code_bits(side: int, downsample: int, codebook_size: int) -> float:
+    """The bits of one side x side image's codes, its grid downsample times smaller."""
+    return code_bits(side // downsample, side // downsample, codebook_size)
 
 
 @torch.no_grad()
@@ -85,4 +86,4 @@ def train_patch_mlp(data, seconds: float, seed: int = 0) -> dict:
         epoch += 1
     value, ppl, used = patch_mlp_eval(model, data.val)
     return {"psnr": value, "perplexity": ppl, "codes_used": used, "steps": steps,
-            "bits": code_bits(data.val.shape[-1], PATCH, K)}
+            "bits": image_code_bits(data.val.shape[-1], PATCH, K)}

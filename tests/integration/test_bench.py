@@ -15,7 +15,7 @@ import pytest
 from bench.__main__ import main as bench_main
 from bench.interaction import interaction_rows
 from bench.memory import memory_rows
-from bench.pokemon_baseline import PATCH, K, code_bits
+from bench.pokemon_baseline import PATCH, K, image_code_bits
 from bench.prior_baseline import TUTORIAL_PRIOR
 from bench.report import BEGIN, END, rewrite
 from bench.report import main as report_main
@@ -160,8 +160,8 @@ def test_the_fast_sampler_draws_the_naive_samplers_codes():
 
 def test_the_pokemon_row_compares_at_fewer_code_bits():
     m = preset("pokemon").model
-    assert code_bits(m.image_size, m.downsample, m.codebook_size) == 2560  # 16 x 16 codes of 10 bits
-    assert code_bits(64, PATCH, K) == 7168  # the patch MLP: 32 x 32 codes of 7 bits
+    assert image_code_bits(m.image_size, m.downsample, m.codebook_size) == 2560  # 16 x 16 codes of 10 bits
+    assert image_code_bits(64, PATCH, K) == 7168  # the patch MLP: 32 x 32 codes of 7 bits
     assert TUTORIAL_PRIOR["n_blocks"] == 15 and TUTORIAL_PRIOR["channels"] == 128  # the first tutorial's prior
 
 

@@ -52,7 +52,7 @@ def test_checkpoint_left_as_old_by_a_crash_mid_swap_still_loads(tmp_path, tiny_r
     assert all(torch.equal(loaded[k], expected[k]) for k in expected)
 
 
-def test_read_metrics_skips_a_torn_line(tmp_path):
+def test_the_metrics_skip_a_torn_line(tmp_path):
     RunFolder(tmp_path).append_metrics({"kind": "step", "step": 1, "loss": 0.5})
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"kind": "epoch", "ste')

@@ -36,6 +36,7 @@ from vqvae.store.layout import JOB, LOG
 from vqvae.training.loop import GPU_LOCK_ENV  # the device queue is training's; the manager only asks for it
 from vqvae.store.run_folder import RunFolder
 
+LIBRARY_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the vqvae package
 BACKGROUND_NICE = 10
 
 
@@ -115,7 +116,9 @@ class RunManager:
         the device lock when `device` queues; job.json says its command and pid, and a
         daemon thread reaps it when it ends."""
         argv = [sys.executable, "-m", "vqvae", run_folder.KINDS[kind][1], *args, "--out", str(run_dir), "--no-progress"]
-        env = dict(os.environ)
+        # The child runs in the app's own folder (relative paths mean what they mean to the app)
+        # and finds this very library even where it is a checkout, not an installed package.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([LIBRARY_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]))
         if self._resolved_device(device) in self.queue_devices:
             env[GPU_LOCK_ENV] = str(self.root / ".gpu.lock")
         try:

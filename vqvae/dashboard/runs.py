@@ -133,7 +133,7 @@ def last_error(run_dir: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def run_config(run_dir: str | Path) -> dict:
+def saved_config(run_dir: str | Path) -> dict:
     """The settings a run was started with (RUN/config.json), {} while it has not written them
     (or when the file is damaged)."""
     return files.read_json(Path(run_dir) / layout.CONFIG) or {}
@@ -141,7 +141,7 @@ def run_config(run_dir: str | Path) -> dict:
 
 def vqvae_of_prior_run(run_dir: str | Path) -> str:
     """The VQ-VAE a prior run was started for, as the user named it ("" if its config is damaged)."""
-    train = run_config(run_dir).get("train")
+    train = saved_config(run_dir).get("train")
     vqvae = train.get("vqvae") if isinstance(train, dict) else None
     return vqvae if isinstance(vqvae, str) else ""
 
@@ -150,7 +150,7 @@ def planned_epochs(info: RunInfo) -> int | None:
     """The epochs the run trains to: its status's, else its saved config's (None if neither says)."""
     epochs = info.status.get("epochs")
     if not _count(epochs):
-        train = run_config(info.path).get("train")
+        train = saved_config(info.path).get("train")
         epochs = train.get("epochs") if isinstance(train, dict) else None
     return epochs if _count(epochs) else None
 

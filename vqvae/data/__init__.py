@@ -1,1 +1,1 @@
-"""Data and I/O: data sets, uploads, checkpoint folders and the Hub."""
+"""Data: data sets as uint8 tensors, their downloads, and reading uploads."""

@@ -26,6 +26,7 @@ from vqvae.training.hooks import Hooks
 from vqvae.training.kinds.classifier import ClassifierKind, classifier_card
 from vqvae.training.loop import STOPPED, train_run
 from vqvae.training.optimizer_step import Stepper
+from vqvae.models.autoencoder import ENCODE_BATCH
 
 # Small random rotations, zooms and moves: 9,000 digits are few for a CNN, and a prior's
 # samples are not centred as carefully as MNIST's own digits.
@@ -46,7 +47,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 @torch.no_grad()
-def predict(model: Classifier, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: Classifier, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """Images [N, C, S, S] (uint8, or float in [0, 1]) -> (predicted classes [N], features
     [N, feature_dim] float64), on the model's device in batches."""
     model.eval()

@@ -4,7 +4,6 @@ and the bench alike, so every number the product shows is computed one way."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -12,12 +11,12 @@ import torch
 from vqvae.data.datasets import to_float
 from vqvae.device import autocast
 from vqvae.errors import VQVAEError
-from vqvae.models.autoencoder import VQVAE
-from vqvae.models.metrics import code_usage, perplexity, psnr
+from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE
+from vqvae.models.metrics import code_bits, code_usage, perplexity, psnr
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = 500, amp: bool = True) -> dict[str, float]:
+def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH, amp: bool = True) -> dict[str, float]:
     """Held-out metrics over uint8 images [N, C, H, W], on the model's device in batches:
     MSE (mean over pixels), PSNR of that MSE, perplexity and codes used over every code
     position."""
@@ -89,5 +88,5 @@ def reconstruct(model: VQVAE, images: torch.Tensor, picture_size: tuple[int, int
     mse = float((recon[picture] - x[picture]).pow(2).mean())
     h, w = codes.shape[-2:]
     return Reconstruction(codes.cpu(), recon.cpu(), mse, psnr(mse),
-                          code_bits=h * w * math.log2(model.config.codebook_size),
+                          code_bits=code_bits(h, w, model.config.codebook_size),
                           pixel_bits=x.shape[1] * height * width * 8, picture_size=picture_size)

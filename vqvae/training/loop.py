@@ -69,7 +69,7 @@ def train_epochs(run: Run, cancelled: Callable[[], bool], progress: bool, hooks:
             logs_now = c["step"] % t.log_every == 0 or b == per_epoch - 1
             if logs_now:  # the one wait for the device in log_every steps
                 bar.set_postfix(_log_step(run, stats, short=(b + 1) * t.batch_size > run.n_train))
-            stop = hooks.step_end(run, stats)
+            stop = bool(hooks.step_end(run, stats))  # a hook that returns nothing never stops the run
             # Under torchrun the ranks agree on a cancel through an all-reduce, which waits for
             # the device: so they ask at the logged steps only (alone, the flag costs nothing).
             if (logs_now or not distributed.active()) and distributed.any_rank(cancelled() or stop):

@@ -23,7 +23,7 @@ from vqvae.config import PriorConfig, PriorRunConfig
 from vqvae.data.datasets import ImageData, shift_images
 from vqvae.device import autocast, check_fits, pick_device
 from vqvae.errors import VQVAEError
-from vqvae.models.autoencoder import VQVAE, encode_images
+from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE, encode_images
 from vqvae.models.metrics import bits
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.presets import prior_preset
@@ -41,7 +41,7 @@ from vqvae.store.run_folder import RunFolder
 
 
 @torch.no_grad()
-def encode_splits(vqvae: VQVAE, data: ImageData, shift: int = 0, batch_size: int = 500) -> CodeData:
+def encode_splits(vqvae: VQVAE, data: ImageData, shift: int = 0, batch_size: int = ENCODE_BATCH) -> CodeData:
     """Both splits as codes; with shift > 0 the training images are also encoded moved by
     every (dy, dx) in [-shift, shift]^2: more code grids of plausible images, which the
     prior overfits much later (held-out images are never shifted)."""
@@ -75,7 +75,7 @@ class PriorTrainer(Stepper):
         return {"loss": nll, "bits_per_code": bits(nll)}
 
     @torch.no_grad()
-    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 500) -> float:
+    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None, batch_size: int = ENCODE_BATCH) -> float:
         """Mean NLL in nats per code over int64 code grids [N, h, w]."""
         self.model.eval()
         total = 0.0

@@ -25,7 +25,7 @@ from vqvae.data.datasets import DATASET_TITLES, bundled_data
 from vqvae.store.hub import BUNDLED_DIR, locate
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
-from vqvae.models.autoencoder import VQVAE
+from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE
 from vqvae.models.classifier import Classifier
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.sampling import sample_images
@@ -88,7 +88,7 @@ def judge(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor,
 
 
 @torch.no_grad()
-def reconstructions(vqvae: VQVAE, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def reconstructions(vqvae: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> torch.Tensor:
     """uint8 images -> their VQ-VAE reconstructions, float in [0, 1] on the CPU (the codes
     decoded, as every page reconstructs), a batch at a time."""
     vqvae.eval()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from vqvae.config import RunConfig
 from vqvae.settings import levels_text
 from vqvae.errors import VQVAEError
+from vqvae.models.metrics import code_bits
 
 # name -> the settings it changes; "ema" is the reference the others are read against.
 VARIANTS: dict[str, dict] = {
@@ -56,7 +57,7 @@ def bundled_set(dataset: str, bundled: list[str]) -> list[str]:
 
 def bits_per_image(codebook_size: int, grid_size: int) -> float:
     """What one image's code grid costs: h w log2 K bits."""
-    return grid_size * grid_size * math.log2(codebook_size)
+    return code_bits(grid_size, grid_size, codebook_size)
 
 
 def fsq_levels_for(codebook_size: int) -> tuple[int, ...]:

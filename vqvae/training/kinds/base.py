@@ -29,7 +29,6 @@ class Kind:
     """One kind of model, as the loop sees it. A subclass sets the attributes and answers
     step, named, evaluate, save_pictures and card; the rest has defaults."""
 
-    marker: str | None = None  # its run kind in run.json ("vqvae", "prior"); None: it trains in a folder nobody resumes
     best_metric: str = "val_loss"  # the held-out number that decides the best checkpoint
     higher_is_better: bool = False
     rate_name: str = "items_per_s"  # the epoch line's training speed, in its items

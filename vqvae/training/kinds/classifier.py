@@ -1,6 +1,7 @@
 """The sample-quality classifier as the training loop sees it: a cross-entropy step on a
-batch of randomly moved training images, held-out accuracy deciding the best checkpoint,
-its card. It trains in one go, in a folder nobody resumes (classifier_trainer.py)."""
+batch of randomly moved training images, its held-out accuracy each epoch (the loop's epoch
+line), its card. It trains in one go in a temporary folder nobody resumes; the model at
+the end is the one exported (classifier_trainer.py)."""
 
 from __future__ import annotations
 

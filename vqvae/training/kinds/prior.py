@@ -26,7 +26,6 @@ class PriorKind(Kind):
     """A prior run on `codes` (both splits, encoded by `vqvae`), trained by `trainer` (a
     prior_trainer.PriorTrainer)."""
 
-    marker = "prior"
     best_metric = "val_nll"
     rate_name = "grids_per_s"
 

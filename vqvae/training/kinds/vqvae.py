@@ -3,7 +3,6 @@ when asked), held-out MSE deciding the best checkpoint, a preview of reconstruct
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -19,12 +18,12 @@ from vqvae.store.load import load_vqvae
 from vqvae.training.evaluate import evaluate
 from vqvae.training.kinds.base import Evaluation, Kind, model_card
 from vqvae.training.optimizer_step import Stepper
+from vqvae.models.metrics import code_bits
 
 
 class VQVAEKind(Kind):
     """A VQ-VAE run on `data`, trained by `trainer` (a vqvae_trainer.Trainer)."""
 
-    marker = "vqvae"
     best_metric = "val_mse"
     rate_name = "images_per_s"
     postfix_keys = ("loss", "perplexity")
@@ -100,7 +99,7 @@ def vqvae_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None):
         f"Trained with VQ-VAE Lab (`python -m vqvae train`) on {data_name} for {step} steps"
         + (f" (preset `{cfg.preset}`)." if cfg.preset else "."), "",
         f"- images: {m.in_channels} x {m.image_size} x {m.image_size} -> codes {m.grid_size} x {m.grid_size}"
-        f" ({m.grid_size ** 2 * math.log2(m.codebook_size):.0f} bits)",
+        f" ({code_bits(m.grid_size, m.grid_size, m.codebook_size):.0f} bits)",
         f"- code dimension {m.code_dim}, hidden width {m.hidden}",
     ]
     if metrics:
