@@ -11,7 +11,7 @@ from typing import Callable
 from vqvae import files
 from vqvae.config import PriorRunConfig, RunConfig, run_kind
 from vqvae.errors import VQVAEError
-from vqvae.store import checkpoints, layout, run_folder
+from vqvae.store import layout, run_folder
 from vqvae.store.layout import JOB, LOG
 from vqvae.store.run_folder import RunFolder
 
@@ -46,8 +46,9 @@ def run_info(run_dir: str | Path, alive: Callable[[int], bool]) -> RunInfo:
     with the last line it printed."""
     run_dir = Path(run_dir)
     job = files.read_json(run_dir / JOB) or {}
-    status = RunFolder(run_dir).status()  # an active state there is one a live job holds
-    kind = RunFolder(run_dir).kind() or "vqvae"
+    folder = RunFolder(run_dir)
+    status = folder.status()  # an active state there is one a live job holds
+    kind = folder.kind() or "vqvae"
     state = status.get("state") or ("starting" if job else "unknown")
     message = status.get("message", "")
     if state not in run_folder.ACTIVE_STATES and _spawned_since(job, status):
@@ -92,7 +93,7 @@ def check_resumable(info: RunInfo, epochs: int | None) -> None:
     if info.state not in RESUMABLE_STATES:
         raise VQVAEError(f"cannot resume {where}: its state is {info.state}; only a cancelled, failed or done run "
                          f"can be resumed")
-    if checkpoints.resolve_checkpoint_or_none(info.path, "last") is None:
+    if RunFolder(info.path).checkpoint("last") is None:
         raise VQVAEError(f"cannot resume {where}: it has no last checkpoint (it stopped before saving one); "
                          f"start a new run with its settings instead")
     if epochs is not None and not _count(epochs):
@@ -164,21 +165,21 @@ def resumable(info: RunInfo) -> bool:
     """Whether RunManager.resume can continue this run: a run of ours that ended cancelled,
     failed (or killed) or done, with a last checkpoint. A done one also needs more epochs
     than planned_epochs(info), which resume checks."""
-    return (info.state in RESUMABLE_STATES and RunFolder(info.path).marker() is not None
-                                                                           and checkpoints.resolve_checkpoint_or_none(info.path, "last") is not None)
+    folder = RunFolder(info.path)
+    return info.state in RESUMABLE_STATES and folder.marker() is not None and folder.checkpoint("last") is not None
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
     """Whether the run saved a model to use (best or last): a cancelled or failed run with one
     can still be made the active model."""
-    return any(checkpoints.resolve_checkpoint_or_none(Path(run_dir), which) is not None for which in ("best", "last"))
+    return any(RunFolder(run_dir).checkpoint(which) is not None for which in ("best", "last"))
 
 
 def describe(info: RunInfo) -> dict:
     """One row of the runs table; the best held-out score is the one its best checkpoint holds
     (the status may lag behind it when a run was stopped between the two writes)."""
     s = info.status
-    best = checkpoints.checkpoint_metrics(info.path, "best")
+    best = RunFolder(info.path).checkpoint_metrics("best")
     return {"run": info.name, "kind": info.kind, "state": info.state, "epoch": s.get("epoch"),
             "epochs": s.get("epochs"), "val_psnr": best.get("val_psnr", s.get("best_val_psnr")),
             "val_nll": best.get("val_nll", s.get("best_val_nll")), "message": info.message}
