@@ -4,7 +4,8 @@ among the encoder outputs, all on the held-out images of the model's data set.""
 import streamlit as st
 import torch
 
-from pages.common import cached_vqvae, device, held_out, held_out_usage, sidebar
+from pages.common import cached_vqvae, device, held_out, held_out_usage, remember, sidebar
+from vqvae.dashboard.levels import LEVELS, NEUTRAL, level_title
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
 from vqvae.dashboard.plots import usage_bars
@@ -16,10 +17,10 @@ SHOWN_TILES = 256  # tiles drawn at first (16 rows), so the usage and the projec
 
 
 @st.cache_resource(show_spinner="Decoding every code...")
-def cached_atlas(ref: str, device: str, grid: int):
-    """Every code decoded alone, in id order [K, C, S, S] (enlarged only when shown)."""
+def cached_atlas(ref: str, device: str, grid: int, level: str):
+    """Every code (of a two-level model's `level`) decoded alone, in id order [K, C, S, S] (enlarged only when shown)."""
     model, _ = cached_vqvae(ref, device)
-    return atlas(model, grid)
+    return atlas(model, grid, level=level)
 
 
 @st.cache_resource(show_spinner="Projecting the encoder outputs of the held-out images...")
@@ -32,14 +33,23 @@ def cached_projection(ref: str, device: str):
 
 active = sidebar()
 c = active.model.config
-usage = held_out_usage(active.ref, device())
-dead = usage == 0
 st.title("The codebook")
+level = "bottom"
+if c.levels == 2:
+    remember("codebook-level", "bottom", LEVELS)
+    level = st.radio("Level", LEVELS, horizontal=True, key="codebook-level", format_func=lambda v: level_title(c, v),
+                     help="a two-level model has a codebook for each level: the top one's codes paint the layout, "
+                          "the bottom one's the detail")
+size = c.top_codes if level == "top" else c.codebook_size
+side = c.downsample * (2 if level == "top" else 1)  # pixels a side of one code of this level
+usage = held_out_usage(active.ref, device(), level)
+dead = usage == 0
 st.markdown(
-    f"The quantiser owns **K = {c.codebook_size} code vectors** of {c.code_dim} numbers each. Every position of "
+    f"The quantiser owns **K = {size} code vectors** of {c.code_dim} numbers each. Every position of "
     "the encoder's output grid is replaced by its nearest code vector, so a code is the centre of the cluster of "
     "encoder outputs it wins, and the decoder learns what to paint for each one. A code that wins no output "
     "is **dead**: it costs a slot in the codebook and never paints anything."
+    + (f" Each tile below is decoded from the {level} level's code, {NEUTRAL}." if c.levels == 2 else "")
 )
 
 st.subheader("What each code paints")
@@ -48,21 +58,21 @@ order = left.radio("Order", ["by code id", "most used first"], horizontal=True, 
 grid = middle.select_slider("Each tile is a code map of", [1, 2, 3], key="codebook_grid",
                             format_func=lambda g: f"{g} x {g} copies",
                             help="one code alone; or the same code repeated, to see the texture it paints among copies of itself")
-tile_counts = sorted({n for n in (64, 128, 256, 512) if n < c.codebook_size} | {min(c.codebook_size, MAX_TILES)})
+tile_counts = sorted({n for n in (64, 128, 256, 512) if n < size} | {min(size, MAX_TILES)})
 if st.session_state.get("codebook_tiles") not in tile_counts:  # kept from a model with another K
-    st.session_state["codebook_tiles"] = min(c.codebook_size, SHOWN_TILES)
+    st.session_state["codebook_tiles"] = min(size, SHOWN_TILES)
 shown = right.select_slider("Codes shown", tile_counts, key="codebook_tiles",
                             help=f"at most {MAX_TILES:,}, in the chosen order") if len(tile_counts) > 1 else tile_counts[0]
 by_use = order == "most used first"
-codes = (usage_order(usage) if by_use else torch.arange(c.codebook_size))[:shown]
-tiles = enlarge(cached_atlas(active.ref, device(), grid)[codes], TILE_PIXELS)
+codes = (usage_order(usage) if by_use else torch.arange(size))[:shown]
+tiles = enlarge(cached_atlas(active.ref, device(), grid, level)[codes], TILE_PIXELS)
 shown_dead = dead[codes]
 if shown_dead.any():
     tiles = frame(tiles, shown_dead)
 st.image(picture(tiles, nrow=16), output_format="PNG", caption=(
-    ("Every code" if len(codes) == c.codebook_size else
-     f"The {'most used' if by_use else 'first'} {len(codes):,} of the {c.codebook_size:,} codes")
-    + f" decoded alone ({grid * c.downsample} x {grid * c.downsample} pixels), 16 per row, "
+    ("Every code" if len(codes) == size else
+     f"The {'most used' if by_use else 'first'} {len(codes):,} of the {size:,} codes")
+    + f" decoded alone ({grid * side} x {grid * side} pixels), 16 per row, "
     + ("the most used code top left, the least used last" if by_use else "code 0 top left, in id order")
     + (f"; the {int(shown_dead.sum())} dead codes among them are framed in red" if shown_dead.any() else "")
     + (". On these digits the most used codes paint background; the rarer ones paint pieces of strokes."
@@ -77,13 +87,13 @@ else:
 
 st.subheader("How often each code is used")
 a, b, d = st.columns(3)
-a.metric("codes used", f"{int((~dead).sum())} of {c.codebook_size}", help="codes chosen at least once on the held-out images")
+a.metric("codes used", f"{int((~dead).sum())} of {size}", help="codes chosen at least once on the held-out images")
 b.metric("dead codes", int(dead.sum()), help="codes no held-out position chose")
 d.metric("perplexity", f"{float(perplexity(usage)):.1f}",
          help="exp(entropy) of the usage: the number of equally used codes that would be as unpredictable")
 st.plotly_chart(usage_bars({active.ref: usage}), width="stretch")
 
-st.subheader("Codes among the encoder outputs")
+st.subheader("Codes among the encoder outputs" + (" (the bottom level)" if c.levels == 2 else ""))
 projection, figure = cached_projection(active.ref, device())
 st.plotly_chart(figure, width="stretch")
 share = 100 * projection.explained

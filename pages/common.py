@@ -19,7 +19,8 @@ from vqvae.dashboard.widgets import setting_value, widget_for
 from vqvae.data.datasets import load_data
 from vqvae.device import pick_device
 from vqvae.errors import VQVAEError
-from vqvae.models.autoencoder import VQVAE, encode_images
+from vqvae.models.autoencoder import VQVAE
+from vqvae.models.two_level import encode_image_grids
 from vqvae.models.metrics import code_usage
 from vqvae.store import checkpoints, hub, layout
 from vqvae.store.load import load_classifier, load_prior, load_vqvae
@@ -85,15 +86,18 @@ def held_out(ref: str, device: str) -> HeldOut:
     return held_out_of(found.path, model)
 
 
-def held_out_usage(ref: str, device: str) -> torch.Tensor:
-    """How often each code of the model `ref` occurs on its held-out split, [K]."""
-    return _usage(ref, device, weights_version(ref))
+def held_out_usage(ref: str, device: str, level: str = "bottom") -> torch.Tensor:
+    """How often each code of the model `ref` occurs on its held-out split, [K] (of the
+    bottom level or, for a two-level model, the top one)."""
+    return _usage(ref, device, weights_version(ref))[level == "top"]
 
 
 @st.cache_resource(show_spinner="Counting code usage on the held-out images...", max_entries=32)
-def _usage(ref: str, device: str, version: int | None) -> torch.Tensor:
+def _usage(ref: str, device: str, version: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     model, _ = cached_vqvae(ref, device)
-    return code_usage(encode_images(model, held_out(ref, device).images), model.config.codebook_size)
+    top, bottom = encode_image_grids(model, held_out(ref, device).images)
+    c = model.config
+    return code_usage(bottom, c.codebook_size), None if top is None else code_usage(top, c.top_codes)
 
 
 def held_out_metrics(ref: str, device: str) -> dict:
@@ -243,7 +247,7 @@ def sidebar(needs_model: bool = True) -> Active | None:
         st.sidebar.info(found.notice)
     c = model.config
     title = dataset_title(ref)
-    st.sidebar.caption(f"{c.codebook_words}, K = {c.codebook_size}, codes {c.grid_size} x {c.grid_size}, "
+    st.sidebar.caption(f"{c.codebook_words}, K = {c.codebook_size}, {c.grids_words}, "
                        f"{'colour' if c.in_channels == 3 else 'grayscale'} {c.image_size} px"
                        f"{f', trained on {title}' if title else ''}, from {found.source}")
     return Active(model, ref, found)

@@ -97,7 +97,9 @@ with st.expander(f"Train a matched set on {shown}"):
     seed = setting_widget(c, TrainConfig, "seed", base.train.seed, key=f"set-{dataset}-seed")
     remember(f"set-{dataset}-variants", ["plain", "ema"],  # a link's list must fit the picker (four, no repeats)
              lambda v: isinstance(v, list) and set(v) <= set(VARIANTS) and len(set(v)) == len(v) <= 4)
-    names = st.multiselect("Variants", list(VARIANTS), max_selections=4, key=f"set-{dataset}-variants", help="two to four; FSQ's levels are chosen to make K codes")
+    names = st.multiselect("Variants", list(VARIANTS), max_selections=4, key=f"set-{dataset}-variants",
+                           help="two to four; FSQ's levels are chosen to make K codes; two levels (VQ-VAE-2) split "
+                                "the same bits between a bottom grid and a top grid of half its side")
     base.model.codebook_size, base.train.epochs, base.train.seed = size, epochs, seed
     try:
         matched = matched_set(base, names)
@@ -107,6 +109,7 @@ with st.expander(f"Train a matched set on {shown}"):
     if matched:
         st.dataframe(pd.DataFrame([{"variant": m.name, "quantizer": m.config.model.quantizer,
                                     "codes": m.config.model.codebook_size,
+                                    "top codes": m.config.model.top_codes if m.config.model.levels == 2 else None,
                                     "FSQ levels": levels_text(m.config.model.fsq_levels) if m.config.model.quantizer == "fsq" else "",
                                     "code bits per image": round(m.bits, 1)} for m in matched]), hide_index=True)
         for m in matched:
@@ -204,7 +207,7 @@ rows = []
 for ref, model, usage, m in zip(refs, models, usages, metrics):
     c = model.config
     rows.append({"model": labels[Path(ref)], "quantizer": c.quantizer, "codebook": c.codebook_words, "K": c.codebook_size,
-                 "PSNR (dB)": m["val_psnr"], "MSE": m["val_mse"], "perplexity": m["perplexity"],
+                 "code bits": round(c.code_bits), "PSNR (dB)": m["val_psnr"], "MSE": m["val_mse"], "perplexity": m["perplexity"],
                  "perplexity / K": m["perplexity"] / c.codebook_size, "codes used": int((usage > 0).sum()),
                  "dead codes": int((usage == 0).sum()), "training (min)": training_minutes(folders[ref])})
 # Every number at a fixed precision (25.50 beside 25.45, not 25.5), and the long text columns
@@ -218,4 +221,4 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config
     "perplexity / K": st.column_config.NumberColumn(format="%.3f", width="small"),
     "training (min)": st.column_config.NumberColumn(format="%.1f", width="small"),
     "quantizer": st.column_config.TextColumn(width="small"),
-    **{name: st.column_config.NumberColumn(width="small") for name in ("K", "codes used", "dead codes")}})
+    **{name: st.column_config.NumberColumn(width="small") for name in ("K", "code bits", "codes used", "dead codes")}})

@@ -19,9 +19,10 @@ from pages.common import (
     sidebar,
 )
 from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
+from vqvae.dashboard.levels import LEVELS, NEUTRAL, decoded_with, each_level_alone, level_title
 from vqvae.dashboard.linked_view import linked_view_html
 from vqvae.dashboard.pictures import picture, png_bytes
-from vqvae.dashboard.plots import code_map
+from vqvae.dashboard.plots import code_map, selected_points
 from vqvae.data.image_file import FORMAT_NAMES, MAX_PIXELS, UPLOAD_TYPES
 from vqvae.data.uploads import FULL_SIZE_CAP, background_of, read_image, read_image_full
 from vqvae.errors import VQVAEError
@@ -39,17 +40,10 @@ EDITS, CELL = "reconstruct-edits", "reconstruct-cell"  # (the picture's identity
 SELECTED = (0.0, 0.45, 0.70)  # the selected cell's outline: blue, apart from the red of edited cells
 
 
-def selected_points(event) -> list:
-    """The points of a plotly_chart selection event as session state holds it ([] when none)."""
-    try:
-        return list(event["selection"]["points"])
-    except (KeyError, TypeError):
-        return []
-
-
 active = sidebar()
 model = active.model
 c = model.config
+two_levels = c.levels == 2
 st.title("Reconstruct a picture")
 st.markdown(
     f"Upload a picture: it is read at its own shape (scaled down to at most {FULL_SIZE_CAP} pixels a side) "
@@ -119,13 +113,27 @@ height, width = images.shape[-2:]
 # scale, crisp, and can be compared pixel for pixel.
 factor = max(1, SHOWN_PIXELS // max(height, width))
 shown_width = factor * width
-# The user's edits to this picture's codes: kept across reruns, dropped for another picture.
+# The user's edits to this picture's codes (each level's, for a two-level model): kept across
+# reruns, dropped for another picture.
 source = (active.ref, name, tuple(images.shape), int(images.sum()))
 if st.session_state.get(EDITS, (None,))[0] != source:
-    st.session_state[EDITS] = source, CodeEdits(result.codes[0].cpu(), c.codebook_size)
+    grids = {"bottom": CodeEdits(result.codes[0].cpu(), c.codebook_size)}
+    if two_levels:
+        grids["top"] = CodeEdits(result.top_codes[0].cpu(), c.top_codes)
+    st.session_state[EDITS] = source, grids
     st.session_state.pop(CELL, None)
-edits = st.session_state[EDITS][1]
-h, w = result.codes.shape[-2:]
+all_edits = st.session_state[EDITS][1]
+level = "bottom"
+if two_levels:
+    remember("level", "bottom", LEVELS)
+    level = st.radio("Code grid to show and edit", LEVELS, horizontal=True, key="level",
+                     on_change=lambda: st.session_state.pop(CELL, None),
+                     format_func=lambda level: level_title(c, level),
+                     help="a two-level model's codes are two grids: the top one carries the layout, the bottom "
+                          "one the detail; edit either and the picture is decoded again from both")
+edits = all_edits[level]
+cell_side = c.downsample * (2 if level == "top" else 1)  # pixels a side of one cell of the grid shown
+h, w = edits.codes.shape[-2:]
 # A click on the code map selects a cell (read here, before the pictures are drawn): its patch is
 # outlined in the picture and in the reconstruction, so the three views point at the same place.
 clicked = [(int(p["y"]), int(p["x"])) for p in selected_points(st.session_state.get("code-map")) if "x" in p and "y" in p]
@@ -139,7 +147,7 @@ def with_selected_cell(pictures: torch.Tensor) -> torch.Tensor:
         return pictures
     only = torch.zeros(h, w, dtype=torch.bool)
     only[cell] = True
-    cell_pixels = c.downsample * factor
+    cell_pixels = cell_side * factor
     return outline_cells(pictures, only, cell_pixels, max(1, cell_pixels // 8), colour=SELECTED)
 
 
@@ -147,43 +155,58 @@ original, reconstruction, codes = st.columns(3)
 original.image(picture(with_selected_cell(enlarge_by(images.float() / 255, factor))), width=shown_width,
                caption="as the model sees it" + (f" (blue: row {cell[0]}, column {cell[1]})" if cell else ""))
 changed = edits.changed
-of_edits = bool(changed.any())
+of_edits = any(bool(e.changed.any()) for e in all_edits.values())
 # What the page shows, measures and offers to download: the edited grid's picture once a code is changed.
-shown = reconstruct(model, images, picture_size, codes=edits.codes[None]) if of_edits else result
+top_codes = all_edits["top"].codes[None] if two_levels else None
+shown = reconstruct(model, images, picture_size, all_edits["bottom"].codes[None], top_codes) if of_edits else result
 decoded = enlarge_by(shown.reconstruction, factor)
 if of_edits:  # the edited grid decoded at once; the changed cells marked unless the user hides the marks
     if reconstruction.toggle("Mark the changed cells", True, key="reconstruct-marks",
                              help="outlined where a cell is large enough on screen, else tinted red"):
-        decoded = mark_cells(decoded, changed, c.downsample * factor)
+        decoded = mark_cells(decoded, changed, cell_side * factor)
+    count = sum(int(e.changed.sum()) for e in all_edits.values())
     reconstruction.image(picture(with_selected_cell(decoded)), width=shown_width,
-                         caption=f"decoded from your edited codes ({int(changed.sum())} changed)")
+                         caption=f"decoded from your edited codes ({count} changed)")
 else:
     reconstruction.image(picture(with_selected_cell(decoded)), caption="reconstruction from the codes",
                          width=shown_width)
-usage = held_out_usage(active.ref, device())
 # Sizes read width x height throughout the page, as the notes give pixel sizes.
-codes.plotly_chart(code_map(edits.codes, usage, title=f"{w} x {h} codes: click one to edit it", marked=changed,
-                            selected=cell), width="stretch", on_select="rerun", selection_mode="points", key="code-map")
+usage = held_out_usage(active.ref, device(), level)
+codes.plotly_chart(code_map(edits.codes, usage, title=f"{level + ': ' if two_levels else ''}{w} x {h} codes: click one "
+                                                      "to edit it", marked=changed, selected=cell),
+                   width="stretch", on_select="rerun", selection_mode="points", key="code-map")
+if two_levels:
+    st.markdown(f"**What each level carries**: each picture is decoded from one level's codes (as edited), {NEUTRAL}.")
+    for column, (caption, alone) in zip(st.columns(3), each_level_alone(model, shown.top_codes, shown.codes)):
+        column.image(picture(enlarge_by(alone, factor)), width=shown_width, caption=caption)
 if result.picture_size:
     counted = f"the {result.picture_size[1]} x {result.picture_size[0]} picture, not its padding"
 else:
     counted = f"all {width} x {height} pixels"
 grid_column, mse_column, psnr_column, bits_column, ratio_column = st.columns(5)
-grid_column.metric("Code grid", f"{w} x {h}", f"for {width} x {height} pixels", delta_color="off", delta_arrow="off",
-                   help=f"codes across x down, one per {c.downsample} x {c.downsample} pixels")
+bottom_h, bottom_w = result.codes.shape[-2:]
+grid_text = f"{bottom_w} x {bottom_h}"
+if two_levels:
+    grid_text += f" + {result.top_codes.shape[-1]} x {result.top_codes.shape[-2]}"
+grid_column.metric("Code grid", grid_text, f"for {width} x {height} pixels", delta_color="off", delta_arrow="off",
+                   help=f"codes across x down, one per {c.downsample} x {c.downsample} pixels"
+                        + (" (the top grid's: one per 2 x 2 of those)" if two_levels else ""))
 # After an edit the numbers are the edited picture's, with their change from the model's own reconstruction.
 mse_column.metric("MSE", f"{shown.mse:.4f}", f"{shown.mse - result.mse:+.4f} from the edits" if of_edits else None,
                   delta_color="inverse", help=f"mean squared error per pixel, with pixels in [0, 1], over {counted}")
 psnr_column.metric("PSNR", f"{shown.psnr:.2f} dB", f"{shown.psnr - result.psnr:+.2f} dB from the edits" if of_edits else None,
                    help=f"10 log10(1 / MSE): higher is closer; over {counted}")
 bits_column.metric("Code bits", f"{result.code_bits:,.0f}", f"vs {result.pixel_bits:,} pixel bits",
-                   delta_color="off", delta_arrow="off", help=f"{w} x {h} codes of log2({c.codebook_size}) bits each")
+                   delta_color="off", delta_arrow="off",
+                   help=f"{bottom_w} x {bottom_h} codes of log2({c.codebook_size}) bits each"
+                        + (f", plus the top grid's of log2({c.top_codes}) bits each" if two_levels else ""))
 ratio_column.metric("Compression", f"{result.ratio:.0f}x", help=f"bits of the 8-bit pixels ({counted}) / bits of the codes")
 st.download_button("Download the edited picture (PNG)" if of_edits else "Download the reconstruction (PNG)",
                    png_bytes(shown.picture, nrow=1), file_name=f"{name}-{'edited' if of_edits else 'reconstruction'}.png",
                    mime="image/png", on_click="ignore")
 with st.expander("Linked view: point at a cell or a pixel, and the same place lights up in all three", expanded=True):
-    st.iframe(linked_view_html(images[0].float() / 255, shown.reconstruction[0], edits.codes, shown_width))
+    st.iframe(linked_view_html(images[0].float() / 255, shown.reconstruction[0], all_edits["bottom"].codes,
+                               shown_width))
 
 
 def edit_section() -> None:
@@ -202,17 +225,26 @@ def edit_section() -> None:
     left.markdown(f"**Row {row}, column {column}**: code {current} (was {int(edits.original[row, column])})")
     share = usage / max(int(usage.sum()), 1)
     replacement = left.selectbox("Replacement code (most used first; type a number)", usage_order(usage).tolist(),
-                                 key="edit-code", format_func=lambda k: f"code {k} ({share[k]:.1%} of held-out positions)")
-    # In place among its neighbours (the middle cell of 3 x 3), framed: a background code alone is
-    # a plain tile that shows nothing, in context it shows what it would change.
-    tile = candidates_in_place(model, edits.codes, row, column, torch.tensor([int(replacement)]))
+                                 key=f"edit-code-{level}", format_func=lambda k: f"code {k} ({share[k]:.1%} of held-out positions)")
+    if two_levels:  # put there, the whole picture decoded from both grids
+        grids = {name: e.codes for name, e in all_edits.items()}
+        tile = decoded_with(model, grids, level, row, column, int(replacement))
+        caption = f"code {replacement} put there: the whole picture, decoded from both levels"
+    else:
+        # In place among its neighbours (the middle cell of 3 x 3), framed: a background code alone is
+        # a plain tile that shows nothing, in context it shows what it would change.
+        tile = candidates_in_place(model, edits.codes, row, column, torch.tensor([int(replacement)]))
+        caption = f"code {replacement} put there, among its neighbours (the middle of 3 x 3 cells)"
     tile = frame(enlarge(tile, SHOWN_PIXELS // 2), torch.ones(1, dtype=torch.bool), colour=SELECTED)
-    middle.image(picture(tile), width="content",
-                 caption=f"code {replacement} put there, among its neighbours (the middle of 3 x 3 cells)")
+    middle.image(picture(tile), width="content", caption=caption)
     right.button("Put it there", type="primary", on_click=edits.set, args=(row, column, int(replacement)))
     undo, reset = right.columns(2)
     undo.button("Undo", disabled=not edits.history, on_click=edits.undo)
     reset.button("Reset", disabled=not edits.history, on_click=edits.reset)
+    if two_levels:
+        right.caption("Completing from a cell with the prior works on one-level models; the Sample page draws "
+                      "both levels of this one, the top grid first.")
+        return
     prior_ref = prior_of(active)
     if prior_ref is None:
         right.caption("Completing with a prior needs one trained on this model's codes: the Sample page trains one.")

@@ -23,7 +23,7 @@ from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, 
 from vqvae.data.datasets import class_kind, class_names
 from vqvae.errors import VQVAEError
 from vqvae.models.editing import candidates_in_place
-from vqvae.models.sampling import Sampling, grid_columns, sample_labels, stream_samples
+from vqvae.models.sampling import Sampling, decode_progress, grid_columns, sample_labels, stream_samples
 from vqvae.models.stepping import StepSampler
 from vqvae.store.provenance import dataset_of_prior
 from vqvae.training.prior_trainer import new_prior_config
@@ -32,7 +32,8 @@ from vqvae.store.run_folder import RunFolder
 active = sidebar(needs_model=False)  # any prior samples with its own VQ-VAE
 st.title("Sample from the prior")
 st.markdown("A PixelCNN prior learnt which codes follow which. It draws a code grid one position at a "
-            "time, left to right, top to bottom; the VQ-VAE decodes the grid as it fills in.")
+            "time, left to right, top to bottom; the VQ-VAE decodes the grid as it fills in. A two-level "
+            "model's prior draws its small top grid first (the layout), then the bottom grid given it (the detail).")
 
 manager = run_manager()
 listed = manager.list()
@@ -147,11 +148,13 @@ top_p = filters[1].slider("Top-p", 0.05, 1.0, step=0.05, key="sample-top-p",
                           help="nucleus sampling: from the fewest likeliest codes whose probability reaches p; 1 keeps every code")
 top_k, top_p = (int(top_k) or None), (float(top_p) if top_p < 1 else None)
 STREAM, STEP = "stream", "step"
-remember("sample-mode", STREAM, (STREAM, STEP))
-mode = filters[2].radio("Mode", [STREAM, STEP], horizontal=True, key="sample-mode",
+modes = (STREAM, STEP) if c.levels == 1 else (STREAM,)  # stepping through draws one grid
+remember("sample-mode", STREAM, modes)
+mode = filters[2].radio("Mode", modes, horizontal=True, key="sample-mode",
                         format_func={STREAM: "Whole grids", STEP: "Step through"}.get,
                         help="whole grids: the codes stream in; step through: one image, one position at a time, "
-                             "with the prior's choices shown and yours taken")
+                             "with the prior's choices shown and yours taken"
+                             + ("" if c.levels == 1 else " (one-level priors only)"))
 label = None
 dataset = dataset_of_prior(found.path)
 names = class_names(dataset)
@@ -185,6 +188,16 @@ def what(n: int, label: int | None) -> str:
 
 FRAME = (0.0, 0.45, 0.70)  # a blue frame sets a black (MNIST) or white (Pokémon) tile off the page
 TILE_PIXELS = 128  # each sample of a grid enlarged by whole pixels to about this (MNIST 4x, 64-px Pokémon 2x)
+
+
+def stream_stage(progress) -> str:
+    """For two levels, which grid is filling and how the picture is decoded meanwhile."""
+    if progress.level == "top":
+        return (f": the top grid ({vqvae.config.top_grid_size} x {vqvae.config.top_grid_size}, the layout), "
+                "decoded alone (the bottom level set to its mean code)")
+    if progress.level == "bottom":
+        return f": the bottom grid ({vqvae.config.grid_size} x {vqvae.config.grid_size}, the detail), given the top"
+    return ""
 
 
 def show(images: torch.Tensor, caption: str | None = None, where=st) -> None:
@@ -261,14 +274,14 @@ else:
             st.stop()
         st.session_state.pop(LAST, None)
         bar, canvas = st.progress(0.0, text="sampling"), st.empty()
-        side = vqvae.config.grid_size
         for progress in steps:
-            if progress.done % side == 0 or progress.done == progress.total:  # redraw once per row of codes
-                bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes")
+            if progress.grid_done % progress.codes.shape[-1] == 0:  # redraw once per row of codes
+                bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes"
+                                                                  + stream_stage(progress))
                 with torch.no_grad():
-                    show(vqvae.decode(progress.codes), "decoded so far", canvas)
+                    show(decode_progress(vqvae, progress), "decoded so far" + stream_stage(progress), canvas)
         with torch.no_grad():
-            images = vqvae.decode(progress.codes).cpu()
+            images = decode_progress(vqvae, progress).cpu()
         canvas.empty()
         st.session_state[LAST] = (settings, images, what(int(n), label))
     held = st.session_state.get(LAST)

@@ -109,7 +109,7 @@ FORM = [[("model", "arch"), ("model", "quantizer"), ("model", "restart_dead_code
 # The codebook variants, in a fold of their own: each starts at the preset's value.
 VARIANTS = [[("model", "fsq_levels"), ("model", "codebook_init"), ("model", "straight_through")],
             [("model", "ema_bias_correction"), ("model", "cosine_codebook"), ("model", "lookup_dim")],
-            [("model", "dead_code_window")]]
+            [("model", "dead_code_window"), ("model", "levels"), ("model", "top_codebook_size")]]
 
 
 def chosen_config():
@@ -166,7 +166,7 @@ with st.container(border=True):  # not a form: every choice is kept at once, acr
             value = start_values.get(setting, getattr(settings, setting))
             setting_widget(where, type(settings), setting, value, key=f"{form}-{setting}")
     with st.expander("Codebook variants: FSQ levels, k-means init, the rotation trick, bias-corrected EMA, "
-                     "cosine and low-dimensional lookup"):
+                     "cosine and low-dimensional lookup, two levels (VQ-VAE-2)"):
         for where, column in zip(st.columns(3), VARIANTS):
             for section, setting in column:
                 settings = getattr(base, section)

@@ -8,7 +8,8 @@ Fashion-MNIST, CIFAR-10 and CelebA-HQ when present under the data root) it train
 with a plain and with an EMA codebook (same seed and settings apart from the quantizer), then
 a PixelCNN prior on each one's codes (the EMA one's only, for Pokémon), and exports each
 run's best checkpoint to OUT/NAME in Hub layout with its model card, pictures and training
-curves. Names: `<preset>-<plain|ema>` and `<preset>-<plain|ema>-prior`. For MNIST it also
+curves. Names: `<preset>-<plain|ema>` and `<preset>-<plain|ema>-prior`; for MNIST and Pokémon also
+the two-level VQ-VAE-2 at the same code bits, `<preset>-vq2`, and its priors, `<preset>-vq2-prior`. For MNIST it also
 trains the Compare page's bundled comparison: four codebook variants as one matched set
 (`mnist-compare-plain`, `-ema`, `-ema-rotation-trick`, `-fsq`; vqvae.training.variants).
 It also trains the classifier that scores MNIST priors' samples (`mnist-classifier`, on the
@@ -48,6 +49,10 @@ PRIOR_QUANTIZERS = {"pokemon": ("ema",)}  # which VQ-VAEs get a prior, where not
 # preset -> the codebook variants of its bundled comparison (the Compare page opens on it):
 # the two of the tutorials, the rotation trick and FSQ, at the same code bits.
 COMPARISONS = {"mnist": ("plain", "ema", "ema, rotation trick", "fsq")}
+# VQ-VAE-2: the `two levels` variant at the preset's code bits, bundled as <preset>-vq2 with its
+# prior (prior preset <preset>-vq2).
+TWO_LEVELS, TWO_LEVEL_PRESETS = "two levels", ("mnist", "pokemon")
+MODEL_SLUGS = {TWO_LEVELS: "vq2"}
 
 
 @dataclass
@@ -59,7 +64,7 @@ class Job:
 
     @property
     def vqvae_name(self) -> str:
-        return f"{self.preset}-{self.variant}"
+        return f"{self.preset}-{MODEL_SLUGS.get(self.variant, self.variant)}"
 
     @property
     def prior(self) -> bool:
@@ -72,6 +77,8 @@ def planned_jobs(presets: list[str]) -> list[Job]:
     jobs = [Job(CLASSIFIERS[p], p, "", "classifier") for p in presets if p in CLASSIFIERS]
     jobs += [Job(f"{p}-{q}", p, q, "vqvae") for p in presets for q in QUANTIZERS]
     jobs += [Job(f"{p}-{q}-prior", p, q, "prior") for p in presets for q in PRIOR_QUANTIZERS.get(p, QUANTIZERS)]
+    two = [p for p in presets if p in TWO_LEVEL_PRESETS]
+    jobs += [Job(f"{p}-vq2", p, TWO_LEVELS, "vqvae") for p in two] + [Job(f"{p}-vq2-prior", p, TWO_LEVELS, "prior") for p in two]
     return jobs + [Job(comparison_name(p, v), p, v, "vqvae") for p in presets for v in COMPARISONS.get(p, ())]
 
 
@@ -103,7 +110,8 @@ def run_vqvae(job: Job, run_dir: Path, scale: float, device: str, progress: bool
 
 
 def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: str, progress: bool) -> dict:
-    cfg = prior_preset(job.preset if job.preset in PRIOR_PRESETS else "mnist")
+    name = job.vqvae_name if job.variant == TWO_LEVELS else job.preset
+    cfg = prior_preset(name if name in PRIOR_PRESETS else "mnist")
     cfg.train.vqvae = str(vqvae_run)
     cfg.train.epochs = scaled(cfg.train.epochs, scale)
     cfg.train.device = device

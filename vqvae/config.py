@@ -9,6 +9,7 @@ widgets (vqvae.dashboard.widgets, which adds their titles) are all made from tha
 setting is one field here plus the code that uses it.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -18,6 +19,11 @@ from vqvae.settings import RunSettings, Section, fits, levels_from, levels_text,
 # what the CLI, the store and the pages read through vqvae.config: each field's flag and type, a config's kind
 from vqvae.settings import KIND_NAMES as KIND_NAMES, flag_name as flag_name, run_kind as run_kind
 from vqvae.settings import setting_info as setting_info, value_type as value_type
+# the prior's and the classifier's settings, read through vqvae.config as the VQ-VAE's are
+from vqvae.prior_config import check_learning_rate
+from vqvae.settings import LEVELS as LEVELS, MAX_CODEBOOK_SIZE as MAX_CODEBOOK_SIZE, MAX_IMAGE_SIZE as MAX_IMAGE_SIZE
+from vqvae.prior_config import ClassifierConfig as ClassifierConfig, PriorConfig as PriorConfig
+from vqvae.prior_config import PriorRunConfig as PriorRunConfig, PriorTrainConfig as PriorTrainConfig
 
 ARCHITECTURES = ("conv", "patch")
 QUANTIZERS = ("plain", "ema", "fsq")
@@ -31,12 +37,7 @@ STRAIGHT_THROUGH = ("ze", "zq", "rotation")
 CODEBOOK_INITS = ("uniform", "data", "kmeans")
 RECON_LOSSES = ("mse", "l1")
 
-# What the product can serve. The prior's code cache stores codes as int16 (limit 32,767);
-# the Codebook page decodes every code and measures it against every encoder output, which
-# stays within its render budget up to this K.
-MAX_CODEBOOK_SIZE = 16384
-MAX_IMAGE_SIZE = 512  # data sets are held in memory as uint8 [N, C, S, S]
-MAX_WIDTH = 1024  # hidden and code dimension
+MAX_WIDTH = 1024  # hidden and code dimension (MAX_CODEBOOK_SIZE and MAX_IMAGE_SIZE: vqvae/settings.py)
 
 
 def _fsq_problem(levels: tuple[int, ...]) -> str | None:
@@ -96,6 +97,12 @@ class ModelConfig(Section):
     dead_code_window: int = setting(100, "steps unused before a code counts as dead (the threshold of the dead-code "
                                          "count and of restarts)", low=1)
     restart_dead_codes: bool = setting(False, "re-seed codes unused for a while from recent encoder outputs")
+    levels: int = setting(1, "conv: 1, one code grid; 2, VQ-VAE-2's two: a top grid of half the side for the "
+                             "layout, which conditions the bottom grid's quantisation, both decoded together",
+                          choices=LEVELS)
+    top_codebook_size: int | None = setting(None, "two levels: codes in the top level's codebook (default: the "
+                                                  "codebook size)", label="top codebook size", low=2,
+                                            high=MAX_CODEBOOK_SIZE, why="as for the codebook size")
 
     def __post_init__(self) -> None:
         """Levels given as text or a list (a flag, an older config.json) become a tuple. FSQ's
@@ -107,14 +114,12 @@ class ModelConfig(Section):
             self.codebook_size, self.code_dim = math.prod(self.fsq_levels), len(self.fsq_levels)
 
     @property
-    def levels(self) -> tuple[int, ...]:
-        """The FSQ levels (validate() has checked them)."""
-        return self.fsq_levels
-
-    @property
     def codebook_words(self) -> str:
         """The quantizer and the variant settings it runs with, in words (model cards, labels):
         "ema codebook, rotation trick", "FSQ, levels 8,4,4"."""
+        if self.levels == 2:
+            top = "" if self.quantizer == "fsq" else f", top K = {self.top_codes}"
+            return f"two levels{top}, " + self.top_level().codebook_words
         if self.quantizer == "fsq":
             return f"FSQ, levels {levels_text(self.fsq_levels)}"
         words = [f"{self.quantizer} codebook"]
@@ -127,6 +132,37 @@ class ModelConfig(Section):
             (self.lookup_dim is not None, f"lookup in {self.lookup_dim} dimensions"),
             (self.restart_dead_codes, "dead-code restarts")) if on]
         return ", ".join(words)
+
+    @property
+    def top_codes(self) -> int:
+        """Codes in the top level's codebook (two levels)."""
+        return self.top_codebook_size or self.codebook_size
+
+    @property
+    def top_grid_size(self) -> int:
+        """Side of the top code grid (two levels): half the bottom's, rounded up."""
+        return (self.grid_size + 1) // 2
+
+    def top_level(self) -> "ModelConfig":
+        """The settings of the top level's quantizer: these, with the top codebook's size."""
+        return dataclasses.replace(self, codebook_size=self.top_codes, levels=1, top_codebook_size=None)
+
+    @property
+    def grids_words(self) -> str:
+        """"codes 7 x 7", or for two levels "top codes 4 x 4, bottom codes 7 x 7"."""
+        bottom = f"codes {self.grid_size} x {self.grid_size}"
+        return f"top codes {self.top_grid_size} x {self.top_grid_size}, bottom {bottom}" if self.levels == 2 else bottom
+
+    @property
+    def codes_per_image(self) -> int:
+        """Code positions of one image, over the levels."""
+        return self.grid_size**2 + (self.top_grid_size**2 if self.levels == 2 else 0)
+
+    @property
+    def code_bits(self) -> float:
+        """The bits one image's codes take at a fixed rate: h x w x log2 K, summed over the levels."""
+        bits = self.grid_size**2 * math.log2(self.codebook_size)
+        return bits + (self.top_grid_size**2 * math.log2(self.top_codes) if self.levels == 2 else 0)
 
     @property
     def downsample(self) -> int:
@@ -150,6 +186,12 @@ class ModelConfig(Section):
                 f"image size {self.image_size} cannot be divided by {what} (a factor of {self.downsample}): "
                 f"choose an image size that is a multiple of {self.downsample}"
             )
+        if self.levels == 2 and self.arch != "conv":
+            raise VQVAEError("two levels are built from strided convolutions: use --arch conv, or --levels 1")
+        if self.levels == 1 and self.top_codebook_size is not None:
+            raise VQVAEError("a top codebook size needs two levels: add --levels 2, or drop --top-codebook-size")
+        if self.levels == 2 and self.quantizer == "fsq" and self.top_codebook_size is not None:
+            raise VQVAEError("FSQ's codes follow from its levels at both levels: drop --top-codebook-size")
         if not 0 < self.ema_decay < 1:
             raise VQVAEError(f"EMA decay must lie strictly between 0 and 1, not {self.ema_decay}")
         if self.quantizer == "fsq":
@@ -194,84 +236,7 @@ class TrainConfig(Section):
     preview_images: int = setting(16, "held-out images in each epoch's reconstruction grid", flag=None, low=1)
 
     def check_together(self) -> None:
-        _check_learning_rate(self)
-
-
-@dataclass
-class PriorConfig(Section):
-    """A Gated PixelCNN over code grids (stored in the prior's checkpoint)."""
-
-    codebook_size: int = setting(128, "K of the VQ-VAE whose codes it models", label="the prior's codebook size",
-                                 flag=None, low=2, high=MAX_CODEBOOK_SIZE)
-    channels: int = setting(64, "width of the gated stacks", label="prior channels", flag="prior-channels", low=1)
-    head: int = setting(32, "width of the 1x1 head", label="prior head", low=1)
-    n_blocks: int = setting(8, "gated blocks (the first is mask A)", label="prior blocks", flag="blocks", low=1)
-    first_kernel: int = setting(7, "kernel of the mask-A block (odd)", label="prior first_kernel", low=1)
-    kernel: int = setting(3, "kernel of the mask-B blocks (odd)", label="prior kernel", low=1)
-    n_classes: int = setting(0, "> 0: class-conditional (e.g. 10 for MNIST digits)", flag=None, low=0)
-
-    def check_together(self) -> None:
-        for name in ("first_kernel", "kernel"):
-            if getattr(self, name) % 2 == 0:
-                raise VQVAEError(f"prior {name} must be odd, not {getattr(self, name)}")
-
-
-@dataclass
-class PriorTrainConfig(Section):
-    """How to train a prior: which frozen VQ-VAE encodes which data, and the optimisation."""
-
-    # The VQ-VAE as the user named it (a copy lives in the run folder).
-    vqvae: str = setting("", "the VQ-VAE: a run or checkpoint folder, a bundled name or a Hub repo id")
-    # None: the VQ-VAE run's data set (mnist for a bare grayscale checkpoint). A new run
-    # records what that resolved to, so a resume that must re-encode finds the same data.
-    dataset: str | None = setting(None, "data to encode (default: the VQ-VAE run's)")
-    data: str | None = setting(None, "folder for the data set")
-    center_crop: int | None = setting(None, "crop the central square of this size first (image folders)", flag=None,
-                                      label="center crop", low=1)
-    conditional: bool = setting(True, "condition on class labels when the data has them (default: yes)")
-    shift: int = setting(0, "also train on the images shifted by up to this many pixels (0 to 4)", low=0, high=4,
-                         why="a larger shift moves digits off their frame")
-    epochs: int = setting(30, "passes over the training code grids", low=0)
-    batch_size: int = setting(64, "code grids per optimiser step", label="batch size", low=1)
-    lr: float = setting(1e-3, "Adam's learning rate")
-    cosine: bool = setting(True, "decay the learning rate along a half cosine (default: yes)")
-    seed: int = setting(0, "seeds the prior's weights and the shuffles", low=0)
-    device: str = setting("auto", "auto (default), cpu, cuda or mps")
-    amp: bool = setting(True, "bf16 autocast on CUDA")
-    log_every: int = setting(20, "steps between step lines in metrics.jsonl", low=1)
-    samples: int = setting(64, "images in each epoch's sample grid", low=1)
-
-    def check_together(self) -> None:
-        _check_learning_rate(self)
-
-
-@dataclass
-class ClassifierConfig(Section):
-    """A small CNN that names the class of an image (stored in its checkpoint): the judge of
-    a prior's samples (vqvae.training.sample_quality). Its penultimate layer, `feature_dim`
-    wide, gives the features the Fréchet distance compares."""
-
-    in_channels: int = setting(1, "image channels", flag=None, choices=(1, 3))
-    image_size: int = setting(28, "side of the (square) images in pixels", flag=None, low=8, high=MAX_IMAGE_SIZE)
-    n_classes: int = setting(10, "classes it tells apart", flag=None, low=2)
-    width: int = setting(32, "channels of the first conv stage (the second has twice as many)", flag=None, low=1)
-    feature_dim: int = setting(128, "width of the penultimate layer", flag=None, low=2)
-    dataset: str = setting("mnist", "the data set it was trained on", flag=None)
-
-    def check_together(self) -> None:
-        if self.image_size < 8:
-            raise VQVAEError(f"the classifier halves the image three times: it needs at least 8 pixels, "
-                             f"not {self.image_size}")
-
-
-@dataclass
-class PriorRunConfig(RunSettings):
-    """A prior run's config.json: the prior's modules and how it is trained."""
-
-    KIND: ClassVar[str] = "prior"
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    train: PriorTrainConfig = field(default_factory=PriorTrainConfig)
-    preset: str | None = None
+        check_learning_rate(self)
 
 
 @dataclass
@@ -282,8 +247,3 @@ class RunConfig(RunSettings):
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     preset: str | None = None
-
-
-def _check_learning_rate(t) -> None:
-    if not t.lr > 0:
-        raise VQVAEError(f"learning rate must be positive, not {t.lr}")

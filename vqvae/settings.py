@@ -14,6 +14,14 @@ from typing import ClassVar
 
 from vqvae.errors import VQVAEError
 
+# What the product can serve. The prior's code cache stores codes as int16 (limit 32,767);
+# the Codebook page decodes every code and measures it against every encoder output, which
+# stays within its render budget up to this K.
+MAX_CODEBOOK_SIZE = 16384
+MAX_IMAGE_SIZE = 512  # data sets are held in memory as uint8 [N, C, S, S]
+LEVELS = (1, 2)  # code grids of a VQ-VAE: one, or VQ-VAE-2's top and bottom
+
+
 def setting(default, help: str = "", *, label: str | None = None, flag: str | None = "",
             short: str | None = None, choices: tuple | None = None, low=None, high=None, why: str = ""):
     """A config field with everything the CLI and the validation know of it.

@@ -70,6 +70,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{metrics['checkpoint']} on {data.name}, {len(data.val)} held-out images:")
         print(f"  PSNR {metrics['val_psnr']:.2f} dB   MSE {metrics['val_mse']:.5f}   "
               f"perplexity {metrics['perplexity']:.1f} / {model.config.codebook_size}   codes used {metrics['codes_used']}")
+        if "top_perplexity" in metrics:
+            print(f"  top level: perplexity {metrics['top_perplexity']:.1f} / {model.config.top_codes}   "
+                  f"codes used {metrics['top_codes_used']}")
     return 0
 
 
@@ -103,7 +106,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from vqvae import files
     from vqvae.device import pick_device
-    from vqvae.models.sampling import grid_columns, stream_samples
+    from vqvae.models.sampling import decode_progress, grid_columns, stream_samples
     from vqvae.store.load import load_prior, load_vqvae
     from vqvae.store.provenance import vqvae_of_prior
 
@@ -115,10 +118,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     args.label = label_number(args.label, prior_folder)
     steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label, args.top_k, args.top_p)
     progress = None
-    for progress in tqdm(steps, total=vqvae.config.grid_size ** 2, unit="code", disable=args.no_progress,
+    for progress in tqdm(steps, total=vqvae.config.codes_per_image, unit="code", disable=args.no_progress,
                          desc=f"sampling {args.n}", dynamic_ncols=True, file=sys.stderr):
         pass
-    images = vqvae.decode(progress.codes)
+    images = decode_progress(vqvae, progress)
     nrow = args.nrow or grid_columns(args.n, prior.config.n_classes, args.label)
     grid = vutils.make_grid(images.cpu(), nrow=nrow, padding=1, pad_value=1.0)
     try:

@@ -28,17 +28,20 @@ DEAD_COLOUR = "#d62728"
 MARGIN = dict(l=0, r=0, t=40, b=0)
 
 
-def atlas(model: VQVAE, grid: int = 1, codes: torch.Tensor | None = None) -> torch.Tensor:
+def atlas(model: VQVAE, grid: int = 1, codes: torch.Tensor | None = None, level: str = "bottom") -> torch.Tensor:
     """Each code decoded alone, as a grid x grid map filled with that code.
 
     codes [N] (default: every code, in id order) -> tiles [N, C, grid * f, grid * f] in
     [0, 1] on the CPU, f the model's downsampling. grid = 1 shows the patch one code paints;
     a larger grid shows it repeated, as the decoder paints it among copies of itself (a conv
-    decoder blends neighbouring codes, so a lone code paints only a faint patch).
+    decoder blends neighbouring codes, so a lone code paints only a faint patch). A two-level
+    model's `level` ("bottom" or "top") is decoded with the other at its mean code.
     """
     model.eval()
     if codes is not None:
         codes = codes.to(model.codebook.device)
+    if model.config.levels == 2:
+        return model.decode_codes(codes, grid=grid, level=level).cpu()
     return model.decode_codes(codes, grid=grid).cpu()
 
 

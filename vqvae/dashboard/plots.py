@@ -58,6 +58,14 @@ MAX_LABELLED_SIDE = 16  # a wider grid (a full-size upload's 64 x 48, say) turns
 EDITED, SELECTED = "#D55E00", "#0072B2"  # an edited cell, the selected cell (the palette's vermilion and blue)
 
 
+def selected_points(event) -> list:
+    """The points of a plotly_chart selection event as session state holds it ([] when none)."""
+    try:
+        return list(event["selection"]["points"])
+    except (KeyError, TypeError):
+        return []
+
+
 def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str = "",
              marked: torch.Tensor | None = None, selected: tuple[int, int] | None = None) -> go.Figure:
     """A code grid [h, w] as a heatmap with each code id printed in its cell (up to

@@ -31,6 +31,8 @@ LOOKS = {
     (ModelConfig, "lookup_dim"): Look("Lookup dimension"),
     (ModelConfig, "dead_code_window"): Look("Dead after (steps)"),
     (ModelConfig, "restart_dead_codes"): Look("Restart dead codes"),
+    (ModelConfig, "levels"): Look("Code levels (2: VQ-VAE-2)"),
+    (ModelConfig, "top_codebook_size"): Look("Top codebook size"),
     (TrainConfig, "epochs"): Look("Epochs", ui=(1, 500, 1)),
     (TrainConfig, "lr"): Look("Learning rate", stops=(1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)),
     (TrainConfig, "seed"): Look("Seed", ui=(0, 2**31 - 1, 1)),

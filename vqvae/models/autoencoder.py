@@ -99,7 +99,8 @@ def patch_decoder(c: ModelConfig) -> nn.Sequential:
 class VQVAEOutput:
     reconstruction: torch.Tensor  # [B, C, H, W], not clamped (the loss sees the raw output)
     indices: torch.Tensor  # [B, h, w]
-    quantized: QuantizerOutput  # loss terms and code statistics
+    quantized: QuantizerOutput  # loss terms (of every level) and code statistics (of the bottom level)
+    top: QuantizerOutput | None = None  # a two-level model's top level
 
 
 class VQVAE(

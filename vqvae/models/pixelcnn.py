@@ -52,7 +52,9 @@ class GatedBlock(nn.Module):
         self.horizontal_out = nn.Conv2d(channels, channels, 1)
         self.condition = nn.Embedding(n_classes, 2 * channels) if n_classes else None
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, labels: torch.Tensor | None = None):
+    def forward(self, v: torch.Tensor, h: torch.Tensor, labels: torch.Tensor | None = None,
+                grid: torch.Tensor | None = None):
+        """grid [B, 2C, H, W]: what a conditioning code grid adds at each position (or None)."""
         k = self.half
         v_pre = self.vertical(F.pad(v, (k, k, k, 0)))
         h_pre = self.horizontal(F.pad(h, (k, 0, 0, 0)))
@@ -62,6 +64,8 @@ class GatedBlock(nn.Module):
         if self.condition is not None:
             c = self.condition(labels)[:, :, None, None]
             v_pre, h_pre = v_pre + c, h_pre + c
+        if grid is not None:
+            v_pre, h_pre = v_pre + grid, h_pre + grid
         h_out = self.horizontal_out(gate(h_pre))
         return gate(v_pre), (h_out if self.mask_a else h + h_out)
 
@@ -87,18 +91,42 @@ class GatedPixelCNN(
             + [GatedBlock(c.channels, c.kernel, mask_a=False, n_classes=c.n_classes) for _ in range(c.n_blocks - 1)]
         )
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c.channels, c.head, 1), nn.ReLU(), nn.Conv2d(c.head, c.codebook_size, 1))
+        if c.condition_codebook_size:  # a bottom prior: the top codes embedded, at the bottom grid, into every gate
+            self.condition_embedding = nn.Embedding(c.condition_codebook_size, c.channels)
+            self.condition_net = nn.Sequential(nn.Conv2d(c.channels, c.channels, 3, padding=1), nn.ReLU(),
+                                               nn.Conv2d(c.channels, c.channels, 3, padding=1), nn.ReLU())
+            self.condition_gates = nn.ModuleList([nn.Conv2d(c.channels, 2 * c.channels, 1) for _ in self.blocks])
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, H, W] -> embedded input [B, C, H, W]."""
         return self.embedding(codes).permute(0, 3, 1, 2)
 
-    def logits_from_embedding(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def grid_conditions(self, condition: torch.Tensor | None, height: int, width: int) -> list[torch.Tensor | None]:
+        """What the conditioning code grid condition [B, h', w'] (h' = ceil(height / 2)) adds to
+        each block's gates: [B, 2C, height, width] a block (each top code spreads over the 2 x 2
+        bottom positions below it, as in the VQ-VAE); Nones when the prior has no such grid."""
+        if (condition is None) != (self.config.condition_codebook_size == 0):
+            raise ValueError("a code grid is required by a prior conditioned on one, and only by one")
+        if condition is None:
+            return [None] * len(self.blocks)
+        x = self.condition_net(self.embedding_of_condition(condition))
+        x = x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)[..., :height, :width]
+        return [gates(x) for gates in self.condition_gates]
+
+    def embedding_of_condition(self, condition: torch.Tensor) -> torch.Tensor:
+        return self.condition_embedding(condition).permute(0, 3, 1, 2)
+
+    def logits_from_embedding(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                              condition: torch.Tensor | None = None) -> torch.Tensor:
         if (labels is None) != (self.config.n_classes == 0):
             raise ValueError("class labels are required by a class-conditional prior, and only by one")
+        grids = self.grid_conditions(condition, x.shape[-2], x.shape[-1])
         v = h = x
-        for block in self.blocks:
-            v, h = block(v, h, labels)
+        for block, grid in zip(self.blocks, grids):
+            v, h = block(v, h, labels, grid)
         return self.head(h)
 
-    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.logits_from_embedding(self.embed(codes), labels)
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """condition: the top codes [B, h', w'] a bottom prior is conditioned on."""
+        return self.logits_from_embedding(self.embed(codes), labels, condition)

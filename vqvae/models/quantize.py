@@ -253,7 +253,7 @@ def make_quantizer(config) -> Quantizer | FSQuantizer:
         lookup_dim=config.lookup_dim,
     )
     if config.quantizer == "fsq":
-        return FSQuantizer(config.levels, config.dead_code_window)
+        return FSQuantizer(config.fsq_levels, config.dead_code_window)
     if config.quantizer == "ema":
         return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps,
                                   bias_correction=config.ema_bias_correction, **common)

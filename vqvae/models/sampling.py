@@ -34,9 +34,16 @@ from vqvae.models.pixelcnn import GatedPixelCNN, gate
 
 @dataclass
 class Progress:
-    done: int  # positions filled
-    total: int  # h * w
-    codes: torch.Tensor  # [N, h, w] int64; positions not yet filled hold 0
+    done: int  # positions filled (of both levels)
+    total: int  # h * w (plus h' * w' for two levels)
+    codes: torch.Tensor  # [N, h, w] int64, the grid being filled; positions not yet filled hold 0
+    level: str | None = None  # two levels: "top" while the top grid fills, then "bottom"
+    top: torch.Tensor | None = None  # two levels, while the bottom fills: the finished top grid [N, h', w']
+
+    @property
+    def grid_done(self) -> int:
+        """Positions filled of the grid being filled."""
+        return self.done - (self.top[0].numel() if self.top is not None else 0)
 
 
 def sample_labels(n_classes: int, n: int, label: int | None, device) -> torch.Tensor | None:
@@ -105,25 +112,31 @@ def draw_from(probs: torch.Tensor, generator: torch.Generator | None) -> torch.T
 
 @torch.no_grad()
 def sample_naive(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
-                 generator: torch.Generator | None = None, labels: torch.Tensor | None = None):
-    """The reference: the whole network on the whole grid for every position."""
+                 generator: torch.Generator | None = None, labels: torch.Tensor | None = None,
+                 condition: torch.Tensor | None = None):
+    """The reference: the whole network on the whole grid for every position. condition: the
+    top codes [N, h', w'] a bottom prior is conditioned on."""
     device = model.embedding.weight.device
     codes = torch.zeros(n, h, w, dtype=torch.long, device=device)
     for p in range(h * w):
         i, j = divmod(p, w)
-        logits = model(codes, labels)[:, :, i, j]
+        logits = model(codes, labels, condition)[:, :, i, j]
         codes[:, i, j] = _draw(logits, sampling, generator)
         yield Progress(p + 1, h * w, codes)
 
 
 @torch.no_grad()
 def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
-           generator: torch.Generator | None = None, labels: torch.Tensor | None = None, graphs: bool = True):
+           generator: torch.Generator | None = None, labels: torch.Tensor | None = None, graphs: bool = True,
+           condition: torch.Tensor | None = None):
     """The fast sampler (same codes as sample_naive for the same generator). `graphs`: on
-    CUDA, replay each position's work from a captured graph (kept for the next grid)."""
+    CUDA, replay each position's work from a captured graph (kept for the next grid).
+    condition: the top codes [N, h', w'] a bottom prior is conditioned on; what they add to
+    each gate is computed once for the whole grid and read a row at a time."""
     device = model.embedding.weight.device
     blocks = model.blocks
     conditions = [b.condition(labels)[:, :, None, None] if b.condition is not None else 0 for b in blocks]
+    grids = [0 if g is None else g for g in model.grid_conditions(condition, h, w)]
     codes = torch.zeros(n, h, w, dtype=torch.long, device=device)
     x = model.embed(codes)  # [N, C, h, w], rows filled in as codes are drawn
     # streams[l] = the vertical stream entering block l, row by row (streams[0] is the input).
@@ -137,16 +150,17 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sa
             # pre-activation at row i - 1, computed once from the finished rows.
             from_above = []
             for l, block in enumerate(blocks):
+                here = row(grids[l], i)
                 if i == 0:
                     from_above.append(block.vertical_to_horizontal(
-                        torch.zeros(n, 2 * x.shape[1], 1, w, dtype=x.dtype, device=device)))
+                        torch.zeros(n, 2 * x.shape[1], 1, w, dtype=x.dtype, device=device)) + here)
                     continue
                 k = block.half
                 top = max(0, i - 1 - k)
                 window = F.pad(streams[l][:, :, top:i, :], (k, k, k - (i - 1 - top), 0))
                 v_pre = block.vertical(window)  # [N, 2C, 1, w]: row i - 1
-                streams[l + 1][:, :, i - 1 : i, :] = gate(v_pre + conditions[l])
-                from_above.append(block.vertical_to_horizontal(v_pre))
+                streams[l + 1][:, :, i - 1 : i, :] = gate(v_pre + conditions[l] + row(grids[l], i - 1))
+                from_above.append(block.vertical_to_horizontal(v_pre) + here)
             step.new_row(from_above)
             for j in range(w):
                 codes[:, i, j] = _draw(step(j), sampling, generator)
@@ -160,13 +174,32 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sa
             give_back(model, step, key)
 
 
+def row(grid: torch.Tensor | int, i: int) -> torch.Tensor | int:
+    """Row i [N, 2C, 1, w] of what a code grid adds to a block's gates (0: nothing)."""
+    return grid[:, :, i : i + 1, :] if torch.is_tensor(grid) else grid
+
+
 def sample_images(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
                   label: int | None = None, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """n images [n, C, H, W] in [0, 1] drawn from the prior and decoded (no progress)."""
     progress = None
     for progress in stream_samples(prior, vqvae, n, temperature, seed, label, top_k, top_p):
         pass
-    return vqvae.decode(progress.codes)
+    return decode_progress(vqvae, progress)
+
+
+@torch.no_grad()
+def decode_progress(vqvae: VQVAE, progress: Progress) -> torch.Tensor:
+    """The pictures [N, C, H, W] in [0, 1] as the codes stand: for two levels, while the top
+    grid fills, what it carries alone (vqvae.models.two_level.decode_level_alone)."""
+    if progress.level is None:
+        return vqvae.decode(progress.codes)
+    if progress.level == "top":
+        top = progress.codes
+        side = vqvae.config.grid_size
+        bottom = torch.zeros(top.shape[0], side, side, dtype=torch.long, device=top.device)
+        return vqvae.decode_level_alone(top, bottom, "top")
+    return vqvae.decode_levels(progress.top, progress.codes)
 
 
 def stream_samples(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: float = 1.0, seed: int = 0,
@@ -184,13 +217,31 @@ def stream_samples(prior: GatedPixelCNN, vqvae: VQVAE, n: int, temperature: floa
     side = vqvae.config.grid_size
     generator = torch.Generator(device).manual_seed(seed)
     prior.eval()
-    return sample(prior, n, side, side, sampling, generator, labels)
+    if prior.config.levels == 1:
+        return sample(prior, n, side, side, sampling, generator, labels)
+    return _two_levels(prior, n, side, sampling, generator, labels)
+
+
+def _two_levels(prior, n: int, side: int, sampling: Sampling, generator: torch.Generator, labels):
+    """The top grid, then the bottom one given it: one stream of Progress over both."""
+    top_side = (side + 1) // 2
+    total = top_side**2 + side**2
+    progress = None
+    for progress in sample(prior.top, n, top_side, top_side, sampling, generator, labels):
+        yield Progress(progress.done, total, progress.codes, "top")
+    top = progress.codes.clone()
+    for progress in sample(prior.bottom, n, side, side, sampling, generator, labels, condition=top):
+        yield Progress(top_side**2 + progress.done, total, progress.codes, "bottom", top)
 
 
 def check_same_codebook(prior: GatedPixelCNN, vqvae: VQVAE) -> None:
-    if prior.config.codebook_size != vqvae.config.codebook_size:
-        raise VQVAEError(f"the prior models {prior.config.codebook_size} codes but the VQ-VAE has "
-                         f"{vqvae.config.codebook_size}: pick the VQ-VAE the prior was trained on")
+    p, m = prior.config, vqvae.config
+    if p.levels != m.levels:
+        raise VQVAEError(f"the prior models {p.levels} code grid(s) but the VQ-VAE has {m.levels} level(s): "
+                         f"pick the VQ-VAE the prior was trained on")
+    if p.codebook_size != m.codebook_size or (p.levels == 2 and p.top_codebook_size != m.top_codes):
+        raise VQVAEError(f"the prior models {p.codebook_size} codes but the VQ-VAE has "
+                         f"{m.codebook_size}: pick the VQ-VAE the prior was trained on")
 
 
 def grid_columns(n: int, n_classes: int = 0, label: int | None = None) -> int:

@@ -21,10 +21,10 @@ MAX_STEPS = 64  # every step is decoded at once
 
 @dataclass
 class Walk:
-    codes: torch.Tensor  # [S, h, w] int64, the first and last the two pictures' own codes
+    codes: torch.Tensor  # [S, h, w] int64, the first and last the two pictures' own codes (two levels: the bottom's)
     images: torch.Tensor  # [S, C, H, W] in [0, 1], the codes decoded
     blend: torch.Tensor  # [S, C, H, W] in [0, 1], the pixel blend at the same mixing weights
-    changed: list[int]  # codes that differ between step s and step s + 1 (S - 1 numbers)
+    changed: list[int]  # codes that differ between step s and step s + 1 (S - 1 numbers; of both levels)
 
 
 @torch.no_grad()
@@ -39,11 +39,16 @@ def walk(model: VQVAE, start: torch.Tensor, end: torch.Tensor, steps: int = 10) 
     model.eval()
     device = model.codebook.device
     pair = torch.stack([start, end]).float().to(device)
-    z_start, z_end = model.encode_continuous(pair)
     weights = torch.linspace(0, 1, steps, device=device).view(-1, 1, 1, 1)
     # (1 - w) a + w b is a itself at w = 0 and b itself at w = 1, so the ends are exact
-    codes = model.nearest_codes((1 - weights) * z_start + weights * z_end)
-    images = model.decode(codes)
+    if model.config.levels == 2:  # both levels mixed, the bottom quantised given the mixed top codes
+        top, codes = model.mixed_codes(pair, weights.flatten())
+        images = model.decode_levels(top, codes)
+        changed = ((top[1:] != top[:-1]).flatten(1).sum(1) + (codes[1:] != codes[:-1]).flatten(1).sum(1)).tolist()
+    else:
+        z_start, z_end = model.encode_continuous(pair)
+        codes = model.nearest_codes((1 - weights) * z_start + weights * z_end)
+        images = model.decode(codes)
+        changed = (codes[1:] != codes[:-1]).flatten(1).sum(1).tolist()
     blend = (1 - weights) * pair[0] + weights * pair[1]
-    changed = (codes[1:] != codes[:-1]).flatten(1).sum(1).tolist()
     return Walk(codes, images.cpu(), blend.cpu(), changed)

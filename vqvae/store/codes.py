@@ -16,6 +16,8 @@ from vqvae import files
 from vqvae.config import PriorConfig
 from vqvae.errors import VQVAEError
 
+GRIDS = ("train", "val", "train_top", "val_top")
+
 
 @dataclass
 class CodeData:
@@ -27,6 +29,8 @@ class CodeData:
     train_labels: torch.Tensor | None = None  # int64 [copies * N]
     val_labels: torch.Tensor | None = None
     copies: int = 1
+    train_top: torch.Tensor | None = None  # two levels: the top grids [copies * N, h', w'] of the same images
+    val_top: torch.Tensor | None = None  # [M, h', w']
 
     @property
     def unshifted_train(self) -> torch.Tensor:
@@ -41,8 +45,10 @@ def save_codes(path: Path, codes: CodeData) -> None:
     tensors = {"train": codes.train, "val": codes.val}
     if codes.train_labels is not None and codes.val_labels is not None:
         tensors.update(train_labels=codes.train_labels, val_labels=codes.val_labels)
+    if codes.train_top is not None and codes.val_top is not None:
+        tensors.update(train_top=codes.train_top, val_top=codes.val_top)
     # int16 codes: a quarter of the disk; the cache of 81,000 shifted MNIST grids is 8 MB
-    tensors = {k: (v.to(torch.int16) if k in ("train", "val") else v).contiguous() for k, v in tensors.items()}
+    tensors = {k: (v.to(torch.int16) if k in GRIDS else v).contiguous() for k, v in tensors.items()}
     files.atomic_write_bytes(path, save(tensors, metadata={"data": codes.name, "copies": str(codes.copies)}))
 
 
@@ -51,8 +57,9 @@ def load_codes(path: Path) -> CodeData:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
         t = load_file(str(path))
+        top = {k: t[k].long() for k in ("train_top", "val_top") if k in t}
         return CodeData(meta.get("data", ""), t["train"].long(), t["val"].long(), t.get("train_labels"),
-                        t.get("val_labels"), int(meta.get("copies", 1)))
+                        t.get("val_labels"), int(meta.get("copies", 1)), **top)
     except Exception as exc:
         raise VQVAEError(f"the code cache {path} is unreadable ({type(exc).__name__})") from None
 
@@ -61,11 +68,19 @@ def check_codes(codes: CodeData, path: Path, prior: PriorConfig, grid: int, shif
     """A code cache that does not fit the run (another VQ-VAE's, another --shift, no labels
     for a class-conditional prior) is refused in one line instead of failing mid-epoch."""
     copies = (2 * shift + 1) ** 2
-    problem = None
+    top, problem = (grid + 1) // 2, None
     if codes.train.shape[1:] != (grid, grid) or codes.val.shape[1:] != (grid, grid):
         problem = f"its grids are {tuple(codes.val.shape[1:])}, the VQ-VAE's {grid} x {grid}"
     elif min(codes.train.min(), codes.val.min()) < 0 or max(codes.train.max(), codes.val.max()) >= prior.codebook_size:
         problem = f"its codes are not all in 0..{prior.codebook_size - 1}"
+    elif (prior.levels == 2) != (codes.train_top is not None and codes.val_top is not None):
+        problem = f"it holds {'no' if prior.levels == 2 else ''} top grids for this {prior.levels}-level prior"
+    elif prior.levels == 2 and (codes.train_top.shape != (len(codes.train), top, top)
+                                or codes.val_top.shape != (len(codes.val), top, top)):
+        problem = f"its top grids do not match its {len(codes.train)} grids of {top} x {top}"
+    elif prior.levels == 2 and (min(codes.train_top.min(), codes.val_top.min()) < 0
+                                or max(codes.train_top.max(), codes.val_top.max()) >= prior.top_codebook_size):
+        problem = f"its top codes are not all in 0..{prior.top_codebook_size - 1}"
     elif codes.copies != copies or len(codes.train) % copies:
         problem = f"it holds {codes.copies} shifted copies of the training images, shift {shift} makes {copies}"
     elif prior.n_classes and (codes.train_labels is None or codes.val_labels is None):

@@ -23,9 +23,11 @@ from vqvae.config import PriorConfig, PriorRunConfig
 from vqvae.data.datasets import ImageData, shift_images
 from vqvae.device import autocast, check_fits, pick_device
 from vqvae.errors import VQVAEError
-from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE, encode_images
+from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE
 from vqvae.models.metrics import bits
 from vqvae.models.pixelcnn import GatedPixelCNN
+from vqvae.models.two_level import encode_image_grids
+from vqvae.models.two_level_prior import TwoLevelPrior, build_prior
 from vqvae.presets import prior_preset
 from vqvae.store import checkpoints, layout
 from vqvae.store.codes import CodeData, cached_codes, save_codes
@@ -47,26 +49,35 @@ def encode_splits(vqvae: VQVAE, data: ImageData, shift: int = 0, batch_size: int
     prior overfits much later (held-out images are never shifted)."""
     moves = [(0, 0)] + [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1) if dy or dx]
 
-    def encode(images: torch.Tensor, dy: int = 0, dx: int = 0) -> torch.Tensor:
-        return torch.cat([encode_images(vqvae, shift_images(chunk, dy, dx)) for chunk in images.split(batch_size)])
+    def encode(images: torch.Tensor, dy: int = 0, dx: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(bottom grids, top grids or None) of the images moved by (dy, dx)."""
+        pairs = [encode_image_grids(vqvae, shift_images(chunk, dy, dx)) for chunk in images.split(batch_size)]
+        tops = [top for top, _ in pairs]
+        return torch.cat([bottom for _, bottom in pairs]), torch.cat(tops) if tops[0] is not None else None
 
-    train = torch.cat([encode(data.train, dy, dx) for dy, dx in moves])
+    train = [encode(data.train, dy, dx) for dy, dx in moves]
+    (val, val_top), train_tops = encode(data.val), [top for _, top in train]
     labels = data.train_labels.repeat(len(moves)) if data.train_labels is not None else None
-    return CodeData(data.name, train, encode(data.val), labels, data.val_labels, copies=len(moves))
+    return CodeData(data.name, torch.cat([bottom for bottom, _ in train]), val, labels, data.val_labels,
+                    copies=len(moves), train_top=torch.cat(train_tops) if val_top is not None else None,
+                    val_top=val_top)
 
 
 class PriorTrainer(Stepper):
     """Cross-entropy steps over code grids, and the held-out NLL."""
 
-    def __init__(self, model: GatedPixelCNN, lr: float, device: torch.device, amp: bool = True):
+    def __init__(self, model: GatedPixelCNN | TwoLevelPrior, lr: float, device: torch.device, amp: bool = True):
         super().__init__(model, lr, device, amp)
 
-    def train_step(self, codes: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-        """codes: int64 grids [B, h, w] on the device; labels [B] or None."""
-        return self.named(self.step_stats(codes, labels))
+    def train_step(self, codes: torch.Tensor, labels: torch.Tensor | None,
+                   top: torch.Tensor | None = None) -> dict[str, float]:
+        """codes: int64 grids [B, h, w] on the device; labels [B] or None; top [B, h', w'] for two levels."""
+        return self.named(self.step_stats(codes, labels, top))
 
-    def losses(self, model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | None):
-        loss = F.cross_entropy(model(codes, labels).float(), codes)
+    def losses(self, model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | None,
+               top: torch.Tensor | None = None):
+        total, positions = summed_nll(model, codes, labels, top)
+        loss = total / positions
         return loss, (loss,)
 
     @staticmethod
@@ -75,17 +86,30 @@ class PriorTrainer(Stepper):
         return {"loss": nll, "bits_per_code": bits(nll)}
 
     @torch.no_grad()
-    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None, batch_size: int = ENCODE_BATCH) -> float:
-        """Mean NLL in nats per code over int64 code grids [N, h, w]."""
+    def nll(self, codes: torch.Tensor, labels: torch.Tensor | None, top: torch.Tensor | None = None,
+            batch_size: int = ENCODE_BATCH) -> float:
+        """Mean NLL in nats per code over int64 code grids [N, h, w] (and their top grids [N, h', w'],
+        whose codes count as codes too)."""
         self.model.eval()
-        total = 0.0
+        total, positions = 0.0, 0
         for start in range(0, len(codes), batch_size):
-            x = codes[start : start + batch_size].to(self.device)
-            y = labels[start : start + batch_size].to(self.device) if labels is not None else None
+            part = slice(start, start + batch_size)
+            on = [None if t is None else t[part].to(self.device) for t in (codes, labels, top)]
             with autocast(self.device, self.amp):
-                logits = self.model(x, y)
-            total += F.cross_entropy(logits.float(), x, reduction="sum").item()
-        return total / max(codes.numel(), 1)
+                nats, count = summed_nll(self.model, *on)
+            total, positions = total + nats.item(), positions + count
+        return total / max(positions, 1)
+
+
+def summed_nll(model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | None,
+               top: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+    """(the NLL in nats summed over every code of the batch, how many codes): a two-level
+    prior's top codes and bottom codes alike."""
+    if top is None:
+        return F.cross_entropy(model(codes, labels).float(), codes, reduction="sum"), codes.numel()
+    top_logits, bottom_logits = model(codes, labels, top)
+    nats = F.cross_entropy(top_logits.float(), top, reduction="sum")
+    return nats + F.cross_entropy(bottom_logits.float(), codes, reduction="sum"), codes.numel() + top.numel()
 
 
 def new_prior_config(vqvae_ref: str | Path, preset: str | None = None) -> PriorRunConfig:
@@ -118,6 +142,8 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
         t.data = str(Path(root).resolve()) if root else None  # recorded, so a resume can re-encode the same data
         data = recorded_data(t, vqvae, download)
         cfg.prior.codebook_size = vqvae.config.codebook_size
+        cfg.prior.levels = vqvae.config.levels
+        cfg.prior.top_codebook_size = vqvae.config.top_codes if vqvae.config.levels == 2 else 0
         has_labels = data.train_labels is not None and data.val_labels is not None
         cfg.prior.n_classes = int(data.train_labels.max()) + 1 if t.conditional and has_labels else 0
         cfg.validate()
@@ -129,7 +155,7 @@ def train_prior(cfg: PriorRunConfig | None, out: str | Path, resume: bool = Fals
     def make_kind() -> PriorKind:
         codes = prior_codes(out, cfg, vqvae, source, data, device, resume)
         torch.manual_seed(t.seed)  # the same initial prior for the same seed
-        return PriorKind(cfg, codes, vqvae, PriorTrainer(GatedPixelCNN(cfg.prior), t.lr, device, t.amp))
+        return PriorKind(cfg, codes, vqvae, PriorTrainer(build_prior(cfg.prior), t.lr, device, t.amp))
 
     return train_run(out, resume, "prior", make_kind, progress, hooks)
 
@@ -140,7 +166,7 @@ def prior_codes(out: Path, cfg: PriorRunConfig, vqvae: VQVAE, vqvae_folder: Path
     config and a copy of its VQ-VAE; the codes come from the run's cache, else are encoded
     (and cached)."""
     t, p = cfg.train, cfg.prior
-    if vqvae.config.codebook_size != p.codebook_size:
+    if vqvae.config.codebook_size != p.codebook_size or vqvae.config.levels != p.levels:
         raise VQVAEError(f"the prior models {p.codebook_size} codes but the VQ-VAE in {out / layout.VQVAE_COPY} has "
                          f"{vqvae.config.codebook_size}: restore the run's vqvae/ folder or start a new run")
     if not resume:

@@ -31,6 +31,7 @@ VARIANTS: dict[str, dict] = {
     "ema, cosine": dict(quantizer="ema", cosine_codebook=True),
     "ema, low-dim lookup": dict(quantizer="ema", lookup_dim=4),
     "fsq": dict(quantizer="fsq"),
+    "two levels": dict(quantizer="ema", levels=2),
 }
 REFERENCE = "ema"
 MAX_LEVEL, MAX_DIMS = 8, 6  # the FSQ paper's levels stay within 8, its codes within 6 dimensions
@@ -58,6 +59,17 @@ def bundled_set(dataset: str, bundled: list[str]) -> list[str]:
 def bits_per_image(codebook_size: int, grid_size: int) -> float:
     """What one image's code grid costs: h w log2 K bits."""
     return code_bits(grid_size, grid_size, codebook_size)
+
+
+def two_level_sizes(bits: float, bottom: int, top: int) -> tuple[int, int]:
+    """(bottom K, top K), powers of two, whose codes on a bottom x bottom and a top x top grid
+    cost as near `bits` an image as such sizes get; among equals, the most even split."""
+    def cost(widths: tuple[int, int]) -> tuple:
+        b, t = widths
+        return abs(bottom * bottom * b + top * top * t - bits), abs(b - t)
+
+    b, t = min(itertools.product(range(1, 15), repeat=2), key=cost)
+    return 2**b, 2**t
 
 
 def fsq_levels_for(codebook_size: int) -> tuple[int, ...]:
@@ -103,13 +115,19 @@ def matched_variant(base: RunConfig, name: str) -> Matched:
     changes = dict(VARIANTS[name])
     if changes["quantizer"] == "fsq":
         changes["fsq_levels"] = fsq_levels_for(m.codebook_size)
+    if changes.get("levels") == 2:
+        changes["codebook_size"], changes["top_codebook_size"] = two_level_sizes(
+            target, m.grid_size, (m.grid_size + 1) // 2)
     cfg.model = dataclasses.replace(cfg.model, **changes)  # made anew: FSQ's K and D follow from its levels
     if cfg.model.lookup_dim is not None and cfg.model.lookup_dim >= cfg.model.code_dim:
         cfg.model.lookup_dim = max(1, cfg.model.code_dim // 2)  # a lookup must be below the code dimension
     cfg.validate()
-    bits = bits_per_image(cfg.model.codebook_size, cfg.model.grid_size)
+    bits = cfg.model.code_bits
     note = ""
-    if abs(bits - target) > 1e-9:
+    if abs(bits - target) > 1e-9 and cfg.model.levels == 2:
+        note = (f"{name}: bottom K = {cfg.model.codebook_size:,} and top K = {cfg.model.top_codes:,} make {bits:,.0f} "
+                f"bits an image against {target:,.0f}: no two powers of two make exactly that")
+    elif abs(bits - target) > 1e-9:
         note = (f"{name}: levels {levels_text(cfg.model.fsq_levels)} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
                 f"an image against {target:,.0f}: no levels of 2 to {MAX_LEVEL} multiply to exactly "
                 f"{m.codebook_size:,}")

@@ -14,6 +14,7 @@ from vqvae.config import RunConfig
 from vqvae.data.datasets import load_data
 from vqvae.device import check_fits, pick_device
 from vqvae.models.autoencoder import VQVAE
+from vqvae.models.two_level import build_vqvae
 from vqvae.training.hooks import Hooks
 from vqvae.training.kinds.vqvae import VQVAEKind
 from vqvae.training.loop import train_run
@@ -80,7 +81,7 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
 
     def make_kind() -> VQVAEKind:
         torch.manual_seed(t.seed)  # the same initial model for the same seed
-        model = VQVAE(m)
+        model = build_vqvae(m)
         variance = data.variance() if t.divide_by_variance else 1.0
         trainer = Trainer(model, t.lr, device, t.recon_loss, variance, t.amp, t.channels_last, t.compile)
         return VQVAEKind(cfg, data, trainer)

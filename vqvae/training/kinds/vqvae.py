@@ -18,7 +18,6 @@ from vqvae.store.load import load_vqvae
 from vqvae.training.evaluate import evaluate
 from vqvae.training.kinds.base import Evaluation, Kind, model_card
 from vqvae.training.optimizer_step import Stepper
-from vqvae.models.metrics import code_bits
 
 
 class VQVAEKind(Kind):
@@ -94,12 +93,14 @@ class VQVAEKind(Kind):
 def vqvae_card(cfg: RunConfig, data_name: str, step: int, metrics: dict | None):
     """A VQ-VAE checkpoint's model card: what it is, what it was trained on, its held-out numbers."""
     m = cfg.model
+    codes = f"codes {m.grid_size} x {m.grid_size}"
+    if m.levels == 2:
+        codes = f"top codes {m.top_grid_size} x {m.top_grid_size} (K = {m.top_codes}) and bottom {codes}"
     lines = [
-        f"# VQ-VAE ({m.arch}, {m.codebook_words}, K = {m.codebook_size})", "",
+        f"# {'VQ-VAE-2' if m.levels == 2 else 'VQ-VAE'} ({m.arch}, {m.codebook_words}, K = {m.codebook_size})", "",
         f"Trained with VQ-VAE Lab (`python -m vqvae train`) on {data_name} for {step} steps"
         + (f" (preset `{cfg.preset}`)." if cfg.preset else "."), "",
-        f"- images: {m.in_channels} x {m.image_size} x {m.image_size} -> codes {m.grid_size} x {m.grid_size}"
-        f" ({code_bits(m.grid_size, m.grid_size, m.codebook_size):.0f} bits)",
+        f"- images: {m.in_channels} x {m.image_size} x {m.image_size} -> {codes} ({m.code_bits:.0f} bits)",
         f"- code dimension {m.code_dim}, hidden width {m.hidden}",
     ]
     if metrics:
