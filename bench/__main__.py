@@ -1,7 +1,7 @@
 """The bench's command line.
 
     python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
-                     | --variants EPOCHS [--variants-data pokemon]]
+                     | --levels | --variants EPOCHS [--variants-data pokemon]]
                     [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on a
@@ -21,7 +21,7 @@ from bench.table import machine_name, print_table
 
 ALONE = {  # flag -> the title of its table
     "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction", "quality": "sample quality",
-    "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard",
+    "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard", "levels": "two levels",
 }
 
 
@@ -38,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
                                                                      "trained this many epochs (10: about 15 minutes)")
     made.add_argument("--variants-data", choices=("mnist", "pokemon"), default="mnist",
                       help="the data set of --variants (pokemon: about 4 minutes a variant for 10 epochs)")
+    made.add_argument("--levels", action="store_true", help="only the two-level rows: the bundled VQ-VAE-2 models "
+                                                            "against the one-level ones (a few minutes)")
     made.add_argument("--quality", action="store_true", help="only the sample-quality rows (45 minutes or more on "
                                                              "2 CPU cores, 3 with --quick)")
     return made
@@ -62,6 +64,10 @@ def alone_rows(flag: str, args) -> list[dict]:
         from bench.quality import sample_quality_rows
 
         return sample_quality_rows(args.quick)
+    if flag == "levels":
+        from bench.levels import levels_rows
+
+        return levels_rows(args.quick)
     if flag == "variants":
         from bench.variants import variant_rows
 
@@ -80,6 +86,7 @@ def full_rows(quick: bool) -> list[dict]:
     from bench.dashboard import pokemon_page_rows
     from bench.full_size import full_size_rows
     from bench.interaction import interaction_rows
+    from bench.levels import levels_rows
     from bench.memory import memory_rows
     from bench.mnist import mnist_rows
     from bench.pokemon import pokemon_rows
@@ -102,7 +109,7 @@ def full_rows(quick: bool) -> list[dict]:
     if not quick:
         rows += variant_rows(10, dataset="pokemon")
     rows += pokemon_rows(quick) + pokemon_page_rows()
-    return rows + full_size_rows() + interaction_rows()
+    return rows + full_size_rows() + interaction_rows() + levels_rows(quick)
 
 
 def without_json(argv: list[str]) -> list[str]:

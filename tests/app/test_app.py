@@ -169,6 +169,21 @@ def test_the_train_page_starts_a_codebook_variant_and_refuses_bad_levels_before_
 
 
 @pytest.mark.usefixtures("tiny_presets")
+def test_the_train_page_trains_a_two_level_model(app, tmp_path):
+    app.run()
+    app.switch_page("pages/train.py").run()
+    by_label(app.radio, "Code levels (2: VQ-VAE-2)").set_value(2)
+    by_label(app.number_input, "Top codebook size").set_value(8)
+    by_label(app.number_input, "Epochs").set_value(1)
+    by_label(app.button, "Start a run").click().run()
+    assert not app.exception, app.exception
+    [run] = run_folders(tmp_path)
+    model = settings_of(run)["model"]
+    assert (model["levels"], model["top_codebook_size"]) == (2, 8)
+    assert RunManager(tmp_path / "runs").wait(run, timeout=300).state == "done"
+
+
+@pytest.mark.usefixtures("tiny_presets")
 def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
     app.run()
     app.switch_page("pages/train.py").run()

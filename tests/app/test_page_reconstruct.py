@@ -185,7 +185,7 @@ def test_a_colour_model_reconstructs_colour_and_gray_uploads_at_full_size(colour
 def test_a_selected_cell_takes_another_code_the_picture_follows_and_undo_restores(page):
     from vqvae.models.editing import CodeEdits
 
-    edits: CodeEdits = page.session_state["reconstruct-edits"][1]
+    edits: CodeEdits = page.session_state["reconstruct-edits"][1]["bottom"]
     before = edits.codes.clone()
     page.session_state["reconstruct-cell"] = (3, 4)  # as a click on the code map selects it
     page.run()
@@ -210,7 +210,7 @@ def test_a_selected_cell_takes_another_code_the_picture_follows_and_undo_restore
 
 
 def test_completing_with_the_prior_keeps_the_codes_before_the_cell(page):
-    edits = page.session_state["reconstruct-edits"][1]
+    edits = page.session_state["reconstruct-edits"][1]["bottom"]
     before = edits.codes.clone()
     page.session_state["reconstruct-cell"] = (2, 0)
     page.run()
@@ -244,7 +244,7 @@ def test_an_upload_is_completed_as_the_class_the_user_picks_starting_from_the_cl
 def test_a_full_size_upload_can_be_completed_on_its_own_grid(page, mnist):
     wide = Image.fromarray(mnist.val[0, 0].numpy()).resize((60, 28))  # 15 x 7 codes: not the prior's 7 x 7
     upload(page, "wide.png", encoded(wide, "PNG"))
-    edits = page.session_state["reconstruct-edits"][1]
+    edits = page.session_state["reconstruct-edits"][1]["bottom"]
     assert tuple(edits.codes.shape) == (7, 15)
     before = edits.codes.clone()
     page.session_state["reconstruct-cell"] = (4, 2)

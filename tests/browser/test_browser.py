@@ -394,3 +394,34 @@ def test_pointing_at_a_cell_lights_up_the_same_place_in_all_three_views(dashboar
     page.mouse.move(picture["x"] + picture["width"] * 0.5 / 7, picture["y"] + picture["height"] * 6.5 / 7, steps=4)
     view.get_by_text("row 6, column 0: code").wait_for(timeout=30_000)
     finish(page, folder / "reconstruct-linked.png")
+
+
+# Every progress text the Sample page shows, in order: a stream that fills in only while
+# nobody looks is still seen whole.
+RECORD_PROGRESS = """() => {
+  window.seenProgress = [];
+  new MutationObserver(() => {
+    for (const bar of document.querySelectorAll('[data-testid="stProgress"]')) {
+      const text = bar.innerText.trim();
+      if (text && text !== window.seenProgress.at(-1)) window.seenProgress.push(text);
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_a_two_level_prior_fills_the_top_grid_then_the_bottom(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "sample")
+    page.locator('[data-testid="stSelectbox"]', has_text="Prior").click()
+    page.get_by_role("option", name=re.compile(r"^pokemon-vq2-prior")).click()
+    settle(page)
+    page.evaluate(RECORD_PROGRESS)
+    page.get_by_role("button", name="Sample", exact=True).click()
+    page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=300_000)
+    seen = page.evaluate("window.seenProgress")
+    top = [i for i, text in enumerate(seen) if "the top grid (8 x 8" in text]
+    bottom = [i for i, text in enumerate(seen) if "the bottom grid (16 x 16" in text]
+    assert top and bottom and max(top) < min(bottom), seen  # the layout first, then the detail
+    assert any(text.startswith("320 of 320 codes") for text in seen[bottom[-1]:]), seen
+    finish(page, folder / "sample-two-levels.png")

@@ -74,12 +74,17 @@ class TwoLevelVQVAE(
     def top_codebook(self) -> torch.Tensor:
         return self.top_quantizer.codebook
 
-    def _levels(self, images: torch.Tensor) -> tuple[QuantizerOutput, QuantizerOutput]:
+    def _top_and_bottom_vectors(self, images: torch.Tensor) -> tuple[QuantizerOutput, torch.Tensor]:
+        """(the top level quantised, the bottom level's vectors z_e [B, D, h, w] given its codes)."""
         self._check_images(images)
         h_b = self.encoder(images - 0.5)
         top = self.top_quantizer(self.top_to_code(self.top_encoder(h_b)))
         condition = up_to(self.top_decoder(top.z_q), h_b)
-        return top, self.quantizer(self.bottom_to_code(torch.cat([h_b, condition], dim=1)))
+        return top, self.bottom_to_code(torch.cat([h_b, condition], dim=1))
+
+    def _levels(self, images: torch.Tensor) -> tuple[QuantizerOutput, QuantizerOutput]:
+        top, z_e = self._top_and_bottom_vectors(images)
+        return top, self.quantizer(z_e)
 
     def decode_levels_vectors(self, z_t: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Both levels' vectors [B, D, h', w'] and [B, D, h, w] -> the raw reconstruction."""
@@ -94,10 +99,7 @@ class TwoLevelVQVAE(
 
     def encode_continuous(self, images: torch.Tensor) -> torch.Tensor:
         """The bottom level's vectors z_e [B, D, h, w] before quantisation (given the top's codes)."""
-        self._check_images(images)
-        h_b = self.encoder(images - 0.5)
-        top = self.top_quantizer(self.top_to_code(self.top_encoder(h_b)))
-        return self.bottom_to_code(torch.cat([h_b, up_to(self.top_decoder(top.z_q), h_b)], dim=1))
+        return self._top_and_bottom_vectors(images)[1]
 
     @torch.no_grad()
     def mixed_codes(self, pair: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
