@@ -120,6 +120,23 @@ def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: st
     return train_prior(cfg, run_dir, progress=progress)
 
 
+def link_bundled_vqvae(prior: Path, vqvae: Path) -> bool:
+    """A bundled prior carries its VQ-VAE in prior/vqvae/; when the bundled VQ-VAE `vqvae`
+    beside it holds the same weights, the copy becomes a relative link to that folder, so
+    the bundle keeps one copy of each model. Whether it links now."""
+    copy = prior / layout.VQVAE_COPY
+    if copy.is_symlink() or not (vqvae / layout.WEIGHTS).is_file() or not (copy / layout.WEIGHTS).is_file():
+        return copy.is_symlink()
+    if (copy / layout.WEIGHTS).read_bytes() != (vqvae / layout.WEIGHTS).read_bytes():
+        return False
+    staged = prior / f".{layout.VQVAE_COPY}.link"
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(Path("..") / vqvae.name, target_is_directory=True)
+    shutil.rmtree(copy)
+    staged.rename(copy)
+    return True
+
+
 def add_sample_quality(prior: Path, device: str) -> None:
     """Append the prior's sample-quality score to its model card (a notice when it cannot be had)."""
     try:
@@ -170,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             retrain = args.force and (not args.only or job.name in args.only)  # not the VQ-VAE a prior just needs
             if (dest / layout.WEIGHTS).is_file() and not retrain:
                 print(f"{job.name}: already in {dest} (--force retrains it)")
+                if job.prior:  # a bundle from before the copies were links keeps one copy too
+                    link_bundled_vqvae(dest, args.out / job.vqvae_name)
                 continue
             if retrain and run_dir.exists():
                 shutil.rmtree(run_dir)
@@ -196,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             export_folder(run_dir, dest)
             if job.prior and job.preset in CLASSIFIERS:  # the card says how good its samples are
                 add_sample_quality(dest, args.device)
+            if job.prior:
+                link_bundled_vqvae(dest, args.out / job.vqvae_name)
             print(f"{job.name}: exported to {dest}")
     except VQVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)

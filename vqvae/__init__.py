@@ -6,7 +6,9 @@ from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.pixelcnn import GatedPixelCNN
 from vqvae.models.quantize import EMAVectorQuantizer, VectorQuantizer, nearest_code
-from vqvae.models.sampling import sample_images, stream_samples
+from vqvae.models.sampling import decode_progress, sample_images, stream_samples
+from vqvae.models.two_level import TwoLevelVQVAE
+from vqvae.models.two_level_prior import TwoLevelPrior
 from vqvae.presets import PRESETS, preset
 from vqvae.training.hooks import Hooks
 from vqvae.training.prior_trainer import train_prior
@@ -16,5 +18,5 @@ from vqvae.training.vqvae_trainer import train
 __all__ = [
     "PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "PriorConfig", "PriorRunConfig", "PriorTrainConfig",
     "preset", "VQVAEError", "VQVAE", "load_vqvae", "GatedPixelCNN", "load_prior", "sample_images",
-    "stream_samples", "train", "train_prior", "Hooks", "load_classifier", "score", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
+    "stream_samples", "decode_progress", "TwoLevelVQVAE", "TwoLevelPrior", "train", "train_prior", "Hooks", "load_classifier", "score", "EMAVectorQuantizer", "VectorQuantizer", "nearest_code",
 ]

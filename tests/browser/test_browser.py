@@ -409,6 +409,16 @@ RECORD_PROGRESS = """() => {
 }"""
 
 
+def test_a_two_level_model_shows_what_each_level_carries(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "?active_vqvae=pokemon-vq2")  # as a copied link opens it
+    page.get_by_role("heading", name="What each level carries").wait_for(timeout=60_000)
+    for caption in ("the top codes alone", "the bottom codes alone", "reconstruction from the codes"):
+        assert page.get_by_text(caption, exact=True).count() == 1, caption
+    finish(page, folder / "overview-two-levels.png")
+
+
 def test_a_two_level_prior_fills_the_top_grid_then_the_bottom(dashboard, browser, shots):
     base, _ = dashboard
     folder, _ = shots

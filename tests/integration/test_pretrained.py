@@ -28,7 +28,8 @@ VQVAES = [REPO / "pretrained" / name for name in hub.bundled_models("vqvae")]
 PRIORS = [REPO / "pretrained" / name for name in hub.bundled_models("prior")]
 COMPARISON = [comparison_name("mnist", variant) for variant in ("plain", "ema", "ema, rotation trick", "fsq")]
 REQUIRED = {"mnist-plain", "mnist-ema", "mnist-plain-prior", "mnist-ema-prior", "pokemon-plain", "pokemon-ema",
-            "pokemon-ema-prior", "mnist-classifier", *COMPARISON}
+            "pokemon-ema-prior", "mnist-classifier", *COMPARISON, "mnist-vq2", "mnist-vq2-prior", "pokemon-vq2",
+            "pokemon-vq2-prior"}
 
 
 def card_number(folder, pattern: str) -> float:
@@ -39,10 +40,9 @@ def card_number(folder, pattern: str) -> float:
 
 def test_the_required_models_are_bundled_and_small():
     assert REQUIRED <= {p.name for p in BUNDLED}
+    # (rglob does not enter the links a prior's vqvae/ copy is: the bundle keeps one copy of each model)
     total = sum(f.stat().st_size for f in (REPO / "pretrained").rglob("*") if f.is_file())
-    # 25 MB before the MNIST priors grew to 96 channels (8 MB each) for samples a
-    # classifier reads as the digit asked for; every model retrained by train_all fits in 35.
-    assert total < 35 * 2**20
+    assert total < 45 * 2**20  # with the two-level models and their two-level priors
 
 
 @pytest.mark.parametrize("folder", VQVAES, ids=lambda p: p.name)
@@ -67,7 +67,7 @@ def test_a_bundled_prior_reaches_its_cards_nll(folder):
     stated = card_number(folder, r"\| this prior \| ([\d.]+) \|")
     c = vqvae.config
     codes = encode_splits(vqvae, load_data(dataset, c.in_channels, c.image_size))
-    measured = PriorTrainer(prior, 1e-3, prior.embedding.weight.device).nll(codes.val, codes.val_labels)
+    measured = PriorTrainer(prior, 1e-3, prior.embedding.weight.device).nll(codes.val, codes.val_labels, codes.val_top)
     assert measured == pytest.approx(stated, abs=0.02)
     assert measured < card_number(folder, r"\| unigram \(training code frequencies\) \| ([\d.]+) \|")
     assert (folder / "samples.png").is_file() and "](samples.png)" in (folder / "README.md").read_text()
@@ -94,6 +94,7 @@ def test_each_prior_brings_the_vqvae_of_the_same_name():
     for prior in PRIORS:
         vqvae = REPO / "pretrained" / prior.name.removesuffix("-prior")
         assert (prior / "vqvae" / "model.safetensors").read_bytes() == (vqvae / "model.safetensors").read_bytes()
+        assert (prior / "vqvae").is_symlink() and (prior / "vqvae").resolve() == vqvae.resolve()  # one copy
 
 
 def test_train_all_quick_run_writes_loadable_models_and_cards(tmp_path):
@@ -104,6 +105,7 @@ def test_train_all_quick_run_writes_loadable_models_and_cards(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "skipping fashion" in result.stderr  # no Fashion-MNIST here: said, not failed
     assert sorted(p.name for p in out.iterdir()) == ["mnist-ema", "mnist-ema-prior"]
+    assert (out / "mnist-ema-prior" / "vqvae").resolve() == (out / "mnist-ema").resolve()  # linked, not copied
     vqvae, prior = load_vqvae(out / "mnist-ema"), load_prior(out / "mnist-ema-prior")
     assert prior.config.codebook_size == vqvae.config.codebook_size
     assert card_number(out / "mnist-ema", r"\| PSNR \| ([\d.]+) dB \|") > 10
@@ -116,3 +118,13 @@ def test_train_all_quick_run_writes_loadable_models_and_cards(tmp_path):
 def test_hub_bundled_names_match_the_folder():
     assert set(hub.bundled_models()) == {p.name for p in BUNDLED}
     assert bundled_mnist().val.shape[0] == 1000
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "pokemon"])
+def test_the_bundled_two_level_models_are_the_two_levels_variant_with_a_two_level_prior(dataset):
+    folder = REPO / "pretrained" / f"{dataset}-vq2"
+    trained = RunConfig.from_dict(json.loads((folder / "training.json").read_text()))
+    assert asdict(trained.model) == asdict(matched_variant(preset(dataset), "two levels").config.model)
+    assert trained.model.levels == 2 and load_vqvae(folder).config.code_bits <= preset(dataset).model.code_bits
+    prior = load_prior(folder.with_name(f"{dataset}-vq2-prior"))
+    assert (prior.config.levels, prior.config.top_codebook_size) == (2, trained.model.top_codes)
