@@ -94,8 +94,8 @@ def sample_rows(n: int) -> list[dict]:
     minutes = {name: training_minutes(BUNDLED_DIR / f"{name}-prior") for name in scores}
     judged = n >= DEFAULT_N  # a Fréchet distance of few samples is biased upward: reported only
     ceiling = SAMPLE_TARGETS["fd_over_reconstructions"] * two["reconstruction_frechet_distance"]
-    note = (f"n {n}, temperature 1; priors trained {minutes['mnist-vq2']} and {minutes['mnist-ema']} min (epochs "
-            f"timed); reconstructions reach {two['reconstruction_label_accuracy']:.3f}, FD "
+    trained = ", ".join(f"{name}-prior {'not recorded' if m is None else f'{m:.1f} min'}" for name, m in minutes.items())
+    note = (f"n {n}, temperature 1; training time of the epochs: {trained}; reconstructions reach {two['reconstruction_label_accuracy']:.3f}, FD "
             f"{two['reconstruction_frechet_distance']:.2f} (two levels) and {one['reconstruction_label_accuracy']:.3f}, "
             f"FD {one['reconstruction_frechet_distance']:.2f} (one)")
     return [row("mnist: sample label accuracy, two-level prior vs one-level", two["label_accuracy"],

@@ -60,7 +60,7 @@ def against_baseline(op: str, times: float = 1.0, plus: float = 0.0, unit: str =
     """Ours against the row's own baseline column, scaled or shifted: `> baseline`,
     `<= 3x baseline`, `>= baseline + 4 dB`."""
     text = f"{op} " + (f"{_number(times)}x " if times != 1 else "") + "baseline"
-    text += f" + {_number(plus)} {unit}".rstrip() if plus else ""
+    text += f" {'+' if plus > 0 else '-'} {_number(abs(plus))} {unit}".rstrip() if plus else ""
     return Target(text, lambda row: _known(row["ours"]) and _known(row["baseline"])
                   and COMPARE[op](row["ours"], times * row["baseline"] + plus))
 
