@@ -83,8 +83,8 @@ def shots():
     (folder / "timings.json").write_text(json.dumps(timings, indent=2))
 
 
-def open_page(browser, base: str, path: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def open_page(browser, base: str, path: str, height: int = 1000):
+    page = browser.new_page(viewport={"width": 1400, "height": height})
     page.goto(f"{base}/{path}")
     page.wait_for_selector(CONNECTED, timeout=60_000)
     page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)
@@ -412,7 +412,8 @@ RECORD_PROGRESS = """() => {
 def test_a_two_level_model_shows_what_each_level_carries(dashboard, browser, shots):
     base, _ = dashboard
     folder, _ = shots
-    page = open_page(browser, base, "?active_vqvae=pokemon-vq2")  # as a copied link opens it
+    # as a copied link opens it, in a window tall enough for the screenshot to show the levels' row
+    page = open_page(browser, base, "?active_vqvae=pokemon-vq2", height=1450)
     page.get_by_role("heading", name="What each level carries").wait_for(timeout=60_000)
     for caption in ("the top codes alone", "the bottom codes alone", "reconstruction from the codes"):
         assert page.get_by_text(caption, exact=True).count() == 1, caption
