@@ -70,10 +70,6 @@ class TwoLevelVQVAE(
         self.decoder = conv_decoder(c)
         self.decoder[0] = nn.Conv2d(2 * d, c.hidden, 3, padding=1)  # it takes both levels' vectors
 
-    @property
-    def top_codebook(self) -> torch.Tensor:
-        return self.top_quantizer.codebook
-
     def _top_and_bottom_vectors(self, images: torch.Tensor) -> tuple[QuantizerOutput, torch.Tensor]:
         """(the top level quantised, the bottom level's vectors z_e [B, D, h, w] given its codes)."""
         self._check_images(images)
