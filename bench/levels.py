@@ -19,7 +19,7 @@ from vqvae.models.two_level import encode_image_grids
 from vqvae.store.hub import BUNDLED_DIR
 from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.training.evaluate import evaluate
-from vqvae.training.prior_trainer import summed_nll
+from vqvae.training.prior_trainer import PriorTrainer
 from vqvae.training.sample_quality import DEFAULT_N, score_models
 
 # One-level PSNR each data set's two-level model must stay within, and the one-level rate it
@@ -28,18 +28,12 @@ PSNR_SLACK_DB = 0.3
 SAMPLE_TARGETS = {"label_accuracy": 0.97, "fd_over_reconstructions": 2.0}
 
 
-@torch.no_grad()
 def held_out_bits(prior, vqvae, images: torch.Tensor, labels: torch.Tensor | None) -> float:
     """Mean bits per image of the held-out images' codes (both levels) under the prior."""
     top, bottom = encode_image_grids(vqvae, images)
-    prior.eval()
-    total = 0.0
-    for start in range(0, len(bottom), 250):
-        part = slice(start, start + 250)
-        y = labels[part] if labels is not None and prior.config.n_classes else None
-        nats, _ = summed_nll(prior, bottom[part], y, None if top is None else top[part])
-        total += nats.item()
-    return bits(total) / len(bottom)
+    nats_per_code = PriorTrainer(prior, 1e-3, prior.embedding.weight.device).nll(
+        bottom, labels if prior.config.n_classes else None, top)
+    return bits(nats_per_code) * vqvae.config.codes_per_image
 
 
 @torch.no_grad()

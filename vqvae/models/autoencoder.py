@@ -152,9 +152,7 @@ class VQVAE(
     def nearest_codes(self, z: torch.Tensor) -> torch.Tensor:
         """Vectors z [B, D, h, w] (encoder outputs, or any point between them) -> the index of
         the nearest code at each position [B, h, w] (int64)."""
-        b, _, h, w = z.shape
-        flat = rearrange(z, "b d h w -> (b h w) d")
-        return rearrange(self.quantizer.nearest(flat), "(b h w) -> b h w", b=b, h=h, w=w)
+        return nearest_on_grid(self.quantizer, z)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
@@ -184,6 +182,13 @@ class VQVAE(
             )
         if images.shape[-1] % c.downsample or images.shape[-2] % c.downsample:
             raise VQVAEError(f"image sides must be multiples of {c.downsample}, got {tuple(images.shape[-2:])}: resize first")
+
+
+def nearest_on_grid(quantizer: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """Vectors z [B, D, h, w] -> the index of `quantizer`'s nearest code at each position [B, h, w]."""
+    b, _, h, w = z.shape
+    flat = rearrange(z, "b d h w -> (b h w) d")
+    return rearrange(quantizer.nearest(flat), "(b h w) -> b h w", b=b, h=h, w=w)
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from torch import nn
 
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
-from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE, encode_images, ResidualBlock, VQVAEOutput, conv_decoder, conv_encoder
+from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE, encode_images, nearest_on_grid, ResidualBlock, VQVAEOutput, conv_decoder, conv_encoder
 from vqvae.models.quantize import make_quantizer
 from vqvae.models.quantizer_output import QuantizerOutput
 
@@ -107,16 +107,10 @@ class TwoLevelVQVAE(
         h_a, h_b = self.encoder(pair - 0.5)
         mixed_h = (1 - w) * h_a + w * h_b
         t_a, t_b = self.top_to_code(self.top_encoder(torch.stack([h_a, h_b])))
-        top = self.nearest_top_codes((1 - w) * t_a + w * t_b)
+        top = nearest_on_grid(self.top_quantizer, (1 - w) * t_a + w * t_b)
         z_t = rearrange(self.top_quantizer.lookup(top), "s h w d -> s d h w")
         bottom = self.bottom_to_code(torch.cat([mixed_h, up_to(self.top_decoder(z_t), mixed_h)], dim=1))
         return top, self.nearest_codes(bottom)
-
-    def nearest_top_codes(self, z: torch.Tensor) -> torch.Tensor:
-        """Top-level vectors z [B, D, h', w'] -> the index of the nearest top code at each position."""
-        b, _, h, w = z.shape
-        flat = rearrange(z, "b d h w -> (b h w) d")
-        return rearrange(self.top_quantizer.nearest(flat), "(b h w) -> b h w", b=b, h=h, w=w)
 
     @torch.no_grad()
     def encode_levels(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,9 +157,9 @@ class TwoLevelVQVAE(
         if codes is None:
             codes = torch.arange(size, device=self.codebook.device)
         n = len(codes)
-        side, other_side = (grid, 2 * grid) if level == "top" else (grid, (grid + 1) // 2)
+        other_side = 2 * grid if level == "top" else (grid + 1) // 2  # the other level's grid under this one's
         filled = rearrange(self.top_quantizer.lookup(codes) if level == "top" else self.quantizer.lookup(codes),
-                           "n d -> n d 1 1").expand(-1, -1, side, side)
+                           "n d -> n d 1 1").expand(-1, -1, grid, grid)
         other = (mean_code(self.quantizer, self.config.codebook_size) if level == "top"
                  else mean_code(self.top_quantizer, self.config.top_codes)).expand(n, -1, other_side, other_side)
         z_t, z_b = (filled, other) if level == "top" else (other, filled)
