@@ -37,7 +37,7 @@ def step_seconds(name: str) -> float:
         if stepper.done >= stepper.total - 1:
             stepper.__init__(prior, vqvae, seed=0, label=0)
         stepper.step()
-        codes, _ = stepper.top(TOP_SHOWN)
+        codes, _ = stepper.likeliest(TOP_SHOWN)
         enlarge(atlas(vqvae, 3, codes), 70)
         entropy_map(stepper.entropy, stepper.position, prior.config.codebook_size).to_json()
         stepper.decoded()

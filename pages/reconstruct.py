@@ -241,10 +241,11 @@ def edit_section() -> None:
     undo, reset = right.columns(2)
     undo.button("Undo", disabled=not edits.history, on_click=edits.undo)
     reset.button("Reset", disabled=not edits.history, on_click=edits.reset)
-    if two_levels:
-        right.caption("Completing from a cell with the prior works on one-level models; the Sample page draws "
-                      "both levels of this one, the top grid first.")
-        return
+    completion(right, row, column)
+
+
+def completion(right, row: int, column: int) -> None:
+    """Let the prior redraw every code after the selected cell, streamed as it draws."""
     prior_ref = prior_of(active)
     if prior_ref is None:
         right.caption("Completing with a prior needs one trained on this model's codes: the Sample page trains one.")
@@ -252,22 +253,27 @@ def edit_section() -> None:
     prior, _, _ = cached_prior(prior_ref, device())
     label = completion_class(prior.config.n_classes, right)
     which = f" as {examples.kind} {examples.class_title(label)}" if label is not None else ""
-    if right.button(f"Complete{which} with the prior from row {row}, column {column}",
-                    help="keep the codes before this cell (row by row) and let the prior redraw the rest, "
+    where = f"row {row}, column {column}" + (f" of the {level} grid" if two_levels else "")
+    redrawn = " (and the whole bottom grid after it)" if level == "top" else ""
+    if right.button(f"Complete{which} with the prior from {where}",
+                    help=f"keep the codes before this cell (row by row) and let the prior redraw the rest{redrawn}, "
                          "as it samples: each code given the ones before it (the prior is convolutional, so any "
                          "grid size works)"):
         try:
-            stepper = StepSampler(prior, model, seed=int(torch.randint(0, 2**31 - 1, ()).item()), label=label,
-                                  keep=edits.codes, kept=row * w + column)
+            stepper = StepSampler.completing(prior, model, {name: e.codes for name, e in all_edits.items()}, level,
+                                             row, column, seed=int(torch.randint(0, 2**31 - 1, ()).item()), label=label)
         except VQVAEError as exc:
             right.error(str(exc))
             return
         canvas = right.empty()
         while stepper.done < stepper.total:
             stepper.to_row_end()  # streamed a row at a time, as the Sample page does
+            stage = f" ({stepper.level} grid)" if two_levels else ""
             canvas.image(picture(stepper.decoded(blank=True).cpu(), pixels=SHOWN_PIXELS // 2), width="content",
-                         caption=f"{stepper.done} of {stepper.total} codes{which}; grey: not drawn yet")
-        edits.replace(stepper.codes[0].cpu())
+                         caption=f"{stepper.done} of {stepper.total} codes{stage}{which}; grey: not drawn yet")
+        if level == "top":
+            all_edits["top"].replace(stepper.top[0].cpu())
+        all_edits["bottom"].replace(stepper.codes[0].cpu())
         st.rerun()
 
 

@@ -22,7 +22,6 @@ from vqvae.dashboard.plots import entropy_map
 from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, start_scoring
 from vqvae.data.datasets import class_kind, class_names
 from vqvae.errors import VQVAEError
-from vqvae.models.editing import candidates_in_place
 from vqvae.models.sampling import Sampling, decode_progress, grid_columns, sample_labels, stream_samples
 from vqvae.models.stepping import StepSampler
 from vqvae.store.provenance import dataset_of_prior
@@ -148,13 +147,13 @@ top_p = filters[1].slider("Top-p", 0.05, 1.0, step=0.05, key="sample-top-p",
                           help="nucleus sampling: from the fewest likeliest codes whose probability reaches p; 1 keeps every code")
 top_k, top_p = (int(top_k) or None), (float(top_p) if top_p < 1 else None)
 STREAM, STEP = "stream", "step"
-modes = (STREAM, STEP) if c.levels == 1 else (STREAM,)  # stepping through draws one grid
+modes = (STREAM, STEP)
 remember("sample-mode", STREAM, modes)
 mode = filters[2].radio("Mode", modes, horizontal=True, key="sample-mode",
                         format_func={STREAM: "Whole grids", STEP: "Step through"}.get,
                         help="whole grids: the codes stream in; step through: one image, one position at a time, "
                              "with the prior's choices shown and yours taken"
-                             + ("" if c.levels == 1 else " (one-level priors only)"))
+                             + ("" if c.levels == 1 else "; the top grid first, then the bottom one"))
 label = None
 dataset = dataset_of_prior(found.path)
 names = class_names(dataset)
@@ -190,12 +189,12 @@ FRAME = (0.0, 0.45, 0.70)  # a blue frame sets a black (MNIST) or white (Pokémo
 TILE_PIXELS = 128  # each sample of a grid enlarged by whole pixels to about this (MNIST 4x, 64-px Pokémon 2x)
 
 
-def stream_stage(progress) -> str:
+def level_stage(level: str | None) -> str:
     """For two levels, which grid is filling and how the picture is decoded meanwhile."""
-    if progress.level == "top":
+    if level == "top":
         return (f": the top grid ({vqvae.config.top_grid_size} x {vqvae.config.top_grid_size}, the layout), "
                 "decoded alone (the bottom level set to its mean code)")
-    if progress.level == "bottom":
+    if level == "bottom":
         return f": the bottom grid ({vqvae.config.grid_size} x {vqvae.config.grid_size}, the detail), given the top"
     return ""
 
@@ -238,22 +237,25 @@ def step_mode() -> None:
     buttons[2].button("To the end", disabled=finished, on_click=stepper.run, args=(stepper.total,))
     buttons[3].button("Start again", on_click=lambda: st.session_state.pop(STEPPER, None))
     row, column = stepper.position
+    grid = stepper.grid
     which = f"of the {kind} {names[label]}, " if label is not None else ""
     left, middle, right = st.columns([2, 3, 3])
+    stage = "" if finished else level_stage(grid.level)
     left.image(picture(stepper.decoded(blank=True).cpu(), 1, pixels=SHOWN_PIXELS), width="content",
-               caption=f"{stepper.done} of {stepper.total} codes drawn, {which}"
-                       f"{int(stepper.picked.sum())} of them picked by you; grey: not drawn yet")
-    middle.plotly_chart(entropy_map(stepper.entropy, None if finished else (row, column), c.codebook_size),
+               caption=f"{stepper.done} of {stepper.total} codes drawn{stage}, {which}"
+                       f"{stepper.picks} of them picked by you; grey: not drawn yet")
+    of_grid = f" of the {grid.level} grid" if grid.level else ""
+    middle.plotly_chart(entropy_map(grid.entropy, None if finished else (row, column), grid.codebook_size,
+                                    title=f"how sure the prior was ({grid.level} grid)" if grid.level else None),
                         width="stretch")
     if finished:
         right.success("Every position is drawn: start again, or change a setting for a new sample.")
         return
-    codes, probs = stepper.top(TOP_SHOWN)
+    codes, probs = stepper.likeliest(TOP_SHOWN)
     shown = [(code, p) for code, p in zip(codes.tolist(), probs.tolist()) if p > 0]
-    right.markdown(f"**Next: row {row}, column {column}.** The prior's likeliest codes there, each shown in "
-                   f"place among the codes drawn so far (the middle cell; 3 x 3 cells around it):")
-    candidates = torch.tensor([code for code, _ in shown])
-    tiles = candidates_in_place(vqvae, stepper.codes[0], row, column, candidates)
+    right.markdown(f"**Next: row {row}, column {column}{of_grid}.** The prior's likeliest codes there, each shown "
+                   f"in place among the codes drawn so far (the middle cell; 3 x 3 cells around it):")
+    tiles = stepper.in_place(torch.tensor([code for code, _ in shown]))
     tiles = frame(enlarge(tiles, SHOWN_PIXELS // 3), torch.ones(len(tiles), dtype=torch.bool), colour=FRAME)
     right.image([t.permute(1, 2, 0).numpy() for t in tiles], width=tiles.shape[-1] + 4,
                 caption=[f"{code}: {p:.1%}" for code, p in shown])
@@ -277,9 +279,9 @@ else:
         for progress in steps:
             if progress.grid_done % progress.codes.shape[-1] == 0:  # redraw once per row of codes
                 bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes"
-                                                                  + stream_stage(progress))
+                                                                  + level_stage(progress.level))
                 with torch.no_grad():
-                    show(decode_progress(vqvae, progress), "decoded so far" + stream_stage(progress), canvas)
+                    show(decode_progress(vqvae, progress), "decoded so far" + level_stage(progress.level), canvas)
         with torch.no_grad():
             images = decode_progress(vqvae, progress).cpu()
         canvas.empty()

@@ -98,9 +98,43 @@ def two_level_prior_runs(tmp_path_factory):
 
 def test_sample_streams_the_top_grid_then_the_bottom(monkeypatch, two_level_prior_runs):
     app = app_on("sample", monkeypatch, two_level_prior_runs)
-    assert app.radio(key="sample-mode").options == ["Whole grids"]  # stepping through draws one grid
     app.number_input(key="sample-n").set_value(10).run()
     [b for b in app.button if b.label == "Sample"][0].click().run()
     assert not app.exception, app.exception
     assert len(captions(app)) == 10  # the finished grid, a digit each
     assert app.session_state["sample-last-grid"][1].shape == (10, 1, 28, 28)
+
+
+def test_step_mode_steps_through_the_top_grid_then_the_bottom(monkeypatch, two_level_prior_runs):
+    app = app_on("sample", monkeypatch, two_level_prior_runs)
+    app.radio(key="sample-mode").set_value("step").run()
+    [b for b in app.button if b.label == "Next row"][0].click().run()
+    assert not app.exception, app.exception
+    stepper = app.session_state["sample-stepper"][1]
+    assert (stepper.level, stepper.done, stepper.position) == ("top", 4, (1, 0))
+    assert "the top grid (4 x 4, the layout)" in captions(app)[0]
+    assert any("how sure the prior was (top grid)" in chart.proto.spec for chart in app.get("plotly_chart"))
+    assert 0 < len([c for c in captions(app) if c.endswith("%")]) <= 8  # top candidates (K = 8), each in place
+    for _ in range(3):
+        [b for b in app.button if b.label == "Next row"][0].click().run()
+    assert (stepper.level, stepper.done) == ("bottom", 16)
+    [b for b in app.button if b.label == "To the end"][0].click().run()
+    assert not app.exception, app.exception
+    assert stepper.done == stepper.total == 16 + 49 and app.success
+
+
+def test_reconstruct_completes_from_a_top_cell_with_the_two_level_prior(monkeypatch, tmp_path):
+    app = app_on("reconstruct", monkeypatch, tmp_path)
+    app.radio(key="level").set_value("top").run()
+    grids = app.session_state["reconstruct-edits"][1]
+    top, bottom = grids["top"].codes.clone(), grids["bottom"].codes.clone()
+    app.session_state["reconstruct-cell"] = (1, 2)
+    app.run()
+    button = [b for b in app.button if b.label.startswith("Complete")][0]
+    assert "from row 1, column 2 of the top grid" in button.label
+    button.click().run()
+    assert not app.exception, app.exception
+    assert torch.equal(grids["top"].codes.view(-1)[:6], top.view(-1)[:6])  # the codes before the cell kept
+    assert not torch.equal(grids["bottom"].codes, bottom)  # the whole bottom grid drawn again
+    assert grids["top"].history and grids["bottom"].history  # each level's change can be undone
+

@@ -40,7 +40,7 @@ def test_a_pick_is_kept_and_the_next_steps_condition_on_it(bundled):
     stepper, untouched = StepSampler(prior, vqvae, seed=1, label=3), StepSampler(prior, vqvae, seed=1, label=3)
     stepper.run(10)
     untouched.run(10)
-    codes, probs = stepper.top(5)
+    codes, probs = stepper.likeliest(5)
     assert (probs[:-1] >= probs[1:]).all() and probs.sum() <= 1 + 1e-9
     choice = int(codes[-1])  # the fifth likeliest, not what the draw would take
     assert stepper.step(choice) == choice and stepper.picked[divmod(10, stepper.side)]

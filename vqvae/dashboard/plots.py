@@ -105,7 +105,8 @@ def code_map(codes: torch.Tensor, usage: torch.Tensor | None = None, title: str 
     return figure
 
 
-def entropy_map(entropy: torch.Tensor, next_position: tuple[int, int] | None, codebook_size: int) -> go.Figure:
+def entropy_map(entropy: torch.Tensor, next_position: tuple[int, int] | None, codebook_size: int,
+                title: str | None = None) -> go.Figure:
     """The entropy [h, w] (nats; NaN where nothing is drawn yet) of the distribution each code
     was drawn from, on a scale from 0 (certain) to ln K (uniform), the next position marked."""
     grid = entropy.numpy()
@@ -121,7 +122,7 @@ def entropy_map(entropy: torch.Tensor, next_position: tuple[int, int] | None, co
     figure.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False,
                         range=[-0.5, grid.shape[1] - 0.5])
     # positions not drawn yet (NaN) show the grey background
-    figure.update_layout(margin=MARGIN, title="how sure the prior was at each position", plot_bgcolor="#e6e6e6")
+    figure.update_layout(margin=MARGIN, title=title or "how sure the prior was at each position", plot_bgcolor="#e6e6e6")
     return figure
 
 

@@ -81,18 +81,20 @@ def mark_cells(images: torch.Tensor, cells: torch.Tensor, cell_pixels: int,
 
 @torch.no_grad()
 def candidates_in_place(vqvae, codes: torch.Tensor, row: int, column: int, candidates: torch.Tensor,
-                        window: int = 3) -> torch.Tensor:
+                        window: int = 3, decode=None, cell: int | None = None) -> torch.Tensor:
     """What the picture would be with each candidate code at (row, column): codes [h, w] ->
-    tiles [k, C, window * f, window * f] in [0, 1] on the CPU (f the model's downsampling),
-    each the decoded grid with candidates[i] put there, cropped to the window x window cells
-    around it (shifted inwards at the grid's edges). A code alone is often plain background;
-    among its neighbours it shows what it adds."""
+    tiles [k, C, window * f, window * f] in [0, 1] on the CPU (f the model's downsampling, or
+    `cell` pixels), each the decoded grid with candidates[i] put there, cropped to the window
+    x window cells around it (shifted inwards at the grid's edges). A code alone is often
+    plain background; among its neighbours it shows what it adds. decode: grids [k, h, w] ->
+    pictures, the model's own decode unless given (one level of a two-level model's, the
+    other level held)."""
     h, w = codes.shape
     device = vqvae.codebook.device
     grids = codes.to(device).expand(len(candidates), h, w).clone()
     grids[:, row, column] = candidates.to(device)
-    pictures = vqvae.decode(grids).clamp(0, 1).cpu()
-    f = pictures.shape[-1] // w
+    pictures = (decode or vqvae.decode)(grids).clamp(0, 1).cpu()
+    f = cell or vqvae.config.downsample
     window_h, window_w = min(window, h), min(window, w)
     top = min(max(row - window_h // 2, 0), h - window_h)
     left = min(max(column - window_w // 2, 0), w - window_w)
