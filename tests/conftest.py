@@ -135,6 +135,26 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def cli_here(capsys, monkeypatch):
+    """cli_here(*args) -> CompletedProcess: the command line run in this process by main(),
+    from the repository root, with its exit status and what it printed (an exception escaping
+    main() fails the test). No interpreter to start and no torch to import (seconds each):
+    for the many refusals that end before any work; the real process is run_cli's to test."""
+    from vqvae.cli import main
+
+    monkeypatch.chdir(REPO)
+
+    def run(*args) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what earlier steps printed is not this command's
+        argv = [str(a) for a in args]
+        status = main(argv)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["python", "-m", "vqvae", *argv], status, out, err)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def tiny_image_folder(tmp_path_factory, mnist) -> Path:
     """20 MNIST digits as PNG files (18 train / 2 held-out for the folder loader)."""

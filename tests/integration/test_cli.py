@@ -13,23 +13,7 @@ import subprocess
 import pytest
 
 from conftest import folder_snapshot
-from vqvae.cli import main
 from vqvae.store.run_folder import RunFolder
-
-
-@pytest.fixture
-def cli(capsys):
-    """cli(*args) -> CompletedProcess: the command line run in-process by main(), with its
-    exit status and what it printed (an exception escaping main() fails the test)."""
-
-    def run(*args) -> subprocess.CompletedProcess:
-        capsys.readouterr()  # what earlier steps printed is not this command's
-        argv = [str(a) for a in args]
-        code = main(argv)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(["python", "-m", "vqvae", *argv], code, out, err)
-
-    return run
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -59,28 +43,28 @@ TINY = ["--hidden", "16", "--codebook-size", "16", "--code-dim", "8", "--device"
     ],
     ids=["codebook-size-1", "image-size-30", "negative-epochs", "unknown-preset", "missing-folder"],
 )
-def test_train_rejects_bad_settings(cli, tmp_path, args, fragments):
+def test_train_rejects_bad_settings(cli_here, tmp_path, args, fragments):
     out = tmp_path / "run"
-    result = cli("train", "--out", out, *TINY, *args)
+    result = cli_here("train", "--out", out, *TINY, *args)
     assert_user_error(result, *fragments)
     assert not out.exists()  # nothing was created
 
 
-def test_train_rejects_an_empty_data_folder(cli, tmp_path):
+def test_train_rejects_an_empty_data_folder(cli_here, tmp_path):
     data = tmp_path / "images"
     data.mkdir()
     (data / "nested").mkdir()
     out = tmp_path / "run"
-    result = cli("train", "--out", out, "--dataset", "folder", "--data", data, *TINY)
+    result = cli_here("train", "--out", out, "--dataset", "folder", "--data", data, *TINY)
     assert_user_error(result, str(data), "0 readable")
     assert not out.exists()
 
 
-def test_train_refuses_to_overwrite_an_existing_run(cli, tmp_path, tiny_run):
+def test_train_refuses_to_overwrite_an_existing_run(cli_here, tmp_path, tiny_run):
     run = tmp_path / "existing"
     shutil.copytree(tiny_run, run)
     before = folder_snapshot(run)
-    result = cli("train", "--out", run, *TINY)
+    result = cli_here("train", "--out", run, *TINY)
     assert_user_error(result, str(run), "--resume")
     assert folder_snapshot(run) == before  # byte-identical, nothing added or removed
 
@@ -91,10 +75,10 @@ def _copied_checkpoint(tiny_run, tmp_path):
     return folder
 
 
-def test_eval_of_a_good_checkpoint(cli, tmp_path, tiny_run):
+def test_eval_of_a_good_checkpoint(cli_here, tmp_path, tiny_run):
     """The positive control for the two eval errors below."""
     folder = _copied_checkpoint(tiny_run, tmp_path)
-    result = cli("eval", "--model", folder, "--device", "cpu", "--json")
+    result = cli_here("eval", "--model", folder, "--device", "cpu", "--json")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["images"] == 1000 and "bundled" in metrics["data"]
@@ -102,8 +86,8 @@ def test_eval_of_a_good_checkpoint(cli, tmp_path, tiny_run):
     assert metrics["val_psnr"] == pytest.approx(-10 * __import__("math").log10(metrics["val_mse"]))
 
 
-def test_eval_of_a_run_folder_uses_its_data(cli, tiny_run):
-    result = cli("eval", "--model", tiny_run, "--device", "cpu", "--json")
+def test_eval_of_a_run_folder_uses_its_data(cli_here, tiny_run):
+    result = cli_here("eval", "--model", tiny_run, "--device", "cpu", "--json")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["images"] == 2  # the run's own image folder: 2 held-out images of 20
@@ -111,19 +95,19 @@ def test_eval_of_a_run_folder_uses_its_data(cli, tiny_run):
     assert metrics["val_mse"] == pytest.approx(epoch["val_mse"], rel=1e-5)
 
 
-def test_eval_of_a_corrupt_checkpoint(cli, tmp_path, tiny_run):
+def test_eval_of_a_corrupt_checkpoint(cli_here, tmp_path, tiny_run):
     folder = _copied_checkpoint(tiny_run, tmp_path)
     (folder / "model.safetensors").write_bytes(os.urandom(64) + b"garbage" * 50)
-    result = cli("eval", "--model", folder, "--device", "cpu")
+    result = cli_here("eval", "--model", folder, "--device", "cpu")
     assert_user_error(result, str(folder), "corrupt")
 
 
-def test_eval_of_a_mismatched_checkpoint(cli, tmp_path, tiny_run):
+def test_eval_of_a_mismatched_checkpoint(cli_here, tmp_path, tiny_run):
     folder = _copied_checkpoint(tiny_run, tmp_path)
     config = json.loads((folder / "config.json").read_text())
     config["codebook_size"] = 64
     (folder / "config.json").write_text(json.dumps(config))
-    result = cli("eval", "--model", folder, "--device", "cpu")
+    result = cli_here("eval", "--model", folder, "--device", "cpu")
     assert_user_error(result, str(folder), "does not match")
 
 
@@ -137,12 +121,12 @@ def test_eval_of_a_missing_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_image_folder):
+def test_resume_without_epochs_continues_the_runs_own_plan(cli_here, tmp_path, tiny_image_folder):
     """`train --out RUN --resume` (no --epochs) must finish the run as it was planned, not
     train it up to the default preset's 20 epochs (README: "continue an interrupted (or
     finished) run, optionally for more epochs")."""
     out = tmp_path / "run"
-    first = cli("train", "--out", out, "--dataset", "folder", "--data", tiny_image_folder, "--epochs", "1",
+    first = cli_here("train", "--out", out, "--dataset", "folder", "--data", tiny_image_folder, "--epochs", "1",
                 "--batch-size", "8", *TINY)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("done:")
@@ -151,7 +135,7 @@ def test_resume_without_epochs_continues_the_runs_own_plan(cli, tmp_path, tiny_i
 
     # In-process, so nothing stops it early: a resume that wrongly plans the preset's 20
     # epochs trains them all, then fails here.
-    second = cli("train", "--out", out, "--resume", "--no-progress")
+    second = cli_here("train", "--out", out, "--resume", "--no-progress")
     extra_epochs = any(r["epoch"] > 1 for r in RunFolder(out).metrics("epoch"))
     status = json.loads((out / "status.json").read_text())
     assert not extra_epochs, f"--resume without --epochs trained past the run's 1 epoch (status: {status})"
@@ -206,8 +190,8 @@ def test_fsq_levels_are_read_as_whole_numbers():
     assert levels("8,five") == "8,five"
 
 
-def test_the_cli_refuses_text_levels_in_one_line(cli, tmp_path):
+def test_the_cli_refuses_text_levels_in_one_line(cli_here, tmp_path):
     out = tmp_path / "run"
-    result = cli("train", "--out", out, "--quantizer", "fsq", "--fsq-levels", "8,five", *TINY)
+    result = cli_here("train", "--out", out, "--quantizer", "fsq", "--fsq-levels", "8,five", *TINY)
     assert_user_error(result, "8,five")
     assert not out.exists()

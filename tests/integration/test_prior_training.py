@@ -181,23 +181,24 @@ def test_a_vqvae_run_is_not_a_prior(trained_run, tmp_path):
 
 
 # --- the CLI --------------------------------------------------------------------------
-def test_sample_cli_writes_a_grid_with_a_progress_bar(cli, prior_run, tmp_path):
+def test_sample_cli_writes_a_grid_with_a_progress_bar(cli, cli_here, prior_run, tmp_path):
     out = tmp_path / "grid.png"
     result = cli("sample", "--prior", prior_run, "--n", 12, "--out", out, "--seed", 5)
     assert result.returncode == 0, result.stderr
     assert "49/49" in result.stderr  # the progress bar reached the last code
     with Image.open(out) as im:
         assert im.size == (10 * 29 + 1, 2 * 29 + 1)  # one column per digit
-    again = tmp_path / "again.png"
-    assert cli("sample", "--prior", prior_run, "--n", 12, "--out", again, "--seed", 5, "--no-progress").returncode == 0
+    again = tmp_path / "again.png"  # in this process: the same codes as the CLI's own
+    assert cli_here("sample", "--prior", prior_run, "--n", 12, "--out", again, "--seed", 5, "--no-progress").returncode == 0
     assert again.read_bytes() == out.read_bytes()
-    greedy = cli("sample", "--prior", prior_run, "--n", 12, "--out", again, "--top-k", 1, "--top-p", 0.5, "--no-progress")
+    greedy = cli_here("sample", "--prior", prior_run, "--n", 12, "--out", again, "--top-k", 1, "--top-p", 0.5, "--no-progress")
     assert greedy.returncode == 0 and "top-k 1, top-p 0.5" in greedy.stdout, greedy.stderr
 
 
 def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
     out = tmp_path / "p"
-    args = ["--prior-channels", 8, "--head", 8, "--blocks", 2, "--batch-size", 256, "--samples", 4, "--no-progress"]
+    args = ["--prior-channels", 8, "--head", 8, "--blocks", 2, "--batch-size", 256, "--samples", 4, "--shift", 0,
+            "--no-progress"]
     result = cli("train-prior", "--vqvae", trained_run, "--out", out, "--epochs", 1, *args)
     assert result.returncode == 0, result.stderr
     assert "best held-out NLL" in result.stdout
@@ -212,7 +213,7 @@ def test_train_prior_cli_trains_and_resumes(cli, trained_run, tmp_path):
                                   "label out of range", "vqvae run as prior", "new run without --vqvae",
                                   "resume with new settings", "unknown vqvae", "prior as vqvae", "n too large",
                                   "unwritable out", "top-k 0", "top-p 0", "top-p above 1"])
-def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tiny_run, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(cli_here, case, prior_run, trained_run, tiny_run, tmp_path):
     out = tmp_path / "grid.png"
     sample = ["sample", "--prior", prior_run, "--out", out, "--n", 2]
     (tmp_path / "a-file").write_text("not a folder")
@@ -234,7 +235,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, case, prior_run, trained_run, tin
         "top-p 0": [*sample, "--top-p", 0],
         "top-p above 1": [*sample, "--top-p", 1.5],
     }[case]
-    result = cli(*args)
+    result = cli_here(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

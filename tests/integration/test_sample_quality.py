@@ -82,7 +82,7 @@ def test_frechet_distance_matches_the_trace_of_the_square_root_of_the_product():
     assert frechet_distance(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(expected, rel=1e-7)
 
 
-def test_score_prints_and_writes_every_number_of_a_score(tmp_path):
+def test_score_prints_and_writes_every_number_of_a_score(cli_here, tmp_path):
     out = tmp_path / "nested" / "score.json"
     result = cli("score", "--prior", "mnist-ema-prior", "--n", 30, "--json", out)
     assert result.returncode == 0, result.stderr
@@ -94,7 +94,7 @@ def test_score_prints_and_writes_every_number_of_a_score(tmp_path):
     assert got["reconstruction_label_accuracy"] >= 0.95  # the VQ-VAE keeps the digits readable
     assert 0.5 < got["label_accuracy"] <= 1 and got["frechet_distance"] > 0
     # the same seed draws the same samples: a second score agrees
-    again = cli("score", "--prior", "mnist-ema-prior", "--n", 30, "--json", tmp_path / "again.json")
+    again = cli_here("score", "--prior", "mnist-ema-prior", "--n", 30, "--json", tmp_path / "again.json")
     assert again.returncode == 0 and json.loads((tmp_path / "again.json").read_text())["label_accuracy"] == got["label_accuracy"]
 
 
@@ -114,8 +114,8 @@ def test_a_hotter_prior_scores_worse():
     (("--prior", "mnist-ema-prior", "--temperature", 0), "temperature must be positive"),
     (("--prior", "mnist-ema-prior", "--json", "out.txt"), "give it a .json name"),
 ], ids=["n zero", "n negative", "pokemon prior", "a vqvae", "temperature", "json name"])
-def test_score_refuses_bad_input_in_one_line(args, said):
-    result = cli("score", *args)
+def test_score_refuses_bad_input_in_one_line(cli_here, args, said):
+    result = cli_here("score", *args)
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import read_jsonl, run_cli, small_prior_config, tiny_run_config
+from conftest import read_jsonl, small_prior_config, tiny_run_config
 from vqvae.models.sampling import sample_images
 from vqvae.store import layout
 from vqvae.store.codes import load_codes
@@ -59,19 +59,20 @@ def test_samples_decode_through_both_levels(two_level_prior):
     assert torch.equal(images, sample_images(prior, vqvae, 4, seed=2))
 
 
-def test_the_cli_evaluates_samples_and_scores_a_two_level_model(two_level_run, two_level_prior, tmp_path):
-    result = run_cli("eval", "--model", two_level_run)
+def test_the_cli_evaluates_samples_and_scores_a_two_level_model(cli_here, two_level_run, two_level_prior, tmp_path):
+    result = cli_here("eval", "--model", two_level_run)
     assert result.returncode == 0, result.stderr
     assert "top level: perplexity" in result.stdout
-    result = run_cli("sample", "--prior", two_level_prior, "--n", 10, "--out", tmp_path / "grid.png", "--no-progress")
+    result = cli_here("sample", "--prior", two_level_prior, "--n", 10, "--out", tmp_path / "grid.png", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "grid.png").size[0] > 28
-    result = run_cli("score", "--prior", two_level_prior, "--n", 20, "--json", tmp_path / "score.json")
+    result = cli_here("score", "--prior", two_level_prior, "--n", 20, "--json", tmp_path / "score.json")
     assert result.returncode == 0, result.stderr
     scored = json.loads((tmp_path / "score.json").read_text())
     assert 0 <= scored["label_accuracy"] <= 1 and scored["reconstruction_frechet_distance"] >= 0
 
 
-def test_a_one_level_prior_with_a_two_level_model_is_refused(two_level_run, two_level_prior, trained_run, tmp_path):
-    result = run_cli("sample", "--prior", two_level_prior, "--vqvae", trained_run, "--out", tmp_path / "g.png")
+def test_a_one_level_prior_with_a_two_level_model_is_refused(cli_here, two_level_run, two_level_prior, trained_run,
+                                                            tmp_path):
+    result = cli_here("sample", "--prior", two_level_prior, "--vqvae", trained_run, "--out", tmp_path / "g.png")
     assert result.returncode == 2 and "level" in result.stderr and "Traceback" not in result.stderr
