@@ -24,10 +24,10 @@ def cached_atlas(ref: str, device: str, grid: int, level: str):
 
 
 @st.cache_resource(show_spinner="Projecting the encoder outputs of the held-out images...")
-def cached_projection(ref: str, device: str):
+def cached_projection(ref: str, device: str, level: str):
     """(the Projection, its figure): the figure too, as building 5,000 points takes a while."""
     model, _ = cached_vqvae(ref, device)
-    projection = project(model, held_out(ref, device).images)
+    projection = project(model, held_out(ref, device).images, level=level)
     return projection, projection_figure(projection)
 
 
@@ -93,8 +93,8 @@ d.metric("perplexity", f"{float(perplexity(usage)):.1f}",
          help="exp(entropy) of the usage: the number of equally used codes that would be as unpredictable")
 st.plotly_chart(usage_bars({active.ref: usage}), width="stretch")
 
-st.subheader("Codes among the encoder outputs" + (" (the bottom level)" if c.levels == 2 else ""))
-projection, figure = cached_projection(active.ref, device())
+st.subheader("Codes among the encoder outputs" + (f" (the {level} level)" if c.levels == 2 else ""))
+projection, figure = cached_projection(active.ref, device(), level)
 st.plotly_chart(figure, width="stretch")
 share = 100 * projection.explained
 st.caption(

@@ -185,9 +185,8 @@ else:
     counted = f"all {width} x {height} pixels"
 grid_column, mse_column, psnr_column, bits_column, ratio_column = st.columns(5)
 bottom_h, bottom_w = result.codes.shape[-2:]
-grid_text = f"{bottom_w} x {bottom_h}"
-if two_levels:
-    grid_text += f" + {result.top_codes.shape[-1]} x {result.top_codes.shape[-2]}"
+top_text = f" + {result.top_codes.shape[-1]} x {result.top_codes.shape[-2]}" if two_levels else ""
+grid_text = f"{bottom_w} x {bottom_h}{top_text}"
 grid_column.metric("Code grid", grid_text, f"for {width} x {height} pixels", delta_color="off", delta_arrow="off",
                    help=f"codes across x down, one per {c.downsample} x {c.downsample} pixels"
                         + (" (the top grid's: one per 2 x 2 of those)" if two_levels else ""))
@@ -204,7 +203,8 @@ ratio_column.metric("Compression", f"{result.ratio:.0f}x", help=f"bits of the 8-
 st.download_button("Download the edited picture (PNG)" if of_edits else "Download the reconstruction (PNG)",
                    png_bytes(shown.picture, nrow=1), file_name=f"{name}-{'edited' if of_edits else 'reconstruction'}.png",
                    mime="image/png", on_click="ignore")
-with st.expander("Linked view: point at a cell or a pixel, and the same place lights up in all three", expanded=True):
+with st.expander("Linked view: point at a cell or a pixel, and the same place lights up in all three"
+                 + (" (the bottom grid's cells)" if two_levels else ""), expanded=True):
     st.iframe(linked_view_html(images[0].float() / 255, shown.reconstruction[0], all_edits["bottom"].codes,
                                shown_width))
 

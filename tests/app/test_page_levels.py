@@ -70,6 +70,7 @@ def test_the_codebook_page_shows_each_levels_codebook(monkeypatch, tmp_path):
     assert not app.exception, app.exception
     assert {m.label: m.value for m in app.metric}["codes used"].endswith("of 8")
     assert "(8 x 8 pixels)" in captions(app)[0]  # a top code covers 2 x 2 bottom cells of 4 pixels
+    assert any(h.value.endswith("(the top level)") for h in app.subheader)  # the projection of the top codes
 
 
 def test_the_walk_runs_through_both_levels(monkeypatch, tmp_path):

@@ -172,3 +172,16 @@ def test_save_and_load_round_trip(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.encode_levels(images), loaded.encode_levels(images)))
     codes, top = torch.randint(0, 32, (2, 7, 7)), torch.randint(0, 8, (2, 4, 4))
     assert all(torch.equal(a, b) for a, b in zip(prior(codes, None, top), loaded_prior(codes, None, top)))
+
+
+def test_the_projection_shows_either_levels_codes_among_its_encoder_outputs():
+    from vqvae.dashboard.codebook_view import project
+
+    model = tiny_model().eval()
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    top, bottom = project(model, images, level="top"), project(model, images)
+    assert top.codes.shape == (8, 2) and top.usage.sum() == 6 * 16  # K = 8; 4 x 4 top positions an image
+    assert bottom.codes.shape == (32, 2) and bottom.usage.sum() == 6 * 49
+    grids = model.encode_levels(images.float() / 255)
+    assert torch.equal(torch.from_numpy(top.usage), torch.bincount(grids[0].reshape(-1), minlength=8))
+

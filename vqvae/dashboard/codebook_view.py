@@ -104,20 +104,30 @@ class Projection:
 
 
 @torch.no_grad()
-def encoder_outputs(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+def encoder_outputs(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH,
+                    level: str = "bottom") -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images [N, C, H, W] -> (encoder outputs as the codes see them [N h w, d] float32,
     their nearest codes [N h w]), both on the CPU in (image, row, column) order. The vectors
     are in the quantizer's search space (z_e itself for a plain or EMA codebook; normalised
     or projected for the cosine and low-dimensional ones, bounded for FSQ), so codes and
-    outputs share one space; the codes are the ones model.encode picks."""
+    outputs share one space; the codes are the ones model.encode picks. level: for a
+    two-level model, the top level's outputs and codes instead of the bottom's."""
     model.eval()
     device = model.codebook.device
+    quantizer = level_quantizer(model, level)
     vectors, codes = [], []
     for chunk in images.split(batch_size):
-        z = rearrange(model.encode_continuous(chunk.to(device).float().div_(255)), "b d h w -> (b h w) d").float()
-        vectors.append(model.quantizer.search_vectors(z).float().cpu())
-        codes.append(model.quantizer.nearest(z).cpu())
+        pixels = chunk.to(device).float().div_(255)
+        z_e = model.encode_continuous(pixels, "top") if level == "top" else model.encode_continuous(pixels)
+        z = rearrange(z_e, "b d h w -> (b h w) d").float()
+        vectors.append(quantizer.search_vectors(z).float().cpu())
+        codes.append(quantizer.nearest(z).cpu())
     return torch.cat(vectors), torch.cat(codes)
+
+
+def level_quantizer(model: VQVAE, level: str = "bottom"):
+    """The quantizer of a level: a one-level model's only one is its bottom level."""
+    return model.top_quantizer if level == "top" else model.quantizer
 
 
 def principal_axes(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -153,7 +163,8 @@ def nearest_distance(targets: torch.Tensor, rows: torch.Tensor, budget: int = 2*
 
 
 @torch.no_grad()
-def project(model: VQVAE, images: torch.Tensor, max_points: int = 5000, seed: int = 0) -> Projection:
+def project(model: VQVAE, images: torch.Tensor, max_points: int = 5000, seed: int = 0,
+            level: str = "bottom") -> Projection:
     """The code vectors among the encoder outputs of uint8 images [N, C, H, W] (fitted to
     the model), on the two principal axes of the encoder outputs. Deterministic for a seed.
 
@@ -162,10 +173,11 @@ def project(model: VQVAE, images: torch.Tensor, max_points: int = 5000, seed: in
     data spreads; a few dead codes far out would otherwise pull an axis toward themselves
     and squash the cloud. (Codes are so few next to the N h w outputs that fitting on both
     changes the axes little when all of them are live.) The price is that a code far away
-    along a discarded direction can land inside the cloud: code_distance tells.
+    along a discarded direction can land inside the cloud: code_distance tells. level: a
+    two-level model's top level instead of its bottom one.
     """
-    vectors, nearest = encoder_outputs(model, images)
-    codebook = model.codebook.detach().float().cpu()
+    vectors, nearest = encoder_outputs(model, images, level=level)
+    codebook = level_quantizer(model, level).codebook.detach().float().cpu()
     mean, axes, explained = principal_axes(vectors)
     generator = torch.Generator().manual_seed(seed)
     sample = torch.randperm(len(vectors), generator=generator)[: min(max_points, len(vectors))]

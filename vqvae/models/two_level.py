@@ -93,8 +93,12 @@ class TwoLevelVQVAE(
             commitment_loss=bottom.commitment_loss + top.commitment_loss, loss=bottom.loss + top.loss)
         return VQVAEOutput(self.decode_levels_vectors(top.z_q, bottom.z_q), bottom.indices, both, top=top)
 
-    def encode_continuous(self, images: torch.Tensor) -> torch.Tensor:
-        """The bottom level's vectors z_e [B, D, h, w] before quantisation (given the top's codes)."""
+    def encode_continuous(self, images: torch.Tensor, level: str = "bottom") -> torch.Tensor:
+        """A level's vectors z_e before quantisation: the bottom's [B, D, h, w] (given the top's
+        codes), or the top's [B, D, h', w']."""
+        if level == "top":
+            self._check_images(images)
+            return self.top_to_code(self.top_encoder(self.encoder(images - 0.5)))
         return self._top_and_bottom_vectors(images)[1]
 
     @torch.no_grad()
