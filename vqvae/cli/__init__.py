@@ -1,4 +1,4 @@
-"""The command line: `python -m vqvae train|eval|train-prior|sample|score|push|download ...`.
+"""The command line: `python -m vqvae train|eval|train-prior|sample|score|compress|decompress|bits|push|download`.
 
 Mistakes a user can make print one line and exit with status 2; tracebacks are for bugs.
 `main` runs one command line in-process and returns its exit status.
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from vqvae.cli import commands
+from vqvae.cli import codec_commands, commands
 from vqvae.cli.parser import build_parser
 from vqvae.errors import VQVAEError
 
 COMMANDS = {"train": commands.cmd_train, "eval": commands.cmd_eval, "train-prior": commands.cmd_train_prior,
             "sample": commands.cmd_sample, "score": commands.cmd_score, "push": commands.cmd_push,
-            "download": commands.cmd_download}
+            "download": commands.cmd_download, "compress": codec_commands.cmd_compress,
+            "decompress": codec_commands.cmd_decompress, "bits": codec_commands.cmd_bits}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""The command line's options: `python -m vqvae train|eval|train-prior|sample|score|push|download`.
+"""The command line's options: `python -m vqvae train|eval|train-prior|sample|score|compress|
+decompress|bits|push|download`.
 
 The training commands take one flag per setting, made from the config dataclasses
 (vqvae.cli.setting_flags); the others have their own options, declared here.
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                          (("prior", PriorConfig), ("training", PriorTrainConfig)))
     add_sample_command(sub)
     add_score_command(sub)
+    add_codec_commands(sub)
     add_push_command(sub)
     add_download_command(sub)
     return parser
@@ -81,6 +83,21 @@ def add_score_command(sub) -> None:
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     sc.add_argument("--device", default="auto")
+
+
+def add_codec_commands(sub) -> None:
+    co = sub.add_parser("compress", help="code a picture's codes into a small file, entropy-coded with a prior")
+    co.add_argument("image", type=Path, help="the picture (PNG, JPEG, WebP, ...), read at its own shape")
+    co.add_argument("--prior", required=True, help="a prior (its VQ-VAE makes the codes): a run, a bundled name or a Hub id")
+    co.add_argument("--out", required=True, type=Path, help="the file to write (.vqz)")
+    de = sub.add_parser("decompress", help="decode a file `compress` wrote back into a picture")
+    de.add_argument("file", type=Path, help="the .vqz file")
+    de.add_argument("--out", required=True, type=Path, help="the PNG to write")
+    de.add_argument("--prior", help="the prior it was coded with (default: the bundled prior its fingerprint names)")
+    bi = sub.add_parser("bits", help="a picture's bits under a prior, its coded file, and PNG, JPEG and WebP at the same PSNR")
+    bi.add_argument("--prior", required=True, help="a prior: a run, a bundled name or a Hub id")
+    bi.add_argument("--image", required=True, type=Path, help="the picture")
+    bi.add_argument("--json", type=Path, help="also write the numbers to this .json file")
 
 
 def add_push_command(sub) -> None:

@@ -128,11 +128,13 @@ def sample_naive(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Samplin
 @torch.no_grad()
 def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sampling(),
            generator: torch.Generator | None = None, labels: torch.Tensor | None = None, graphs: bool = True,
-           condition: torch.Tensor | None = None):
+           condition: torch.Tensor | None = None, pick=None):
     """The fast sampler (same codes as sample_naive for the same generator). `graphs`: on
     CUDA, replay each position's work from a captured graph (kept for the next grid).
     condition: the top codes [N, h', w'] a bottom prior is conditioned on; what they add to
-    each gate is computed once for the whole grid and read a row at a time."""
+    each gate is computed once for the whole grid and read a row at a time. pick(logits
+    [N, K], i, j) -> codes [N]: the codes to put at (i, j) instead of drawing them (the
+    codec puts a picture's own codes there, or the ones its decoder reads)."""
     device = model.embedding.weight.device
     blocks = model.blocks
     conditions = [b.condition(labels)[:, :, None, None] if b.condition is not None else 0 for b in blocks]
@@ -163,7 +165,7 @@ def sample(model: GatedPixelCNN, n: int, h: int, w: int, sampling: Sampling = Sa
                 from_above.append(block.vertical_to_horizontal(v_pre) + here)
             step.new_row(from_above)
             for j in range(w):
-                codes[:, i, j] = _draw(step(j), sampling, generator)
+                codes[:, i, j] = pick(step(j), i, j) if pick else _draw(step(j), sampling, generator)
                 embedded = model.embedding(codes[:, i, j])
                 x[:, :, i, j] = embedded
                 step.drawn(embedded)
