@@ -26,6 +26,7 @@ from vqvae.store import checkpoints, hub, layout
 from vqvae.store.load import load_classifier, load_prior, load_vqvae
 from vqvae.store.provenance import vqvae_of_prior
 from vqvae.training.evaluate import evaluate
+from vqvae.training.rate_distortion import weigh
 from vqvae.training.sample_quality import classifier_for
 
 # A deep link (say /train) opened before any session has run app.py finds Streamlit still
@@ -68,6 +69,15 @@ def cached_prior(ref: str, device: str):
     """(prior, its VQ-VAE, where it came from)."""
     found = hub.locate(ref, "prior")
     return load_prior(found.path, device), load_vqvae(vqvae_of_prior(found.path), device), found
+
+
+@st.cache_resource(show_spinner="Coding the picture with the prior, and with JPEG and WebP...", max_entries=8)
+def cached_weighing(prior_ref: str, key: tuple, _images: torch.Tensor, picture_size: tuple[int, int] | None):
+    """(the Weighed picture, JPEG's and WebP's curves on it), for the picture `key` names;
+    the codec runs on the CPU, where its probabilities are the same every time."""
+    prior, vqvae, _ = cached_prior(prior_ref, "cpu")
+    weighed = weigh(prior, vqvae, _images, picture_size)
+    return weighed, weighed.curves()
 
 
 @st.cache_resource(show_spinner="Loading the classifier...")

@@ -6,19 +6,10 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import (
-    SHOWN_PIXELS,
-    cached_classifier,
-    cached_prior,
-    device,
-    held_out,
-    kept_upload,
-    held_out_usage,
-    prior_of,
-    remember,
-    sidebar,
-)
+from pages.common import (SHOWN_PIXELS, cached_classifier, cached_prior, cached_weighing, device, held_out,
+                          held_out_usage, kept_upload, prior_of, remember, sidebar)
 from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
+from vqvae.dashboard import codec_view
 from vqvae.dashboard.levels import LEVELS, NEUTRAL, decoded_with, each_level_alone, level_title
 from vqvae.dashboard.linked_view import linked_view_html
 from vqvae.dashboard.pictures import picture, png_bytes
@@ -207,6 +198,15 @@ with st.expander("Linked view: point at a cell or a pixel, and the same place li
                  + (" (the bottom grid's cells)" if two_levels else ""), expanded=True):
     st.iframe(linked_view_html(images[0].float() / 255, shown.reconstruction[0], all_edits["bottom"].codes,
                                shown_width))
+# Coded only when opened (seconds for a large upload), then kept for this picture.
+codec = st.expander("As a file: the codes entropy-coded with the prior, beside JPEG and WebP on the same picture",
+                    key="reconstruct-codec", on_change="rerun")
+if codec.open:
+    if (codec_prior := prior_of(active)) is None:
+        codec.caption("Coding the codes into a file needs a prior trained on this model's codes: the Sample page "
+                      "trains one.")
+    else:
+        codec_view.show(*cached_weighing(codec_prior, source, images, picture_size), examples.class_title, codec)
 
 
 def edit_section() -> None:

@@ -35,13 +35,17 @@ class Weighed:
     def file_bytes(self) -> int:
         return len(self.coded.data)
 
+    @property
+    def header_bytes(self) -> int:
+        return HEADER.size
+
     def summary(self) -> dict:
         """The numbers `python -m vqvae bits` writes."""
         return {
             "prior_bits": self.prior_bits,
             "fixed_rate_bits": self.fixed_rate_bits,
             "file_bytes": self.file_bytes,
-            "file_payload_bytes": self.file_bytes - HEADER.size,
+            "file_payload_bytes": self.file_bytes - self.header_bytes,
             "psnr": self.psnr,
             "png_bytes": self.png_bytes,
             "jpeg_bytes_at_equal_psnr": self.jpeg.bytes,
