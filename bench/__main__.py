@@ -1,7 +1,7 @@
 """The bench's command line.
 
     python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
-                     | --levels | --variants EPOCHS [--variants-data pokemon]]
+                     | --levels | --codec | --variants EPOCHS [--variants-data pokemon]]
                     [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on a
@@ -22,6 +22,7 @@ from bench.table import machine_name, print_table
 ALONE = {  # flag -> the title of its table
     "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction", "quality": "sample quality",
     "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard", "levels": "two levels",
+    "codec": "codec",
 }
 
 
@@ -40,6 +41,8 @@ def parser() -> argparse.ArgumentParser:
                       help="the data set of --variants (pokemon: about 4 minutes a variant for 10 epochs)")
     made.add_argument("--levels", action="store_true", help="only the two-level rows: the bundled VQ-VAE-2 models "
                                                             "against the one-level ones (a few minutes)")
+    made.add_argument("--codec", action="store_true", help="only the codec rows: held-out pictures coded with each "
+                                                           "bundled prior against JPEG and WebP (a few minutes)")
     made.add_argument("--quality", action="store_true", help="only the sample-quality rows (45 minutes or more on "
                                                              "2 CPU cores, 3 with --quick)")
     return made
@@ -68,6 +71,10 @@ def alone_rows(flag: str, args) -> list[dict]:
         from bench.levels import levels_rows
 
         return levels_rows(args.quick)
+    if flag == "codec":
+        from bench.codec import codec_rows
+
+        return codec_rows(args.quick)
     if flag == "variants":
         from bench.variants import variant_rows
 
@@ -83,6 +90,7 @@ def alone_rows(flag: str, args) -> list[dict]:
 
 def full_rows(quick: bool) -> list[dict]:
     """Every row but the dashboard's (--dashboard and --reliability run alone)."""
+    from bench.codec import codec_rows
     from bench.dashboard import pokemon_page_rows
     from bench.full_size import full_size_rows
     from bench.interaction import interaction_rows
@@ -109,7 +117,7 @@ def full_rows(quick: bool) -> list[dict]:
     if not quick:
         rows += variant_rows(10, dataset="pokemon")
     rows += pokemon_rows(quick) + pokemon_page_rows()
-    return rows + full_size_rows() + interaction_rows() + levels_rows(quick)
+    return rows + full_size_rows() + interaction_rows() + levels_rows(quick) + codec_rows(quick)
 
 
 def without_json(argv: list[str]) -> list[str]:

@@ -19,10 +19,12 @@ from pages.live import POLL_S, WATCHED
 from vqvae.dashboard.codebook_view import enlarge, frame
 from vqvae.dashboard.pictures import picture, png_bytes
 from vqvae.dashboard.plots import entropy_map
+from vqvae.dashboard.score_view import show_score
 from vqvae.dashboard.scores import SETTINGS, read_score, score_file, score_job, start_scoring
 from vqvae.data.datasets import class_kind, class_names
 from vqvae.errors import VQVAEError
 from vqvae.models.sampling import Sampling, decode_progress, grid_columns, sample_labels, stream_samples
+from vqvae.models.sampling_film import SamplingFilm
 from vqvae.models.stepping import StepSampler
 from vqvae.store.provenance import dataset_of_prior
 from vqvae.training.prior_trainer import new_prior_config
@@ -77,23 +79,6 @@ except VQVAEError as exc:
 if found.notice:
     st.info(found.notice)
 c = prior.config
-
-
-def show_score(kept: dict) -> None:
-    cols = st.columns(4)
-    cols[0].metric("Label accuracy", f"{kept['label_accuracy']:.1%}",
-                   help="how often the classifier names the class that was asked for")
-    cols[1].metric("Fréchet distance", f"{kept['frechet_distance']:.2f}",
-                   help="between the classifier's features of the samples and of real held-out images: lower is better")
-    cols[2].metric("Ceiling: reconstructions", f"{kept['reconstruction_label_accuracy']:.1%} · "
-                                              f"{kept['reconstruction_frechet_distance']:.2f}",
-                   help="the same two numbers for the held-out images' VQ-VAE reconstructions: the best a prior "
-                        "over these codes can do")
-    cols[3].metric("Judge's accuracy", f"{kept['classifier_accuracy']:.1%}",
-                   help="the classifier, trained on real training images only, on the real held-out images")
-    st.caption(f"{kept['n']} samples, the classes in turn, temperature {kept['temperature']:g}, seed {kept['seed']}, "
-               f"judged by the bundled {kept.get('classifier', 'classifier')}; `python -m vqvae score --prior ...` "
-               f"gives the same numbers.")
 
 
 @st.fragment(run_every=POLL_S)
@@ -170,7 +155,7 @@ if c.n_classes:
                                help=f"draw every image of one {kind}, or the {kind}s in turn")
     label = None if choice == EACH else int(choice)
 
-LAST = "sample-last-grid"  # the newest grid: (its settings, images, labels, caption); shown while they are current
+LAST = "sample-last-grid"  # the newest grid: (its settings, images, caption, GIF); shown while they are current
 settings = (ref, int(n), float(temperature), int(seed), label, top_k, top_p)
 
 
@@ -276,8 +261,10 @@ else:
             st.stop()
         st.session_state.pop(LAST, None)
         bar, canvas = st.progress(0.0, text="sampling"), st.empty()
+        film = SamplingFilm(vqvae, grid_columns(int(n), c.n_classes, label))  # the GIF to take away
         for progress in steps:
             if progress.grid_done % progress.codes.shape[-1] == 0:  # redraw once per row of codes
+                film.add(progress)
                 bar.progress(progress.done / progress.total, text=f"{progress.done} of {progress.total} codes"
                                                                   + level_stage(progress.level))
                 with torch.no_grad():
@@ -285,15 +272,18 @@ else:
         with torch.no_grad():
             images = decode_progress(vqvae, progress).cpu()
         canvas.empty()
-        st.session_state[LAST] = (settings, images, what(int(n), label))
+        st.session_state[LAST] = (settings, images, what(int(n), label), film.gif())
     held = st.session_state.get(LAST)
     if held is not None and held[0] != settings:  # made with other settings (another prior, say): gone
         st.session_state.pop(LAST)
         held = None
     if held is not None:
-        _, images, caption = held
+        _, images, caption, gif = held
         show(images, caption)
-        st.download_button("Download the grid (PNG)", png_bytes(images, grid_columns(len(images), c.n_classes, label)),
-                           file_name="samples.png", mime="image/png", on_click="ignore")
+        png, animation = st.columns(2)
+        png.download_button("Download the grid (PNG)", png_bytes(images, grid_columns(len(images), c.n_classes, label)),
+                            file_name="samples.png", mime="image/png", on_click="ignore")
+        animation.download_button("Download the sampling (GIF)", gif, file_name="sampling.gif", mime="image/gif",
+                                  on_click="ignore", help="the grid filling in, a row of codes a frame")
 
 sample_quality(found.path)

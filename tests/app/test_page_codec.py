@@ -9,7 +9,6 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
-from vqvae.models.two_level import encode_image_grids
 from vqvae.store.codec import compress
 from vqvae.store.hub import BUNDLED_DIR
 from vqvae.store.load import load_prior, load_vqvae

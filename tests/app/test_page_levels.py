@@ -104,6 +104,9 @@ def test_sample_streams_the_top_grid_then_the_bottom(monkeypatch, two_level_prio
     assert not app.exception, app.exception
     assert len(captions(app)) == 10  # the finished grid, a digit each
     assert app.session_state["sample-last-grid"][1].shape == (10, 1, 28, 28)
+    labels = [b.label for b in app.get("download_button")]
+    assert "Download the grid (PNG)" in labels and "Download the sampling (GIF)" in labels
+    assert app.session_state["sample-last-grid"][3][:6] == b"GIF89a"
 
 
 def test_step_mode_steps_through_the_top_grid_then_the_bottom(monkeypatch, two_level_prior_runs):

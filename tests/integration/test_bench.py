@@ -185,3 +185,19 @@ def test_the_command_line_writes_its_table_and_json(tmp_path, capsys):
     [full] = report["rows"]
     assert full["target"] == "< 1 s" and isinstance(full["met"], bool) and full["ours"] > 0 and full["baseline"] > 0
     assert "pokemon-ema" in full["note"]
+
+
+def test_the_codec_rows_weigh_real_files_against_jpeg_and_webp():
+    from bench.codec import held_out_pictures, photo_picture, rows_of, weighed_pictures
+    from vqvae.store.load import load_prior, load_vqvae
+
+    prior, vqvae = load_prior("mnist-ema-prior"), load_vqvae("mnist-ema")
+    rows = {r["name"].split(": ", 1)[1]: r for r in rows_of("t", weighed_pictures(prior, vqvae, held_out_pictures("mnist", vqvae, 3)))}
+    assert rows["bits an image under the prior"]["met"] is True  # the prior compresses
+    bound = rows["the file over the prior's bits, exact round trip"]
+    assert bound["met"] is True and bound["exact"] is True
+    for name in ("JPEG", "WebP"):
+        assert rows[f"file bytes against {name} at equal PSNR"]["baseline"] > 0
+        assert rows[f"without the headers, against {name}"]["baseline"] > 0
+    (images, size), = photo_picture(load_vqvae("pokemon-ema"))
+    assert images.shape[1] == 3 and size[1] == 256  # the photograph at full size, its longest side capped

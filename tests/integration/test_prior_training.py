@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -188,9 +189,17 @@ def test_sample_cli_writes_a_grid_with_a_progress_bar(cli, cli_here, prior_run, 
     assert "49/49" in result.stderr  # the progress bar reached the last code
     with Image.open(out) as im:
         assert im.size == (10 * 29 + 1, 2 * 29 + 1)  # one column per digit
-    again = tmp_path / "again.png"  # in this process: the same codes as the CLI's own
-    assert cli_here("sample", "--prior", prior_run, "--n", 12, "--out", again, "--seed", 5, "--no-progress").returncode == 0
+    again, gif = tmp_path / "again.png", tmp_path / "film.gif"  # in this process: the same codes as the CLI's own
+    result = cli_here("sample", "--prior", prior_run, "--n", 12, "--out", again, "--seed", 5, "--gif", gif, "--no-progress")
+    assert result.returncode == 0 and "7 frames" in result.stdout, result.stderr
     assert again.read_bytes() == out.read_bytes()
+    with Image.open(gif) as film, Image.open(out) as grid:  # a frame a row of 7 codes, and the finished grid
+        assert film.n_frames == 7 and film.size == (10 * 57 + 1, 2 * 57 + 1)  # each digit enlarged twice
+        first = np.asarray(film.convert("RGB"))
+        film.seek(film.n_frames - 1)
+        last = np.asarray(film.convert("RGB").resize(grid.size, Image.Resampling.BOX)).astype(float)
+        assert (first[1:57, 1:57] == 128).mean() > 0.8  # the first digit: a row of its 7 drawn, the rest grey
+        assert np.abs(last - np.asarray(grid.convert("RGB"), dtype=float)).mean() < 8  # ends on the grid
     greedy = cli_here("sample", "--prior", prior_run, "--n", 12, "--out", again, "--top-k", 1, "--top-p", 0.5, "--no-progress")
     assert greedy.returncode == 0 and "top-k 1, top-p 0.5" in greedy.stdout, greedy.stderr
 

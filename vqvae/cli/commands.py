@@ -107,6 +107,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from vqvae import files
     from vqvae.device import pick_device
     from vqvae.models.sampling import decode_progress, grid_columns, stream_samples
+    from vqvae.models.sampling_film import SamplingFilm
     from vqvae.store.load import load_prior, load_vqvae
     from vqvae.store.provenance import vqvae_of_prior
 
@@ -117,21 +118,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     vqvae = load_vqvae(located(args.vqvae, "vqvae") if args.vqvae else vqvae_of_prior(prior_folder), device)
     args.label = label_number(args.label, prior_folder)
     steps = stream_samples(prior, vqvae, args.n, args.temperature, args.seed, args.label, args.top_k, args.top_p)
+    nrow = args.nrow or grid_columns(args.n, prior.config.n_classes, args.label)
+    film = SamplingFilm(vqvae, nrow) if args.gif else None
     progress = None
     for progress in tqdm(steps, total=vqvae.config.codes_per_image, unit="code", disable=args.no_progress,
                          desc=f"sampling {args.n}", dynamic_ncols=True, file=sys.stderr):
-        pass
+        if film:
+            film.add_at_row_ends(progress)
     images = decode_progress(vqvae, progress)
-    nrow = args.nrow or grid_columns(args.n, prior.config.n_classes, args.label)
     grid = vutils.make_grid(images.cpu(), nrow=nrow, padding=1, pad_value=1.0)
     try:
         files.atomic_write_png(args.out, grid)
+        if film:
+            files.atomic_write_bytes(args.gif, film.gif())
     except OSError as exc:
-        raise VQVAEError(f"cannot write {args.out} ({exc.strerror}): choose another --out") from None
+        raise VQVAEError(f"cannot write {exc.filename or args.out} ({exc.strerror}): choose another path") from None
     filters = "".join(f", {name} {value:g}" for name, value in (("top-k", args.top_k), ("top-p", args.top_p))
                       if value is not None)
     print(f"wrote {args.out}: {args.n} samples, temperature {args.temperature}{filters}, seed {args.seed}"
-          + (f", label {args.label}" if args.label is not None else ""))
+          + (f", label {args.label}" if args.label is not None else "")
+          + (f"; and {args.gif}: the grid filling in, {len(film.frames)} frames" if film else ""))
     return 0
 
 
@@ -141,16 +147,20 @@ def check_sample_options(args: argparse.Namespace) -> None:
         raise VQVAEError(f"--nrow must be at least 1, not {args.nrow}")
     if args.out.suffix.lower() != ".png":
         raise VQVAEError(f"the grid is written as a PNG: give --out a .png name, not {args.out.name}")
+    if args.gif is not None and args.gif.suffix.lower() != ".gif":
+        raise VQVAEError(f"the animation is written as a GIF: give --gif a .gif name, not {args.gif.name}")
     if args.n > MAX_GRID_IMAGES:  # the whole batch is drawn at once: memory grows with n
         raise VQVAEError(f"--n draws one grid of at most {MAX_GRID_IMAGES} images, not {args.n}: "
                          f"for more, run again with another --seed")
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        writable = os.access(args.out.parent, os.W_OK)
-    except OSError:
-        writable = False
-    if not writable:
-        raise VQVAEError(f"cannot write into {args.out.parent}: choose another --out")
+    for flag, path in (("--out", args.out), ("--gif", args.gif)):
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            writable = path is None or os.access(path.parent, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            raise VQVAEError(f"cannot write into {path.parent}: choose another {flag}")
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -62,6 +62,7 @@ def add_sample_command(sub) -> None:
     sa.add_argument("--vqvae", help="the VQ-VAE that decodes the codes (default: the one the prior was trained on)")
     sa.add_argument("--n", type=int, default=64, help="how many images (default 64)")
     sa.add_argument("--out", required=True, type=Path, help="the grid PNG to write")
+    sa.add_argument("--gif", type=Path, help="also write the grid filling in, a row of codes a frame, as an animated GIF")
     sa.add_argument("--temperature", type=float, default=1.0, help="below 1: safer samples; above 1: wilder")
     sa.add_argument("--top-k", type=int, help="draw each code from the k likeliest only (1: always the likeliest)")
     sa.add_argument("--top-p", type=float, help="nucleus sampling: from the fewest likeliest codes whose "
