@@ -4,7 +4,8 @@ among the encoder outputs, all on the held-out images of the model's data set.""
 import streamlit as st
 import torch
 
-from pages.common import cached_vqvae, device, held_out, held_out_usage, remember, sidebar
+from pages.cached import cached_vqvae, held_out, held_out_usage
+from pages.common import device, remember, sidebar
 from vqvae.dashboard.levels import LEVELS, NEUTRAL, level_title
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order

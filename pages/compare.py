@@ -10,21 +10,9 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages.common import (
-    cached_vqvae,
-    device,
-    dataset_title,
-    held_out,
-    held_out_metrics,
-    held_out_usage,
-    model_label,
-    model_name,
-    run_manager,
-    remember,
-    setting_widget,
-    sidebar,
-    vqvae_choices,
-)
+from pages.cached import cached_vqvae, held_out, held_out_metrics, held_out_usage
+from pages.common import (device, dataset_title, model_label, model_name, run_manager, remember, setting_widget,
+                          sidebar, vqvae_choices)
 from pages.live import watch
 from vqvae.config import ModelConfig, TrainConfig, levels_text
 from vqvae.dashboard.pictures import picture

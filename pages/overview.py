@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, held_out_usage, sidebar
+from pages.cached import held_out, held_out_usage
+from pages.common import SHOWN_PIXELS, device, sidebar
 from vqvae.dashboard.levels import each_level_alone, levels_explained
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import code_map

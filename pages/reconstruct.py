@@ -6,8 +6,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import (SHOWN_PIXELS, cached_classifier, cached_prior, cached_weighing, device, held_out,
-                          held_out_usage, kept_upload, prior_of, remember, sidebar)
+from pages.cached import cached_classifier, cached_prior, cached_weighing, held_out, held_out_usage
+from pages.common import SHOWN_PIXELS, device, kept_upload, prior_of, remember, sidebar
 from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
 from vqvae.dashboard import codec_view
 from vqvae.dashboard.levels import LEVELS, NEUTRAL, decoded_with, each_level_alone, level_title

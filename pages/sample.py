@@ -5,16 +5,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import (
-    SHOWN_PIXELS,
-    cached_prior,
-    device,
-    model_label,
-    priors_trained_for,
-    remember,
-    run_manager,
-    sidebar,
-)
+from pages.cached import cached_prior
+from pages.common import SHOWN_PIXELS, device, model_label, priors_trained_for, remember, run_manager, sidebar
 from pages.live import POLL_S, WATCHED
 from vqvae.dashboard.codebook_view import enlarge, frame
 from vqvae.dashboard.pictures import picture, png_bytes

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages.common import SHOWN_PIXELS, device, held_out, kept_upload, remember, sidebar
+from pages.cached import held_out
+from pages.common import SHOWN_PIXELS, device, kept_upload, remember, sidebar
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import walk_changes
 from vqvae.data.image_file import FORMAT_NAMES, UPLOAD_TYPES

@@ -53,7 +53,7 @@ def test_sampling_reaches_every_code_and_offers_the_grid(app):
     assert not app.exception, app.exception
     assert app.get("progress")[0].proto.value == 100
     assert app.get("download_button")
-    _, images, caption = app.session_state["sample-last-grid"]
+    _, images, caption, _ = app.session_state["sample-last-grid"]
     assert len(images) == 10 and "10 samples, the digits in turn (named under each)" in caption
     # every sample its own picture (rows that wrap, not one squeezed grid), its digit under it
     assert app.get("image")[-1].captions == [str(d) for d in range(10)]
@@ -69,7 +69,7 @@ def test_top_k_1_on_the_sample_page_draws_the_likeliest_codes_whatever_the_seed(
         by_label(app.number_input, "Seed").set_value(seed)
         by_label(app.button, "Sample").click().run()
         assert not app.exception, app.exception
-        _, images, caption = app.session_state["sample-last-grid"]
+        _, images, caption, _ = app.session_state["sample-last-grid"]
         assert "top-k 1" in caption and f"seed {seed}" in caption
         grids.append(images)
     assert torch.equal(*grids)  # greedy: the seed no longer matters

@@ -89,7 +89,7 @@ def test_the_sample_page_offers_the_types_of_the_pokemon_prior(app):
     app.number_input[0].set_value(2)
     labelled(app.button, "Sample").click().run()
     assert not app.exception, app.exception
-    _, images, caption = app.session_state["sample-last-grid"]  # the grid shown, with its caption
+    _, images, caption, _ = app.session_state["sample-last-grid"]  # the grid shown, with its caption
     assert images.shape == (2, 3, 64, 64) and "2 samples of the type Fire" in caption
 
 

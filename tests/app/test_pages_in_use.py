@@ -101,11 +101,11 @@ def test_samples_are_shown_one_picture_each_named_by_their_class(app):
     assert not app.exception, app.exception
     shown = app.get("image")[-1]
     assert len(shown.captions) == 18 and shown.captions[:2] == ["Bug", "Dark"]  # rows that wrap, each named
-    _, images, caption = app.session_state["sample-last-grid"]
+    _, images, caption, _ = app.session_state["sample-last-grid"]
     assert "18 samples, the types in turn (named under each)" in caption
     labelled(app.number_input, "Images").set_value(1).run()
     labelled(app.button, "Sample").click().run()
-    _, images, caption = app.session_state["sample-last-grid"]
+    _, images, caption, _ = app.session_state["sample-last-grid"]
     assert caption.startswith("1 sample of the type Bug,")  # was "1 sample types in turn"
 
 
