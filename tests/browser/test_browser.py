@@ -183,6 +183,10 @@ def test_sampling_reaches_every_code(dashboard, browser, shots):
     page.get_by_role("button", name="Sample", exact=True).click()
     page.get_by_text("49 of 49 codes").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Download the grid (PNG)").wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as download:  # the sampling to take away, as a GIF
+        page.get_by_role("button", name="Download the sampling (GIF)").click()
+    with Image.open(download.value.path()) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 7  # a frame a row of the 7 x 7 codes
     finish(page, folder / "sample-done.png")
 
 
