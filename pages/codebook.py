@@ -10,6 +10,8 @@ from vqvae.dashboard.levels import LEVELS, NEUTRAL, level_title
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.codebook_view import atlas, enlarge, frame, project, projection_figure, usage_order
 from vqvae.dashboard.plots import usage_bars
+from vqvae.dashboard.quantizer_view import POSITION, show_straight_through
+from vqvae.models.decision import straight_through
 from vqvae.models.metrics import perplexity
 
 TILE_PIXELS = 36  # each atlas tile is enlarged to about this many pixels, crisp
@@ -105,3 +107,16 @@ st.caption(
     f"of the {c.code_dim}-dimensional spread is flattened away. Each code sits inside the dots it wins; the busiest codes sit where the "
     "dots are densest. Hover over a code for its real distance to the nearest output."
 )
+
+st.subheader("What the straight-through estimator passes back")
+if c.levels == 2:
+    st.caption("Shown for one-level models: pick one in the sidebar.")
+else:
+    held = held_out(active.ref, device()).images
+    image, row, column = st.session_state.get(POSITION, (min(7, len(held) - 1), c.grid_size // 2, c.grid_size // 2))
+    image, row, column = min(image, len(held) - 1), min(row, c.grid_size - 1), min(column, c.grid_size - 1)
+    st.markdown(f"At the position picked on Overview (held-out image {image}, row {row}, column {column}). Choosing "
+                "the nearest code has no gradient, so training copies the decoder's gradient at z_q back to z_e:")
+    kind = "fsq" if c.quantizer == "fsq" else c.straight_through
+    show_straight_through(straight_through(active.model, held[image : image + 1].float() / 255, row, column), kind)
+

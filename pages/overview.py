@@ -1,13 +1,19 @@
 """Overview: what a VQ-VAE does, shown with the live model on one held-out image."""
 
 import streamlit as st
+import torch
 
 from pages.cached import held_out, held_out_usage
-from pages.common import SHOWN_PIXELS, device, sidebar
+from pages.common import SHOWN_PIXELS, device, remember, sidebar
+from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.levels import each_level_alone, levels_explained
 from vqvae.dashboard.pictures import picture
-from vqvae.dashboard.plots import code_map
+from vqvae.dashboard.plots import code_map, selected_points
+from vqvae.dashboard.quantizer_view import POSITION, show_decision
+from vqvae.models.decision import decide
 from vqvae.training.evaluate import reconstruct
+
+IMAGE = "overview-image"
 
 active = sidebar()
 model = active.model
@@ -20,17 +26,28 @@ st.markdown(
 examples = held_out(active.ref, device())
 if examples.notice:
     st.info(examples.notice)
-index = st.slider("Held-out image", 0, len(examples.images) - 1, min(7, len(examples.images) - 1),
+remember(IMAGE, min(7, len(examples.images) - 1), lambda v: isinstance(v, int) and 0 <= v < len(examples.images))
+index = st.slider("Held-out image", 0, len(examples.images) - 1, key=IMAGE,
                   help=f"{len(examples.images):,} {examples.title} images the model never trained on")
 c = model.config
 images = examples.images[index : index + 1]
 result = reconstruct(model, images)
+h, w = result.codes.shape[-2:]
+# A click on the code map picks the position whose decision is shown below (the centre at first).
+clicked = [(int(p["y"]), int(p["x"])) for p in selected_points(st.session_state.get("overview-map")) if "x" in p]
+cell = st.session_state.get(POSITION, (None, h // 2, w // 2))[1:]
+if clicked and clicked[0][0] < h and clicked[0][1] < w:
+    cell = clicked[0]
+if not (cell[0] < h and cell[1] < w):
+    cell = (h // 2, w // 2)
+st.session_state[POSITION] = (index, *cell)
 
 left, middle, right = st.columns(3)
 left.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption=examples.name_of(index), width="stretch")
-middle.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device()),
-                             title=f"bottom: {c.grid_size} x {c.grid_size} codes" if c.levels == 2 else ""),
-                    width="stretch")
+middle.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device()), selected=cell,
+                             title=(f"bottom: {c.grid_size} x {c.grid_size} codes; " if c.levels == 2 else "")
+                             + "click a code to see it chosen"),
+                    width="stretch", on_select="rerun", selection_mode="points", key="overview-map")
 right.image(picture(result.reconstruction, pixels=SHOWN_PIXELS), caption="reconstruction from the codes", width="stretch")
 
 if c.levels == 2:
@@ -43,7 +60,6 @@ if c.levels == 2:
         column.image(picture(alone, pixels=SHOWN_PIXELS), caption=caption, width="stretch")
 
 a, b, d = st.columns(3)
-h, w = result.codes.shape[-2:]
 distinct = len(result.codes[0].unique())
 positions = f"{w} x {h} = {h * w}" + (f" + {c.top_grid_size}² top" if c.levels == 2 else "")
 a.metric("codes", positions, f"{distinct} distinct of K = {c.codebook_size}", delta_color="off",
@@ -52,3 +68,9 @@ a.metric("codes", positions, f"{distinct} distinct of K = {c.codebook_size}", de
 b.metric("bits", f"{result.code_bits:.0f}", f"{result.ratio:.0f}x fewer than the {result.pixel_bits:,} bits of 8-bit pixels",
          delta_color="off", delta_arrow="off")
 d.metric("PSNR", f"{result.psnr:.2f} dB", help="10 log10(1 / MSE) with pixels in [0, 1]")
+
+st.subheader(f"The quantizer deciding: row {cell[0]}, column {cell[1]}" + (" of the bottom grid" if c.levels == 2 else ""))
+decision = decide(model, images.float() / 255, *cell)
+tile = enlarge(atlas(model, 3, torch.tensor([decision.chosen])), 120)[0]
+show_decision(decision, tile)
+

@@ -47,7 +47,7 @@ def test_page_shows_atlas_usage_and_projection(app, name):
     assert metrics["codes used"] == f"{used} of 128"
     assert metrics["dead codes"] == str(128 - used)
     assert metrics["perplexity"] == f"{float(perplexity(usage)):.1f}"
-    assert len(app.get("plotly_chart")) == 2  # usage bars and the projection
+    assert len(app.get("plotly_chart")) == 3  # usage bars, the projection, the straight-through gradient
     assert any("% of their variance" in c.value for c in app.caption)
 
 

@@ -281,6 +281,21 @@ def test_clicking_a_code_and_picking_another_changes_the_picture(dashboard, brow
     finish(page, folder / "reconstruct-edit.png")
 
 
+def test_clicking_a_code_on_the_overview_shows_the_quantizer_choosing_it(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "", height=2400)
+    page.get_by_role("heading", name="The quantizer deciding: row 3, column 3").wait_for(timeout=60_000)
+    chart = page.locator('[data-testid="stPlotlyChart"]', has_text="click a code to see it chosen").first
+    cell = chart.locator(".scatterlayer .point").nth(1 * 7 + 5).bounding_box()  # each cell's point, row by row
+    page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)  # row 1, column 5
+    page.get_by_role("heading", name="The quantizer deciding: row 1, column 5").wait_for(timeout=30_000)
+    settle(page)
+    assert page.get_by_text("squared distance to each of the 128 codes").count() == 1
+    assert page.get_by_text("decoded alone").count() >= 1  # the chosen code's tile
+    finish(page, folder / "overview-quantizer.png")
+
+
 def settings_shown(page) -> dict[str, str]:
     """What the Sample page's view is: the active model, the prior and the seed as drawn."""
     sidebar = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE")
