@@ -5,11 +5,13 @@ import torch
 
 from pages.cached import held_out, held_out_usage
 from pages.common import SHOWN_PIXELS, device, remember, sidebar
+from pages.drawing import drawing
 from vqvae.dashboard.codebook_view import atlas, enlarge
 from vqvae.dashboard.levels import each_level_alone, levels_explained
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import code_map, selected_points
 from vqvae.dashboard.quantizer_view import POSITION, show_decision
+from vqvae.data.uploads import read_image
 from vqvae.models.decision import decide
 from vqvae.training.evaluate import reconstruct
 
@@ -26,11 +28,16 @@ st.markdown(
 examples = held_out(active.ref, device())
 if examples.notice:
     st.info(examples.notice)
-remember(IMAGE, min(7, len(examples.images) - 1), lambda v: isinstance(v, int) and 0 <= v < len(examples.images))
-index = st.slider("Held-out image", 0, len(examples.images) - 1, key=IMAGE,
-                  help=f"{len(examples.images):,} {examples.title} images the model never trained on")
 c = model.config
+remember(IMAGE, min(7, len(examples.images) - 1), lambda v: isinstance(v, int) and 0 <= v < len(examples.images))
+drawn = None
+if st.toggle("Draw your own", key="overview-draw", help="draw on a canvas: each stroke is encoded and decoded at once"):
+    drawn = drawing(st.columns([1, 2])[0], "overview-canvas", c.image_size, c.in_channels)
+index = st.slider("Held-out image", 0, len(examples.images) - 1, key=IMAGE, disabled=drawn is not None,
+                  help=f"{len(examples.images):,} {examples.title} images the model never trained on")
 images = examples.images[index : index + 1]
+if drawn is not None:  # read as an upload is (a dark drawing inverted for light digits)
+    images = read_image(drawn[1], c.in_channels, c.image_size).images
 result = reconstruct(model, images)
 h, w = result.codes.shape[-2:]
 # A click on the code map picks the position whose decision is shown below (the centre at first).
@@ -43,7 +50,8 @@ if not (cell[0] < h and cell[1] < w):
 st.session_state[POSITION] = (index, *cell)
 
 left, middle, right = st.columns(3)
-left.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), caption=examples.name_of(index), width="stretch")
+left.image(picture(images.float() / 255, pixels=SHOWN_PIXELS), width="stretch",
+           caption="your drawing, as the model sees it" if drawn else examples.name_of(index))
 middle.plotly_chart(code_map(result.codes[0], held_out_usage(active.ref, device()), selected=cell,
                              title=(f"bottom: {c.grid_size} x {c.grid_size} codes; " if c.levels == 2 else "")
                              + "click a code to see it chosen"),

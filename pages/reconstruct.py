@@ -7,7 +7,8 @@ import streamlit as st
 import torch
 
 from pages.cached import cached_classifier, cached_prior, cached_weighing, held_out, held_out_usage
-from pages.common import SHOWN_PIXELS, device, kept_upload, prior_of, remember, sidebar
+from pages.common import SHOWN_PIXELS, device, prior_of, remember, sidebar
+from pages.drawing import picture_input
 from vqvae.dashboard.codebook_view import enlarge, enlarge_by, frame, usage_order
 from vqvae.dashboard import codec_view
 from vqvae.dashboard.levels import LEVELS, NEUTRAL, decoded_with, each_level_alone, level_title
@@ -51,8 +52,8 @@ remember("invert", "auto", INVERT)
 remember("sample", shown[0], shown)  # an index kept from another model's data set falls back to the first
 
 left, middle, right = st.columns([3, 2, 1])
-file = kept_upload(left, "Upload a picture", "upload", type=list(UPLOAD_TYPES),
-                   help=f"{FORMAT_NAMES}, up to {MAX_PIXELS / 1e6:.0f} megapixels; never cropped")
+file = picture_input(left, "Upload a picture", "upload", c.image_size, c.in_channels, type=list(UPLOAD_TYPES),
+                     help=f"{FORMAT_NAMES}, up to {MAX_PIXELS / 1e6:.0f} megapixels; never cropped")
 size_choice = middle.radio(
     "Size", [FULL_SIZE, MODEL_SIZE], horizontal=True, key="size",
     format_func={FULL_SIZE: f"Full size (up to {FULL_SIZE_CAP} px)",
@@ -176,8 +177,7 @@ else:
     counted = f"all {width} x {height} pixels"
 grid_column, mse_column, psnr_column, bits_column, ratio_column = st.columns(5)
 bottom_h, bottom_w = result.codes.shape[-2:]
-top_text = f" + {result.top_codes.shape[-1]} x {result.top_codes.shape[-2]}" if two_levels else ""
-grid_text = f"{bottom_w} x {bottom_h}{top_text}"
+grid_text = " + ".join(f"{g.shape[-1]} x {g.shape[-2]}" for g in (result.codes, result.top_codes) if g is not None)
 grid_column.metric("Code grid", grid_text, f"for {width} x {height} pixels", delta_color="off", delta_arrow="off",
                    help=f"codes across x down, one per {c.downsample} x {c.downsample} pixels"
                         + (" (the top grid's: one per 2 x 2 of those)" if two_levels else ""))

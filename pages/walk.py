@@ -3,7 +3,8 @@
 import streamlit as st
 
 from pages.cached import held_out
-from pages.common import SHOWN_PIXELS, device, kept_upload, remember, sidebar
+from pages.common import SHOWN_PIXELS, device, remember, sidebar
+from pages.drawing import picture_input
 from vqvae.dashboard.pictures import picture
 from vqvae.dashboard.plots import walk_changes
 from vqvae.data.image_file import FORMAT_NAMES, UPLOAD_TYPES
@@ -30,8 +31,8 @@ for column, side, default in zip(st.columns(2), ("From", "To"), (0, 1)):
     key = f"walk-{side.lower()}"
     remember(key, shown[min(default, len(shown) - 1)], shown)  # an index of another data set: the default
     picker = column.container()  # above the uploader, drawn once the upload is known
-    file = kept_upload(column, f"... or upload one ({side.lower()})", f"{key}-upload", type=list(UPLOAD_TYPES),
-                                help=f"{FORMAT_NAMES}; padded to a square and fitted to the model's "
+    file = picture_input(column, f"... or upload one ({side.lower()})", f"{key}-upload", c.image_size, c.in_channels,
+                         type=list(UPLOAD_TYPES), help=f"{FORMAT_NAMES}; padded to a square and fitted to the model's "
                                      f"{c.image_size} x {c.image_size}, however small")
     upload = None
     if file is not None:

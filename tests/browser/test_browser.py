@@ -296,6 +296,27 @@ def test_clicking_a_code_on_the_overview_shows_the_quantizer_choosing_it(dashboa
     finish(page, folder / "overview-quantizer.png")
 
 
+def test_a_stroke_drawn_on_the_canvas_is_reconstructed_at_once(dashboard, browser, shots):
+    base, _ = dashboard
+    folder, _ = shots
+    page = open_page(browser, base, "", height=1800)
+    reconstruction = page.locator('[data-testid="stImage"]', has_text="reconstruction from the codes").locator("img")
+    before = reconstruction.get_attribute("src")
+    page.get_by_text("Draw your own").click()
+    canvas = page.locator("canvas").last
+    canvas.wait_for(timeout=60_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 40)
+    page.mouse.down()
+    for step in range(1, 26):  # a vertical stroke: a one
+        page.mouse.move(box["x"] + 140, box["y"] + 40 + step * 8)
+    page.mouse.up()
+    page.get_by_text("your drawing, as the model sees it").wait_for(timeout=60_000)
+    settle(page)
+    assert reconstruction.get_attribute("src") != before  # the drawing's reconstruction, not the held-out digit's
+    finish(page, folder / "overview-drawing.png")
+
+
 def settings_shown(page) -> dict[str, str]:
     """What the Sample page's view is: the active model, the prior and the seed as drawn."""
     sidebar = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Active VQ-VAE")

@@ -172,6 +172,8 @@ def test_a_click_in_step_mode_and_a_walk_are_timed_on_both_bundled_models():
     assert step["unit"] == walk["unit"] == "ms" and step["ours"] > 0 and walk["ours"] > 0 and walk["baseline"] > 0
     assert "pokemon-ema" in step["note"] and "pokemon-ema" in walk["note"]
     assert step["target"] == "< 300 ms" and walk["target"] == "< 500 ms"
+    stroke = rows["a canvas stroke redrawn as its reconstruction, models cached"]
+    assert stroke["ours"] > 0 and stroke["baseline"] > 0 and stroke["target"] == "< 150 ms"
 
 
 # --- the command line -----------------------------------------------------------------------------
