@@ -14,6 +14,7 @@ import streamlit as st
 from pages.common import run_manager
 from vqvae.dashboard.catalog import short_label
 from vqvae import files
+from vqvae.dashboard.code_use import code_use_map, usage_history
 from vqvae.dashboard.plots import curves
 from vqvae.dashboard.runs import RunInfo
 from vqvae.store import layout
@@ -103,6 +104,18 @@ def figures(sources: tuple[tuple[str, str, int, str], ...], colours: tuple[tuple
     return shown
 
 
+@st.cache_resource(max_entries=32)
+def code_use_maps(sources: tuple[tuple[str, str, int, str], ...]) -> list[tuple[str, object]]:
+    """[(label, figure)]: the code-use-by-epoch map of each VQ-VAE whose epoch lines record
+    each code's held-out use (those trained before it was recorded have none)."""
+    maps = []
+    for label, path, size, kind in sources:
+        history = usage_history(records_by_kind(path, size)["epoch"]) if kind == "vqvae" else None
+        if history is not None:
+            maps.append((label, code_use_map(label, *history)))
+    return maps
+
+
 PREVIEWS = {"vqvae": ("previews", "reconstructions of held-out images (top row: originals)"),
             "prior": ("samples", "samples, the codes drawn by the prior")}  # kind -> (folder, what its grids show)
 
@@ -153,6 +166,10 @@ def watch(paths: list[Path], key: str, labels: dict[Path, str] | None = None,
         columns = st.columns(2)
         for n, (metric, figure) in enumerate(figures(sources, tuple((colours or {}).items()))):
             columns[n % 2].plotly_chart(figure, key=f"{key}-{metric}")
+        for n, (label, figure) in enumerate(code_use_maps(sources)):
+            if n % 2 == 0:
+                columns = st.columns(2)
+            columns[n % 2].plotly_chart(figure, key=f"{key}-use-{n}")
         grids = [(name, i.kind, newest_preview(i.path, i.kind)) for name, i in zip(names, infos)]
         for label, kind, (name, png) in [grid for grid in grids if grid[2] is not None]:
             st.image(png, caption=f"{label}: newest {PREVIEWS[kind][1]}, {name}", width="stretch")

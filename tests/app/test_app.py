@@ -141,6 +141,8 @@ def test_train_form_launches_a_run_and_its_metrics_appear(app, tmp_path):
     app.run()  # AppTest never ticks run_every: poll by hand
     assert not app.exception, app.exception
     assert len(app.get("plotly_chart")) >= 5  # the live curves (no codebook loss for EMA)
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in app.get("plotly_chart")]
+    assert any("held-out code use by epoch" in t for t in titles)  # each code's use, epoch by epoch
     table = app.dataframe[0].value
     assert list(table["state"]) == ["done"] and table["val_psnr"][0] > 10
     # a finished run can become the active model

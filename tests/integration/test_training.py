@@ -82,6 +82,10 @@ def test_run_folder_after_a_short_run(trained_run):
     assert 1.0 <= epoch["perplexity"] <= epoch["codes_used"] + 1e-3
     assert epoch["codes_used"] <= cfg.model.codebook_size
     assert epoch["images_per_s"] > 0 and epoch["seconds"] > 0
+    usage = epoch["code_usage"]  # each code's held-out use: 1,000 digits x 49 positions
+    assert len(usage) == cfg.model.codebook_size and sum(usage) == 1000 * 49
+    assert sum(n > 0 for n in usage) == epoch["codes_used"]
+    assert RunFolder(trained_run).metrics("epoch")[-1]["code_usage"] == usage  # read back, not taken for damage
 
     status = json.loads((trained_run / "status.json").read_text())
     assert status["state"] == "done"

@@ -193,9 +193,16 @@ class RunFolder:
         return training_config(self.path)
 
 
+COUNT_LISTS = {"code_usage"}  # an epoch line's per-code counts; every other field is a number
+
+
 def _is_record(record) -> bool:
     return (isinstance(record, dict) and isinstance(record.get("kind"), str)
-            and all(is_number(v) for k, v in record.items() if k != "kind"))
+            and all(_is_counts(v) if k in COUNT_LISTS else is_number(v) for k, v in record.items() if k != "kind"))
+
+
+def _is_counts(value) -> bool:
+    return isinstance(value, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value)
 
 
 def _checked_status(status: dict) -> dict:

@@ -16,11 +16,13 @@ from vqvae.models.metrics import code_bits, code_usage, perplexity, psnr
 
 
 @torch.no_grad()
-def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH, amp: bool = True) -> dict[str, float]:
+def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH, amp: bool = True,
+             with_usage: bool = False) -> dict:
     """Held-out metrics over uint8 images [N, C, H, W], on the model's device in batches:
     MSE (mean over pixels), PSNR of that MSE, perplexity and codes used over every code
     position (of the bottom level; a two-level model's top level's as top_perplexity and
-    top_codes_used)."""
+    top_codes_used). with_usage: also how often each code was chosen, `code_usage` [K] (a
+    list of ints), as each epoch's line of metrics.jsonl records it."""
     model.eval()
     device = model.codebook.device
     squared_error, pixels = 0.0, 0
@@ -41,6 +43,8 @@ def evaluate(model: VQVAE, images: torch.Tensor, batch_size: int = ENCODE_BATCH,
                "codes_used": int((usage > 0).sum())}
     if c.levels == 2:  # `perplexity` and `codes_used` are the bottom level's
         metrics.update(top_perplexity=perplexity(top_usage).item(), top_codes_used=int((top_usage > 0).sum()))
+    if with_usage:
+        metrics["code_usage"] = usage.cpu().tolist()
     return metrics
 
 

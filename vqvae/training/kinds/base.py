@@ -22,7 +22,7 @@ class Evaluation:
     card) and other numbers for the epoch line only (such as dead codes, a training state)."""
 
     held_out: dict[str, float]
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # numbers, and lists (a VQ-VAE's code_usage)
 
 
 class Kind:

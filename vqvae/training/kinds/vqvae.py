@@ -65,9 +65,10 @@ class VQVAEKind(Kind):
 
     def evaluate(self) -> Evaluation:
         model = self.trainer.model
-        held_out = evaluate(model, self.data.val, amp=self.trainer.amp)
+        held_out = evaluate(model, self.data.val, amp=self.trainer.amp, with_usage=True)
         dead = int(model.quantizer.steps_unused.ge(self.cfg.model.dead_code_window).sum())
-        return Evaluation(held_out, {"dead_codes": dead})
+        # each code's held-out use, kept in the epoch's line: the pages' code-use-by-epoch map
+        return Evaluation(held_out, {"dead_codes": dead, "code_usage": held_out.pop("code_usage")})
 
     @torch.no_grad()
     def save_pictures(self, out: Path, epoch: int) -> None:
