@@ -203,8 +203,8 @@ def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
     for run in (first, second):
         manager.wait(run, timeout=300)
     app.run()
-    names = {trace.get("name") for chart in app.get("plotly_chart") for trace in json.loads(chart.proto.spec)["data"]}
-    # both runs' curves on the same charts, named by their settings and start time
+    names = {trace.get("name") or "" for chart in app.get("plotly_chart") for trace in json.loads(chart.proto.spec)["data"]}
+    # both runs' curves on the same charts, named by their settings and start time (the code-use maps: unnamed)
     assert any(name.startswith("mnist-conv-ema-K128, ") for name in names), names
     assert any(name.startswith("mnist-conv-ema-K16, ") for name in names), names
 
