@@ -231,3 +231,19 @@ def wait_for(predicate, timeout: float = 300.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def dashboard_on(monkeypatch, runs: Path, model: str, page: str | None = None):
+    """The dashboard in AppTest with `model` active (and `page` open), its runs folder `runs`."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VQVAE_RUNS", str(runs))
+    monkeypatch.chdir(REPO)
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    app.run()
+    app.sidebar.selectbox(key="active_vqvae_widget").set_value(model).run()
+    if page:
+        app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, app.exception
+    return app
+

@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import json
 
-from streamlit.testing.v1 import AppTest
-
-from conftest import REPO
+from conftest import dashboard_on
 from vqvae.store.codec import compress
 from vqvae.store.hub import BUNDLED_DIR
 from vqvae.store.load import load_prior, load_vqvae
 
 
-def reconstruct_page(monkeypatch, tmp_path, model: str = "mnist-ema") -> AppTest:
-    monkeypatch.setenv("VQVAE_RUNS", str(tmp_path))
-    monkeypatch.chdir(REPO)
-    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
-    app.run()
-    app.sidebar.selectbox(key="active_vqvae_widget").set_value(model).run()
-    app.switch_page("pages/reconstruct.py").run()
-    assert not app.exception, app.exception
-    return app
+def reconstruct_page(monkeypatch, tmp_path, model: str = "mnist-ema"):
+    return dashboard_on(monkeypatch, tmp_path, model, "reconstruct")
 
 
 def test_the_codec_opens_on_the_pictures_own_file_size(monkeypatch, tmp_path):

@@ -4,23 +4,15 @@ estimator passes back at the same position."""
 
 from __future__ import annotations
 
-from streamlit.testing.v1 import AppTest
-
-from conftest import REPO
+from conftest import dashboard_on
 from vqvae.dashboard.quantizer_view import POSITION
 
 
-def app_on(monkeypatch, tmp_path, model: str = "mnist-ema") -> AppTest:
-    monkeypatch.setenv("VQVAE_RUNS", str(tmp_path))
-    monkeypatch.chdir(REPO)
-    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
-    app.run()
-    app.sidebar.selectbox(key="active_vqvae_widget").set_value(model).run()
-    assert not app.exception, app.exception
-    return app
+def app_on(monkeypatch, tmp_path, model: str = "mnist-ema"):
+    return dashboard_on(monkeypatch, tmp_path, model)
 
 
-def latex(app: AppTest) -> str:
+def latex(app) -> str:
     return "\n".join(element.value for element in app.get("latex"))
 
 
