@@ -1,7 +1,8 @@
 """The bench's command line.
 
     python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
-                     | --levels | --codec | --variants EPOCHS [--variants-data pokemon]]
+                     | --levels | --codec | --variants EPOCHS | --reference EPOCHS]
+                    [--variants-data pokemon] [--only NAME ...]
                     [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on a
@@ -22,7 +23,7 @@ from bench.table import machine_name, print_table
 ALONE = {  # flag -> the title of its table
     "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction", "quality": "sample quality",
     "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard", "levels": "two levels",
-    "codec": "codec",
+    "codec": "codec", "reference": "against vector-quantize-pytorch",
 }
 
 
@@ -37,8 +38,14 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--interaction", action="store_true", help="only the step-mode and walk rows (seconds)")
     made.add_argument("--variants", type=int, metavar="EPOCHS", help="only the codebook-variant rows, each variant "
                                                                      "trained this many epochs (10: about 15 minutes)")
+    made.add_argument("--reference", type=int, metavar="EPOCHS", help="only the reference rows: each quantizer shared "
+                                                                      "with vector-quantize-pytorch trained with ours "
+                                                                      "and with theirs, this many epochs")
     made.add_argument("--variants-data", choices=("mnist", "pokemon"), default="mnist",
-                      help="the data set of --variants (pokemon: about 4 minutes a variant for 10 epochs)")
+                      help="the data set of --variants and --reference (pokemon: about 4 minutes a variant for 10 "
+                           "epochs)")
+    made.add_argument("--only", nargs="+", metavar="NAME",
+                      help="--variants and --reference: only these (for example: --only ema 'residual VQ, restarts')")
     made.add_argument("--levels", action="store_true", help="only the two-level rows: the bundled VQ-VAE-2 models "
                                                             "against the one-level ones (a few minutes)")
     made.add_argument("--codec", action="store_true", help="only the codec rows: held-out pictures coded with each "
@@ -75,10 +82,22 @@ def alone_rows(flag: str, args) -> list[dict]:
         from bench.codec import codec_rows
 
         return codec_rows(args.quick)
+    if flag in ("variants", "reference") and args.only:
+        from bench.reference import PAIRS
+        from vqvae.training.variants import VARIANTS
+
+        known = VARIANTS if flag == "variants" else PAIRS
+        if unknown := [name for name in args.only if name not in known]:
+            sys.exit(f"python -m bench: unknown --only {', '.join(map(repr, unknown))}: choose from "
+                     f"{', '.join(map(repr, known))}")
     if flag == "variants":
         from bench.variants import variant_rows
 
-        return variant_rows(args.variants, dataset=args.variants_data)
+        return variant_rows(args.variants, args.only, dataset=args.variants_data)
+    if flag == "reference":
+        from bench.reference import reference_rows
+
+        return reference_rows(args.reference, args.variants_data, args.only)
     from bench.dashboard import dashboard_rows, reliability_rows
 
     if flag == "reliability":

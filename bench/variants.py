@@ -42,7 +42,16 @@ def train_variant(cfg, data) -> dict:
     final, k = timed["final"], cfg.model.codebook_size
     return dict(psnr=final["val_psnr"], usage=final["perplexity"] / k, codes_used=final["codes_used"], k=k,
                 steps_to_target=timed["steps_to_target"], seconds_to_target=timed["seconds_to_target"],
-                seconds=timed["seconds"], steps=timed["steps"])
+                seconds=timed["seconds"], steps=timed["steps"], stage_dead=stage_dead(timed["model"].quantizer))
+
+
+def stage_dead(quantizer) -> list[float] | None:
+    """Residual VQ: the fraction of each stage's codes unused for the dead-code window at the
+    end of training (None for one codebook)."""
+    stages = getattr(quantizer, "stages", None)
+    if stages is None:
+        return None
+    return [float((stage.steps_unused >= stage.dead_code_window).float().mean()) for stage in stages]
 
 
 def variant_rows(epochs: int = 10, names: list[str] | None = None, dataset: str = "mnist") -> list[dict]:
@@ -73,6 +82,14 @@ def mnist_target_rows(results: dict, span: str, judged: bool = True) -> list[dic
         rows.append(row(f"FSQ codes in use after {span}", fsq["codes_used"] / fsq["k"], None, "fraction",
                         target=compare(">=", 0.95) if judged else None,
                         note=f"{fsq['codes_used']} of {fsq['k']} implicit codes on the held-out images"))
+    for name in ("residual VQ", "residual VQ, restarts"):
+        if results.get(name) and results[name]["stage_dead"] is not None:
+            dead = results[name]["stage_dead"]
+            rows.append(row(f"{name}: dead codes of its worst stage after {span}", max(dead), None, "fraction",
+                            bigger_is_better=False,
+                            target=compare("<", 0.05) if judged and name.endswith("restarts") else None,
+                            note="each stage's codes unused for the last 100 steps: "
+                                 + ", ".join(f"{fraction:.0%}" for fraction in dead)))
     kmeans = results.get("ema, k-means init")
     if kmeans and ref:
         rows.append(row("steps to 22 dB, k-means EMA against data-initialised EMA", kmeans["steps_to_target"],

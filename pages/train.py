@@ -107,8 +107,9 @@ FORM = [[("model", "arch"), ("model", "quantizer"), ("model", "restart_dead_code
 
 
 # The codebook variants, in a fold of their own: each starts at the preset's value.
-VARIANTS = [[("model", "fsq_levels"), ("model", "codebook_init"), ("model", "straight_through")],
-            [("model", "ema_bias_correction"), ("model", "cosine_codebook"), ("model", "lookup_dim")],
+VARIANTS = [[("model", "fsq_levels"), ("model", "codebook_init"), ("model", "straight_through"), ("model", "residual_depth")],
+            [("model", "ema_bias_correction"), ("model", "cosine_codebook"), ("model", "lookup_dim"),
+             ("model", "entropy_weight")],
             [("model", "dead_code_window"), ("model", "levels"), ("model", "top_codebook_size")]]
 
 

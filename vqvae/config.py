@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from vqvae.errors import VQVAEError
-from vqvae.settings import RunSettings, Section, fits, levels_from, levels_text, setting
+from vqvae.settings import MAX_DEPTH, RunSettings, Section, fits, levels_from, levels_text, setting
 # what the CLI, the store and the pages read through vqvae.config: each field's flag and type, a config's kind
 from vqvae.settings import KIND_NAMES as KIND_NAMES, flag_name as flag_name, run_kind as run_kind
 from vqvae.settings import setting_info as setting_info, value_type as value_type
@@ -26,7 +26,9 @@ from vqvae.prior_config import ClassifierConfig as ClassifierConfig, PriorConfig
 from vqvae.prior_config import PriorRunConfig as PriorRunConfig, PriorTrainConfig as PriorTrainConfig
 
 ARCHITECTURES = ("conv", "patch")
-QUANTIZERS = ("plain", "ema", "fsq")
+QUANTIZERS = ("plain", "ema", "simvq", "fsq", "lfq", "bsq")
+CODEBOOKS = ("plain", "ema", "simvq")  # the learnt codebooks: the ones residual VQ stacks
+BINARY = ("lfq", "bsq")  # a bit a dimension: K = 2 ** D
 # "ze": decoder input z_e + sg(z_q - z_e), the paper's estimator.
 # "zq": z_q + (z_e - sg(z_e)), the second tutorial's: same values, but the
 #       reconstruction gradient also reaches the codebook.
@@ -38,6 +40,9 @@ CODEBOOK_INITS = ("uniform", "data", "kmeans")
 RECON_LOSSES = ("mse", "l1")
 
 MAX_WIDTH = 1024  # hidden and code dimension (MAX_CODEBOOK_SIZE and MAX_IMAGE_SIZE: vqvae/settings.py)
+
+def _power_of_two(n: int) -> bool:
+    return n >= 2 and n & (n - 1) == 0
 
 
 def _fsq_problem(levels: tuple[int, ...]) -> str | None:
@@ -74,12 +79,18 @@ class ModelConfig(Section):
     code_dim: int = setting(32, "numbers in each code vector", short="-D", low=1, high=MAX_WIDTH,
                             why="a wider code than any tutorial's by 8x")
     quantizer: str = setting("ema", "plain: the codebook learns by a loss; EMA: codes move to the running mean of "
-                                    "their vectors; FSQ: each number rounded to a few levels (--fsq-levels)",
-                             choices=QUANTIZERS)
+                                    "their vectors; SimVQ: a frozen random basis through one learnt linear map; FSQ: "
+                                    "each number rounded to a few levels (--fsq-levels); LFQ: each number's sign is a "
+                                    "bit (K = 2^D); BSQ: the same on the unit sphere", choices=QUANTIZERS)
     fsq_levels: tuple[int, ...] = setting((8, 5, 5, 5), "FSQ: the levels of each code dimension, comma-separated; "
                                                         "their product is the number of codes (8,5,5,5: 1,000), their "
                                                         "count the code dimension", label="FSQ levels")
+    residual_depth: int = setting(1, "residual VQ: this many codebooks of K^(1/depth) codes (K 1024, depth 2: two of "
+                                     "32), each quantising what the ones before left", label="residual depth", low=1,
+                                  high=MAX_DEPTH, why="the reference library's users go to 8 stages")
     beta: float = setting(0.25, "commitment weight (default 0.25)", low=0.0)
+    entropy_weight: float = setting(0.1, "LFQ and BSQ: weight of the entropy loss that keeps choices confident and "
+                                         "spread over every code (MAGVIT-v2's 0.1)", label="entropy weight", low=0.0)
     ema_decay: float = setting(0.99, "decay of the EMA codebook's running averages (0 to 1)")
     ema_eps: float = setting(1e-5, "Laplace smoothing of the EMA cluster sizes", flag=None, low=0.0)
     ema_bias_correction: bool = setting(False, "EMA: start the running sums at zero and divide them by 1 - decay^t, as "
@@ -112,6 +123,13 @@ class ModelConfig(Section):
         self.fsq_levels = levels_from(self.fsq_levels)
         if self.quantizer == "fsq" and fits(self.fsq_levels, tuple[int, ...]) and not _fsq_problem(self.fsq_levels):
             self.codebook_size, self.code_dim = math.prod(self.fsq_levels), len(self.fsq_levels)
+        if self.quantizer in BINARY and fits(self.codebook_size, int) and _power_of_two(self.codebook_size):
+            self.code_dim = self.codebook_size.bit_length() - 1  # LFQ and BSQ: one dimension a bit
+
+    @property
+    def stage_codebook_size(self) -> int:
+        """Residual VQ: the codes of each stage's codebook, K^(1/depth) (K itself for one stage)."""
+        return round(self.codebook_size ** (1 / self.residual_depth))
 
     @property
     def codebook_words(self) -> str:
@@ -122,7 +140,11 @@ class ModelConfig(Section):
             return f"two levels{top}, " + self.top_level().codebook_words
         if self.quantizer == "fsq":
             return f"FSQ, levels {levels_text(self.fsq_levels)}"
-        words = [f"{self.quantizer} codebook"]
+        if self.quantizer in BINARY:
+            return f"{self.quantizer.upper()}, {self.code_dim} bits"
+        words = [f"{'SimVQ' if self.quantizer == 'simvq' else self.quantizer} codebook"]
+        if self.residual_depth > 1:
+            words = [f"residual VQ, {self.residual_depth} {words[0]}s of {self.stage_codebook_size}"]
         words += [word for on, word in (
             (self.quantizer == "ema" and self.ema_bias_correction, "bias-corrected"),
             (self.codebook_init == "kmeans", "k-means init"),
@@ -200,12 +222,40 @@ class ModelConfig(Section):
                                  "--cosine-codebook and --lookup-dim, or use --quantizer plain or ema")
             if problem := _fsq_problem(self.fsq_levels):
                 raise VQVAEError(problem)
+        self.check_quantizer()
         if self.lookup_dim is not None and self.lookup_dim >= self.code_dim:
             raise VQVAEError(f"the lookup dimension {self.lookup_dim} must be smaller than the code dimension "
                              f"{self.code_dim}: lower --lookup-dim, or drop it to search in the code dimension")
         if self.cosine_codebook and (self.lookup_dim or self.code_dim) < 2:
             raise VQVAEError("a cosine codebook needs vectors of at least 2 numbers (1-number vectors normalise to "
                              "+-1): raise --code-dim (or --lookup-dim), or drop --cosine-codebook")
+
+
+    def check_quantizer(self) -> None:
+        """The settings LFQ, BSQ and residual VQ need."""
+        if self.levels == 2 and (self.quantizer in BINARY or self.residual_depth > 1):
+            raise VQVAEError("LFQ, BSQ and residual VQ quantise one level: use --levels 1, or another quantizer")
+        if self.quantizer in BINARY:
+            name = self.quantizer.upper()
+            if not _power_of_two(self.codebook_size):
+                raise VQVAEError(f"{name} makes a code of each dimension's sign, so K must be a power of two, not "
+                                 f"{self.codebook_size}: try {2 ** round(math.log2(self.codebook_size))}")
+            if self.cosine_codebook or self.lookup_dim or self.residual_depth > 1:
+                raise VQVAEError(f"{name} has no codebook to search by cosine, in a lower dimension or in stages: drop "
+                                 "--cosine-codebook, --lookup-dim and --residual-depth, or use --quantizer ema")
+        if self.residual_depth > 1:
+            if self.quantizer not in CODEBOOKS:
+                raise VQVAEError(f"residual VQ stacks learnt codebooks: use --quantizer {', '.join(CODEBOOKS)}, "
+                                 "or drop --residual-depth")
+            stage, depth = self.stage_codebook_size, self.residual_depth
+            if stage < 2 or stage**depth != self.codebook_size:
+                raise VQVAEError(f"residual VQ with depth {depth} needs K to be a whole number to the power {depth} (each "
+                                 f"of the {depth} codebooks holds K^(1/{depth}) codes), not {self.codebook_size}: try "
+                                 f"{max(2, stage) ** depth}")
+            if self.straight_through != "ze":
+                raise VQVAEError("residual VQ passes the sum of its stages straight through once: use "
+                                 "--straight-through ze, or drop --residual-depth")
+
 
 
 @dataclass

@@ -19,6 +19,7 @@ from vqvae.errors import VQVAEError
 # stays within its render budget up to this K.
 MAX_CODEBOOK_SIZE = 16384
 MAX_IMAGE_SIZE = 512  # data sets are held in memory as uint8 [N, C, S, S]
+MAX_DEPTH = 8  # residual VQ's stages: its reference library's users go to 8
 LEVELS = (1, 2)  # code grids of a VQ-VAE: one, or VQ-VAE-2's top and bottom
 
 

@@ -21,8 +21,9 @@ def torchrun(*args, timeout: float = 600) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("quantizer, extra", [("plain", ()), ("ema", ()),
                                               ("ema", ("--codebook-init", "kmeans", "--ema-bias-correction")),
-                                              ("fsq", ("--fsq-levels", "4,3,3"))],
-                         ids=["plain", "ema", "kmeans-bias-corrected-ema", "fsq"])
+                                              ("fsq", ("--fsq-levels", "4,3,3")), ("lfq", ()),
+                                              ("simvq", ("--residual-depth", "2", "--codebook-init", "kmeans"))],
+                         ids=["plain", "ema", "kmeans-bias-corrected-ema", "fsq", "lfq", "residual-simvq"])
 def test_two_ranks_end_with_identical_weights_and_codebooks(quantizer, extra, tmp_path):
     out = tmp_path / quantizer
     result = torchrun("train", "--out", out, "--quantizer", quantizer, "--hidden", 16, "--codebook-size", 16,

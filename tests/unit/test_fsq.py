@@ -14,7 +14,7 @@ from conftest import REPO
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
-from vqvae.models.quantize import FSQuantizer
+from vqvae.models.fsq import FSQuantizer
 
 
 def paper_fsq(z: float, levels: int, eps: float = 1e-3) -> float:

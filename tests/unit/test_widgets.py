@@ -12,7 +12,7 @@ from vqvae.dashboard.widgets import LOOKS, setting_value, widget_for
 def test_each_kind_of_setting_gets_its_widget():
     assert widget_for(ModelConfig, "restart_dead_codes", False).kind == "toggle"
     radio = widget_for(ModelConfig, "quantizer", "ema")
-    assert (radio.kind, radio.title, radio.options) == ("radio", "Quantizer", ("plain", "ema", "fsq"))
+    assert (radio.kind, radio.title, radio.options) == ("radio", "Quantizer", ("plain", "ema", "simvq", "fsq", "lfq", "bsq"))
     sizes = widget_for(ModelConfig, "codebook_size", 100)
     assert (sizes.kind, sizes.start, sizes.title) == ("select_slider", 128, "Codebook size K")  # the nearest stop
     beta = widget_for(ModelConfig, "beta", 0.25)

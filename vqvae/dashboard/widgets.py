@@ -26,6 +26,8 @@ LOOKS = {
     (ModelConfig, "quantizer"): Look("Quantizer"),
     (ModelConfig, "fsq_levels"): Look("FSQ levels"),
     (ModelConfig, "beta"): Look("Commitment weight beta", ui=(0.0, 2.0, 0.05)),
+    (ModelConfig, "residual_depth"): Look("Residual depth (codebooks)", ui=(1, 8, 1)),
+    (ModelConfig, "entropy_weight"): Look("Entropy weight (LFQ, BSQ)", ui=(0.0, 1.0, 0.05)),
     (ModelConfig, "ema_bias_correction"): Look("Bias-corrected EMA"),
     (ModelConfig, "cosine_codebook"): Look("Cosine codebook"),
     (ModelConfig, "lookup_dim"): Look("Lookup dimension"),

@@ -20,7 +20,7 @@ from torch import nn
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.hub_mixin import SafetensorsHubMixin
-from vqvae.models.quantize import make_quantizer
+from vqvae.models.quantizers import make_quantizer
 from vqvae.models.quantizer_output import QuantizerOutput
 
 # Images encoded, decoded or evaluated at once outside training (a data set's worth, a batch

@@ -1,7 +1,7 @@
 """The codebook quantizers: a codebook trained by its loss (plain) and one trained by
 exponential moving averages (EMA), sharing the nearest-code search, the straight-through
-estimators and dead-code restarts; `make_quantizer` picks one of them, or FSQ
-(vqvae/models/fsq.py), as a ModelConfig asks.
+estimators and dead-code restarts (SimVQ, vqvae/models/simvq.py, is a third);
+vqvae/models/quantizers.py picks the quantizer a ModelConfig asks for.
 
 Each takes encoder outputs z_e [B, D, h, w] and returns the straight-through z_q, the
 code indices [B, h, w], the loss terms and the code-usage statistics of the batch.
@@ -15,7 +15,6 @@ from einops import rearrange
 from torch import nn
 
 from vqvae.models.code_search import KMEANS_ITERATIONS, all_reduce_sum, kmeans, nearest_code, sample_rows
-from vqvae.models.fsq import FSQuantizer
 from vqvae.models.quantizer_output import QuantizerOutput, counted_usage, quantizer_output
 
 
@@ -52,7 +51,10 @@ class Quantizer(nn.Module):
         self.register_buffer("initialized", torch.tensor(codebook_init == "uniform"))
         self._host_initialized: bool | None = None  # the buffer as last read or set here (None: read it)
 
-    # Subclasses provide the stored codebook [K, search_dim] and how it learns.
+    # Subclasses provide the stored codebook [K, search_dim] and how it learns: by the codebook
+    # loss ||sg[z] - e||^2 (learnt_by_loss), or otherwise (EMA's running averages).
+    learnt_by_loss = True
+
     @property
     def stored_codebook(self) -> torch.Tensor:
         raise NotImplementedError
@@ -95,7 +97,7 @@ class Quantizer(nn.Module):
         indices = nearest_code(z, self.codebook)
         z_q = F.embedding(indices, self.codebook).to(z.dtype)
 
-        codebook_loss = F.mse_loss(z_q, z.detach()) if self.stored_codebook.requires_grad else z.new_zeros(())
+        codebook_loss = F.mse_loss(z_q, z.detach()) if self.learnt_by_loss else z.new_zeros(())
         commitment_loss = F.mse_loss(z, z_q.detach())
         loss = codebook_loss + self.beta * commitment_loss
         if self.straight_through == "zq":
@@ -196,6 +198,8 @@ class EMAVectorQuantizer(Quantizer):
     held near the initial codes; a code no vector has reached keeps its place.
     """
 
+    learnt_by_loss = False
+
     def __init__(self, codebook_size: int, code_dim: int, decay: float = 0.99, eps: float = 1e-5,
                  bias_correction: bool = False, **kwargs):
         super().__init__(codebook_size, code_dim, **kwargs)
@@ -239,22 +243,3 @@ class EMAVectorQuantizer(Quantizer):
         if self.bias_correction:  # a code no vector has reached yet has no average: it stays
             codes = torch.where(self.cluster_size.unsqueeze(1) > 0, codes, self.embed)
         self.embed.copy_(codes)
-
-
-def make_quantizer(config) -> Quantizer | FSQuantizer:
-    """The quantizer a ModelConfig asks for."""
-    common = dict(
-        beta=config.beta,
-        straight_through=config.straight_through,
-        codebook_init=config.codebook_init,
-        dead_code_window=config.dead_code_window,
-        restart_dead_codes=config.restart_dead_codes,
-        cosine=config.cosine_codebook,
-        lookup_dim=config.lookup_dim,
-    )
-    if config.quantizer == "fsq":
-        return FSQuantizer(config.fsq_levels, config.dead_code_window)
-    if config.quantizer == "ema":
-        return EMAVectorQuantizer(config.codebook_size, config.code_dim, decay=config.ema_decay, eps=config.ema_eps,
-                                  bias_correction=config.ema_bias_correction, **common)
-    return VectorQuantizer(config.codebook_size, config.code_dim, **common)

@@ -23,7 +23,7 @@ from torch import nn
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE, encode_images, nearest_on_grid, ResidualBlock, VQVAEOutput, conv_decoder, conv_encoder
-from vqvae.models.quantize import make_quantizer
+from vqvae.models.quantizers import make_quantizer
 from vqvae.models.quantizer_output import QuantizerOutput
 
 LEVEL_NAMES = ("top", "bottom")

@@ -3,7 +3,9 @@ them is matched: same data, seed, architecture and epochs, and equal code bits p
 
 A variant is a name and the ModelConfig settings it changes; everything else comes from
 the preset. The VQ variants keep the preset's K; FSQ's K is the product of its levels, so
-levels are picked to multiply to that K, and the match says when none do exactly.
+levels are picked to multiply to that K; residual VQ's K is its stage codebooks' size to
+the power of its depth, so the stages get the nearest whole root of K; the match says when
+none is exact. LFQ and BSQ take D = log2 K: K must be a power of two.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ VARIANTS: dict[str, dict] = {
     "ema, low-dim lookup": dict(quantizer="ema", lookup_dim=4),
     "fsq": dict(quantizer="fsq"),
     "two levels": dict(quantizer="ema", levels=2),
+    "residual VQ": dict(quantizer="ema", residual_depth=2),
+    "residual VQ, restarts": dict(quantizer="ema", residual_depth=2, restart_dead_codes=True),
+    "SimVQ": dict(quantizer="simvq"),
+    "LFQ": dict(quantizer="lfq"),
+    "BSQ": dict(quantizer="bsq"),
 }
 REFERENCE = "ema"
 MAX_LEVEL, MAX_DIMS = 8, 6  # the FSQ paper's levels stay within 8, its codes within 6 dimensions
@@ -115,6 +122,8 @@ def matched_variant(base: RunConfig, name: str) -> Matched:
     changes = dict(VARIANTS[name])
     if changes["quantizer"] == "fsq":
         changes["fsq_levels"] = fsq_levels_for(m.codebook_size)
+    if changes.get("residual_depth", 1) > 1:
+        changes["codebook_size"] = round(m.codebook_size ** (1 / changes["residual_depth"])) ** changes["residual_depth"]
     if changes.get("levels") == 2:
         changes["codebook_size"], changes["top_codebook_size"] = two_level_sizes(
             target, m.grid_size, (m.grid_size + 1) // 2)
@@ -127,6 +136,10 @@ def matched_variant(base: RunConfig, name: str) -> Matched:
     if abs(bits - target) > 1e-9 and cfg.model.levels == 2:
         note = (f"{name}: bottom K = {cfg.model.codebook_size:,} and top K = {cfg.model.top_codes:,} make {bits:,.0f} "
                 f"bits an image against {target:,.0f}: no two powers of two make exactly that")
+    elif abs(bits - target) > 1e-9 and cfg.model.residual_depth > 1:
+        note = (f"{name}: {cfg.model.residual_depth} codebooks of {cfg.model.stage_codebook_size} make "
+                f"{cfg.model.codebook_size:,} codes, {bits:,.0f} bits an image against {target:,.0f}: no whole "
+                f"number to the power {cfg.model.residual_depth} is exactly {m.codebook_size:,}")
     elif abs(bits - target) > 1e-9:
         note = (f"{name}: levels {levels_text(cfg.model.fsq_levels)} make {cfg.model.codebook_size:,} codes, {bits:,.0f} bits "
                 f"an image against {target:,.0f}: no levels of 2 to {MAX_LEVEL} multiply to exactly "
