@@ -117,6 +117,6 @@ else:
     image, row, column = min(image, len(held) - 1), min(row, c.grid_size - 1), min(column, c.grid_size - 1)
     st.markdown(f"At the position picked on Overview (held-out image {image}, row {row}, column {column}). Choosing "
                 "the nearest code has no gradient, so training copies the decoder's gradient at z_q back to z_e:")
-    kind = "fsq" if c.quantizer == "fsq" else c.straight_through
+    kind = c.quantizer if c.quantizer in ("fsq", "bsq") else c.straight_through
     show_straight_through(straight_through(active.model, held[image : image + 1].float() / 255, row, column), kind)
 

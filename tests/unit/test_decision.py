@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vqvae.config import ModelConfig
 from vqvae.data.datasets import bundled_data
 from vqvae.errors import VQVAEError
+from vqvae.models.autoencoder import VQVAE
 from vqvae.models.decision import decide, straight_through
 from vqvae.store.hub import BUNDLED_DIR
 from vqvae.store.load import load_vqvae
@@ -63,3 +65,19 @@ def test_the_straight_through_estimator_copies_the_gradient(image):
 def test_a_cell_off_the_grid_is_refused(image):
     with pytest.raises(VQVAEError, match="outside the 7 x 7 code grid"):
         decide(load_vqvae(BUNDLED_DIR / "mnist-ema"), image, 7, 0)
+
+
+@pytest.mark.parametrize("settings", [dict(quantizer="lfq"), dict(quantizer="bsq"), dict(quantizer="simvq"),
+                                      dict(quantizer="plain", residual_depth=2)], ids=["lfq", "bsq", "simvq", "residual"])
+def test_each_family_decides_as_its_forward_does(settings, image):
+    torch.manual_seed(0)
+    model = VQVAE(ModelConfig(hidden=16, res_hidden=8, codebook_size=16, code_dim=4, **settings)).eval()
+    d = decide(model, image, 2, 4)
+    assert d.chosen == int(model.encode(image)[0, 2, 4])
+    if d.bits is not None:  # the signs are the bits, and the chosen corner is the nearest
+        assert d.chosen == sum(bit << i for i, bit in enumerate(d.bits)) == int(d.distances.argmin())
+    if d.stages is not None:  # the stage codes are the digits; the losses weigh each stage's own residual
+        assert d.chosen == d.stages[0]["code"] + 4 * d.stages[1]["code"]
+        assert d.squared_error == pytest.approx(d.stages[-1]["left after"] ** 2 + d.stages[0]["left after"] ** 2)
+    learnt = settings["quantizer"] in ("simvq", "plain")
+    assert (d.codebook_term is not None) == learnt  # SimVQ's and plain stages' codes learn by their loss

@@ -56,6 +56,10 @@ def show_decision(decision: Decision, tile: torch.Tensor, where=st) -> None:
     right.latex(rf"k^* = \arg\min_k d_k = {k}, \qquad z_q = e_{{{k}}}")
     where.plotly_chart(vector_bars({"z (the encoder's)": d.z, f"e_{k} (the code's)": d.code},
                                    "the vector and the code it becomes"), width="stretch")
+    if d.bits is not None:
+        show_bits(d, where)
+    if d.stages is not None:
+        show_stages(d, where)
     if d.fsq is not None:
         where.markdown("**3. No losses here**: FSQ's grid is fixed, so nothing pulls a code or the encoder; the "
                        "nearest grid point is simply the rounding of each bounded dimension:")
@@ -64,7 +68,13 @@ def show_decision(decision: Decision, tile: torch.Tensor, where=st) -> None:
     where.markdown("**3. The losses at this position** (each is the mean over the "
                    f"{s} dimensions; sg: no gradient through it):")
     where.latex(rf"\beta\,\lVert z - \mathrm{{sg}}[e_{{{k}}}] \rVert^2 / {s} = {d.beta:g} \times "
-                rf"{float(d.distances[k]):.4f} / {s} = {d.commitment_term:.6f}\quad\text{{(commitment: pulls the encoder)}}")
+                rf"{d.squared_error:.4f} / {s} = {d.commitment_term:.6f}\quad\text{{(commitment: pulls the encoder)}}")
+    if d.stages is not None:
+        where.caption("For residual VQ each stage's terms are its own residual's: the squared error above is "
+                      "the sum of the stages' (the table's last column, squared).")
+    if d.bits is not None:
+        where.caption("LFQ and BSQ add an entropy loss over the whole batch, not a position: it rewards confident "
+                      "bits and codes spread over the codebook.")
     if d.codebook_term is not None:
         where.latex(rf"\lVert \mathrm{{sg}}[z] - e_{{{k}}} \rVert^2 / {s} = {d.codebook_term:.6f}"
                     r"\quad\text{(codebook: pulls the code)}")
@@ -74,6 +84,25 @@ def show_decision(decision: Decision, tile: torch.Tensor, where=st) -> None:
                        "running average of the vectors that chose it. With this vector alone as the batch:")
         where.latex(rf"e_{{{k}}} \leftarrow \frac{{\gamma\, m_{{{k}}} + (1-\gamma)\, z}}{{\tilde N_{{{k}}}}}:\quad "
                     rf"\lVert e_{{{k}}} - z \rVert = {before:.4f} \to {after:.4f}")
+
+
+def show_bits(d: Decision, where=st) -> None:
+    """LFQ's and BSQ's choice: no search, each dimension's sign is a bit of the code."""
+    where.markdown("**The code is read off the signs**: no search is needed, since the nearest corner of the cube "
+                   "has each dimension's sign; bit i is 1 where z_i > 0.")
+    terms = " + ".join(rf"{bit} \cdot 2^{{{i}}}" for i, bit in enumerate(d.bits))
+    where.latex(rf"k^* = \sum_i [z_i > 0]\, 2^i = {terms} = {d.chosen}")
+
+
+def show_stages(d: Decision, where=st) -> None:
+    """Residual VQ's choice: stage by stage, each codebook taking what the ones before left."""
+    where.markdown("**Stage by stage**: each codebook takes the nearest code to what the ones before left; the "
+                   "stage codes are the digits of the combined code (first stage lowest).")
+    where.dataframe([{key: round(value, 4) if isinstance(value, float) else value for key, value in stage.items()}
+                     for stage in d.stages], hide_index=True)
+    size = round(len(d.distances) ** (1 / len(d.stages)))
+    digits = " + ".join(rf"{stage['code']} \cdot {size}^{{{n}}}" for n, stage in enumerate(d.stages))
+    where.latex(rf"k^* = {digits} = {d.chosen}")
 
 
 def show_rounding(fsq: dict, where=st) -> None:
@@ -98,6 +127,8 @@ def show_straight_through(grads: dict[str, torch.Tensor], straight_through: str,
         why = "they differ: the rotation trick turns the gradient with the rotation that takes z_e to its code"
     elif straight_through == "fsq":
         why = "they differ by the bound's slope: the rounding passes the gradient unchanged, tanh scales it"
+    elif straight_through == "bsq":
+        why = "they differ by the projection onto the sphere: only the gradient along it reaches z_e"
     else:
         why = "they differ by how this codebook passes the gradient back"
     where.caption(f"Largest difference between the two: {gap:.2e} ({why}). In training the commitment term adds "

@@ -1,7 +1,7 @@
 """The quantizer's decision at one position of a picture's code grid, with every number in
 it: the encoder's vector, its distance to every code and the nearest one, the two loss
 terms there, where one EMA update would move the chosen code, FSQ's bound and rounding,
-and what the straight-through estimator passes back. The Overview and Codebook pages show
+LFQ's and BSQ's bits, residual VQ's stages, and what the straight-through estimator passes back. The Overview and Codebook pages show
 these beside their formulas; they are the model's own numbers, not a re-enactment.
 """
 
@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from vqvae.errors import VQVAEError
+from vqvae.models.binary import BinaryQuantizer
 from vqvae.models.fsq import FSQuantizer
+from vqvae.models.residual import ResidualQuantizer
 
 
 @dataclass
@@ -30,11 +32,20 @@ class Decision:
     codebook_term: float | None  # ||sg(z) - e||^2 / S (the plain codebook's loss), None where no loss trains the codes
     ema_moved: torch.Tensor | None  # [S] the chosen code after one EMA update with this vector alone (EMA only)
     fsq: dict | None  # FSQ: levels, bounded [D], rounded [D] (the integers), for each dimension
+    bits: list[int] | None = None  # LFQ and BSQ: each dimension's bit, 1 where z is positive
+    stages: list[dict] | None = None  # residual VQ: each stage's code and the residual before and after it
+
+    @property
+    def squared_error(self) -> float:
+        """||z - e||^2, what the loss terms weigh; residual VQ's, summed over its stages' own residuals."""
+        if self.stages is not None:
+            return sum(stage["left after"] ** 2 for stage in self.stages)
+        return float(self.distances[self.chosen])
 
     @property
     def commitment_term(self) -> float:
         """beta ||z - sg(e)||^2 / S: this position's share of the commitment loss (its mean over S)."""
-        return self.beta * float(self.distances[self.chosen]) / len(self.z)
+        return self.beta * self.squared_error / len(self.z)
 
     def order(self) -> torch.Tensor:
         """The codes from nearest to farthest."""
@@ -66,10 +77,26 @@ def decide(model, image: torch.Tensor, row: int, column: int, level: str = "bott
     if isinstance(quantizer, FSQuantizer):
         bounded = quantizer.bound(z_e[None])[0]
         fsq = {"levels": list(quantizer.levels_list), "bounded": bounded.cpu(), "rounded": bounded.round().cpu()}
-    trained = getattr(quantizer, "stored_codebook", None)
-    codebook_term = float(distances[chosen]) / len(z) if trained is not None and trained.requires_grad else None
-    return Decision(row, column, z_e.cpu(), z.cpu(), distances.cpu(), chosen, codebook[chosen].detach().cpu(),
-                    float(getattr(quantizer, "beta", 0.0)), codebook_term, ema_moved(quantizer, z, chosen), fsq)
+    bits = (z > 0).long().tolist() if isinstance(quantizer, BinaryQuantizer) else None
+    made = Decision(row, column, z_e.cpu(), z.cpu(), distances.cpu(), chosen, codebook[chosen].detach().cpu(),
+                    float(getattr(quantizer, "beta", 0.0)), None, ema_moved(quantizer, z, chosen), fsq, bits,
+                    residual_stages(quantizer, z_e))
+    if getattr(quantizer, "learnt_by_loss", False):
+        made.codebook_term = made.squared_error / len(z)
+    return made
+
+
+def residual_stages(quantizer, z_e: torch.Tensor) -> list[dict] | None:
+    """Residual VQ: stage by stage, the code chosen for what is left and how much is left after it."""
+    if not isinstance(quantizer, ResidualQuantizer):
+        return None
+    stages, residual = [], z_e.float()
+    for n, stage in enumerate(quantizer.stages):
+        code = int(stage.nearest(residual[None])[0])
+        after = residual - stage.lookup(torch.tensor(code, device=z_e.device)).float()
+        stages.append({"stage": n + 1, "code": code, "left before": float(residual.norm()), "left after": float(after.norm())})
+        residual = after
+    return stages
 
 
 def ema_moved(quantizer, z: torch.Tensor, chosen: int) -> torch.Tensor | None:

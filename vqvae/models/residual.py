@@ -36,6 +36,7 @@ class ResidualQuantizer(nn.Module):
         self.code_dim = stages[0].code_dim
         self.beta = stages[0].beta
         self.dead_code_window = stages[0].dead_code_window
+        self.learnt_by_loss = stages[0].learnt_by_loss
         self.register_buffer("digit_values", self.stage_size ** torch.arange(self.depth), persistent=False)
 
     @property
