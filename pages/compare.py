@@ -37,10 +37,12 @@ manager = run_manager()
 st.title("Compare codebooks")
 st.markdown(
     "The **plain** codebook learns its vectors by gradient descent on a codebook loss; the **EMA** codebook "
-    "moves each vector to the running mean of the encoder outputs assigned to it; **FSQ** rounds each number "
-    "to a few levels and has no codebook to learn. A code that no output picks is *dead*: it never learns "
-    "again. Train up to four of them, or their variants, at the same cost in bits, and see how many codes "
-    "each keeps alive and what that does to quality."
+    "moves each vector to the running mean of the encoder outputs assigned to it; **SimVQ** learns one linear "
+    "map of a frozen random codebook, so every code moves together; **residual VQ** quantises what a first "
+    "codebook left with a second one. **FSQ** rounds each number to a few levels, **LFQ** and **BSQ** keep each "
+    "number's sign as a bit (BSQ on the unit sphere): none has a codebook to learn. A code that no output picks "
+    "is *dead*: it never learns again. Train up to four of them, or their variants, at the same cost in bits, "
+    "and see how many codes each keeps alive and what that does to quality."
 )
 
 choices = vqvae_choices(unfinished=True)

@@ -29,6 +29,8 @@ def test_every_variant_matches_the_presets_bits_and_changes_only_its_settings(na
             target = bits_per_image(base.model.codebook_size, base.model.grid_size)
             if matched.name == "two levels" and name == "mnist":  # 49 bottom and 16 top codes: 342 bits at best
                 assert matched.bits == target - 1 and "no two powers of two make exactly" in matched.note
+            elif matched.name.startswith("residual") and name == "mnist":  # 2 codebooks of 11: 121 codes
+                assert matched.config.model.codebook_size == 121 and "2 codebooks of 11 make 121 codes" in matched.note
             else:
                 assert matched.bits == pytest.approx(target)
                 assert not matched.note
@@ -37,6 +39,8 @@ def test_every_variant_matches_the_presets_bits_and_changes_only_its_settings(na
             allowed = set(VARIANTS[matched.name]) | ({"fsq_levels", "codebook_size", "code_dim"}
                                                      if matched.name == "fsq" else set())
             allowed |= {"codebook_size", "top_codebook_size"} if matched.name == "two levels" else set()
+            allowed |= {"code_dim"} if matched.name in ("LFQ", "BSQ") else set()  # a bit a dimension: log2 K
+            allowed |= {"codebook_size"} if matched.name.startswith("residual") else set()
             assert changed <= allowed, (matched.name, changed)
 
 
