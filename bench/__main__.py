@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--full-size", action="store_true", help="only the full-size reconstruction row (seconds)")
     made.add_argument("--interaction", action="store_true", help="only the step-mode and walk rows (seconds)")
     made.add_argument("--variants", type=int, metavar="EPOCHS", help="only the codebook-variant rows, each variant "
-                                                                     "trained this many epochs (10: about 15 minutes)")
+                                                                     "trained this many epochs (10: about 15 minutes), "
+                                                                     "and the reference rows when their library is here")
     made.add_argument("--reference", type=int, metavar="EPOCHS", help="only the reference rows: each quantizer shared "
                                                                       "with vector-quantize-pytorch trained with ours "
                                                                       "and with theirs, this many epochs")
@@ -93,7 +94,15 @@ def alone_rows(flag: str, args) -> list[dict]:
     if flag == "variants":
         from bench.variants import variant_rows
 
-        return variant_rows(args.variants, args.only, dataset=args.variants_data)
+        rows = variant_rows(args.variants, args.only, dataset=args.variants_data)
+        if args.only:
+            return rows
+        from bench.reference import reference_available, reference_rows
+
+        if not reference_available():
+            print("the reference rows need vector-quantize-pytorch (pip install -e '.[reference]'): left out")
+            return rows
+        return rows + reference_rows(args.variants, args.variants_data)
     if flag == "reference":
         from bench.reference import reference_rows
 
@@ -155,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [flag for flag in ALONE if getattr(args, flag) not in (None, False)]
     title = ALONE[chosen[0]] if chosen else ("quick" if args.quick else "full")
     started = time.perf_counter()
-    rows = alone_rows(chosen[0], args) if chosen else full_rows(args.quick)
+    from vqvae.errors import VQVAEError
+
+    try:
+        rows = alone_rows(chosen[0], args) if chosen else full_rows(args.quick)
+    except VQVAEError as error:
+        sys.exit(f"python -m bench: {error}")
     seconds, machine = time.perf_counter() - started, machine_name()
     print_table(rows, f"VQ-VAE Lab bench ({title}) on {machine}; {seconds:.0f} s\n")
     if args.json:

@@ -13,6 +13,7 @@ return; where their defaults differ from ours and no setting matches them, the r
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from unittest import mock
 
 import torch
@@ -117,12 +118,15 @@ def pair_config(base: RunConfig, name: str) -> RunConfig:
     return cfg.validate()
 
 
+def reference_available() -> bool:
+    """Whether vector-quantize-pytorch is installed (the optional `reference` group)."""
+    return importlib.util.find_spec("vector_quantize_pytorch") is not None
+
+
 def reference_rows(epochs: int, dataset: str = "mnist", names: list[str] | None = None) -> list[dict]:
     """Ours against theirs, pair by pair, `epochs` on `dataset` (see the module docstring)."""
-    try:
-        import vector_quantize_pytorch  # noqa: F401
-    except ImportError:
-        raise VQVAEError("the reference rows need vector-quantize-pytorch: pip install -e '.[reference]'") from None
+    if not reference_available():
+        raise VQVAEError("the reference rows need vector-quantize-pytorch: pip install -e '.[reference]'")
     data, base = bundled_data(dataset), base_settings(dataset, epochs)
     title, span = ("" if dataset == "mnist" else "Pokémon "), f"{epochs} epoch{'s' if epochs != 1 else ''}"
     rows = []

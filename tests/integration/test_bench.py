@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from bench.__main__ import main as bench_main
 from bench.interaction import interaction_rows
@@ -203,3 +204,32 @@ def test_the_codec_rows_weigh_real_files_against_jpeg_and_webp():
         assert rows[f"without the headers, against {name}"]["baseline"] > 0
     (images, size), = photo_picture(load_vqvae("pokemon-ema"))
     assert images.shape[1] == 3 and size[1] == 256  # the photograph at full size, its longest side capped
+
+
+def test_the_reference_rows_say_how_to_get_their_library_when_it_is_missing(monkeypatch):
+    import bench.reference
+
+    monkeypatch.setattr(bench.reference, "reference_available", lambda: False)
+    with pytest.raises(SystemExit) as stopped:
+        bench_main(["--reference", "1"])
+    assert "pip install -e '.[reference]'" in str(stopped.value.code)
+    with pytest.raises(SystemExit) as stopped:
+        bench_main(["--variants", "1", "--only", "ema", "vq-gan"])
+    assert "unknown --only 'vq-gan'" in str(stopped.value.code)
+
+
+def test_their_quantizer_behind_ours_combines_residual_codes_as_ours_do():
+    from torch import nn
+
+    from bench.reference import Theirs
+    from vqvae.config import ModelConfig
+
+    class TwoStages(nn.Module):  # their residual VQ's return: codes, indices [B, N, stages], losses
+        def forward(self, x):
+            indices = torch.stack([torch.arange(x.shape[1]) % 5, torch.arange(x.shape[1]) // 5 % 5], -1)
+            return x.round(), indices.expand(x.shape[0], -1, -1), torch.tensor([0.5, 0.25])
+
+    m = ModelConfig(codebook_size=25, code_dim=3, residual_depth=2).validate()
+    out = Theirs(TwoStages(), m).train()(torch.randn(2, 3, 4, 4))
+    assert out.indices.shape == (2, 4, 4) and torch.equal(out.indices[0].flatten(), torch.arange(16))
+    assert float(out.loss) == 0.75 and out.z_q.shape == (2, 3, 4, 4)
