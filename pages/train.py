@@ -166,8 +166,9 @@ with st.container(border=True):  # not a form: every choice is kept at once, acr
             settings = getattr(base, section)
             value = start_values.get(setting, getattr(settings, setting))
             setting_widget(where, type(settings), setting, value, key=f"{form}-{setting}")
-    with st.expander("Codebook variants: FSQ levels, k-means init, the rotation trick, bias-corrected EMA, "
-                     "cosine and low-dimensional lookup, two levels (VQ-VAE-2)"):
+    with st.expander("Codebook variants: FSQ levels, k-means init, the rotation trick, residual VQ's depth, "
+                     "bias-corrected EMA, cosine and low-dimensional lookup, LFQ's and BSQ's entropy weight, "
+                     "two levels (VQ-VAE-2)"):
         for where, column in zip(st.columns(3), VARIANTS):
             for section, setting in column:
                 settings = getattr(base, section)

@@ -22,6 +22,9 @@ def distance_bars(decision: Decision) -> go.Figure:
     figure = go.Figure(go.Bar(x=list(range(1, len(order) + 1)), y=distances, marker_color=colours,
                               customdata=order.numpy(),
                               hovertemplate="code %{customdata}: d = %{y:.4f}<br>rank %{x}<extra></extra>"))
+    rank = int((order == decision.chosen).nonzero()[0, 0]) + 1  # a bar among K >= 128 is a hairline: point at it
+    figure.add_annotation(x=rank, y=float(decision.distances[decision.chosen]), text=f"chosen: code {decision.chosen}",
+                          showarrow=True, arrowcolor=PALETTE[4], font=dict(color=PALETTE[4]), ax=40, ay=-40)
     figure.update_layout(margin=MARGIN, height=260, bargap=0,
                          title=f"squared distance to each of the {len(order)} codes, nearest first (chosen: red)",
                          xaxis_title="codes, nearest first", yaxis_title="squared distance")
