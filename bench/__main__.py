@@ -46,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
                       help="the data set of --variants and --reference (pokemon: about 4 minutes a variant for 10 "
                            "epochs)")
     made.add_argument("--only", nargs="+", metavar="NAME",
-                      help="--variants and --reference: only these (for example: --only ema 'residual VQ, restarts')")
+                      help="--variants and --reference: only these variants and reference pairs (for example: --only ema "
+                           "'residual VQ, restarts')")
     made.add_argument("--levels", action="store_true", help="only the two-level rows: the bundled VQ-VAE-2 models "
                                                             "against the one-level ones (a few minutes)")
     made.add_argument("--codec", action="store_true", help="only the codec rows: held-out pictures coded with each "
@@ -83,26 +84,26 @@ def alone_rows(flag: str, args) -> list[dict]:
         from bench.codec import codec_rows
 
         return codec_rows(args.quick)
-    if flag in ("variants", "reference") and args.only:
-        from bench.reference import PAIRS
-        from vqvae.training.variants import VARIANTS
+    from bench.reference import PAIRS
+    from vqvae.training.variants import VARIANTS
 
-        known = VARIANTS if flag == "variants" else PAIRS
+    if flag in ("variants", "reference") and args.only:
+        known = {**VARIANTS, **PAIRS} if flag == "variants" else PAIRS
         if unknown := [name for name in args.only if name not in known]:
             sys.exit(f"python -m bench: unknown --only {', '.join(map(repr, unknown))}: choose from "
                      f"{', '.join(map(repr, known))}")
     if flag == "variants":
+        from bench.reference import reference_available, reference_rows
         from bench.variants import variant_rows
 
-        rows = variant_rows(args.variants, args.only, dataset=args.variants_data)
-        if args.only:
-            return rows
-        from bench.reference import reference_available, reference_rows
-
-        if not reference_available():
+        only = args.only or list(VARIANTS) + list(PAIRS)
+        rows = variant_rows(args.variants, [name for name in only if name in VARIANTS], dataset=args.variants_data)
+        pairs = [name for name in only if name in PAIRS]
+        if pairs and not reference_available():
             print("the reference rows need vector-quantize-pytorch (pip install -e '.[reference]'): left out")
-            return rows
-        return rows + reference_rows(args.variants, args.variants_data)
+        elif pairs:
+            rows += reference_rows(args.variants, args.variants_data, pairs)
+        return rows
     if flag == "reference":
         from bench.reference import reference_rows
 

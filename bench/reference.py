@@ -21,8 +21,7 @@ from einops import rearrange
 from torch import nn
 
 from bench.table import against_baseline, row
-from bench.timed import Watch, timed_training
-from bench.variants import CHECKS_PER_EPOCH, TARGET_DB, base_settings
+from bench.variants import base_settings, train_variant
 from vqvae.config import RunConfig
 from vqvae.data.datasets import bundled_data
 from vqvae.errors import VQVAEError
@@ -132,9 +131,9 @@ def reference_rows(epochs: int, dataset: str = "mnist", names: list[str] | None 
     rows = []
     for name in names or list(PAIRS):
         cfg = pair_config(base, name)
-        ours = trained(cfg, data)
+        ours = train_variant(cfg, data)
         with their_quantizer_inside():
-            theirs = trained(cfg, data)
+            theirs = train_variant(cfg, data)
         differs = PAIRS[name][1]
         rows.append(row(f"{title}reference {name}: held-out PSNR after {span}, ours against vector-quantize-pytorch",
                         ours["psnr"], theirs["psnr"], "dB", target=against_baseline(">=", plus=-0.05, unit="dB"),
@@ -144,10 +143,3 @@ def reference_rows(epochs: int, dataset: str = "mnist", names: list[str] | None 
                         ours_usage=ours["usage"], theirs_usage=theirs["usage"], ours_codes_used=ours["codes_used"],
                         theirs_codes_used=theirs["codes_used"]))
     return rows
-
-
-def trained(cfg: RunConfig, data) -> dict:
-    """Train `cfg` through the library (with whichever quantizer is inside); what it measured."""
-    timed = timed_training(cfg, watch=Watch(TARGET_DB, data.val, CHECKS_PER_EPOCH[cfg.train.dataset]))
-    final, k = timed["final"], cfg.model.codebook_size
-    return dict(psnr=final["val_psnr"], usage=final["perplexity"] / k, codes_used=final["codes_used"], k=k)

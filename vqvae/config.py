@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from vqvae.errors import VQVAEError
-from vqvae.settings import MAX_DEPTH, RunSettings, Section, fits, levels_from, levels_text, setting
+from vqvae.settings import MAX_DEPTH, RunSettings, Section, fits, is_power_of_two, levels_from, levels_text, setting
 # what the CLI, the store and the pages read through vqvae.config: each field's flag and type, a config's kind
 from vqvae.settings import KIND_NAMES as KIND_NAMES, flag_name as flag_name, run_kind as run_kind
 from vqvae.settings import setting_info as setting_info, value_type as value_type
@@ -40,10 +40,6 @@ CODEBOOK_INITS = ("uniform", "data", "kmeans")
 RECON_LOSSES = ("mse", "l1")
 
 MAX_WIDTH = 1024  # hidden and code dimension (MAX_CODEBOOK_SIZE and MAX_IMAGE_SIZE: vqvae/settings.py)
-
-def _power_of_two(n: int) -> bool:
-    return n >= 2 and n & (n - 1) == 0
-
 
 def _fsq_problem(levels: tuple[int, ...]) -> str | None:
     """Why these FSQ levels cannot make a codebook (one line), or None."""
@@ -119,12 +115,15 @@ class ModelConfig(Section):
         """Levels given as text or a list (a flag, an older config.json) become a tuple. FSQ's
         codes are the grid of its levels, so an FSQ model's K and D follow from them (and the
         codebook's own settings, init, restarts, beta and EMA decay, have nothing to act on);
-        levels that cannot make a codebook are left for validate() to refuse in words."""
+        levels that cannot make a codebook are left for validate() to refuse in words. LFQ's
+        and BSQ's D is log2 K; SimVQ's basis is random by design (seeded from the first batch
+        it collapses: docs/codebooks.md), so it never takes a data or k-means init."""
         self.fsq_levels = levels_from(self.fsq_levels)
+        self.codebook_init = "uniform" if self.quantizer == "simvq" else self.codebook_init
         if self.quantizer == "fsq" and fits(self.fsq_levels, tuple[int, ...]) and not _fsq_problem(self.fsq_levels):
             self.codebook_size, self.code_dim = math.prod(self.fsq_levels), len(self.fsq_levels)
-        if self.quantizer in BINARY and fits(self.codebook_size, int) and _power_of_two(self.codebook_size):
-            self.code_dim = self.codebook_size.bit_length() - 1  # LFQ and BSQ: one dimension a bit
+        if self.quantizer in BINARY and fits(self.codebook_size, int) and is_power_of_two(self.codebook_size):
+            self.code_dim = self.codebook_size.bit_length() - 1
 
     @property
     def stage_codebook_size(self) -> int:
@@ -237,7 +236,7 @@ class ModelConfig(Section):
             raise VQVAEError("LFQ, BSQ and residual VQ quantise one level: use --levels 1, or another quantizer")
         if self.quantizer in BINARY:
             name = self.quantizer.upper()
-            if not _power_of_two(self.codebook_size):
+            if not is_power_of_two(self.codebook_size):
                 raise VQVAEError(f"{name} makes a code of each dimension's sign, so K must be a power of two, not "
                                  f"{self.codebook_size}: try {2 ** round(math.log2(self.codebook_size))}")
             if self.cosine_codebook or self.lookup_dim or self.residual_depth > 1:

@@ -131,6 +131,10 @@ def fits(value, kind) -> bool:
     return isinstance(value, kind) and not isinstance(value, bool)
 
 
+def is_power_of_two(n: int) -> bool:
+    return n >= 2 and n & (n - 1) == 0
+
+
 def levels_from(value):
     """FSQ levels as a tuple, from a tuple, a list or text ("8,5,5,5", as a flag, a text box
     or an older config.json gives them); a value that is none of these is returned as it is,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from vqvae.config import ModelConfig
 from vqvae.errors import VQVAEError
 from vqvae.models.autoencoder import VQVAE
-from vqvae.models.binary import BinaryQuantizer, bit_entropy
+from vqvae.models.binary import BinaryQuantizer
 from vqvae.models.quantizers import make_quantizer
 from vqvae.models.residual import ResidualQuantizer
 from vqvae.models.simvq import SimVQuantizer
@@ -54,8 +54,12 @@ def test_binary_loss_is_commitment_plus_weighted_entropy_and_reaches_the_encoder
     out = q(z)
     u = F.normalize(rows(z), dim=1) if spherical else rows(z)
     scale = 0.5 if spherical else 1.0
-    p = torch.sigmoid(4 * scale * u / 0.01)
-    entropy = bit_entropy(p).sum(1).mean() - bit_entropy(p.mean(0)).sum()
+    probs = torch.softmax(-torch.cdist(u, q.codebook) ** 2 / 0.01, dim=1)  # q(c | u) over all 16 codes
+
+    def entropy_of(p):
+        return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+    entropy = entropy_of(probs).mean() - entropy_of(probs.mean(0))
     commitment = F.mse_loss(u, torch.sign(u) * scale)
     assert torch.allclose(out.loss, 0.25 * commitment + 0.1 * entropy, atol=1e-5)
     upstream = torch.randn_like(out.z_q)
@@ -185,6 +189,12 @@ def test_settings_a_family_cannot_take_are_refused_in_one_line(settings, said):
     with pytest.raises(VQVAEError, match=said) as refused:
         ModelConfig(**settings).validate()
     assert "\n" not in str(refused.value)
+
+
+def test_simvq_keeps_its_random_basis_whatever_init_a_preset_asks_for():
+    config = ModelConfig(quantizer="simvq", codebook_init="kmeans").validate()
+    assert config.codebook_init == "uniform" and config.codebook_words == "SimVQ codebook"
+    assert make_quantizer(config).initialized.item()  # nothing to seed from the first batch
 
 
 def test_lfq_and_bsq_take_one_dimension_a_bit():

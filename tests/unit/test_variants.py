@@ -40,6 +40,7 @@ def test_every_variant_matches_the_presets_bits_and_changes_only_its_settings(na
                                                      if matched.name == "fsq" else set())
             allowed |= {"codebook_size", "top_codebook_size"} if matched.name == "two levels" else set()
             allowed |= {"code_dim"} if matched.name in ("LFQ", "BSQ") else set()  # a bit a dimension: log2 K
+            allowed |= {"codebook_init"} if matched.name == "SimVQ" else set()  # its basis is random
             allowed |= {"codebook_size"} if matched.name.startswith("residual") else set()
             assert changed <= allowed, (matched.name, changed)
 
