@@ -1,7 +1,8 @@
 """The bench's command line.
 
     python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
-                     | --levels | --codec | --variants EPOCHS | --reference EPOCHS]
+                     | --levels | --codec | --variants EPOCHS | --reference EPOCHS
+                     | --depths EPOCHS]
                     [--variants-data pokemon] [--only NAME ...]
                     [--json PATH]
 
@@ -23,7 +24,7 @@ from bench.table import machine_name, print_table
 ALONE = {  # flag -> the title of its table
     "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction", "quality": "sample quality",
     "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard", "levels": "two levels",
-    "codec": "codec", "reference": "against vector-quantize-pytorch",
+    "codec": "codec", "reference": "against vector-quantize-pytorch", "depths": "residual VQ by depth",
 }
 
 
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--reference", type=int, metavar="EPOCHS", help="only the reference rows: each quantizer shared "
                                                                       "with vector-quantize-pytorch trained with ours "
                                                                       "and with theirs, this many epochs")
+    made.add_argument("--depths", type=int, metavar="EPOCHS", help="only residual VQ's dead codes at depths 2 to 6 "
+                                                                   "(K 4,096), with and without restarts, this many epochs")
     made.add_argument("--variants-data", choices=("mnist", "pokemon"), default="mnist",
                       help="the data set of --variants and --reference (pokemon: about 4 minutes a variant for 10 "
                            "epochs)")
@@ -84,6 +87,10 @@ def alone_rows(flag: str, args) -> list[dict]:
         from bench.codec import codec_rows
 
         return codec_rows(args.quick)
+    if flag == "depths":
+        from bench.variants import depth_rows
+
+        return depth_rows(args.depths)
     from bench.reference import PAIRS
     from vqvae.training.variants import VARIANTS
 

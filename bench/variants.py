@@ -111,3 +111,29 @@ def mnist_target_rows(results: dict, span: str, judged: bool = True) -> list[dic
                         ref["steps_to_target"], "steps", bigger_is_better=False,
                         target=against_baseline("<") if judged else None))
     return rows
+
+
+DEPTHS = (2, 3, 4, 6)  # stages of 64, 16, 8 and 4 codes: 4,096 combined codes each
+DEPTH_K = 4096
+
+
+def depth_rows(epochs: int) -> list[dict]:
+    """Residual VQ's dead codes by depth on MNIST at K 4,096 (12 bits a position), each stage
+    with and without dead-code restarts: the fraction of its worst stage's codes unused for
+    the last 100 steps, and the held-out PSNR."""
+    data, base = bundled_data("mnist"), base_settings("mnist", epochs)
+    rows = []
+    for depth in DEPTHS:
+        for restarts in (False, True):
+            cfg = matched_variant(base, "ema").config
+            cfg.model.codebook_size, cfg.model.residual_depth, cfg.model.restart_dead_codes = DEPTH_K, depth, restarts
+            r = train_variant(cfg.validate(), data)
+            stage = cfg.model.validate().stage_codebook_size
+            rows.append(row(f"residual VQ depth {depth} ({depth} x {stage} codes){', restarts' if restarts else ''}: "
+                            f"dead codes of its worst stage after {epochs} epochs", max(r["stage_dead"]), None,
+                            "fraction", bigger_is_better=False, target=compare("<", 0.05) if restarts else None,
+                            note="each stage's codes unused for the last 100 steps: "
+                                 + ", ".join(f"{fraction:.0%}" for fraction in r["stage_dead"])
+                                 + f"; held-out PSNR {r['psnr']:.2f} dB, {r['codes_used']:,} of {DEPTH_K:,} combined "
+                                   "codes in use"))
+    return rows
