@@ -86,11 +86,11 @@ class BinaryQuantizer(nn.Module):
         return self.codes_from_indices(indices)
 
     def entropy_loss(self, u: torch.Tensor) -> torch.Tensor:
-        """E[H(q(c | u))] - gamma H(E[q(c | u)]) for vectors u [N, D], in nats, per bit (see above)."""
+        """E[H(q(c | u))] - gamma H(E[q(c | u)]) for vectors u [N, D], in nats (see the module docstring)."""
         logits = 4 * self.scale * u / TEMPERATURE
         per_sample = bit_entropy_of_logits(logits).sum(-1).mean()
         rows = logits[:: max(1, len(logits) * self.codebook_size // ENTROPY_CELLS)]
-        bits = self.codes_from_indices(torch.arange(self.codebook_size, device=u.device)) > 0  # [K, D]
+        bits = self.codebook > 0  # [K, D]: each code's bits
         log_q = F.logsigmoid(rows) @ bits.T.float() + F.logsigmoid(-rows) @ (~bits).T.float()  # [rows, K]
         mean_q = log_q.exp().mean(0).clamp_min(1e-12)  # held off 0, where p log p's gradient is infinite
         codebook = -(mean_q * mean_q.log()).sum()
