@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, f"VQ-VAE Lab bench ({title}) on {machine}; {seconds:.0f} s\n")
     if args.json:
         given = argv if argv is not None else sys.argv[1:]
-        command = " ".join(["python -m bench", *without_json(given)])
+        command = " ".join(["python -m bench", shlex.join(without_json(given))])
         report = {"machine": machine, "title": title, "quick": args.quick, "command": command,
                   "seconds": seconds, "rows": rows}
         args.json.write_text(json.dumps(report, indent=2))

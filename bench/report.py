@@ -28,7 +28,8 @@ def section(report: dict) -> str:
                    f"{report['seconds']:.0f} s; CUDA tests: {report['cuda_tests']['summary']})")
     else:
         command = report.get("command", "python -m bench")
-        heading = f"**{report.get('title', 'bench').capitalize()}** (`{command}`"
+        title = report.get('title', 'bench')
+        heading = f"**{title[:1].upper() + title[1:]}** (`{command}`"
         heading += f", {report['seconds']:,.0f} s" if "seconds" in report else ""
         heading += f"; {report['machine']})"
     table = [line for line in table_lines(report["rows"]) if line.startswith("|")]  # the notes stay in the JSON
