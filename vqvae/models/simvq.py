@@ -19,16 +19,15 @@ from vqvae.models.quantize import Quantizer
 class SimVQuantizer(Quantizer):
     """A frozen basis [K, S] and a learnt map S -> S; everything else as the plain codebook.
 
-    The map starts at the identity, so the codes start as the basis, and data or k-means
-    initialisation seed the basis itself; a restarted code's basis row is solved for through
-    the map (its pseudo-inverse), so the code lands on the encoder output it restarts at."""
+    The map starts as any linear layer does (random), not at the identity: started at the
+    identity, the Pokémon model kept 34 of its 1,024 codes after 10 epochs, against 703 from a
+    random map (docs/codebooks.md). A restarted code's basis row is solved for through the map
+    (its pseudo-inverse), so the code lands on the encoder output it restarts at."""
 
     def __init__(self, codebook_size: int, code_dim: int, **kwargs):
         super().__init__(codebook_size, code_dim, **kwargs)
         self.register_buffer("basis", torch.randn(codebook_size, self.search_dim) * self.search_dim**-0.5)
         self.map = nn.Linear(self.search_dim, self.search_dim)
-        nn.init.eye_(self.map.weight)
-        nn.init.zeros_(self.map.bias)
 
     @property
     def stored_codebook(self) -> torch.Tensor:
