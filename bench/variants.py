@@ -69,11 +69,16 @@ def stage_dead(quantizer) -> list[float] | None:
     return [float((stage.steps_unused >= stage.dead_code_window).float().mean()) for stage in stages]
 
 
+def stage_dead_note(dead: list[float]) -> str:
+    return "each stage's codes unused for the last 100 steps: " + ", ".join(f"{fraction:.0%}" for fraction in dead)
+
+
 def variant_rows(epochs: int = 10, names: list[str] | None = None, dataset: str = "mnist") -> list[dict]:
     """The rows of the named variants (all of them by default) trained `epochs` on `dataset`:
     on MNIST with targets, on Pokémon without (its preset needs about 60 epochs to 22 dB)."""
     data, base = bundled_data(dataset), base_settings(dataset, epochs)
-    results = {name: train_variant(matched_variant(base, name).config, data) for name in (list(VARIANTS) if names is None else names)}
+    names = list(VARIANTS) if names is None else names
+    results = {name: train_variant(matched_variant(base, name).config, data) for name in names}
     ref = results.get(REFERENCE)
     title = "" if dataset == "mnist" else "Pokémon "
     rows, span = [], f"{epochs} epoch{'s' if epochs != 1 else ''}"
@@ -103,8 +108,7 @@ def mnist_target_rows(results: dict, span: str, judged: bool = True) -> list[dic
             rows.append(row(f"{name}: dead codes of its worst stage after {span}", max(dead), None, "fraction",
                             bigger_is_better=False,
                             target=compare("<", 0.05) if judged and name.endswith("restarts") else None,
-                            note="each stage's codes unused for the last 100 steps: "
-                                 + ", ".join(f"{fraction:.0%}" for fraction in dead)))
+                            note=stage_dead_note(dead)))
     kmeans = results.get("ema, k-means init")
     if kmeans and ref:
         rows.append(row("steps to 22 dB, k-means EMA against data-initialised EMA", kmeans["steps_to_target"],
@@ -128,12 +132,11 @@ def depth_rows(epochs: int) -> list[dict]:
             cfg = matched_variant(base, "ema").config
             cfg.model.codebook_size, cfg.model.residual_depth, cfg.model.restart_dead_codes = DEPTH_K, depth, restarts
             r = train_variant(cfg.validate(), data)
-            stage = cfg.model.validate().stage_codebook_size
+            stage = cfg.model.stage_codebook_size
             rows.append(row(f"residual VQ depth {depth} ({depth} x {stage} codes){', restarts' if restarts else ''}: "
                             f"dead codes of its worst stage after {epochs} epochs", max(r["stage_dead"]), None,
                             "fraction", bigger_is_better=False, target=compare("<", 0.05) if restarts else None,
-                            note="each stage's codes unused for the last 100 steps: "
-                                 + ", ".join(f"{fraction:.0%}" for fraction in r["stage_dead"])
+                            note=stage_dead_note(r["stage_dead"])
                                  + f"; held-out PSNR {r['psnr']:.2f} dB, {r['codes_used']:,} of {DEPTH_K:,} combined "
                                    "codes in use"))
     return rows

@@ -90,12 +90,10 @@ def residual_stages(quantizer, z_e: torch.Tensor) -> list[dict] | None:
     """Residual VQ: stage by stage, the code chosen for what is left and how much is left after it."""
     if not isinstance(quantizer, ResidualQuantizer):
         return None
-    stages, residual = [], z_e.float()
-    for n, stage in enumerate(quantizer.stages):
-        code = int(stage.nearest(residual[None])[0])
-        after = residual - stage.lookup(torch.tensor(code, device=z_e.device)).float()
-        stages.append({"stage": n + 1, "code": code, "left before": float(residual.norm()), "left after": float(after.norm())})
-        residual = after
+    stages, before = [], float(z_e.float().norm())
+    for n, (code, left) in enumerate(quantizer.stage_codes(z_e[None])):
+        stages.append({"stage": n + 1, "code": int(code[0]), "left before": before, "left after": float(left[0].norm())})
+        before = stages[-1]["left after"]
     return stages
 
 

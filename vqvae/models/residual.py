@@ -52,14 +52,19 @@ class ResidualQuantizer(nn.Module):
         """The combined codes are sums in the code space itself."""
         return z
 
-    def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """Encoder outputs [N, D] -> combined codes [N], stage after stage (greedy, as in training)."""
-        residual, index = z.float(), torch.zeros(len(z), dtype=torch.long, device=z.device)
-        for stage, value in zip(self.stages, self.digit_values):
+    def stage_codes(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Encoder outputs [N, D] -> each stage's (codes [N], what is left after it [N, D]),
+        stage after stage (greedy, as in training)."""
+        residual, chosen = z.float(), []
+        for stage in self.stages:
             k = stage.nearest(residual)
             residual = residual - stage.lookup(k).float()
-            index += k * value
-        return index
+            chosen.append((k, residual))
+        return chosen
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs [N, D] -> combined codes [N]."""
+        return sum(k * value for (k, _), value in zip(self.stage_codes(z), self.digit_values))
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Combined codes [...] -> the sum of their stages' codes [..., D]."""
