@@ -1,7 +1,7 @@
 """Train every model whose data is here, offline, and write them as bundled models.
 
     python scripts/train_all.py [--out pretrained] [--runs runs/train_all] [--only NAME ...]
-                                [--epochs-scale F] [--force] [--device auto]
+                                [--epochs-scale F] [--score-samples N] [--force] [--device auto]
 
 For each VQ-VAE preset whose data is found (the bundled MNIST and Pokémon always;
 Fashion-MNIST, CIFAR-10 and CelebA-HQ when present under the data root) it trains the VQ-VAE
@@ -17,7 +17,8 @@ bundled training split only; about two minutes).
 
 Already exported models are skipped unless --force; an interrupted run in --runs resumes.
 --epochs-scale multiplies every preset's epochs (0.05 for a quick smoke run; 0 keeps the
-untrained initial models).
+untrained initial models). --score-samples sets how many samples an MNIST prior's card score
+draws (default 1,000, the score's own; fewer for a smoke run).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from vqvae.errors import VQVAEError
 from vqvae.presets import PRIOR_PRESETS, preset, prior_preset
 from vqvae.training.classifier_trainer import export_classifier, train_classifier
 from vqvae.training.prior_trainer import train_prior
-from vqvae.training.sample_quality import CLASSIFIERS, quality_card, score
+from vqvae.training.sample_quality import CLASSIFIERS, DEFAULT_N, quality_card, score
 from vqvae.training.variants import comparison_name, matched_variant
 from vqvae.training.vqvae_trainer import train
 
@@ -137,10 +138,11 @@ def link_bundled_vqvae(prior: Path, vqvae: Path) -> bool:
     return True
 
 
-def add_sample_quality(prior: Path, device: str) -> None:
-    """Append the prior's sample-quality score to its model card (a notice when it cannot be had)."""
+def add_sample_quality(prior: Path, device: str, samples: int = DEFAULT_N) -> None:
+    """Append the prior's sample-quality score of `samples` samples to its model card (a notice
+    when it cannot be had)."""
     try:
-        result = score(prior, device=device)
+        result = score(prior, n=samples, device=device)
     except VQVAEError as exc:
         print(f"{prior.name}: no sample-quality score in its card ({exc})", file=sys.stderr)
         return
@@ -155,12 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs") / "train_all", help="the run folders (default runs/train_all)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these models (and the VQ-VAEs their priors need)")
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every preset's epochs (default 1)")
+    parser.add_argument("--score-samples", type=int, default=DEFAULT_N, metavar="N",
+                        help=f"samples an MNIST prior's card score draws (default {DEFAULT_N})")
     parser.add_argument("--force", action="store_true", help="retrain models already exported")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.epochs_scale < 0:
         parser.error("--epochs-scale must be 0 or more")
+    if args.score_samples < 1:
+        parser.error("--score-samples must be 1 or more")
 
     presets = []
     for name in PRESET_DATA:
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             export_folder(run_dir, dest)
             if job.prior and job.preset in CLASSIFIERS:  # the card says how good its samples are
-                add_sample_quality(dest, args.device)
+                add_sample_quality(dest, args.device, args.score_samples)
             if job.prior:
                 link_bundled_vqvae(dest, args.out / job.vqvae_name)
             print(f"{job.name}: exported to {dest}")

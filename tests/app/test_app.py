@@ -210,7 +210,6 @@ def test_retrain_changes_only_the_codebook_size_and_overlays(app, tmp_path):
 
 
 @pytest.mark.usefixtures("tiny_presets")
-@pytest.mark.usefixtures("tiny_presets")
 def test_compare_button_trains_a_pair_that_differs_only_in_the_quantizer(app, tmp_path):
     app.run()
     app.switch_page("pages/compare.py").run()

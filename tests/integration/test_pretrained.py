@@ -100,7 +100,7 @@ def test_each_prior_brings_the_vqvae_of_the_same_name():
 def test_train_all_quick_run_writes_loadable_models_and_cards(tmp_path):
     out, work = tmp_path / "pretrained", tmp_path / "runs"
     command = [sys.executable, "scripts/train_all.py", "--out", out, "--runs", work, "--only", "mnist-ema-prior",
-               "--epochs-scale", "0.05", "--no-progress"]
+               "--epochs-scale", "0.05", "--score-samples", "64", "--no-progress"]
     result = subprocess.run(list(map(str, command)), cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     assert "skipping fashion" in result.stderr  # no Fashion-MNIST here: said, not failed
