@@ -292,10 +292,12 @@ def test_the_sample_page_starts_on_the_prior_of_the_active_model(app):
 
 
 def test_the_sample_page_scores_the_prior_once_in_the_background_and_keeps_the_score(app, tmp_path, monkeypatch):
+    from vqvae.dashboard import scores
     from vqvae.dashboard.scores import read_score, score_file, score_job
     from vqvae.store.hub import BUNDLED_DIR
 
     monkeypatch.delenv("VQVAE_SCORES")  # not the session's kept scores: in this runs folder, computed anew
+    monkeypatch.setitem(scores.SETTINGS, "n", 100)  # what the page does with a score is tested, not its size
     app.run()
     app.switch_page("pages/sample.py").run()
     assert not app.exception, app.exception

@@ -126,7 +126,8 @@ def test_a_process_that_exits_while_a_score_runs_waits_for_it_and_exits_cleanly(
 
     from conftest import REPO
 
-    script = ("from pathlib import Path; from vqvae.dashboard.scores import start_scoring; "
+    script = ("from pathlib import Path; from vqvae.dashboard.scores import SETTINGS, start_scoring; "
+              "SETTINGS['n'] = 100; "  # a score still running at exit, smaller than the standard one
               "from vqvae.store.hub import BUNDLED_DIR; "
               f"start_scoring(BUNDLED_DIR / 'mnist-ema-prior', Path({str(tmp_path / 'score.json')!r}), 'cpu')")
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600)

@@ -130,8 +130,11 @@ def test_an_unconditional_prior_is_refused_by_the_score(tmp_path):
         score_models(prior, vqvae, load_classifier("mnist-classifier"), n=10)
 
 
-def test_the_dashboard_keeps_a_score_and_computes_a_damaged_one_again(tmp_path):
+def test_the_dashboard_keeps_a_score_and_computes_a_damaged_one_again(tmp_path, monkeypatch):
+    from vqvae.dashboard import scores
     from vqvae.dashboard.scores import read_score, score_file, score_job, scorable, start_scoring
+
+    monkeypatch.setitem(scores.SETTINGS, "n", 100)  # the keeping is tested, not the standard score's size
 
     folder = tmp_path / "mnist-ema-prior"
     shutil.copytree(hub.BUNDLED_DIR / "mnist-ema-prior", folder)
