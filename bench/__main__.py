@@ -3,7 +3,7 @@
     python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
                      | --levels | --codec | --variants EPOCHS | --reference EPOCHS
                      | --depths EPOCHS]
-                    [--variants-data pokemon] [--only NAME ...]
+                    [--variants-data pokemon] [--only NAME ...] [--seeds N]
                     [--json PATH]
 
 Everything runs in one process and one table, so the ratios compare like with like on a
@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--only", nargs="+", metavar="NAME",
                       help="--variants and --reference: only these variants and reference pairs (for example: --only ema "
                            "'residual VQ, restarts')")
+    made.add_argument("--seeds", type=int, default=1, metavar="N",
+                      help="--variants and --reference: train each reference pair with seeds 0 to N-1 and report "
+                           "each side's mean (a quantizer whose result moves from seed to seed: SimVQ)")
     made.add_argument("--levels", action="store_true", help="only the two-level rows: the bundled VQ-VAE-2 models "
                                                             "against the one-level ones (a few minutes)")
     made.add_argument("--codec", action="store_true", help="only the codec rows: held-out pictures coded with each "
@@ -110,12 +113,12 @@ def alone_rows(flag: str, args) -> list[dict]:
         if pairs and not reference_available():
             print("the reference rows need vector-quantize-pytorch (pip install -e '.[reference]'): left out")
         elif pairs:
-            rows += reference_rows(args.variants, args.variants_data, pairs)
+            rows += reference_rows(args.variants, args.variants_data, pairs, args.seeds)
         return rows
     if flag == "reference":
         from bench.reference import reference_rows
 
-        return reference_rows(args.reference, args.variants_data, args.only)
+        return reference_rows(args.reference, args.variants_data, args.only, args.seeds)
     from bench.dashboard import dashboard_rows, reliability_rows
 
     if flag == "reliability":
@@ -169,7 +172,10 @@ def without_json(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    made = parser()
+    args = made.parse_args(argv)
+    if args.seeds < 1:
+        made.error("--seeds must be 1 or more")
     chosen = [flag for flag in ALONE if getattr(args, flag) not in (None, False)]
     title = ALONE[chosen[0]] if chosen else ("quick" if args.quick else "full")
     started = time.perf_counter()

@@ -122,24 +122,37 @@ def reference_available() -> bool:
     return importlib.util.find_spec("vector_quantize_pytorch") is not None
 
 
-def reference_rows(epochs: int, dataset: str = "mnist", names: list[str] | None = None) -> list[dict]:
-    """Ours against theirs, pair by pair, `epochs` on `dataset` (see the module docstring)."""
+def reference_rows(epochs: int, dataset: str = "mnist", names: list[str] | None = None, seeds: int = 1) -> list[dict]:
+    """Ours against theirs, pair by pair, `epochs` on `dataset` (see the module docstring); with
+    several seeds (0, 1, ...), each side's mean over them, and every seed's pair in the note."""
     if not reference_available():
         raise VQVAEError("the reference rows need vector-quantize-pytorch: pip install -e '.[reference]'")
     data, base = bundled_data(dataset), base_settings(dataset, epochs)
     title, span = ("" if dataset == "mnist" else "Pokémon "), f"{epochs} epoch{'s' if epochs != 1 else ''}"
     rows = []
     for name in names or list(PAIRS):
-        cfg = pair_config(base, name)
-        ours = train_variant(cfg, data)
-        with their_quantizer_inside():
-            theirs = train_variant(cfg, data)
+        ours, theirs = [], []
+        for seed in range(seeds):
+            cfg = pair_config(base, name)
+            cfg.train.seed = seed
+            ours.append(train_variant(cfg, data))
+            with their_quantizer_inside():
+                theirs.append(train_variant(cfg, data))
+        o, t = mean_of(ours), mean_of(theirs)
+        by_seed = "; by seed, ours / theirs: " + ", ".join(f"{a['psnr']:.2f} / {b['psnr']:.2f} dB"
+                                                          for a, b in zip(ours, theirs)) if seeds > 1 else ""
         differs = PAIRS[name][1]
-        rows.append(row(f"{title}reference {name}: held-out PSNR after {span}, ours against vector-quantize-pytorch",
-                        ours["psnr"], theirs["psnr"], "dB", target=against_baseline(">=", plus=-0.05, unit="dB"),
-                        note=f"ours: perplexity / K {ours['usage']:.2f}, {ours['codes_used']} of {ours['k']} codes in "
-                             f"use; theirs: {theirs['usage']:.2f}, {theirs['codes_used']} in use"
+        mean = f", mean of {seeds} seeds" if seeds > 1 else ""
+        rows.append(row(f"{title}reference {name}: held-out PSNR after {span}{mean}, ours against vector-quantize-pytorch",
+                        o["psnr"], t["psnr"], "dB", target=against_baseline(">=", plus=-0.05, unit="dB"),
+                        note=f"ours: perplexity / K {o['usage']:.2f}, {o['codes_used']:.0f} of {ours[0]['k']} codes in "
+                             f"use; theirs: {t['usage']:.2f}, {t['codes_used']:.0f} in use" + by_seed
                              + (f"; {differs}" if differs else ""),
-                        ours_usage=ours["usage"], theirs_usage=theirs["usage"], ours_codes_used=ours["codes_used"],
-                        theirs_codes_used=theirs["codes_used"]))
+                        ours_usage=o["usage"], theirs_usage=t["usage"], ours_codes_used=o["codes_used"],
+                        theirs_codes_used=t["codes_used"], seeds=seeds))
     return rows
+
+
+def mean_of(results: list[dict]) -> dict:
+    """The mean PSNR, perplexity / K and codes in use of one side's runs."""
+    return {key: sum(r[key] for r in results) / len(results) for key in ("psnr", "usage", "codes_used")}

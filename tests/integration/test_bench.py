@@ -233,3 +233,22 @@ def test_their_quantizer_behind_ours_combines_residual_codes_as_ours_do():
     out = Theirs(TwoStages(), m).train()(torch.randn(2, 3, 4, 4))
     assert out.indices.shape == (2, 4, 4) and torch.equal(out.indices[0].flatten(), torch.arange(16))
     assert float(out.loss) == 0.75 and out.z_q.shape == (2, 3, 4, 4)
+
+
+def test_reference_rows_over_several_seeds_report_each_sides_mean_and_every_seed(monkeypatch):
+    import bench.reference
+    from vqvae.training import vqvae_trainer
+
+    def measured(cfg, data):  # theirs 1 dB over ours, each seed 1 dB over the one before
+        theirs = vqvae_trainer.build_vqvae.__name__ == "build_with_theirs"
+        seed = cfg.train.seed
+        return dict(psnr=20.0 + seed + theirs, usage=0.5, codes_used=100 + seed, k=128)
+
+    monkeypatch.setattr(bench.reference, "reference_available", lambda: True)
+    monkeypatch.setattr(bench.reference, "train_variant", measured)
+    [simvq] = bench.reference.reference_rows(1, names=["SimVQ"], seeds=3)
+    assert (simvq["ours"], simvq["baseline"], simvq["seeds"]) == (21.0, 22.0, 3) and simvq["met"] is False
+    assert "mean of 3 seeds" in simvq["name"] and simvq["ours_codes_used"] == 101
+    assert "by seed, ours / theirs: 20.00 / 21.00 dB, 21.00 / 22.00 dB, 22.00 / 23.00 dB" in simvq["note"]
+    with pytest.raises(SystemExit):
+        bench_main(["--reference", "1", "--seeds", "0"])
