@@ -93,12 +93,15 @@ def open_page(browser, base: str, path: str, height: int = 1000):
 
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-CHARTS_DRAWN = "() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"
+# Every Plotly chart drawn, and no element still a grey skeleton (a widget whose code is
+# still loading, on the first page that uses it).
+CHARTS_DRAWN = ("() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"
+                " && !document.querySelector('[data-testid=stSkeleton]')")
 
 
 def settle(page, timeout_ms: int = 120_000) -> None:
-    """Until the script run has finished and every Plotly chart is drawn (the pause lets a
-    rerun that was just asked for begin)."""
+    """Until the script run has finished, every Plotly chart is drawn and no skeleton is
+    left (the pause lets a rerun that was just asked for begin)."""
     page.wait_for_selector(IDLE, timeout=timeout_ms)
     page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
 
