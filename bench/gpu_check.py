@@ -78,6 +78,12 @@ class Sizes:
         self.pokemon_steps = 2 if quick else None  # None: a whole epoch
         self.retrain_db = 10.0 if quick else 18.0
 
+    def batches(self, device: torch.device) -> list[tuple[str, int]]:
+        """The batches trained: a CPU smoke run takes the preset's alone (the GPU batch runs
+        the same code, only slower on a CPU)."""
+        gpu = [] if self.quick and device.type == "cpu" else [(f"GPU batch {GPU_BATCH}", GPU_BATCH)]
+        return [("preset batch 32", 32)] + gpu
+
 
 def subset(data: ImageData, n_train: int | None, n_val: int | None = None) -> ImageData:
     """The first n_train training and n_val held-out images (None: all)."""
@@ -101,7 +107,7 @@ def throughput_rows(data: ImageData, device: torch.device, sizes: Sizes) -> tupl
     """Images per second of `train` on the MNIST preset (after untimed warm-up steps: cudnn
     autotuning, compilation), against the tutorial's pipeline."""
     warm = 3 if sizes.quick else 20
-    variants = [("preset batch 32", 32, {}), (f"GPU batch {GPU_BATCH}", GPU_BATCH, {})]
+    variants = [(name, batch, {}) for name, batch in sizes.batches(device)]
     if device.type == "cuda":
         variants += [(f"GPU batch {GPU_BATCH}, channels_last", GPU_BATCH, {"channels_last": True}),
                      (f"GPU batch {GPU_BATCH}, torch.compile", GPU_BATCH, {"compiled": True})]
@@ -128,7 +134,7 @@ def time_to_target_rows(data: ImageData, device: torch.device, sizes: Sizes) -> 
     """Training seconds to the target on the held-out digits (checked every quarter epoch,
     checks not counted), `train` against the tutorial's pipeline."""
     results = {}
-    for name, batch in (("preset batch 32", 32), (f"GPU batch {GPU_BATCH}", GPU_BATCH)):
+    for name, batch in sizes.batches(device):
         cfg = mnist_config(device, batch, epochs=sizes.max_epochs)
         watch = Watch(sizes.target_db, data.val[: sizes.checked_images], sizes.checks_per_epoch, stop=True)
         results[name] = timed_training(cfg, watch=watch)
