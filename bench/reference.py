@@ -139,10 +139,12 @@ def reference_rows(epochs: int, dataset: str = "mnist", names: list[str] | None 
             with their_quantizer_inside():
                 theirs.append(train_variant(cfg, data))
         o, t = mean_of(ours), mean_of(theirs)
-        by_seed = "; by seed, ours / theirs: " + ", ".join(f"{a['psnr']:.2f} / {b['psnr']:.2f} dB"
-                                                          for a, b in zip(ours, theirs)) if seeds > 1 else ""
+        mean = by_seed = ""
+        if seeds > 1:
+            mean = f", mean of {seeds} seeds"
+            by_seed = "; by seed, ours / theirs: " + ", ".join(f"{a['psnr']:.2f} / {b['psnr']:.2f} dB"
+                                                              for a, b in zip(ours, theirs))
         differs = PAIRS[name][1]
-        mean = f", mean of {seeds} seeds" if seeds > 1 else ""
         rows.append(row(f"{title}reference {name}: held-out PSNR after {span}{mean}, ours against vector-quantize-pytorch",
                         o["psnr"], t["psnr"], "dB", target=against_baseline(">=", plus=-0.05, unit="dB"),
                         note=f"ours: perplexity / K {o['usage']:.2f}, {o['codes_used']:.0f} of {ours[0]['k']} codes in "
