@@ -87,8 +87,9 @@ def test_nearest_code_matches_brute_force_on_random_floats_in_chunks():
     # A different pick is only allowed where the two codes are equally near to float32 precision.
     assert torch.all((d_got[mismatch] - d_ref[mismatch]) < 1e-4 * d_ref[mismatch])
     assert torch.all(d_got >= d_ref - 1e-9)
-    # Same answer whatever the chunk size.
+    # Same answer whatever the chunk size, the default one (a CPU's cache-sized blocks) too.
     assert torch.equal(nearest_code(z, codebook, chunk=n), got)
+    assert torch.equal(nearest_code(z, codebook), got)
 
 
 # --- 2. straight-through estimator -----------------------------------------------------

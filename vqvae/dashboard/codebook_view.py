@@ -16,6 +16,7 @@ from einops import rearrange
 from plotly.colors import qualitative
 
 from vqvae.models.autoencoder import ENCODE_BATCH, VQVAE
+from vqvae.models.code_search import nearest_code
 from vqvae.models.metrics import code_usage
 
 # 48 distinct colours; code k gets PALETTE[k % 48]. With K > 48 colours repeat, so the
@@ -151,15 +152,13 @@ def principal_axes(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
     return mean, axes, explained
 
 
-def nearest_distance(targets: torch.Tensor, rows: torch.Tensor, budget: int = 2**24) -> torch.Tensor:
-    """For each target [K, D], the Euclidean distance to the nearest of rows [N, D] -> [K],
-    taking rows a chunk at a time so the distance matrix stays within `budget` entries
-    (128 MiB in float64) whatever K is."""
-    best = torch.full((len(targets),), float("inf"), dtype=torch.float64)
-    targets = targets.double()
-    for part in rows.split(max(1, budget // max(len(targets), 1))):
-        best = torch.minimum(best, torch.cdist(targets, part.double()).min(1).values)
-    return best
+def nearest_distance(targets: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """For each target [K, D], the Euclidean distance to the nearest of rows [N, D] -> [K]
+    float64. The nearest row is found by the codes' own float32 search (nearest_code, in
+    blocks whatever K is); only the K distances to the winners are then taken in float64. A
+    float32 near-tie may pick a row a hair farther than the true nearest, far below what is shown."""
+    nearest = nearest_code(targets, rows)
+    return (targets.double() - rows[nearest].double()).norm(dim=1)
 
 
 @torch.no_grad()
