@@ -1,7 +1,7 @@
 """The bench's command line.
 
-    python -m bench [--quick | --dashboard | --reliability | --pokemon | --full-size | --interaction | --quality
-                     | --levels | --codec | --variants EPOCHS | --reference EPOCHS
+    python -m bench [--quick | --training | --dashboard | --reliability | --pokemon | --full-size | --interaction
+                     | --quality | --levels | --codec | --variants EPOCHS | --reference EPOCHS
                      | --depths EPOCHS]
                     [--variants-data pokemon] [--only NAME ...] [--seeds N]
                     [--json PATH]
@@ -23,9 +23,10 @@ from pathlib import Path
 from bench.table import machine_name, print_table
 
 ALONE = {  # flag -> the title of its table
-    "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction", "quality": "sample quality",
-    "variants": "codebook variants", "reliability": "reliability", "dashboard": "dashboard", "levels": "two levels",
-    "codec": "codec", "reference": "against vector-quantize-pytorch", "depths": "residual VQ by depth",
+    "training": "MNIST training", "pokemon": "Pokémon", "full_size": "full size", "interaction": "interaction",
+    "quality": "sample quality", "variants": "codebook variants", "reliability": "reliability",
+    "dashboard": "dashboard", "levels": "two levels", "codec": "codec", "reference": "against vector-quantize-pytorch",
+    "depths": "residual VQ by depth",
 }
 
 
@@ -33,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     made = argparse.ArgumentParser(prog="python -m bench", description="The library beside the tutorials' pipelines.")
     made.add_argument("--quick", action="store_true", help="2 epochs and an 18 dB target (a few minutes)")
     made.add_argument("--json", type=Path, help="write the rows here")
+    made.add_argument("--training", action="store_true", help="only the MNIST training rows: time to 22 dB, held-out "
+                                                              "PSNR, perplexity and throughput against the tutorial's "
+                                                              "pipeline (about 5 minutes a seed; 2 epochs with --quick)")
     made.add_argument("--dashboard", action="store_true", help="only the dashboard rows (a few minutes)")
     made.add_argument("--reliability", action="store_true", help="only the largest-codebook page row (under a minute)")
     made.add_argument("--pokemon", action="store_true", help="only the Pokémon rows (about 4 minutes)")
@@ -53,8 +57,8 @@ def parser() -> argparse.ArgumentParser:
                       help="--variants and --reference: only these variants and reference pairs (for example: --only ema "
                            "'residual VQ, restarts')")
     made.add_argument("--seeds", type=int, default=1, metavar="N",
-                      help="--variants and --reference: train each reference pair with seeds 0 to N-1 and report "
-                           "each side's mean (a quantizer whose result moves from seed to seed: SimVQ)")
+                      help="--training, --variants and --reference: train each side with seeds 0 to N-1 and report "
+                           "each side's mean (a result that moves from seed to seed: time to 22 dB, SimVQ)")
     made.add_argument("--levels", action="store_true", help="only the two-level rows: the bundled VQ-VAE-2 models "
                                                             "against the one-level ones (a few minutes)")
     made.add_argument("--codec", action="store_true", help="only the codec rows: held-out pictures coded with each "
@@ -66,6 +70,11 @@ def parser() -> argparse.ArgumentParser:
 
 def alone_rows(flag: str, args) -> list[dict]:
     """The rows of one group run alone (imported here: the dashboard's need Streamlit)."""
+    if flag == "training":
+        from bench.mnist import mnist_rows
+        from vqvae.data.datasets import bundled_mnist
+
+        return mnist_rows(bundled_mnist(), args.quick, args.seeds)[0]
     if flag == "pokemon":
         from bench.dashboard import pokemon_page_rows
         from bench.pokemon import pokemon_rows

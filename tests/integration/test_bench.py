@@ -252,3 +252,29 @@ def test_reference_rows_over_several_seeds_report_each_sides_mean_and_every_seed
     assert "by seed, ours / theirs: 20.00 / 21.00 dB, 21.00 / 22.00 dB, 22.00 / 23.00 dB" in simvq["note"]
     with pytest.raises(SystemExit):
         bench_main(["--reference", "1", "--seeds", "0"])
+
+
+def test_training_rows_over_several_seeds_report_each_sides_mean_and_every_seed(monkeypatch):
+    import bench.mnist
+    from bench.baseline import Curve
+
+    def ours(data, quantizer, epochs, target_db, device="cpu", seed=0):  # seed 2 never reaches the target
+        final = {"val_psnr": 24.0 + seed, "perplexity": 64.0}
+        return {"seconds_to_target": None if seed == 2 else 2.0 + 2 * seed, "final": final, "items_per_s": 1000.0,
+                "model": f"model {seed}"}
+
+    def baseline(data, epochs, target_db, seed=0):  # seed 1 never reaches the target: all 8 s of it stand in
+        return Curve(None if seed == 1 else 20.0, 22.0, 16.0, len(data.train) * epochs / 8.0, epochs)
+
+    monkeypatch.setattr(bench.mnist, "run_ours", ours)
+    monkeypatch.setattr(bench.mnist, "run_baseline", baseline)
+    data = bundled_mnist()
+    time, ema, _, usage, _, _ = rows = bench.mnist.mnist_rows(data, quick=False, seeds=2)[0]
+    assert all("mean of 2 seeds" in r["name"] for r in rows)
+    assert (time["ours"], time["baseline"], time["ratio"]) == (3.0, 14.0, pytest.approx(14 / 3))
+    assert time["met"] is False and time["target"] == ">= 5x"
+    assert "by seed, ours / baseline: 2.0 / 20.0 s, 4.0 / 8.0 s" in time["note"] and "lower bound" in time["note"]
+    assert ema["ours"] == 24.5 and usage["ours"] == 0.5 and usage["baseline"] == 0.5
+    [time] = bench.mnist.mnist_rows(data, quick=False, seeds=3)[0][:1]
+    assert time["ours"] is None and time["met"] is False and "ours never reached 22 dB at seed 2" in time["note"]
+    assert bench.mnist.mnist_rows(data, quick=True)[1] == "model 0"  # the prior rows learn seed 0's codes
