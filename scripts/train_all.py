@@ -111,7 +111,8 @@ def run_vqvae(job: Job, run_dir: Path, scale: float, device: str, progress: bool
 
 
 def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: str, progress: bool) -> dict:
-    name = job.vqvae_name if job.variant == TWO_LEVELS else job.preset
+    # A bundled model's own prior preset (mnist-plain, the two-level ones), else its data set's.
+    name = job.vqvae_name if job.vqvae_name in PRIOR_PRESETS else job.preset
     cfg = prior_preset(name if name in PRIOR_PRESETS else "mnist")
     cfg.train.vqvae = str(vqvae_run)
     cfg.train.epochs = scaled(cfg.train.epochs, scale)

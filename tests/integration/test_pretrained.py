@@ -128,3 +128,14 @@ def test_the_bundled_two_level_models_are_the_two_levels_variant_with_a_two_leve
     assert trained.model.levels == 2 and load_vqvae(folder).config.code_bits <= preset(dataset).model.code_bits
     prior = load_prior(folder.with_name(f"{dataset}-vq2-prior"))
     assert (prior.config.levels, prior.config.top_codebook_size) == (2, trained.model.top_codes)
+
+
+@pytest.mark.parametrize("name, prior_preset_name", [("mnist-ema-prior", "mnist"), ("mnist-plain-prior", "mnist-plain"),
+                                                     ("pokemon-ema-prior", "pokemon")])
+def test_a_bundled_prior_has_the_size_of_the_prior_preset_train_all_gives_it(name, prior_preset_name):
+    from vqvae.presets import prior_preset
+
+    wanted = asdict(prior_preset(prior_preset_name).prior)
+    got = asdict(load_prior(name).config)
+    assert {k: got[k] for k in ("channels", "head", "n_blocks", "first_kernel")} == \
+        {k: wanted[k] for k in ("channels", "head", "n_blocks", "first_kernel")}
