@@ -48,13 +48,14 @@ def mnist_rows(data, quick: bool, seeds: int = 1) -> tuple[list[dict], torch.nn.
                                 "plain": compare(">=", 23, "dB"), "usage": compare(">=", 0.6)}
     of_seeds = f", mean of {seeds} seeds" if seeds > 1 else ""
     base_usage = mean(b.perplexity for b in bases) / BASELINE_CONFIG.codebook_size
+    base_psnr = mean(b.final_psnr for b in bases)
     rows = [
         row(f"time to {target_db:g} dB{of_seeds}", None if None in ours_seconds else mean(ours_seconds),
             mean(base_seconds), "s", bigger_is_better=False, target=targets.get("time"), note="; ".join(notes)),
         row(f"held-out PSNR after {epochs} epochs, EMA{of_seeds}", final(emas, "val_psnr"),
-            mean(b.final_psnr for b in bases), "dB", target=targets.get("ema")),
+            base_psnr, "dB", target=targets.get("ema")),
         row(f"held-out PSNR after {epochs} epochs, plain{of_seeds}", final(plains, "val_psnr"),
-            mean(b.final_psnr for b in bases), "dB", target=targets.get("plain")),
+            base_psnr, "dB", target=targets.get("plain")),
         row(f"held-out perplexity / K, EMA{of_seeds}", final(emas, "perplexity") / k, base_usage, "fraction",
             target=targets.get("usage"), note=f"ours K = {k}, baseline K = {BASELINE_CONFIG.codebook_size}"),
         row(f"held-out perplexity / K, plain{of_seeds}", final(plains, "perplexity") / k, base_usage, "fraction"),

@@ -135,7 +135,6 @@ def test_the_bundled_two_level_models_are_the_two_levels_variant_with_a_two_leve
 def test_a_bundled_prior_has_the_size_of_the_prior_preset_train_all_gives_it(name, prior_preset_name):
     from vqvae.presets import prior_preset
 
-    wanted = asdict(prior_preset(prior_preset_name).prior)
-    got = asdict(load_prior(name).config)
-    assert {k: got[k] for k in ("channels", "head", "n_blocks", "first_kernel")} == \
-        {k: wanted[k] for k in ("channels", "head", "n_blocks", "first_kernel")}
+    size = ("channels", "head", "n_blocks", "first_kernel")
+    wanted, got = asdict(prior_preset(prior_preset_name).prior), asdict(load_prior(name).config)
+    assert {k: got[k] for k in size} == {k: wanted[k] for k in size}
