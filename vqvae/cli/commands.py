@@ -101,11 +101,11 @@ def cmd_train_prior(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import torchvision.utils as vutils
     from tqdm.auto import tqdm
 
     from vqvae import files
     from vqvae.device import pick_device
+    from vqvae.grid import image_grid
     from vqvae.models.sampling import decode_progress, grid_columns, stream_samples
     from vqvae.models.sampling_film import SamplingFilm
     from vqvae.store.load import load_prior, load_vqvae
@@ -126,7 +126,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if film:
             film.add_at_row_ends(progress)
     images = decode_progress(vqvae, progress)
-    grid = vutils.make_grid(images.cpu(), nrow=nrow, padding=1, pad_value=1.0)
+    grid = image_grid(images.cpu(), nrow=nrow)
     try:
         files.atomic_write_png(args.out, grid)
         if film:

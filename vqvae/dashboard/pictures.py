@@ -4,10 +4,10 @@ browser does not blur it), as an array for st.image or as PNG bytes for a downlo
 import io
 
 import torch
-import torchvision.utils as vutils
 from PIL import Image
 
 from vqvae.dashboard.codebook_view import enlarge
+from vqvae.grid import image_grid
 
 
 def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):
@@ -16,7 +16,7 @@ def picture(images: torch.Tensor, nrow: int = 8, pixels: int | None = None):
     images = images.detach().float().cpu()
     if pixels:
         images = enlarge(images, pixels)
-    grid = vutils.make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    grid = image_grid(images.clamp(0, 1), nrow=nrow, padding=2)
     return grid.permute(1, 2, 0).numpy()
 
 

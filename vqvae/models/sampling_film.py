@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 
 import torch
-import torchvision.utils as vutils
 from PIL import Image
 
+from vqvae.grid import image_grid
 from vqvae.models.sampling import Progress, decode_progress
 
 GREY = 0.5
@@ -29,7 +29,7 @@ def frame_of(vqvae, progress: Progress, nrow: int) -> torch.Tensor:
         pictures = torch.where(undrawn, torch.tensor(GREY), pictures)
     factor = max(1, -(-TILE_PIXELS // max(pictures.shape[-2:])))
     pictures = pictures.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
-    return vutils.make_grid(pictures, nrow=nrow, padding=1, pad_value=1.0)
+    return image_grid(pictures, nrow=nrow)
 
 
 class SamplingFilm:

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 
 import torch
-import torchvision.utils as vutils
 
 from vqvae import files
 from vqvae.config import PriorConfig, PriorRunConfig
+from vqvae.grid import image_grid
 from vqvae.models.autoencoder import VQVAE
 from vqvae.models.metrics import bits, unigram_nll
 from vqvae.models.sampling import grid_columns, sample_images
@@ -65,8 +65,7 @@ class PriorKind(Kind):
         """Samples of the prior as it is now, decoded by the VQ-VAE (a column per class)."""
         t = self.cfg.train
         images = sample_images(self.trainer.model, self.vqvae, t.samples, seed=t.seed)
-        grid = vutils.make_grid(images.cpu(), nrow=grid_columns(t.samples, self.cfg.prior.n_classes), padding=1,
-                                pad_value=1.0)
+        grid = image_grid(images.cpu(), nrow=grid_columns(t.samples, self.cfg.prior.n_classes))
         files.atomic_write_png(layout.picture_path(out, layout.SAMPLES, epoch), grid)
 
     def status_fields(self, line: dict, best: float | None) -> dict:

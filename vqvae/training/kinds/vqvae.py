@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision.utils as vutils
 
 from vqvae import files
 from vqvae.config import RunConfig
 from vqvae.data.datasets import ImageData, augment, to_float
 from vqvae.errors import VQVAEError
+from vqvae.grid import image_grid
 from vqvae.models.metrics import psnr
 from vqvae.store import layout
 from vqvae.store.load import load_vqvae
@@ -77,7 +77,7 @@ class VQVAEKind(Kind):
         model.eval()
         x = to_float(self.preview, self.trainer.device)
         recon = model(x).reconstruction.float().clamp(0, 1)
-        grid = vutils.make_grid(torch.cat([x, recon]).cpu(), nrow=len(x), padding=1, pad_value=1.0)
+        grid = image_grid(torch.cat([x, recon]).cpu(), nrow=len(x))
         files.atomic_write_png(layout.picture_path(out, layout.PREVIEWS, epoch), grid)
 
     def status_fields(self, line: dict, best: float | None) -> dict:
