@@ -111,9 +111,8 @@ def run_vqvae(job: Job, run_dir: Path, scale: float, device: str, progress: bool
 
 
 def run_prior(job: Job, run_dir: Path, vqvae_run: Path, scale: float, device: str, progress: bool) -> dict:
-    # A bundled model's own prior preset (mnist-plain, the two-level ones), else its data set's.
-    name = job.vqvae_name if job.vqvae_name in PRIOR_PRESETS else job.preset
-    cfg = prior_preset(name if name in PRIOR_PRESETS else "mnist")
+    # A bundled model's own prior preset (mnist-plain, the two-level ones), else its data set's, else MNIST's.
+    cfg = prior_preset(next(name for name in (job.vqvae_name, job.preset, "mnist") if name in PRIOR_PRESETS))
     cfg.train.vqvae = str(vqvae_run)
     cfg.train.epochs = scaled(cfg.train.epochs, scale)
     cfg.train.device = device
