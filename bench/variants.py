@@ -3,7 +3,7 @@
 through vqvae.train (timed through hooks) as the bench's own EMA row does; the
 data-initialised EMA preset is the reference.
 
-On `pokemon` (K 1,024, 16 x 16 codes: 2,560 bits an image) the preset's dead-code restarts
+On `pokemon` (K 2,048, 16 x 16 codes: 2,816 bits an image) the preset's dead-code restarts
 are turned off, so that each variant is its one trick alone and restarts are a variant of
 their own; like the MNIST rows, a constant learning rate and no augmentation (the preset
 itself decays the rate over 150 epochs and augments).

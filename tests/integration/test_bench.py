@@ -161,7 +161,7 @@ def test_the_fast_sampler_draws_the_naive_samplers_codes():
 
 def test_the_pokemon_row_compares_at_fewer_code_bits():
     m = preset("pokemon").model
-    assert image_code_bits(m.image_size, m.downsample, m.codebook_size) == 2560  # 16 x 16 codes of 10 bits
+    assert image_code_bits(m.image_size, m.downsample, m.codebook_size) == 2816  # 16 x 16 codes of 11 bits
     assert image_code_bits(64, PATCH, K) == 7168  # the patch MLP: 32 x 32 codes of 7 bits
     assert TUTORIAL_PRIOR["n_blocks"] == 15 and TUTORIAL_PRIOR["channels"] == 128  # the first tutorial's prior
 
