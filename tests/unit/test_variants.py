@@ -29,8 +29,10 @@ def test_every_variant_matches_the_presets_bits_and_changes_only_its_settings(na
             target = bits_per_image(base.model.codebook_size, base.model.grid_size)
             if matched.name == "two levels" and name == "mnist":  # 49 bottom and 16 top codes: 342 bits at best
                 assert matched.bits == target - 1 and "no two powers of two make exactly" in matched.note
-            elif matched.name.startswith("residual") and name == "mnist":  # 2 codebooks of 11: 121 codes
-                assert matched.config.model.codebook_size == 121 and "2 codebooks of 11 make 121 codes" in matched.note
+            elif matched.name.startswith("residual") and math.isqrt(base.model.codebook_size) ** 2 != base.model.codebook_size:
+                side = math.isqrt(base.model.codebook_size)  # MNIST's K 128: 2 codebooks of 11; Pokémon's 2,048: of 45
+                assert matched.config.model.codebook_size == side ** 2 and f"2 codebooks of {side} make" in matched.note
+                assert matched.bits < target
             else:
                 assert matched.bits == pytest.approx(target)
                 assert not matched.note
@@ -46,7 +48,8 @@ def test_every_variant_matches_the_presets_bits_and_changes_only_its_settings(na
 
 
 def test_two_levels_split_the_bits_evenly_when_they_can():
-    assert two_level_sizes(2560, 16, 8) == (256, 256)  # Pokémon: 256 x 8 + 64 x 8 bits
+    assert two_level_sizes(2560, 16, 8) == (256, 256)  # 256 x 8 + 64 x 8 bits
+    assert two_level_sizes(2816, 16, 8) == (512, 256)  # Pokémon: 256 x 9 + 64 x 8 bits
     assert two_level_sizes(343, 7, 4) == (64, 8)  # MNIST: 49 x 6 + 16 x 3 = 342 bits
 
 
