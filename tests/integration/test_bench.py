@@ -147,8 +147,8 @@ def test_the_report_refuses_a_file_without_markers(tmp_path, capsys):
 # --- rows whose numbers are properties of the code, not of the machine's load -------------------
 @pytest.mark.slow
 def test_the_nearest_code_search_needs_a_tenth_of_the_memory():
-    [memory] = memory_rows()
-    assert memory["ratio"] >= 10 and memory["met"] is True, memory  # the broadcast form needs about 4 GiB
+    [memory] = memory_rows(n=4096)  # a quarter of the bench's vectors: the broadcast form needs 1 GiB, not 4
+    assert memory["ratio"] >= 10 and memory["met"] is True, memory
     assert "disagree" not in memory["note"]
 
 

@@ -43,7 +43,7 @@ def test_two_ranks_end_with_identical_weights_and_codebooks(quantizer, extra, tm
 def test_the_prior_trains_under_torchrun(tmp_path, trained_run):
     out = tmp_path / "prior"
     result = torchrun("train-prior", "--vqvae", trained_run, "--out", out, "--epochs", 1, "--prior-channels", 8,
-                      "--blocks", 2, "--head", 8, "--batch-size", 500, "--samples", 4, "--no-progress")
+                      "--blocks", 2, "--head", 8, "--batch-size", 500, "--samples", 4, "--shift", 0, "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
     status = RunFolder(out).status()
     assert status["state"] == "done" and status["ranks"] == 2 and status["ranks_in_sync"] is True
