@@ -7,6 +7,7 @@ import pytest
 
 from vqvae.config import ModelConfig, TrainConfig
 from vqvae.dashboard.widgets import LOOKS, setting_value, widget_for
+from vqvae.presets import PRESETS
 
 
 def test_each_kind_of_setting_gets_its_widget():
@@ -49,6 +50,17 @@ def test_fsq_levels_show_as_text_and_read_back_as_numbers():
 def test_a_value_read_back_from_a_url_must_fit_the_widget(section, name, start, good, bad):
     widget = widget_for(section, name, start)
     assert all(widget.takes(v) for v in good) and not any(widget.takes(v) for v in bad)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_form_on_a_preset_starts_at_the_presets_own_settings(name):
+    # a slider's stops must hold every preset's value, or the Train page would start a preset's
+    # run at the nearest stop instead (the Pokémon preset's K 2,048 at 1,024)
+    for section, config in ((ModelConfig, PRESETS[name].model), (TrainConfig, PRESETS[name].train)):
+        for (looked, setting), look in LOOKS.items():
+            if looked is section and look.stops:
+                value = getattr(config, setting)
+                assert widget_for(section, setting, value).start == value, (name, setting, value)
 
 
 def test_every_look_names_a_real_setting():

@@ -21,7 +21,7 @@ class Look:
 
 LOOKS = {
     (ModelConfig, "arch"): Look("Architecture"),
-    (ModelConfig, "codebook_size"): Look("Codebook size K", stops=(8, 16, 32, 64, 128, 256, 512, 1024)),
+    (ModelConfig, "codebook_size"): Look("Codebook size K", stops=(8, 16, 32, 64, 128, 256, 512, 1024, 2048)),
     (ModelConfig, "code_dim"): Look("Code dimension D", stops=(2, 4, 8, 16, 32, 64, 128)),
     (ModelConfig, "quantizer"): Look("Quantizer"),
     (ModelConfig, "fsq_levels"): Look("FSQ levels"),
