@@ -1,6 +1,6 @@
 """The bench's interaction rows (--interaction): the server-side work behind one
 click, with the models cached, on the bundled models (the Pokémon ones are the heavier:
-16 x 16 codes, K 1024, 64 px colour).
+16 x 16 codes, K 2048, 64 px colour).
 
 - an edited code: one cell changed, the grid decoded, enlarged and outlined, and the code
   map redrawn, against decoding from the picture again (encode, edit, decode);
